@@ -1,0 +1,125 @@
+"""What every command shares: the configured queue, and reading `@path` / `-` arguments.
+
+The composition root (`sparkq_entry.cli`) calls `configure` before any command runs, handing in
+the factory that builds a `Queue` from settings, so this adapter never names concrete adapters.
+"""
+
+from __future__ import annotations
+
+import sys
+from collections.abc import Callable
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+from sparkq_domain.errors import InvalidInput
+
+if TYPE_CHECKING:
+    from sparkq_domain import Queue
+
+    from ..config import Settings
+
+#: text read from a file or stdin is capped so a wrong path (say, /dev/zero) cannot exhaust memory
+MAX_INPUT_BYTES = 64 * 1024 * 1024
+
+
+class _Context:
+    config_path: str | None = None
+    queue_factory: Callable[[Settings], Queue] | None = None
+    settings: Settings | None = None
+    queue: Queue | None = None
+
+
+_ctx = _Context()
+
+
+def configure(*, config_path: str | None, queue_factory: Callable[[Settings], Queue]) -> None:
+    _ctx.config_path = config_path
+    _ctx.queue_factory = queue_factory
+    _ctx.settings = None
+    _ctx.queue = None
+
+
+def config_path() -> str | None:
+    return _ctx.config_path
+
+
+def settings() -> Settings:
+    """The loaded configuration (sparkq.yml, or the built-in defaults)."""
+    if _ctx.settings is None:
+        from .. import config
+
+        _ctx.settings = config.load(_ctx.config_path)
+    return _ctx.settings
+
+
+def queue() -> Queue:
+    """The queue on the configured database, opened (and created) on first use."""
+    if _ctx.queue is None:
+        if _ctx.queue_factory is None:
+            raise RuntimeError("sparkq_adapters.cli.common.configure() was not called")
+        _ctx.queue = _ctx.queue_factory(settings())
+    return _ctx.queue
+
+
+def read_source(value: str, what: str) -> str:
+    """Return `value`, or the text of the file `@path`, or standard input for `-`."""
+    if value == "-":
+        return _read_stdin(what)
+    if value.startswith("@"):
+        return read_file(value[1:], what)
+    return value
+
+
+def read_file(path: str, what: str) -> str:
+    """The text of the file at `path` (`-` = standard input), with errors that name it."""
+    if path == "-":
+        return _read_stdin(what)
+    if not path:
+        raise InvalidInput(f"No file name after '@' for the {what}; write @path/to/file")
+    target = Path(path).expanduser()
+    try:
+        with open(target, "rb") as f:
+            data = f.read(MAX_INPUT_BYTES + 1)
+    except FileNotFoundError:
+        raise InvalidInput(f"Cannot read the {what} from {path}: no such file") from None
+    except IsADirectoryError:
+        raise InvalidInput(f"Cannot read the {what} from {path}: it is a folder, not a file") from None
+    except PermissionError:
+        raise InvalidInput(f"Cannot read the {what} from {path}: permission denied") from None
+    except OSError as exc:
+        raise InvalidInput(f"Cannot read the {what} from {path}: {exc.strerror}") from None
+    return _decode(data, what, path)
+
+
+def _read_stdin(what: str) -> str:
+    if sys.stdin is None or sys.stdin.closed:
+        raise InvalidInput(f"The {what} was to come from standard input ('-'), but there is none")
+    if sys.stdin.isatty():
+        print(f"Reading the {what} from standard input; end with Ctrl-D", file=sys.stderr)
+    data = sys.stdin.buffer.read(MAX_INPUT_BYTES + 1)
+    return _decode(data, what, "standard input")
+
+
+def _decode(data: bytes, what: str, where: str) -> str:
+    if len(data) > MAX_INPUT_BYTES:
+        raise InvalidInput(f"The {what} from {where} is larger than {MAX_INPUT_BYTES // (1024 * 1024)} MiB")
+    try:
+        return data.decode("utf-8")
+    except UnicodeDecodeError as exc:
+        raise InvalidInput(f"The {what} from {where} is not UTF-8 text (bad byte at offset {exc.start})") from None
+
+
+def read_json_object(value: str, what: str, example: str) -> dict[str, Any]:
+    """Parse a JSON-object argument given inline, as `@path`, or as `-` (stdin)."""
+    from ..serialization import parse_json_object
+
+    return parse_json_object(read_source(value, what), what, example)
+
+
+def read_text(value: str | None, file: str | None, what: str, flag: str) -> str | None:
+    """A text option that may instead come from `--<flag>-file PATH` (or `@path` / `-`)."""
+    if value is not None and file is not None:
+        raise InvalidInput(f"Give either --{flag} or --{flag}-file, not both")
+    if file is not None:
+        return read_file(file, what)
+    return None if value is None else read_source(value, what)

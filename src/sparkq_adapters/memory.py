@@ -1,0 +1,157 @@
+"""An in-memory store: for domain tests and for embedding SparkQ without a file.
+
+A write unit works on a copy of the state and publishes it only when the block ends
+without an exception, so it is as atomic as the SQLite store; one lock serializes writers.
+"""
+
+from __future__ import annotations
+
+import threading
+from collections.abc import Iterator, Mapping, Sequence
+from contextlib import contextmanager
+from datetime import datetime
+
+import attrs
+
+from sparkq_domain import Project, Session, Status, Stream, Task, TaskQuery, TaskStatus
+from sparkq_domain.errors import Duplicate
+
+
+@attrs.define
+class _State:
+    project: Project | None = None
+    sessions: dict[str, Session] = attrs.Factory(dict)
+    streams: dict[str, Stream] = attrs.Factory(dict)
+    #: insertion order is enqueue order (FIFO)
+    tasks: dict[str, Task] = attrs.Factory(dict)
+
+    def copy(self) -> _State:
+        return _State(self.project, dict(self.sessions), dict(self.streams), dict(self.tasks))
+
+
+class MemoryRepository:
+    def __init__(self, state: _State) -> None:
+        self._s = state
+
+    # projects
+    def get_project(self) -> Project | None:
+        return self._s.project
+
+    def add_project(self, project: Project) -> None:
+        self._s.project = project
+
+    # sessions
+    def add_session(self, session: Session) -> None:
+        if session.id in self._s.sessions:
+            raise Duplicate(f"Session id {session.id} already exists")
+        self._s.sessions[session.id] = session
+
+    def save_session(self, session: Session) -> None:
+        self._s.sessions[session.id] = session
+
+    def get_session(self, session_id: str) -> Session | None:
+        return self._s.sessions.get(session_id)
+
+    def find_session(self, name: str) -> Session | None:
+        return next((s for s in self._s.sessions.values() if s.name == name), None)
+
+    def list_sessions(self, status: Status | None = None) -> Sequence[Session]:
+        return [s for s in self._s.sessions.values() if status is None or s.status is status]
+
+    # streams
+    def add_stream(self, stream: Stream) -> None:
+        if self.find_stream(stream.name) is not None:
+            raise Duplicate(f"Stream {stream.name!r} already exists")
+        self._s.streams[stream.id] = stream
+
+    def save_stream(self, stream: Stream) -> None:
+        self._s.streams[stream.id] = stream
+
+    def get_stream(self, stream_id: str) -> Stream | None:
+        return self._s.streams.get(stream_id)
+
+    def find_stream(self, name: str) -> Stream | None:
+        return next((s for s in self._s.streams.values() if s.name == name), None)
+
+    def list_streams(self, session_id: str | None = None, status: Status | None = None) -> Sequence[Stream]:
+        return [
+            s
+            for s in self._s.streams.values()
+            if (session_id is None or s.session_id == session_id) and (status is None or s.status is status)
+        ]
+
+    # tasks
+    def add_task(self, task: Task) -> None:
+        if task.id in self._s.tasks:
+            raise Duplicate(f"Task id {task.id} already exists")
+        self._s.tasks[task.id] = task
+
+    def save_task(self, task: Task) -> None:
+        self._s.tasks[task.id] = task
+
+    def get_task(self, task_id: str) -> Task | None:
+        return self._s.tasks.get(task_id)
+
+    def next_queued(self, stream_id: str) -> Task | None:
+        return next(
+            (t for t in self._s.tasks.values() if t.stream_id == stream_id and t.status is TaskStatus.QUEUED), None
+        )
+
+    def running_tasks(self) -> Sequence[Task]:
+        return [t for t in self._s.tasks.values() if t.status is TaskStatus.RUNNING]
+
+    def _matching(self, query: TaskQuery) -> list[Task]:
+        found = [
+            t
+            for t in self._s.tasks.values()
+            if (query.stream_id is None or t.stream_id == query.stream_id)
+            and (query.status is None or t.status is query.status)
+            and (query.stale_at is None or t.is_stale(query.stale_at))
+        ]
+        return found[::-1] if query.newest_first else found
+
+    def list_tasks(self, query: TaskQuery) -> Sequence[Task]:
+        found = self._matching(query)[query.offset :]
+        return found if query.limit is None else found[: query.limit]
+
+    def count_tasks(self, query: TaskQuery) -> int:
+        return len(self._matching(query))
+
+    def task_counts(self, stream_ids: Sequence[str] | None = None) -> Mapping[str, Mapping[TaskStatus, int]]:
+        wanted = None if stream_ids is None else set(stream_ids)
+        counts: dict[str, dict[TaskStatus, int]] = {}
+        for t in self._s.tasks.values():
+            if wanted is None or t.stream_id in wanted:
+                per = counts.setdefault(t.stream_id, {})
+                per[t.status] = per.get(t.status, 0) + 1
+        return counts
+
+    def delete_finished_before(self, cutoff: datetime) -> int:
+        doomed = [
+            t.id
+            for t in self._s.tasks.values()
+            if t.status.finished and t.finished_at is not None and t.finished_at < cutoff
+        ]
+        for task_id in doomed:
+            del self._s.tasks[task_id]
+        return len(doomed)
+
+
+class MemoryStore:
+    """Satisfies `sparkq_domain.Store` with state held in this process."""
+
+    def __init__(self) -> None:
+        self._state = _State()
+        self._lock = threading.RLock()
+
+    @contextmanager
+    def read(self) -> Iterator[MemoryRepository]:
+        with self._lock:
+            yield MemoryRepository(self._state)
+
+    @contextmanager
+    def write(self) -> Iterator[MemoryRepository]:
+        with self._lock:
+            draft = self._state.copy()
+            yield MemoryRepository(draft)
+            self._state = draft

@@ -1,0 +1,198 @@
+"""Wire formats: JSON input parsing, entity -> JSON dicts, and the one cattrs converter (for config).
+
+The entity -> dict functions are written out by hand rather than through cattrs: the CLI calls
+them on every `peek`/`claim`, and importing cattrs would cost that hot path ~20 ms per call.
+cattrs is imported only when a config file is structured.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Mapping
+from typing import TYPE_CHECKING, Any
+
+from sparkq_domain import Project, Session, Stream, StreamCounts, Task, TaskStatus
+from sparkq_domain.errors import InvalidInput
+
+from .clock import format_optional, format_time
+
+if TYPE_CHECKING:
+    import cattrs
+
+#: JSON nested deeper than this is refused (it is never a real payload, and can exhaust the stack).
+MAX_JSON_DEPTH = 64
+
+
+# -- input -----------------------------------------------------------------------------------------
+
+
+def _reject_constant(name: str) -> Any:
+    raise ValueError(f"{name} is not valid JSON; use null or a string")
+
+
+def parse_json(text: str | bytes, what: str) -> Any:
+    """Parse strict JSON (no NaN/Infinity), naming `what` in every error."""
+    try:
+        value = json.loads(text, parse_constant=_reject_constant)
+    except RecursionError:
+        raise InvalidInput(f"The {what} is nested too deeply to read") from None
+    except UnicodeDecodeError:
+        raise InvalidInput(f"The {what} is not valid UTF-8 text") from None
+    except json.JSONDecodeError as exc:
+        raise InvalidInput(
+            f"The {what} is not valid JSON ({exc.msg} at line {exc.lineno}, column {exc.colno})"
+        ) from None
+    except ValueError as exc:  # NaN/Infinity, or an integer too long to convert
+        raise InvalidInput(f"The {what} is not valid JSON: {exc}") from None
+    if _depth(value) > MAX_JSON_DEPTH:
+        raise InvalidInput(f"The {what} is nested more than {MAX_JSON_DEPTH} levels deep")
+    return value
+
+
+def parse_json_object(text: str | bytes, what: str, example: str = '{"key": "value"}') -> dict[str, Any]:
+    value = parse_json(text, what)
+    if not isinstance(value, dict):
+        raise InvalidInput(f"The {what} must be a JSON object, e.g. {example}; got {type(value).__name__}")
+    return value
+
+
+def _depth(value: Any) -> int:
+    depth, level = 0, [value]
+    while level:
+        depth += 1
+        if depth > MAX_JSON_DEPTH:
+            return depth
+        nxt: list[Any] = []
+        for v in level:
+            if isinstance(v, dict):
+                nxt.extend(v.values())
+            elif isinstance(v, list):
+                nxt.extend(v)
+        level = nxt
+    return depth
+
+
+def dumps(value: Any, *, pretty: bool = False) -> str:
+    if pretty:
+        return json.dumps(value, ensure_ascii=False, indent=2)
+    return json.dumps(value, ensure_ascii=False, separators=(",", ":"))
+
+
+# -- output ----------------------------------------------------------------------------------------
+
+
+def task_to_dict(task: Task) -> dict[str, Any]:
+    """The §2 task object: `payload` and `result` as JSON objects, times as ISO-8601 with `Z`."""
+    return {
+        "id": task.id,
+        "stream_id": task.stream_id,
+        "tool_name": task.tool_name,
+        "task_class": task.task_class.value,
+        "payload": task.payload,
+        "status": task.status.value,
+        "timeout": task.timeout,
+        "attempts": task.attempts,
+        "result": task.result,
+        "error": task.error,
+        "stdout": task.stdout,
+        "stderr": task.stderr,
+        "created_at": format_time(task.created_at),
+        "updated_at": format_time(task.updated_at),
+        "started_at": format_optional(task.started_at),
+        "finished_at": format_optional(task.finished_at),
+    }
+
+
+def stream_ref(stream: Stream) -> dict[str, Any]:
+    """What a worker gets with a claimed task."""
+    return {"id": stream.id, "name": stream.name, "instructions": stream.instructions}
+
+
+def claimed_to_dict(task: Task, stream: Stream) -> dict[str, Any]:
+    return {**task_to_dict(task), "stream": stream_ref(stream)}
+
+
+def project_to_dict(project: Project) -> dict[str, Any]:
+    return {
+        "id": project.id,
+        "name": project.name,
+        "repo_path": project.repo_path,
+        "prd_path": project.prd_path,
+        "created_at": format_time(project.created_at),
+        "updated_at": format_time(project.updated_at),
+    }
+
+
+def session_to_dict(session: Session) -> dict[str, Any]:
+    return {
+        "id": session.id,
+        "project_id": session.project_id,
+        "name": session.name,
+        "description": session.description,
+        "status": session.status.value,
+        "started_at": format_time(session.started_at),
+        "ended_at": format_optional(session.ended_at),
+        "created_at": format_time(session.created_at),
+        "updated_at": format_time(session.updated_at),
+    }
+
+
+def stream_to_dict(stream: Stream) -> dict[str, Any]:
+    return {
+        "id": stream.id,
+        "session_id": stream.session_id,
+        "name": stream.name,
+        "instructions": stream.instructions,
+        "status": stream.status.value,
+        "created_at": format_time(stream.created_at),
+        "updated_at": format_time(stream.updated_at),
+    }
+
+
+def counts_to_dict(counts: Mapping[TaskStatus, int]) -> dict[str, int]:
+    return {status.value: counts.get(status, 0) for status in TaskStatus}
+
+
+def stream_counts_to_dict(item: StreamCounts) -> dict[str, Any]:
+    return {
+        **stream_to_dict(item.stream),
+        "session_name": item.session_name,
+        "task_counts": counts_to_dict(item.counts),
+    }
+
+
+# -- config (the one cattrs converter) -------------------------------------------------------------
+
+_converter: cattrs.Converter | None = None
+
+
+def converter() -> cattrs.Converter:
+    """The one cattrs converter: unknown keys are errors, so typos in sparkq.yml are caught."""
+    global _converter
+    if _converter is None:
+        import cattrs
+
+        _converter = cattrs.Converter(forbid_extra_keys=True)
+    return _converter
+
+
+def structure(data: Any, cls: type[Any]) -> Any:
+    """Structure `data` into `cls`; raises cattrs' exception group (see `describe_errors`)."""
+    return converter().structure(data, cls)
+
+
+def unstructure(value: Any) -> Any:
+    return converter().unstructure(value)
+
+
+def describe_errors(exc: BaseException) -> list[str]:
+    """Turn cattrs' exception group into `key: what was expected` lines."""
+    import cattrs
+
+    lines = []
+    for line in cattrs.transform_error(exc, path="$"):
+        message, _, where = line.rpartition(" @ ")
+        key = where.removeprefix("$").lstrip(".") or "(top level)"
+        key = key.replace("['", ".").replace("']", "").lstrip(".")
+        lines.append(f"{key}: {message}")
+    return lines

@@ -1,0 +1,336 @@
+"""The SQLite repository: domain entities in and out of the tables, one connection's unit of work."""
+
+from __future__ import annotations
+
+import json
+import sqlite3
+from collections.abc import Mapping, Sequence
+from datetime import datetime
+from typing import Any
+
+from sparkq_domain import Project, Session, Status, Stream, Task, TaskClass, TaskQuery, TaskStatus
+
+from ..clock import format_optional, format_time, parse_optional, parse_time
+
+# -- SQL ------------------------------------------------------------------------------------------
+
+PROJECT_COLUMNS = "id, name, repo_path, prd_path, created_at, updated_at"
+SELECT_PROJECT = f"SELECT {PROJECT_COLUMNS} FROM projects ORDER BY created_at LIMIT 1"
+UPSERT_PROJECT = f"INSERT OR REPLACE INTO projects({PROJECT_COLUMNS}) VALUES (?, ?, ?, ?, ?, ?)"
+
+SESSION_COLUMNS = "id, project_id, name, description, status, started_at, ended_at, created_at, updated_at"
+INSERT_SESSION = f"INSERT INTO sessions({SESSION_COLUMNS}) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)"
+UPDATE_SESSION = (
+    "UPDATE sessions SET project_id = ?, name = ?, description = ?, status = ?, started_at = ?, "
+    "ended_at = ?, created_at = ?, updated_at = ? WHERE id = ?"
+)
+SELECT_SESSION_BY_ID = f"SELECT {SESSION_COLUMNS} FROM sessions WHERE id = ?"
+SELECT_SESSION_BY_NAME = f"SELECT {SESSION_COLUMNS} FROM sessions WHERE name = ? ORDER BY created_at LIMIT 1"
+SELECT_SESSIONS = f"SELECT {SESSION_COLUMNS} FROM sessions ORDER BY started_at, rowid"
+SELECT_SESSIONS_BY_STATUS = f"SELECT {SESSION_COLUMNS} FROM sessions WHERE status = ? ORDER BY started_at, rowid"
+
+STREAM_COLUMNS = "id, session_id, name, instructions, status, created_at, updated_at"
+INSERT_STREAM = f"INSERT INTO streams({STREAM_COLUMNS}) VALUES (?, ?, ?, ?, ?, ?, ?)"
+UPDATE_STREAM = (
+    "UPDATE streams SET session_id = ?, name = ?, instructions = ?, status = ?, created_at = ?, "
+    "updated_at = ? WHERE id = ?"
+)
+SELECT_STREAM_BY_ID = f"SELECT {STREAM_COLUMNS} FROM streams WHERE id = ?"
+SELECT_STREAM_BY_NAME = f"SELECT {STREAM_COLUMNS} FROM streams WHERE name = ?"
+SELECT_STREAMS = f"SELECT {STREAM_COLUMNS} FROM streams"
+STREAM_FILTER_SESSION = "session_id = ?"
+STREAM_FILTER_STATUS = "status = ?"
+STREAM_ORDER = " ORDER BY created_at, rowid"
+
+TASK_COLUMNS = (
+    "id, stream_id, tool_name, task_class, payload, status, timeout, attempts, result, error, "
+    "stdout, stderr, created_at, updated_at, started_at, finished_at"
+)
+INSERT_TASK = (
+    f"INSERT INTO tasks({TASK_COLUMNS}, seq) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, "
+    "(SELECT IFNULL(MAX(seq), 0) + 1 FROM tasks))"
+)
+UPDATE_TASK = (
+    "UPDATE tasks SET status = ?, attempts = ?, result = ?, error = ?, stdout = ?, stderr = ?, "
+    "updated_at = ?, started_at = ?, finished_at = ? WHERE id = ?"
+)
+SELECT_TASK = f"SELECT {TASK_COLUMNS} FROM tasks WHERE id = ?"
+SELECT_NEXT_QUEUED = (
+    f"SELECT {TASK_COLUMNS} FROM tasks WHERE stream_id = ? AND status = 'queued' ORDER BY seq LIMIT 1"
+)
+SELECT_RUNNING = f"SELECT {TASK_COLUMNS} FROM tasks WHERE status = 'running' ORDER BY seq"
+SELECT_TASKS = f"SELECT {TASK_COLUMNS} FROM tasks"
+COUNT_TASKS = "SELECT COUNT(*) FROM tasks"
+TASK_FILTER_STREAM = "stream_id = ?"
+TASK_FILTER_STATUS = "status = ?"
+TASK_FILTER_STALE = "status = 'running' AND (julianday(?) - julianday(started_at)) * 86400.0 > timeout"
+TASK_ORDER_NEWEST = " ORDER BY seq DESC"
+TASK_ORDER_OLDEST = " ORDER BY seq"
+TASK_PAGE = " LIMIT ? OFFSET ?"
+COUNT_BY_STREAM_STATUS = "SELECT stream_id, status, COUNT(*) FROM tasks GROUP BY stream_id, status"
+COUNT_ONE_STREAM = "SELECT status, COUNT(*) FROM tasks WHERE stream_id = ? GROUP BY status"
+DELETE_FINISHED = "DELETE FROM tasks WHERE status IN ('succeeded', 'failed') AND finished_at < ?"
+
+
+# -- row mapping -----------------------------------------------------------------------------------
+
+
+def _dump(value: dict[str, Any] | None) -> str | None:
+    return None if value is None else json.dumps(value, ensure_ascii=False, separators=(",", ":"))
+
+
+def _project(row: sqlite3.Row | tuple[Any, ...]) -> Project:
+    return Project(
+        id=row[0],
+        name=row[1],
+        repo_path=row[2],
+        prd_path=row[3],
+        created_at=parse_time(row[4]),
+        updated_at=parse_time(row[5]),
+    )
+
+
+def _session(row: tuple[Any, ...]) -> Session:
+    return Session(
+        id=row[0],
+        project_id=row[1],
+        name=row[2],
+        description=row[3],
+        status=Status(row[4]),
+        started_at=parse_time(row[5]),
+        ended_at=parse_optional(row[6]),
+        created_at=parse_time(row[7] or row[5]),
+        updated_at=parse_time(row[8] or row[5]),
+    )
+
+
+def _session_row(s: Session) -> tuple[Any, ...]:
+    return (
+        s.project_id,
+        s.name,
+        s.description,
+        s.status.value,
+        format_time(s.started_at),
+        format_optional(s.ended_at),
+        format_time(s.created_at),
+        format_time(s.updated_at),
+        s.id,
+    )
+
+
+def _stream(row: tuple[Any, ...]) -> Stream:
+    created = parse_time(row[5]) if row[5] else parse_time("1970-01-01T00:00:00Z")
+    return Stream(
+        id=row[0],
+        session_id=row[1],
+        name=row[2],
+        instructions=row[3],
+        status=Status(row[4]),
+        created_at=created,
+        updated_at=parse_time(row[6]) if row[6] else created,
+    )
+
+
+def _stream_row(s: Stream) -> tuple[Any, ...]:
+    return (
+        s.session_id,
+        s.name,
+        s.instructions,
+        s.status.value,
+        format_time(s.created_at),
+        format_time(s.updated_at),
+        s.id,
+    )
+
+
+def _task(row: tuple[Any, ...]) -> Task:
+    created = parse_time(row[12])
+    return Task(
+        id=row[0],
+        stream_id=row[1],
+        tool_name=row[2],
+        task_class=TaskClass(row[3]),
+        payload=json.loads(row[4]),
+        status=TaskStatus(row[5]),
+        timeout=row[6],
+        attempts=row[7],
+        result=None if row[8] is None else json.loads(row[8]),
+        error=row[9],
+        stdout=row[10],
+        stderr=row[11],
+        created_at=created,
+        updated_at=parse_time(row[13]) if row[13] else created,
+        started_at=parse_optional(row[14]),
+        finished_at=parse_optional(row[15]),
+    )
+
+
+class SqliteRepository:
+    """Satisfies `sparkq_domain.Repository` on one open connection inside one transaction."""
+
+    def __init__(self, conn: sqlite3.Connection) -> None:
+        self._conn = conn
+
+    # projects
+    def get_project(self) -> Project | None:
+        row = self._conn.execute(SELECT_PROJECT).fetchone()
+        return None if row is None else _project(row)
+
+    def add_project(self, project: Project) -> None:
+        self._conn.execute(
+            UPSERT_PROJECT,
+            (
+                project.id,
+                project.name,
+                project.repo_path,
+                project.prd_path,
+                format_time(project.created_at),
+                format_time(project.updated_at),
+            ),
+        )
+
+    # sessions
+    def add_session(self, session: Session) -> None:
+        row = _session_row(session)
+        self._conn.execute(INSERT_SESSION, (row[-1], *row[:-1]))
+
+    def save_session(self, session: Session) -> None:
+        self._conn.execute(UPDATE_SESSION, _session_row(session))
+
+    def get_session(self, session_id: str) -> Session | None:
+        row = self._conn.execute(SELECT_SESSION_BY_ID, (session_id,)).fetchone()
+        return None if row is None else _session(row)
+
+    def find_session(self, name: str) -> Session | None:
+        row = self._conn.execute(SELECT_SESSION_BY_NAME, (name,)).fetchone()
+        return None if row is None else _session(row)
+
+    def list_sessions(self, status: Status | None = None) -> Sequence[Session]:
+        if status is None:
+            rows = self._conn.execute(SELECT_SESSIONS)
+        else:
+            rows = self._conn.execute(SELECT_SESSIONS_BY_STATUS, (status.value,))
+        return [_session(r) for r in rows]
+
+    # streams
+    def add_stream(self, stream: Stream) -> None:
+        row = _stream_row(stream)
+        self._conn.execute(INSERT_STREAM, (row[-1], *row[:-1]))
+
+    def save_stream(self, stream: Stream) -> None:
+        self._conn.execute(UPDATE_STREAM, _stream_row(stream))
+
+    def get_stream(self, stream_id: str) -> Stream | None:
+        row = self._conn.execute(SELECT_STREAM_BY_ID, (stream_id,)).fetchone()
+        return None if row is None else _stream(row)
+
+    def find_stream(self, name: str) -> Stream | None:
+        row = self._conn.execute(SELECT_STREAM_BY_NAME, (name,)).fetchone()
+        return None if row is None else _stream(row)
+
+    def list_streams(self, session_id: str | None = None, status: Status | None = None) -> Sequence[Stream]:
+        clauses, params = [], []
+        if session_id is not None:
+            clauses.append(STREAM_FILTER_SESSION)
+            params.append(session_id)
+        if status is not None:
+            clauses.append(STREAM_FILTER_STATUS)
+            params.append(status.value)
+        sql = SELECT_STREAMS + _where(clauses) + STREAM_ORDER
+        return [_stream(r) for r in self._conn.execute(sql, params)]
+
+    # tasks
+    def add_task(self, task: Task) -> None:
+        self._conn.execute(
+            INSERT_TASK,
+            (
+                task.id,
+                task.stream_id,
+                task.tool_name,
+                task.task_class.value,
+                _dump(task.payload),
+                task.status.value,
+                task.timeout,
+                task.attempts,
+                _dump(task.result),
+                task.error,
+                task.stdout,
+                task.stderr,
+                format_time(task.created_at),
+                format_time(task.updated_at),
+                format_optional(task.started_at),
+                format_optional(task.finished_at),
+            ),
+        )
+
+    def save_task(self, task: Task) -> None:
+        self._conn.execute(
+            UPDATE_TASK,
+            (
+                task.status.value,
+                task.attempts,
+                _dump(task.result),
+                task.error,
+                task.stdout,
+                task.stderr,
+                format_time(task.updated_at),
+                format_optional(task.started_at),
+                format_optional(task.finished_at),
+                task.id,
+            ),
+        )
+
+    def get_task(self, task_id: str) -> Task | None:
+        row = self._conn.execute(SELECT_TASK, (task_id,)).fetchone()
+        return None if row is None else _task(row)
+
+    def next_queued(self, stream_id: str) -> Task | None:
+        row = self._conn.execute(SELECT_NEXT_QUEUED, (stream_id,)).fetchone()
+        return None if row is None else _task(row)
+
+    def running_tasks(self) -> Sequence[Task]:
+        return [_task(r) for r in self._conn.execute(SELECT_RUNNING)]
+
+    def list_tasks(self, query: TaskQuery) -> Sequence[Task]:
+        where, params = _task_filter(query)
+        order = TASK_ORDER_NEWEST if query.newest_first else TASK_ORDER_OLDEST
+        limit = -1 if query.limit is None else query.limit
+        sql = SELECT_TASKS + where + order + TASK_PAGE
+        return [_task(r) for r in self._conn.execute(sql, (*params, limit, query.offset))]
+
+    def count_tasks(self, query: TaskQuery) -> int:
+        where, params = _task_filter(query)
+        return int(self._conn.execute(COUNT_TASKS + where, params).fetchone()[0])
+
+    def task_counts(self, stream_ids: Sequence[str] | None = None) -> Mapping[str, Mapping[TaskStatus, int]]:
+        counts: dict[str, dict[TaskStatus, int]] = {}
+        if stream_ids is None:
+            for stream_id, status, n in self._conn.execute(COUNT_BY_STREAM_STATUS):
+                counts.setdefault(stream_id, {})[TaskStatus(status)] = n
+            return counts
+        for stream_id in stream_ids:
+            rows = self._conn.execute(COUNT_ONE_STREAM, (stream_id,))
+            counts[stream_id] = {TaskStatus(status): n for status, n in rows}
+        return counts
+
+    def delete_finished_before(self, cutoff: datetime) -> int:
+        return self._conn.execute(DELETE_FINISHED, (format_time(cutoff),)).rowcount
+
+
+def _where(clauses: list[str]) -> str:
+    return " WHERE " + " AND ".join(clauses) if clauses else ""
+
+
+def _task_filter(query: TaskQuery) -> tuple[str, list[Any]]:
+    clauses: list[str] = []
+    params: list[Any] = []
+    if query.stream_id is not None:
+        clauses.append(TASK_FILTER_STREAM)
+        params.append(query.stream_id)
+    if query.status is not None:
+        clauses.append(TASK_FILTER_STATUS)
+        params.append(query.status.value)
+    if query.stale_at is not None:
+        clauses.append(TASK_FILTER_STALE)
+        params.append(format_time(query.stale_at))
+    return _where(clauses), params

@@ -1,0 +1,197 @@
+"""The SQLite store: one WAL database file, a connection per thread, one transaction per unit of work."""
+
+from __future__ import annotations
+
+import os
+import sqlite3
+import threading
+from collections.abc import Iterator
+from contextlib import contextmanager
+from pathlib import Path
+
+from sparkq_domain.errors import SparkQError, StorageBusy, StorageCorrupt, StorageError, StorageFull
+
+from .repository import SqliteRepository
+from .schema import LATEST_VERSION, MIGRATIONS
+
+SQLITE_HEADER = b"SQLite format 3\x00"
+SYNCHRONOUS_MODES = ("off", "normal", "full", "extra")
+DEFAULT_BUSY_TIMEOUT_MS = 5000
+
+
+class SqliteStore:
+    """Satisfies `sparkq_domain.Store` on a SQLite file in WAL mode.
+
+    Write units begin with `BEGIN IMMEDIATE`, so they take the write lock up front and wait for
+    it under `busy_timeout` instead of failing half-way when a read upgrades to a write.
+    """
+
+    def __init__(
+        self,
+        path: str | os.PathLike[str],
+        *,
+        synchronous: str = "normal",
+        busy_timeout_ms: int = DEFAULT_BUSY_TIMEOUT_MS,
+    ) -> None:
+        if synchronous.lower() not in SYNCHRONOUS_MODES:
+            raise StorageError(f"Unknown synchronous mode {synchronous!r}; use one of {', '.join(SYNCHRONOUS_MODES)}")
+        self.path = Path(path)
+        self._synchronous = synchronous.upper()
+        self._busy_timeout_ms = busy_timeout_ms
+        self._local = threading.local()
+        self._migrated = False
+        self._migrate_lock = threading.Lock()
+
+    # -- units of work -------------------------------------------------------------------------
+
+    @contextmanager
+    def read(self) -> Iterator[SqliteRepository]:
+        """A read unit: one consistent snapshot (a deferred transaction)."""
+        with self._transaction("BEGIN") as conn:
+            yield SqliteRepository(conn)
+
+    @contextmanager
+    def write(self) -> Iterator[SqliteRepository]:
+        """A write unit: atomic, and serialized with every other writer of the file."""
+        with self._transaction("BEGIN IMMEDIATE") as conn:
+            yield SqliteRepository(conn)
+
+    @contextmanager
+    def _transaction(self, begin: str) -> Iterator[sqlite3.Connection]:
+        conn = self.connection()
+        try:
+            conn.execute(begin)
+        except sqlite3.Error as exc:
+            raise self._translate(exc) from exc
+        try:
+            yield conn
+            conn.execute("COMMIT")
+        except sqlite3.Error as exc:
+            self._rollback(conn)
+            raise self._translate(exc) from exc
+        except BaseException:
+            self._rollback(conn)
+            raise
+
+    @staticmethod
+    def _rollback(conn: sqlite3.Connection) -> None:
+        if conn.in_transaction:
+            try:
+                conn.execute("ROLLBACK")
+            except sqlite3.Error:
+                pass  # SQLite already rolled back (e.g. after SQLITE_FULL); nothing is left to undo
+
+    # -- connections ---------------------------------------------------------------------------
+
+    def connection(self) -> sqlite3.Connection:
+        """This thread's connection, opened (and the schema migrated) on first use."""
+        conn: sqlite3.Connection | None = getattr(self._local, "conn", None)
+        if conn is None:
+            conn = self._open()
+            self._local.conn = conn
+        return conn
+
+    def close(self) -> None:
+        """Close this thread's connection (others close when their thread ends)."""
+        conn = getattr(self._local, "conn", None)
+        if conn is not None:
+            conn.close()
+            self._local.conn = None
+
+    def _open(self) -> sqlite3.Connection:
+        self._check_file()
+        try:
+            conn = sqlite3.connect(
+                self.path, isolation_level=None, check_same_thread=False, timeout=self._busy_timeout_ms / 1000
+            )
+        except sqlite3.Error as exc:
+            raise self._translate(exc) from exc
+        try:
+            conn.execute(f"PRAGMA busy_timeout = {int(self._busy_timeout_ms)}")
+            conn.execute("PRAGMA foreign_keys = ON")
+            conn.execute(f"PRAGMA synchronous = {self._synchronous}")
+            if not self._migrated:
+                self._migrate(conn)
+        except sqlite3.Error as exc:
+            conn.close()
+            raise self._translate(exc) from exc
+        except SparkQError:
+            conn.close()
+            raise
+        return conn
+
+    def _check_file(self) -> None:
+        """Refuse a file that is not a SQLite database rather than touch it."""
+        if not self.path.parent.is_dir():
+            raise StorageError(
+                f"The database folder {self.path.parent} does not exist; create it or set database.path in sparkq.yml"
+            )
+        try:
+            with open(self.path, "rb") as f:
+                header = f.read(len(SQLITE_HEADER))
+        except FileNotFoundError:
+            return
+        except OSError as exc:
+            raise StorageError(f"Cannot read the database {self.path}: {exc.strerror}") from exc
+        if header and header != SQLITE_HEADER:
+            raise StorageCorrupt(
+                f"{self.path} is not a SQLite database. SparkQ will not overwrite it: "
+                "move it away, or point database.path in sparkq.yml at another file"
+            )
+
+    def _migrate(self, conn: sqlite3.Connection) -> None:
+        with self._migrate_lock:
+            if self._migrated:
+                return
+            version = conn.execute("PRAGMA user_version").fetchone()[0]
+            if version > LATEST_VERSION:
+                raise StorageError(
+                    f"{self.path} was written by a newer SparkQ (schema {version}, this one knows {LATEST_VERSION}); "
+                    "upgrade SparkQ to open it"
+                )
+            if conn.execute("PRAGMA journal_mode").fetchone()[0].lower() != "wal":
+                conn.execute("PRAGMA journal_mode = WAL")
+            if version < LATEST_VERSION:
+                conn.execute("BEGIN IMMEDIATE")
+                try:
+                    # another process may have migrated while we waited for the lock
+                    version = conn.execute("PRAGMA user_version").fetchone()[0]
+                    for script in MIGRATIONS[version:]:
+                        for statement in script.split(";"):
+                            if statement.strip():
+                                conn.execute(statement)
+                    conn.execute(f"PRAGMA user_version = {LATEST_VERSION}")
+                    conn.execute("COMMIT")
+                except BaseException:
+                    self._rollback(conn)
+                    raise
+            self._migrated = True
+
+    def integrity_check(self) -> str:
+        """Return SQLite's verdict on the file: `ok` or the problems found."""
+        with self.read() as _:
+            rows = self.connection().execute("PRAGMA integrity_check").fetchall()
+        return "\n".join(str(r[0]) for r in rows)
+
+    def _translate(self, exc: sqlite3.Error) -> StorageError:
+        name = getattr(exc, "sqlite_errorname", "") or ""
+        text = str(exc)
+        if name.startswith(("SQLITE_BUSY", "SQLITE_LOCKED")) or "locked" in text:
+            return StorageBusy(
+                f"The database {self.path} is locked by another process (waited {self._busy_timeout_ms} ms); "
+                "try again in a moment"
+            )
+        if name.startswith("SQLITE_FULL") or "disk is full" in text:
+            return StorageFull(
+                f"The disk holding {self.path} is full; nothing was written. Free some space and try again"
+            )
+        if name.startswith(("SQLITE_NOTADB", "SQLITE_CORRUPT")) or "not a database" in text or "malformed" in text:
+            return StorageCorrupt(
+                f"The database {self.path} is damaged ({text}). SparkQ will not overwrite it: restore it from a "
+                "backup or move it away to start afresh"
+            )
+        if name.startswith("SQLITE_READONLY"):
+            return StorageError(f"The database {self.path} is read-only; check its permissions")
+        if name.startswith("SQLITE_CANTOPEN"):
+            return StorageError(f"Cannot open the database {self.path}; check that its folder exists and is writable")
+        return StorageError(f"Database error on {self.path}: {text}")

@@ -1,0 +1,344 @@
+"""Entities and the task state machine: the only place a task's status changes."""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Mapping
+from datetime import datetime, timedelta
+from enum import StrEnum
+from typing import Any
+
+import attrs
+
+from .errors import InvalidInput, InvalidTransition
+
+JSONObject = dict[str, Any]
+
+
+class TaskStatus(StrEnum):
+    QUEUED = "queued"
+    RUNNING = "running"
+    SUCCEEDED = "succeeded"
+    FAILED = "failed"
+
+    @property
+    def finished(self) -> bool:
+        return self in (TaskStatus.SUCCEEDED, TaskStatus.FAILED)
+
+
+class TaskClass(StrEnum):
+    FAST_SCRIPT = "FAST_SCRIPT"
+    MEDIUM_SCRIPT = "MEDIUM_SCRIPT"
+    LLM_LITE = "LLM_LITE"
+    LLM_HEAVY = "LLM_HEAVY"
+
+
+class Status(StrEnum):
+    """Status of a session or a stream."""
+
+    ACTIVE = "active"
+    ENDED = "ended"
+
+
+DEFAULT_CLASS_TIMEOUTS: Mapping[TaskClass, int] = {
+    TaskClass.FAST_SCRIPT: 30,
+    TaskClass.MEDIUM_SCRIPT: 300,
+    TaskClass.LLM_LITE: 300,
+    TaskClass.LLM_HEAVY: 900,
+}
+
+#: A timeout above this is almost certainly a typo (30 days).
+MAX_TIMEOUT_SECONDS = 30 * 24 * 3600
+
+_NAME = re.compile(r"[A-Za-z0-9][A-Za-z0-9._-]{0,63}")
+
+AUTO_FAIL_MESSAGE = (
+    "Auto-failed: task exceeded 2x timeout ({timeout}s) with no complete/fail reported. "
+    "Likely worker crash or disconnect."
+)
+
+
+def validate_name(kind: str, name: str) -> str:
+    """Return `name` if it is a valid session/stream name, else raise InvalidInput."""
+    if not isinstance(name, str) or _NAME.fullmatch(name) is None:
+        raise InvalidInput(
+            f"Invalid {kind} name {name!r}: use 1-64 letters, digits, '.', '_' or '-', "
+            "starting with a letter or digit (e.g. 'api-v2')"
+        )
+    return name
+
+
+def validate_timeout(timeout: int) -> int:
+    """Return `timeout` if it is a whole number of seconds in range, else raise InvalidInput."""
+    if isinstance(timeout, bool) or not isinstance(timeout, int):
+        raise InvalidInput(f"Invalid timeout {timeout!r}: give a whole number of seconds")
+    if not 1 <= timeout <= MAX_TIMEOUT_SECONDS:
+        raise InvalidInput(
+            f"Invalid timeout {timeout}: must be between 1 and {MAX_TIMEOUT_SECONDS} seconds"
+        )
+    return timeout
+
+
+@attrs.frozen(kw_only=True)
+class Project:
+    id: str
+    name: str
+    repo_path: str | None = None
+    prd_path: str | None = None
+    created_at: datetime
+    updated_at: datetime
+
+
+@attrs.frozen(kw_only=True)
+class Session:
+    id: str
+    project_id: str
+    name: str
+    description: str | None = None
+    status: Status = Status.ACTIVE
+    started_at: datetime
+    ended_at: datetime | None = None
+    created_at: datetime
+    updated_at: datetime
+
+    def end(self, now: datetime) -> Session:
+        return attrs.evolve(self, status=Status.ENDED, ended_at=now, updated_at=now)
+
+
+@attrs.frozen(kw_only=True)
+class Stream:
+    id: str
+    session_id: str
+    name: str
+    instructions: str | None = None
+    status: Status = Status.ACTIVE
+    created_at: datetime
+    updated_at: datetime
+
+    def end(self, now: datetime) -> Stream:
+        return attrs.evolve(self, status=Status.ENDED, updated_at=now)
+
+
+@attrs.frozen(kw_only=True)
+class StreamCounts:
+    """A stream with the number of its tasks in each status."""
+
+    stream: Stream
+    session_name: str
+    counts: Mapping[TaskStatus, int]
+
+
+@attrs.frozen(kw_only=True)
+class ToolSpec:
+    name: str
+    description: str = ""
+    task_class: TaskClass = TaskClass.MEDIUM_SCRIPT
+    timeout: int | None = None
+    payload_template: JSONObject | None = None
+
+
+@attrs.frozen(kw_only=True)
+class Registry:
+    """The known tools and the default timeout of each task class."""
+
+    class_timeouts: Mapping[TaskClass, int] = attrs.field(factory=lambda: dict(DEFAULT_CLASS_TIMEOUTS))
+    tools: Mapping[str, ToolSpec] = attrs.field(factory=dict)
+
+    def tool(self, name: str) -> ToolSpec:
+        try:
+            return self.tools[name]
+        except KeyError:
+            known = ", ".join(sorted(self.tools)) or "(none configured)"
+            raise InvalidInput(f"Unknown tool {name!r}. Known tools: {known}") from None
+
+    def resolve(
+        self, tool_name: str, *, timeout: int | None = None, task_class: TaskClass | str | None = None
+    ) -> tuple[TaskClass, int]:
+        """Return the task class and timeout: enqueue override, else tool, else class default."""
+        tool = self.tool(tool_name)
+        cls = tool.task_class if task_class is None else parse_task_class(task_class)
+        if timeout is not None:
+            return cls, validate_timeout(timeout)
+        if tool.timeout is not None:
+            return cls, tool.timeout
+        return cls, self.class_timeouts.get(cls, DEFAULT_CLASS_TIMEOUTS[cls])
+
+
+def parse_task_class(value: TaskClass | str) -> TaskClass:
+    try:
+        return TaskClass(value)
+    except ValueError:
+        known = ", ".join(c.value for c in TaskClass)
+        raise InvalidInput(f"Unknown task class {value!r}. Use one of: {known}") from None
+
+
+DEFAULT_TOOLS: Mapping[str, ToolSpec] = {
+    t.name: t
+    for t in (
+        ToolSpec(name="run-bash", description="Execute a bash script", task_class=TaskClass.MEDIUM_SCRIPT),
+        ToolSpec(
+            name="run-bash-fast", description="Quick bash utility", task_class=TaskClass.FAST_SCRIPT, timeout=30
+        ),
+        ToolSpec(name="run-python", description="Execute a python script", task_class=TaskClass.MEDIUM_SCRIPT),
+        ToolSpec(
+            name="run-migrations",
+            description="Run database migrations",
+            task_class=TaskClass.MEDIUM_SCRIPT,
+            timeout=1800,
+        ),
+        ToolSpec(name="llm-haiku", description="Delegate a focused task to a light model", task_class=TaskClass.LLM_LITE),
+        ToolSpec(name="llm-sonnet", description="Complex reasoning task", task_class=TaskClass.LLM_HEAVY),
+    )
+}
+
+
+def default_registry() -> Registry:
+    return Registry(class_timeouts=dict(DEFAULT_CLASS_TIMEOUTS), tools=dict(DEFAULT_TOOLS))
+
+
+# --- the task state machine -------------------------------------------------------------------
+
+#: action -> (statuses it may start from, status it leads to)
+TRANSITIONS: Mapping[str, tuple[frozenset[TaskStatus], TaskStatus]] = {
+    "claim": (frozenset({TaskStatus.QUEUED}), TaskStatus.RUNNING),
+    "complete": (frozenset({TaskStatus.RUNNING}), TaskStatus.SUCCEEDED),
+    "fail": (frozenset({TaskStatus.RUNNING}), TaskStatus.FAILED),
+    "auto-fail": (frozenset({TaskStatus.RUNNING}), TaskStatus.FAILED),
+    "requeue": (frozenset({TaskStatus.SUCCEEDED, TaskStatus.FAILED}), TaskStatus.QUEUED),
+}
+
+
+@attrs.frozen(kw_only=True)
+class Task:
+    id: str
+    stream_id: str
+    tool_name: str
+    task_class: TaskClass
+    payload: JSONObject
+    status: TaskStatus = TaskStatus.QUEUED
+    timeout: int
+    attempts: int = 0
+    result: JSONObject | None = None
+    error: str | None = None
+    stdout: str | None = None
+    stderr: str | None = None
+    created_at: datetime
+    updated_at: datetime
+    started_at: datetime | None = None
+    finished_at: datetime | None = None
+
+    # -- transitions: each returns a new Task ------------------------------------------------
+
+    def _check(self, action: str) -> TaskStatus:
+        allowed, target = TRANSITIONS[action]
+        if self.status not in allowed:
+            raise InvalidTransition(self.id, action, self.status.value)
+        return target
+
+    def claim(self, now: datetime) -> Task:
+        status = self._check("claim")
+        return attrs.evolve(self, status=status, started_at=now, updated_at=now, attempts=self.attempts + 1)
+
+    def complete(
+        self, result: JSONObject, now: datetime, *, stdout: str | None = None, stderr: str | None = None
+    ) -> Task:
+        status = self._check("complete")
+        validate_result(result)
+        return attrs.evolve(
+            self, status=status, result=result, stdout=stdout, stderr=stderr, finished_at=now, updated_at=now
+        )
+
+    def fail(self, error: str, now: datetime, *, stdout: str | None = None, stderr: str | None = None) -> Task:
+        status = self._check("fail")
+        if not isinstance(error, str) or not error.strip():
+            raise InvalidInput("An error message is required to fail a task (e.g. --error 'tests fail: ...')")
+        return attrs.evolve(
+            self, status=status, error=error, stdout=stdout, stderr=stderr, finished_at=now, updated_at=now
+        )
+
+    def auto_fail(self, now: datetime) -> Task:
+        status = self._check("auto-fail")
+        return attrs.evolve(
+            self,
+            status=status,
+            error=AUTO_FAIL_MESSAGE.format(timeout=self.timeout),
+            finished_at=now,
+            updated_at=now,
+        )
+
+    def requeue(self, new_id: str, now: datetime) -> Task:
+        """Return a queued clone of this finished task; this task itself stays as it is."""
+        self._check("requeue")
+        return Task(
+            id=new_id,
+            stream_id=self.stream_id,
+            tool_name=self.tool_name,
+            task_class=self.task_class,
+            payload=self.payload,
+            timeout=self.timeout,
+            created_at=now,
+            updated_at=now,
+        )
+
+    # -- derived views -----------------------------------------------------------------------
+
+    def running_for(self, now: datetime) -> timedelta | None:
+        if self.status is not TaskStatus.RUNNING or self.started_at is None:
+            return None
+        return max(now - self.started_at, timedelta(0))
+
+    def is_stale(self, now: datetime) -> bool:
+        """Running for longer than its timeout: shown with a warning."""
+        elapsed = self.running_for(now)
+        return elapsed is not None and elapsed > timedelta(seconds=self.timeout)
+
+    def is_dead(self, now: datetime) -> bool:
+        """Running for longer than twice its timeout: due to be auto-failed."""
+        elapsed = self.running_for(now)
+        return elapsed is not None and elapsed > timedelta(seconds=2 * self.timeout)
+
+    @property
+    def auto_failed(self) -> bool:
+        return self.status is TaskStatus.FAILED and (self.error or "").startswith("Auto-failed: ")
+
+    def duration(self) -> timedelta | None:
+        """Time from claim to finish, never negative (clocks can jump back)."""
+        if self.started_at is None or self.finished_at is None:
+            return None
+        return max(self.finished_at - self.started_at, timedelta(0))
+
+
+def validate_result(result: object) -> JSONObject:
+    if not isinstance(result, dict):
+        raise InvalidInput('The result must be a JSON object with a "summary", e.g. {"summary": "Added login route"}')
+    summary = result.get("summary")
+    if not isinstance(summary, str) or not summary.strip():
+        raise InvalidInput(
+            'The result needs a non-empty string "summary" saying what was done, '
+            'e.g. {"summary": "Added login route; 12 tests pass"}'
+        )
+    return result
+
+
+def new_task(
+    *,
+    task_id: str,
+    stream_id: str,
+    tool_name: str,
+    task_class: TaskClass,
+    payload: object,
+    timeout: int,
+    now: datetime,
+) -> Task:
+    if not isinstance(payload, dict):
+        raise InvalidInput('The payload must be a JSON object, e.g. {"script": "scripts/build.sh"}')
+    return Task(
+        id=task_id,
+        stream_id=stream_id,
+        tool_name=tool_name,
+        task_class=task_class,
+        payload=payload,
+        timeout=validate_timeout(timeout),
+        created_at=now,
+        updated_at=now,
+    )

@@ -1,0 +1,90 @@
+"""The ports: what the domain needs from the world, as structural Protocols."""
+
+from __future__ import annotations
+
+from collections.abc import Mapping, Sequence
+from contextlib import AbstractContextManager
+from datetime import datetime
+from typing import Protocol
+
+import attrs
+
+from .model import Project, Session, Status, Stream, Task, TaskStatus
+
+
+class Clock(Protocol):
+    def now(self) -> datetime:
+        """Return the current time, timezone-aware UTC."""
+        ...
+
+
+class IdFactory(Protocol):
+    def new_id(self, prefix: str) -> str:
+        """Return a fresh id such as `tsk_0123456789ab` for the prefix `tsk`."""
+        ...
+
+
+@attrs.frozen(kw_only=True)
+class TaskQuery:
+    """Which tasks to list: filters, page, order."""
+
+    stream_id: str | None = None
+    status: TaskStatus | None = None
+    #: only running tasks that are stale at this moment
+    stale_at: datetime | None = None
+    limit: int | None = 50
+    offset: int = 0
+    newest_first: bool = True
+
+
+class Repository(Protocol):
+    """Storage of one unit of work; everything it returns is a domain entity."""
+
+    # projects
+    def get_project(self) -> Project | None: ...
+    def add_project(self, project: Project) -> None: ...
+
+    # sessions
+    def add_session(self, session: Session) -> None: ...
+    def save_session(self, session: Session) -> None: ...
+    def get_session(self, session_id: str) -> Session | None: ...
+    def find_session(self, name: str) -> Session | None: ...
+    def list_sessions(self, status: Status | None = None) -> Sequence[Session]: ...
+
+    # streams
+    def add_stream(self, stream: Stream) -> None: ...
+    def save_stream(self, stream: Stream) -> None: ...
+    def get_stream(self, stream_id: str) -> Stream | None: ...
+    def find_stream(self, name: str) -> Stream | None: ...
+    def list_streams(self, session_id: str | None = None, status: Status | None = None) -> Sequence[Stream]: ...
+
+    # tasks
+    def add_task(self, task: Task) -> None:
+        """Insert a task; it goes behind every task already in its stream (FIFO)."""
+        ...
+
+    def save_task(self, task: Task) -> None: ...
+    def get_task(self, task_id: str) -> Task | None: ...
+
+    def next_queued(self, stream_id: str) -> Task | None:
+        """Return the queued task of the stream that was enqueued first."""
+        ...
+
+    def running_tasks(self) -> Sequence[Task]: ...
+    def list_tasks(self, query: TaskQuery) -> Sequence[Task]: ...
+    def count_tasks(self, query: TaskQuery) -> int: ...
+
+    def task_counts(self, stream_ids: Sequence[str] | None = None) -> Mapping[str, Mapping[TaskStatus, int]]:
+        """Return, per stream id, how many of its tasks are in each status."""
+        ...
+
+    def delete_finished_before(self, cutoff: datetime) -> int:
+        """Delete succeeded and failed tasks that finished before `cutoff`; return how many."""
+        ...
+
+
+class Store(Protocol):
+    """Hands out units of work. A write unit is one atomic transaction, serialized with other writers."""
+
+    def read(self) -> AbstractContextManager[Repository]: ...
+    def write(self) -> AbstractContextManager[Repository]: ...

@@ -1,0 +1,461 @@
+"""The use cases: one `Queue` object that the library, the CLI and the HTTP API all call."""
+
+from __future__ import annotations
+
+from collections.abc import Mapping, Sequence
+from datetime import datetime, timedelta
+
+import attrs
+
+from .errors import Conflict, Duplicate, InvalidInput, NotFound
+from .model import (
+    JSONObject,
+    Project,
+    Registry,
+    Session,
+    Status,
+    Stream,
+    StreamCounts,
+    Task,
+    TaskClass,
+    TaskStatus,
+    default_registry,
+    new_task,
+    validate_name,
+)
+from .ports import Clock, IdFactory, Repository, Store, TaskQuery
+
+MAX_PAGE = 1000
+
+
+@attrs.frozen(kw_only=True)
+class Claimed:
+    """A claimed task together with the stream whose instructions the worker follows."""
+
+    task: Task
+    stream: Stream
+
+
+@attrs.frozen(kw_only=True)
+class TaskPage:
+    tasks: Sequence[Task]
+    total: int
+    limit: int | None
+    offset: int
+
+
+def _is_stream_id(ref: str) -> bool:
+    return ref.startswith("str_")
+
+
+def _is_session_id(ref: str) -> bool:
+    return ref.startswith("ses_")
+
+
+class Queue:
+    """Every SparkQ use case, over a store, a clock, an id factory and a tool registry."""
+
+    def __init__(self, store: Store, clock: Clock, ids: IdFactory, registry: Registry | None = None) -> None:
+        self._store = store
+        self._clock = clock
+        self._ids = ids
+        self.registry = registry if registry is not None else default_registry()
+
+    def use_registry(self, registry: Registry) -> None:
+        """Swap the tool registry (after a config reload)."""
+        self.registry = registry
+
+    def now(self) -> datetime:
+        return self._clock.now()
+
+    # -- project -------------------------------------------------------------------------------
+
+    def ensure_project(self, name: str, repo_path: str | None = None, prd_path: str | None = None) -> Project:
+        """Return the project, creating it on first use."""
+        with self._store.read() as repo:
+            project = repo.get_project()
+        if project is not None:
+            return project
+        with self._store.write() as repo:
+            project = repo.get_project()
+            if project is None:
+                now = self._clock.now()
+                project = Project(
+                    id=self._ids.new_id("prj"),
+                    name=name,
+                    repo_path=repo_path,
+                    prd_path=prd_path,
+                    created_at=now,
+                    updated_at=now,
+                )
+                repo.add_project(project)
+            return project
+
+    def update_project(self, name: str, repo_path: str | None, prd_path: str | None) -> Project:
+        project = self.ensure_project(name, repo_path, prd_path)
+        with self._store.write() as repo:
+            updated = attrs.evolve(
+                project, name=name, repo_path=repo_path, prd_path=prd_path, updated_at=self._clock.now()
+            )
+            repo.add_project(updated)
+        return updated
+
+    def project(self) -> Project | None:
+        with self._store.read() as repo:
+            return repo.get_project()
+
+    # -- sessions ------------------------------------------------------------------------------
+
+    def create_session(self, name: str, description: str | None = None) -> Session:
+        validate_name("session", name)
+        with self._store.write() as repo:
+            project = repo.get_project()
+            if project is None:
+                raise Conflict("No project yet: run `sparkq setup` or use any command once to create it")
+            if repo.find_session(name) is not None:
+                raise Duplicate(f"Session {name!r} already exists; pick another name or use the existing one")
+            now = self._clock.now()
+            session = Session(
+                id=self._ids.new_id("ses"),
+                project_id=project.id,
+                name=name,
+                description=description,
+                started_at=now,
+                created_at=now,
+                updated_at=now,
+            )
+            repo.add_session(session)
+            return session
+
+    def get_session(self, ref: str) -> Session:
+        with self._store.read() as repo:
+            return self._session(repo, ref)
+
+    def list_sessions(self, status: Status | str | None = None) -> Sequence[Session]:
+        with self._store.read() as repo:
+            return repo.list_sessions(_status(status))
+
+    def describe_session(self, ref: str, description: str | None) -> Session:
+        with self._store.write() as repo:
+            session = self._session(repo, ref)
+            updated = attrs.evolve(session, description=description, updated_at=self._clock.now())
+            repo.save_session(updated)
+            return updated
+
+    def end_session(self, ref: str) -> Session:
+        """End a session and every active stream in it."""
+        with self._store.write() as repo:
+            session = self._session(repo, ref)
+            if session.status is Status.ENDED:
+                raise Conflict(f"Session {session.name!r} has already ended")
+            now = self._clock.now()
+            for stream in repo.list_streams(session.id, Status.ACTIVE):
+                repo.save_stream(stream.end(now))
+            ended = session.end(now)
+            repo.save_session(ended)
+            return ended
+
+    # -- streams -------------------------------------------------------------------------------
+
+    def create_stream(self, name: str, session: str, instructions: str | None = None) -> Stream:
+        validate_name("stream", name)
+        with self._store.write() as repo:
+            owner = self._session(repo, session)
+            if owner.status is Status.ENDED:
+                raise Conflict(f"Session {owner.name!r} has ended and accepts no new streams")
+            if repo.find_stream(name) is not None:
+                raise Duplicate(f"Stream {name!r} already exists (stream names are unique across sessions)")
+            now = self._clock.now()
+            stream = Stream(
+                id=self._ids.new_id("str"),
+                session_id=owner.id,
+                name=name,
+                instructions=instructions,
+                created_at=now,
+                updated_at=now,
+            )
+            repo.add_stream(stream)
+            return stream
+
+    def get_stream(self, ref: str) -> Stream:
+        with self._store.read() as repo:
+            return self._stream(repo, ref)
+
+    def list_streams(self, session: str | None = None, status: Status | str | None = None) -> Sequence[StreamCounts]:
+        """List streams with their session's name and their task counts per status."""
+        with self._store.read() as repo:
+            session_id = self._session(repo, session).id if session is not None else None
+            streams = repo.list_streams(session_id, _status(status))
+            counts = repo.task_counts([s.id for s in streams])
+            names = {s.id: s.name for s in repo.list_sessions()}
+        return [
+            StreamCounts(stream=s, session_name=names.get(s.session_id, ""), counts=_full_counts(counts.get(s.id, {})))
+            for s in streams
+        ]
+
+    def stream_counts(self, ref: str) -> StreamCounts:
+        with self._store.read() as repo:
+            stream = self._stream(repo, ref)
+            counts = repo.task_counts([stream.id]).get(stream.id, {})
+            session = repo.get_session(stream.session_id)
+        return StreamCounts(
+            stream=stream, session_name=session.name if session else "", counts=_full_counts(counts)
+        )
+
+    def instruct_stream(self, ref: str, instructions: str | None) -> Stream:
+        with self._store.write() as repo:
+            stream = self._stream(repo, ref)
+            updated = attrs.evolve(stream, instructions=instructions, updated_at=self._clock.now())
+            repo.save_stream(updated)
+            return updated
+
+    def end_stream(self, ref: str) -> Stream:
+        with self._store.write() as repo:
+            stream = self._stream(repo, ref)
+            if stream.status is Status.ENDED:
+                raise Conflict(f"Stream {stream.name!r} has already ended")
+            ended = stream.end(self._clock.now())
+            repo.save_stream(ended)
+            return ended
+
+    # -- tasks: the worker protocol ------------------------------------------------------------
+
+    def enqueue(
+        self,
+        stream: str,
+        tool_name: str,
+        payload: JSONObject,
+        *,
+        timeout: int | None = None,
+        task_class: TaskClass | str | None = None,
+    ) -> Task:
+        """Queue a task at the back of a stream."""
+        cls, resolved = self.registry.resolve(tool_name, timeout=timeout, task_class=task_class)
+        with self._store.write() as repo:
+            target = self._stream(repo, stream)
+            self._require_open(repo, target, "accepts no new tasks")
+            task = new_task(
+                task_id=self._ids.new_id("tsk"),
+                stream_id=target.id,
+                tool_name=tool_name,
+                task_class=cls,
+                payload=payload,
+                timeout=resolved,
+                now=self._clock.now(),
+            )
+            repo.add_task(task)
+            return task
+
+    def peek(self, stream: str) -> Task | None:
+        """Return the next queued task of a claimable stream without changing anything."""
+        self.sweep_dead()
+        with self._store.read() as repo:
+            target = self._stream(repo, stream)
+            if not self._claimable(repo, target):
+                return None
+            return repo.next_queued(target.id)
+
+    def claim(self, stream: str) -> Claimed | None:
+        """Move the oldest queued task of a stream to running; None when there is none."""
+        with self._store.write() as repo:
+            now = self._clock.now()
+            self._auto_fail_dead(repo, now)
+            target = self._stream(repo, stream)
+            if not self._claimable(repo, target):
+                return None
+            task = repo.next_queued(target.id)
+            if task is None:
+                return None
+            claimed = task.claim(now)
+            repo.save_task(claimed)
+            return Claimed(task=claimed, stream=target)
+
+    def claim_task(self, task_id: str) -> Claimed:
+        """Claim one particular queued task."""
+        with self._store.write() as repo:
+            now = self._clock.now()
+            task = self._task(repo, task_id)
+            stream = self._stream(repo, task.stream_id)
+            claimed = task.claim(now)
+            self._require_open(repo, stream, "has ended; its queued tasks cannot be claimed")
+            repo.save_task(claimed)
+            return Claimed(task=claimed, stream=stream)
+
+    def complete(
+        self, task_id: str, result: JSONObject, *, stdout: str | None = None, stderr: str | None = None
+    ) -> Task:
+        with self._store.write() as repo:
+            done = self._task(repo, task_id).complete(result, self._clock.now(), stdout=stdout, stderr=stderr)
+            repo.save_task(done)
+            return done
+
+    def fail(self, task_id: str, error: str, *, stdout: str | None = None, stderr: str | None = None) -> Task:
+        with self._store.write() as repo:
+            failed = self._task(repo, task_id).fail(error, self._clock.now(), stdout=stdout, stderr=stderr)
+            repo.save_task(failed)
+            return failed
+
+    def requeue(self, task_id: str) -> Task:
+        """Queue a fresh copy of a finished task; the original stays in history."""
+        with self._store.write() as repo:
+            original = self._task(repo, task_id)
+            clone = original.requeue(self._ids.new_id("tsk"), self._clock.now())
+            stream = self._stream(repo, original.stream_id)
+            self._require_open(repo, stream, "accepts no new tasks, so the task cannot be requeued")
+            repo.add_task(clone)
+            return clone
+
+    # -- tasks: reading ------------------------------------------------------------------------
+
+    def get_task(self, task_id: str) -> Task:
+        self.sweep_dead()
+        with self._store.read() as repo:
+            return self._task(repo, task_id)
+
+    def task_detail(self, task_id: str) -> Claimed:
+        """A task with its stream (for detail views)."""
+        self.sweep_dead()
+        with self._store.read() as repo:
+            task = self._task(repo, task_id)
+            return Claimed(task=task, stream=self._stream(repo, task.stream_id))
+
+    def list_tasks(
+        self,
+        *,
+        stream: str | None = None,
+        status: TaskStatus | str | None = None,
+        stale: bool = False,
+        limit: int | None = 50,
+        offset: int = 0,
+        newest_first: bool = True,
+    ) -> TaskPage:
+        if limit is not None and not 1 <= limit <= MAX_PAGE:
+            raise InvalidInput(f"Invalid limit {limit}: must be between 1 and {MAX_PAGE}")
+        if offset < 0:
+            raise InvalidInput(f"Invalid offset {offset}: must be 0 or more")
+        task_status = _task_status(status)
+        self.sweep_dead()
+        with self._store.read() as repo:
+            stream_id = self._stream(repo, stream).id if stream is not None else None
+            if stale:
+                if task_status not in (None, TaskStatus.RUNNING):
+                    return TaskPage(tasks=[], total=0, limit=limit, offset=offset)
+                task_status = TaskStatus.RUNNING
+            query = TaskQuery(
+                stream_id=stream_id,
+                status=task_status,
+                stale_at=self._clock.now() if stale else None,
+                limit=limit,
+                offset=offset,
+                newest_first=newest_first,
+            )
+            return TaskPage(
+                tasks=repo.list_tasks(query), total=repo.count_tasks(query), limit=limit, offset=offset
+            )
+
+    def status_counts(self) -> Mapping[TaskStatus, int]:
+        """How many tasks there are in each status, over all streams."""
+        with self._store.read() as repo:
+            totals: dict[TaskStatus, int] = dict.fromkeys(TaskStatus, 0)
+            for counts in repo.task_counts().values():
+                for status, n in counts.items():
+                    totals[status] += n
+            return totals
+
+    def queued_by_stream(self) -> Sequence[StreamCounts]:
+        """Claimable streams that have queued tasks, with their counts."""
+        return [
+            s
+            for s in self.list_streams(status=Status.ACTIVE)
+            if s.counts[TaskStatus.QUEUED] > 0 and self._session_active(s.stream.session_id)
+        ]
+
+    # -- housekeeping --------------------------------------------------------------------------
+
+    def sweep_dead(self) -> Sequence[Task]:
+        """Auto-fail every running task past twice its timeout; return those failed now."""
+        now = self._clock.now()
+        with self._store.read() as repo:
+            if not any(t.is_dead(now) for t in repo.running_tasks()):
+                return []
+        with self._store.write() as repo:
+            return self._auto_fail_dead(repo, self._clock.now())
+
+    def purge(self, older_than: timedelta) -> int:
+        """Delete succeeded and failed tasks finished longer ago than `older_than`."""
+        if older_than < timedelta(0):
+            raise InvalidInput("The purge age must not be negative")
+        with self._store.write() as repo:
+            return repo.delete_finished_before(self._clock.now() - older_than)
+
+    # -- helpers -------------------------------------------------------------------------------
+
+    @staticmethod
+    def _auto_fail_dead(repo: Repository, now: datetime) -> list[Task]:
+        failed = []
+        for task in repo.running_tasks():
+            if task.is_dead(now):
+                dead = task.auto_fail(now)
+                repo.save_task(dead)
+                failed.append(dead)
+        return failed
+
+    def _session_active(self, session_id: str) -> bool:
+        with self._store.read() as repo:
+            session = repo.get_session(session_id)
+        return session is not None and session.status is Status.ACTIVE
+
+    @staticmethod
+    def _claimable(repo: Repository, stream: Stream) -> bool:
+        if stream.status is not Status.ACTIVE:
+            return False
+        session = repo.get_session(stream.session_id)
+        return session is not None and session.status is Status.ACTIVE
+
+    def _require_open(self, repo: Repository, stream: Stream, what: str) -> None:
+        if not self._claimable(repo, stream):
+            raise Conflict(f"Stream {stream.name!r} has ended (or its session has) and {what}")
+
+    @staticmethod
+    def _session(repo: Repository, ref: str) -> Session:
+        session = repo.get_session(ref) if _is_session_id(ref) else repo.find_session(ref)
+        if session is None:
+            raise NotFound(f"Session {ref!r} not found; `sparkq session list` shows the sessions")
+        return session
+
+    @staticmethod
+    def _stream(repo: Repository, ref: str) -> Stream:
+        stream = repo.get_stream(ref) if _is_stream_id(ref) else repo.find_stream(ref)
+        if stream is None:
+            raise NotFound(f"Stream {ref!r} not found; `sparkq stream list` shows the streams")
+        return stream
+
+    @staticmethod
+    def _task(repo: Repository, task_id: str) -> Task:
+        task = repo.get_task(task_id)
+        if task is None:
+            raise NotFound(f"Task {task_id!r} not found; `sparkq tasks` lists the tasks")
+        return task
+
+
+def _status(value: Status | str | None) -> Status | None:
+    if value is None:
+        return None
+    try:
+        return Status(value)
+    except ValueError:
+        raise InvalidInput(f"Unknown status {value!r}. Use one of: active, ended") from None
+
+
+def _task_status(value: TaskStatus | str | None) -> TaskStatus | None:
+    if value is None:
+        return None
+    try:
+        return TaskStatus(value)
+    except ValueError:
+        known = ", ".join(s.value for s in TaskStatus)
+        raise InvalidInput(f"Unknown task status {value!r}. Use one of: {known}") from None
+
+
+def _full_counts(counts: Mapping[TaskStatus, int]) -> Mapping[TaskStatus, int]:
+    return {status: counts.get(status, 0) for status in TaskStatus}

@@ -1,0 +1,93 @@
+"""The `sparkq` console script: wire the CLI to the real adapters, run it, map errors to exit codes.
+
+Exit codes: 0 success, 1 refused operation / not found / storage problem, 2 usage error,
+130 interrupted. Errors go to stderr as `Error: ...`, never as a traceback
+(set SPARKQ_DEBUG=1 to see one for an unexpected failure).
+"""
+
+from __future__ import annotations
+
+import os
+import sys
+
+
+def _pop_config(argv: list[str]) -> tuple[str | None, list[str]]:
+    """Take the global `--config PATH` (or `--config=PATH`) out of the arguments, wherever it is."""
+    rest: list[str] = []
+    config: str | None = None
+    it = iter(argv)
+    for arg in it:
+        if arg == "--":
+            rest.append(arg)
+            rest.extend(it)
+            break
+        if arg == "--config":
+            config = next(it, None)
+            if config is None:
+                raise ValueError("--config needs a path, e.g. --config ./sparkq.yml")
+        elif arg.startswith("--config="):
+            config = arg.split("=", 1)[1]
+        else:
+            rest.append(arg)
+    return config, rest
+
+
+def error(message: str) -> None:
+    print(f"Error: {message}", file=sys.stderr)
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = list(sys.argv[1:] if argv is None else argv)
+    try:
+        config_path, args = _pop_config(args)
+    except ValueError as exc:
+        error(str(exc))
+        return 2
+
+    from cyclopts import CycloptsError
+
+    from sparkq_adapters.cli import common
+    from sparkq_adapters.cli.app import app
+    from sparkq_domain.errors import SparkQError
+
+    from .wiring import queue_from_settings
+
+    common.configure(config_path=config_path, queue_factory=queue_from_settings)
+    try:
+        result = app(args, exit_on_error=False, print_error=False, result_action="return_value")
+    except CycloptsError as exc:
+        error(str(exc).strip())
+        print("Run `sparkq --help` (or `sparkq COMMAND --help`) for usage.", file=sys.stderr)
+        return 2
+    except SparkQError as exc:
+        error(exc.message)
+        return 1
+    except KeyboardInterrupt:
+        print(file=sys.stderr)
+        return 130
+    except BrokenPipeError:
+        # the reader went away (e.g. `sparkq tasks | head`); that is not our failure
+        _silence_stdout()
+        return 0
+    except Exception as exc:  # the last line of defence: no traceback for the user
+        if os.environ.get("SPARKQ_DEBUG"):
+            raise
+        error(f"unexpected {type(exc).__name__}: {exc}. Re-run with SPARKQ_DEBUG=1 for details and report it")
+        return 1
+    return result if isinstance(result, int) else 0
+
+
+def _silence_stdout() -> None:
+    try:
+        devnull = os.open(os.devnull, os.O_WRONLY)
+        os.dup2(devnull, sys.stdout.fileno())
+    except OSError:
+        pass
+
+
+def run() -> None:
+    sys.exit(main())
+
+
+if __name__ == "__main__":
+    run()

@@ -1,0 +1,44 @@
+"""The one place that names concrete adapters: config -> store -> Queue."""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+from sparkq_adapters.clock import RandomIds, SystemClock
+from sparkq_adapters.config import Settings
+from sparkq_adapters.sqlite import SqliteStore
+from sparkq_domain import Clock, IdFactory, Queue, Registry, Store
+
+
+def open_queue(
+    path: str | os.PathLike[str] = "sparkq.db",
+    *,
+    registry: Registry | None = None,
+    project: str | None = None,
+    synchronous: str = "normal",
+    clock: Clock | None = None,
+) -> Queue:
+    """Open (creating if needed) the SparkQ database at `path` and return its `Queue`.
+
+    The project row is created on first use, named `project` or after the file's folder.
+    """
+    db = Path(path).resolve()
+    store: Store = SqliteStore(db, synchronous=synchronous)
+    queue = Queue(store, clock or SystemClock(), _ids(), registry)
+    queue.ensure_project(project or db.parent.name or "sparkq")
+    return queue
+
+
+def queue_from_settings(settings: Settings, *, clock: Clock | None = None) -> Queue:
+    """The queue that a CLI command or the server uses, built from the loaded config."""
+    db = settings.file.database
+    store: Store = SqliteStore(settings.db_path, synchronous=db.synchronous, busy_timeout_ms=db.busy_timeout_ms)
+    queue = Queue(store, clock or SystemClock(), _ids(), settings.registry())
+    project = settings.file.project
+    queue.ensure_project(settings.project_name, project.repo_path, project.prd_path)
+    return queue
+
+
+def _ids() -> IdFactory:
+    return RandomIds()
