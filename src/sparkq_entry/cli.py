@@ -48,6 +48,7 @@ def main(argv: list[str] | None = None) -> int:
 
     from sparkq_adapters.cli import common
     from sparkq_adapters.cli.app import app
+    from sparkq_adapters.cli.common import UsageError
     from sparkq_domain.errors import SparkQError
 
     from .wiring import queue_from_settings
@@ -58,6 +59,9 @@ def main(argv: list[str] | None = None) -> int:
     except CycloptsError as exc:
         error(str(exc).strip())
         print("Run `sparkq --help` (or `sparkq COMMAND --help`) for usage.", file=sys.stderr)
+        return 2
+    except UsageError as exc:
+        error(exc.message)
         return 2
     except SparkQError as exc:
         error(exc.message)

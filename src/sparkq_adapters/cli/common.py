@@ -11,7 +11,7 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from sparkq_domain.errors import InvalidInput
+from sparkq_domain.errors import InvalidInput, SparkQError
 
 if TYPE_CHECKING:
     from sparkq_domain import Queue
@@ -20,6 +20,10 @@ if TYPE_CHECKING:
 
 #: text read from a file or stdin is capped so a wrong path (say, /dev/zero) cannot exhaust memory
 MAX_INPUT_BYTES = 64 * 1024 * 1024
+
+
+class UsageError(SparkQError):
+    """The command was called wrongly; the message says how to call it (exit code 2)."""
 
 
 class _Context:
