@@ -1,0 +1,100 @@
+"""Whole-process wall time of the worker commands, against `python -c "import sqlite3"`.
+
+Run by hand (not a test):  .venv/bin/python bench/cli_latency.py [--rounds 30] [--config] [--importtime]
+
+Each round runs, in this order: the floor (`python -c "import sqlite3"`), `sparkq enqueue`,
+`sparkq peek`, `sparkq claim`, `sparkq complete` — interleaved so that noise on the shared
+machine hits every command alike. Prints the median per command and its ratio to the floor.
+Targets (issue 3): `peek` and `claim` ≤ 110 ms median and ≤ 8x the floor.
+With --config the project has a sparkq.yml (the default one), so YAML is read on every call.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+PYTHON = sys.executable  # the real interpreter, never a pyenv shim on PATH
+SPARKQ = str(Path(sys.executable).parent / "sparkq")
+TARGET_MS = 110.0
+TARGET_RATIO = 8.0
+
+
+def timed(cmd: list[str], cwd: Path, env: dict[str, str]) -> tuple[float, str]:
+    start = time.perf_counter()
+    out = subprocess.run(cmd, cwd=cwd, env=env, capture_output=True, text=True, check=True).stdout
+    return (time.perf_counter() - start) * 1000, out
+
+
+def main() -> int:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--rounds", type=int, default=30)
+    parser.add_argument("--config", action="store_true", help="run with a sparkq.yml in the project folder")
+    parser.add_argument("--importtime", action="store_true", help="also print what `sparkq peek` spends imports on")
+    args = parser.parse_args()
+
+    env = {k: v for k, v in os.environ.items() if not k.startswith("SPARKQ_")}
+    with tempfile.TemporaryDirectory(prefix="sparkq-bench-") as tmp:
+        cwd = Path(tmp)
+        if args.config:
+            subprocess.run([SPARKQ, "setup", "--defaults"], cwd=cwd, env=env, check=True, capture_output=True)
+        subprocess.run([SPARKQ, "session", "create", "bench"], cwd=cwd, env=env, check=True, capture_output=True)
+        subprocess.run(
+            [SPARKQ, "stream", "create", "s", "--session", "bench"], cwd=cwd, env=env, check=True, capture_output=True
+        )
+        # warm the OS page cache and the .pyc files
+        for _ in range(3):
+            timed([PYTHON, "-c", "import sqlite3"], cwd, env)
+            timed([SPARKQ, "peek", "--stream", "s"], cwd, env)
+
+        times: dict[str, list[float]] = {k: [] for k in ("floor", "enqueue", "peek", "claim", "complete")}
+        for _ in range(args.rounds):
+            times["floor"].append(timed([PYTHON, "-c", "import sqlite3"], cwd, env)[0])
+            times["enqueue"].append(timed([SPARKQ, "enqueue", "run-bash", '{"script": "x.sh"}', "--stream", "s"], cwd, env)[0])
+            times["peek"].append(timed([SPARKQ, "peek", "--stream", "s"], cwd, env)[0])
+            ms, out = timed([SPARKQ, "claim", "--stream", "s"], cwd, env)
+            times["claim"].append(ms)
+            task_id = json.loads(out)["id"]
+            result = '{"summary": "bench"}'
+            times["complete"].append(timed([SPARKQ, "complete", task_id, "--result", result], cwd, env)[0])
+
+        floor = statistics.median(times["floor"])
+        print(f"CLI latency, {args.rounds} rounds, {'with' if args.config else 'without'} sparkq.yml")
+        print(f"{'command':<28}{'median ms':>10}{'p90 ms':>9}{'x floor':>9}  target")
+        ok = True
+        for name, samples in times.items():
+            med = statistics.median(samples)
+            p90 = statistics.quantiles(samples, n=10)[-1]
+            label = 'python -c "import sqlite3"' if name == "floor" else f"sparkq {name}"
+            verdict = ""
+            if name in ("peek", "claim"):
+                met = med <= TARGET_MS and med / floor <= TARGET_RATIO
+                ok &= met
+                verdict = f"<= {TARGET_MS:.0f} ms and <= {TARGET_RATIO:.0f}x: {'met' if met else 'MISSED'}"
+            print(f"{label:<28}{med:>10.1f}{p90:>9.1f}{med / floor:>9.2f}  {verdict}")
+
+        if args.importtime:
+            proc = subprocess.run(
+                [PYTHON, "-X", "importtime", SPARKQ, "peek", "--stream", "s"], cwd=cwd, env=env, capture_output=True, text=True
+            )
+            rows = []
+            for line in proc.stderr.splitlines():
+                if line.startswith("import time:") and "|" in line:
+                    _, cumulative, name = line.split("|")
+                    if cumulative.strip().isdigit():
+                        rows.append((int(cumulative), name.rstrip()))
+            print("\nlargest cumulative imports of `sparkq peek` (us):")
+            for cumulative, name in sorted(rows, reverse=True)[:15]:
+                print(f"{cumulative:>9}  {name}")
+    return 0 if ok else 1
+
+
+if __name__ == "__main__":
+    sys.exit(main())
