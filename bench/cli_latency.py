@@ -57,7 +57,9 @@ def main() -> int:
         times: dict[str, list[float]] = {k: [] for k in ("floor", "enqueue", "peek", "claim", "complete")}
         for _ in range(args.rounds):
             times["floor"].append(timed([PYTHON, "-c", "import sqlite3"], cwd, env)[0])
-            times["enqueue"].append(timed([SPARKQ, "enqueue", "run-bash", '{"script": "x.sh"}', "--stream", "s"], cwd, env)[0])
+            times["enqueue"].append(
+                timed([SPARKQ, "enqueue", "run-bash", '{"script": "x.sh"}', "--stream", "s"], cwd, env)[0]
+            )
             times["peek"].append(timed([SPARKQ, "peek", "--stream", "s"], cwd, env)[0])
             ms, out = timed([SPARKQ, "claim", "--stream", "s"], cwd, env)
             times["claim"].append(ms)
@@ -82,7 +84,11 @@ def main() -> int:
 
         if args.importtime:
             proc = subprocess.run(
-                [PYTHON, "-X", "importtime", SPARKQ, "peek", "--stream", "s"], cwd=cwd, env=env, capture_output=True, text=True
+                [PYTHON, "-X", "importtime", SPARKQ, "peek", "--stream", "s"],
+                cwd=cwd,
+                env=env,
+                capture_output=True,
+                text=True,
             )
             rows = []
             for line in proc.stderr.splitlines():

@@ -60,8 +60,8 @@ class MemoryRepository:
 
     # streams
     def add_stream(self, stream: Stream) -> None:
-        if self.find_stream(stream.name) is not None:
-            raise Duplicate(f"Stream {stream.name!r} already exists")
+        if stream.id in self._s.streams or self.find_stream(stream.name) is not None:
+            raise Duplicate(f"Stream {stream.name!r} (or its id) already exists")
         self._s.streams[stream.id] = stream
 
     def save_stream(self, stream: Stream) -> None:
@@ -119,7 +119,8 @@ class MemoryRepository:
 
     def task_counts(self, stream_ids: Sequence[str] | None = None) -> Mapping[str, Mapping[TaskStatus, int]]:
         wanted = None if stream_ids is None else set(stream_ids)
-        counts: dict[str, dict[TaskStatus, int]] = {}
+        # every asked-for stream gets an entry, even without tasks (as in the SQLite store)
+        counts: dict[str, dict[TaskStatus, int]] = {} if stream_ids is None else {s: {} for s in stream_ids}
         for t in self._s.tasks.values():
             if wanted is None or t.stream_id in wanted:
                 per = counts.setdefault(t.stream_id, {})

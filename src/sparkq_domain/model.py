@@ -73,9 +73,7 @@ def validate_timeout(timeout: int) -> int:
     if isinstance(timeout, bool) or not isinstance(timeout, int):
         raise InvalidInput(f"Invalid timeout {timeout!r}: give a whole number of seconds")
     if not 1 <= timeout <= MAX_TIMEOUT_SECONDS:
-        raise InvalidInput(
-            f"Invalid timeout {timeout}: must be between 1 and {MAX_TIMEOUT_SECONDS} seconds"
-        )
+        raise InvalidInput(f"Invalid timeout {timeout}: must be between 1 and {MAX_TIMEOUT_SECONDS} seconds")
     return timeout
 
 
@@ -176,9 +174,7 @@ DEFAULT_TOOLS: Mapping[str, ToolSpec] = {
     t.name: t
     for t in (
         ToolSpec(name="run-bash", description="Execute a bash script", task_class=TaskClass.MEDIUM_SCRIPT),
-        ToolSpec(
-            name="run-bash-fast", description="Quick bash utility", task_class=TaskClass.FAST_SCRIPT, timeout=30
-        ),
+        ToolSpec(name="run-bash-fast", description="Quick bash utility", task_class=TaskClass.FAST_SCRIPT, timeout=30),
         ToolSpec(name="run-python", description="Execute a python script", task_class=TaskClass.MEDIUM_SCRIPT),
         ToolSpec(
             name="run-migrations",
@@ -186,7 +182,9 @@ DEFAULT_TOOLS: Mapping[str, ToolSpec] = {
             task_class=TaskClass.MEDIUM_SCRIPT,
             timeout=1800,
         ),
-        ToolSpec(name="llm-haiku", description="Delegate a focused task to a light model", task_class=TaskClass.LLM_LITE),
+        ToolSpec(
+            name="llm-haiku", description="Delegate a focused task to a light model", task_class=TaskClass.LLM_LITE
+        ),
         ToolSpec(name="llm-sonnet", description="Complex reasoning task", task_class=TaskClass.LLM_HEAVY),
     )
 }

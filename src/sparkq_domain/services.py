@@ -198,9 +198,7 @@ class Queue:
             stream = self._stream(repo, ref)
             counts = repo.task_counts([stream.id]).get(stream.id, {})
             session = repo.get_session(stream.session_id)
-        return StreamCounts(
-            stream=stream, session_name=session.name if session else "", counts=_full_counts(counts)
-        )
+        return StreamCounts(stream=stream, session_name=session.name if session else "", counts=_full_counts(counts))
 
     def instruct_stream(self, ref: str, instructions: str | None) -> Stream:
         with self._store.write() as repo:
@@ -349,9 +347,7 @@ class Queue:
                 offset=offset,
                 newest_first=newest_first,
             )
-            return TaskPage(
-                tasks=repo.list_tasks(query), total=repo.count_tasks(query), limit=limit, offset=offset
-            )
+            return TaskPage(tasks=repo.list_tasks(query), total=repo.count_tasks(query), limit=limit, offset=offset)
 
     def status_counts(self) -> Mapping[TaskStatus, int]:
         """How many tasks there are in each status, over all streams."""

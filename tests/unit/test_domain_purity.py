@@ -6,7 +6,17 @@ import json
 import subprocess
 import sys
 
-FORBIDDEN = ("sqlite3", "_sqlite3", "cattrs", "yaml", "litestar", "uvicorn", "cyclopts", "sparkq_adapters", "sparkq_entry")
+FORBIDDEN = (
+    "sqlite3",
+    "_sqlite3",
+    "cattrs",
+    "yaml",
+    "litestar",
+    "uvicorn",
+    "cyclopts",
+    "sparkq_adapters",
+    "sparkq_entry",
+)
 
 
 def test_importing_the_domain_loads_only_stdlib_and_attrs() -> None:

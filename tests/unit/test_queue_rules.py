@@ -104,7 +104,10 @@ def test_stream_is_addressed_by_id_or_name(queue: Queue) -> None:
 
 
 def test_enqueue_uses_a_configured_registry() -> None:
-    registry = Registry(class_timeouts={TaskClass.FAST_SCRIPT: 7}, tools={"lint": ToolSpec(name="lint", task_class=TaskClass.FAST_SCRIPT)})
+    registry = Registry(
+        class_timeouts={TaskClass.FAST_SCRIPT: 7},
+        tools={"lint": ToolSpec(name="lint", task_class=TaskClass.FAST_SCRIPT)},
+    )
     q = Queue(MemoryStore(), FakeClock(), SequentialIds(), registry)
     q.ensure_project("p")
     q.create_session("s")
@@ -306,8 +309,7 @@ def test_dead_task_is_auto_failed_with_the_exact_message_on_claim(queue: Queue, 
     dead = queue.get_task(task_id)
     assert dead.status is TaskStatus.FAILED
     assert dead.error == (
-        "Auto-failed: task exceeded 2x timeout (60s) with no complete/fail reported. "
-        "Likely worker crash or disconnect."
+        "Auto-failed: task exceeded 2x timeout (60s) with no complete/fail reported. Likely worker crash or disconnect."
     )
     assert dead.error == AUTO_FAIL_MESSAGE.format(timeout=60)
     assert dead.auto_failed
@@ -425,7 +427,10 @@ def test_list_tasks_is_newest_first_and_paginated(queue: Queue) -> None:
     assert [t.id for t in queue.list_tasks(newest_first=False, limit=2).tasks] == ids[:2]
 
 
-@pytest.mark.parametrize(("kwargs", "match"), [({"limit": 0}, "Invalid limit"), ({"offset": -1}, "Invalid offset"), ({"status": "done"}, "Unknown task status")])
+@pytest.mark.parametrize(
+    ("kwargs", "match"),
+    [({"limit": 0}, "Invalid limit"), ({"offset": -1}, "Invalid offset"), ({"status": "done"}, "Unknown task status")],
+)
 def test_list_tasks_rejects_bad_filters(queue: Queue, kwargs: dict[str, object], match: str) -> None:
     with pytest.raises(InvalidInput, match=match):
         queue.list_tasks(**kwargs)  # type: ignore[arg-type]

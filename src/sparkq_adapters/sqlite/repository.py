@@ -9,6 +9,7 @@ from datetime import datetime
 from typing import Any
 
 from sparkq_domain import Project, Session, Status, Stream, Task, TaskClass, TaskQuery, TaskStatus
+from sparkq_domain.errors import Duplicate
 
 from ..clock import format_optional, format_time, parse_optional, parse_time
 
@@ -55,15 +56,16 @@ UPDATE_TASK = (
     "updated_at = ?, started_at = ?, finished_at = ? WHERE id = ?"
 )
 SELECT_TASK = f"SELECT {TASK_COLUMNS} FROM tasks WHERE id = ?"
-SELECT_NEXT_QUEUED = (
-    f"SELECT {TASK_COLUMNS} FROM tasks WHERE stream_id = ? AND status = 'queued' ORDER BY seq LIMIT 1"
-)
+SELECT_NEXT_QUEUED = f"SELECT {TASK_COLUMNS} FROM tasks WHERE stream_id = ? AND status = 'queued' ORDER BY seq LIMIT 1"
 SELECT_RUNNING = f"SELECT {TASK_COLUMNS} FROM tasks WHERE status = 'running' ORDER BY seq"
 SELECT_TASKS = f"SELECT {TASK_COLUMNS} FROM tasks"
 COUNT_TASKS = "SELECT COUNT(*) FROM tasks"
 TASK_FILTER_STREAM = "stream_id = ?"
 TASK_FILTER_STATUS = "status = ?"
-TASK_FILTER_STALE = "status = 'running' AND (julianday(?) - julianday(started_at)) * 86400.0 > timeout"
+# Staleness is judged in Python by Task.is_stale (microsecond-exact, like the domain); SQL only narrows
+# to running tasks, which are few. julianday() arithmetic is float and ms-granular, so a task running for
+# exactly its timeout came out stale about a quarter of the time.
+TASK_FILTER_RUNNING = "status = 'running'"
 TASK_ORDER_NEWEST = " ORDER BY seq DESC"
 TASK_ORDER_OLDEST = " ORDER BY seq"
 TASK_PAGE = " LIMIT ? OFFSET ?"
@@ -192,7 +194,7 @@ class SqliteRepository:
     # sessions
     def add_session(self, session: Session) -> None:
         row = _session_row(session)
-        self._conn.execute(INSERT_SESSION, (row[-1], *row[:-1]))
+        self._insert(INSERT_SESSION, (row[-1], *row[:-1]), f"Session id {session.id}")
 
     def save_session(self, session: Session) -> None:
         self._conn.execute(UPDATE_SESSION, _session_row(session))
@@ -215,7 +217,7 @@ class SqliteRepository:
     # streams
     def add_stream(self, stream: Stream) -> None:
         row = _stream_row(stream)
-        self._conn.execute(INSERT_STREAM, (row[-1], *row[:-1]))
+        self._insert(INSERT_STREAM, (row[-1], *row[:-1]), f"Stream {stream.name!r} (or its id)")
 
     def save_stream(self, stream: Stream) -> None:
         self._conn.execute(UPDATE_STREAM, _stream_row(stream))
@@ -241,7 +243,7 @@ class SqliteRepository:
 
     # tasks
     def add_task(self, task: Task) -> None:
-        self._conn.execute(
+        self._insert(
             INSERT_TASK,
             (
                 task.id,
@@ -261,6 +263,7 @@ class SqliteRepository:
                 format_optional(task.started_at),
                 format_optional(task.finished_at),
             ),
+            f"Task id {task.id}",
         )
 
     def save_task(self, task: Task) -> None:
@@ -292,6 +295,9 @@ class SqliteRepository:
         return [_task(r) for r in self._conn.execute(SELECT_RUNNING)]
 
     def list_tasks(self, query: TaskQuery) -> Sequence[Task]:
+        if query.stale_at is not None:
+            stale = self._stale_tasks(query)[query.offset :]
+            return stale if query.limit is None else stale[: query.limit]
         where, params = _task_filter(query)
         order = TASK_ORDER_NEWEST if query.newest_first else TASK_ORDER_OLDEST
         limit = -1 if query.limit is None else query.limit
@@ -299,6 +305,8 @@ class SqliteRepository:
         return [_task(r) for r in self._conn.execute(sql, (*params, limit, query.offset))]
 
     def count_tasks(self, query: TaskQuery) -> int:
+        if query.stale_at is not None:
+            return len(self._stale_tasks(query))
         where, params = _task_filter(query)
         return int(self._conn.execute(COUNT_TASKS + where, params).fetchone()[0])
 
@@ -316,6 +324,22 @@ class SqliteRepository:
     def delete_finished_before(self, cutoff: datetime) -> int:
         return self._conn.execute(DELETE_FINISHED, (format_time(cutoff),)).rowcount
 
+    def _insert(self, sql: str, params: tuple[Any, ...], what: str) -> None:
+        # the same error as the in-memory store, rather than a raw constraint failure
+        try:
+            self._conn.execute(sql, params)
+        except sqlite3.IntegrityError as exc:
+            if "UNIQUE" not in str(exc):
+                raise
+            raise Duplicate(f"{what} already exists") from exc
+
+    def _stale_tasks(self, query: TaskQuery) -> list[Task]:
+        assert query.stale_at is not None
+        where, params = _task_filter(query)
+        order = TASK_ORDER_NEWEST if query.newest_first else TASK_ORDER_OLDEST
+        rows = self._conn.execute(SELECT_TASKS + where + order, params)
+        return [t for t in map(_task, rows) if t.is_stale(query.stale_at)]
+
 
 def _where(clauses: list[str]) -> str:
     return " WHERE " + " AND ".join(clauses) if clauses else ""
@@ -331,6 +355,5 @@ def _task_filter(query: TaskQuery) -> tuple[str, list[Any]]:
         clauses.append(TASK_FILTER_STATUS)
         params.append(query.status.value)
     if query.stale_at is not None:
-        clauses.append(TASK_FILTER_STALE)
-        params.append(format_time(query.stale_at))
+        clauses.append(TASK_FILTER_RUNNING)
     return _where(clauses), params
