@@ -14,7 +14,7 @@ from sparkq_domain.errors import SparkQError, StorageBusy, StorageCorrupt, Stora
 from .repository import SqliteRepository
 from .schema import LATEST_VERSION, MIGRATIONS
 
-SQLITE_HEADER = b"SQLite format 3\x00"
+OWN_TABLES = frozenset({"projects", "sessions", "streams", "tasks"})
 SYNCHRONOUS_MODES = ("off", "normal", "full", "extra")
 DEFAULT_BUSY_TIMEOUT_MS = 5000
 
@@ -99,7 +99,7 @@ class SqliteStore:
             self._local.conn = None
 
     def _open(self) -> sqlite3.Connection:
-        self._check_file()
+        self._check_folder()
         try:
             conn = sqlite3.connect(
                 self.path, isolation_level=None, check_same_thread=False, timeout=self._busy_timeout_ms / 1000
@@ -120,23 +120,14 @@ class SqliteStore:
             raise
         return conn
 
-    def _check_file(self) -> None:
-        """Refuse a file that is not a SQLite database rather than touch it."""
+    def _check_folder(self) -> None:
+        # Never open() the database file itself here: closing any descriptor of the file drops
+        # every POSIX lock this process holds on it, including those of live SQLite connections,
+        # and another process may then delete the WAL under them (lost commits). SQLite itself
+        # tells a file that is not a database (SQLITE_NOTADB) without writing to it.
         if not self.path.parent.is_dir():
             raise StorageError(
                 f"The database folder {self.path.parent} does not exist; create it or set database.path in sparkq.yml"
-            )
-        try:
-            with open(self.path, "rb") as f:
-                header = f.read(len(SQLITE_HEADER))
-        except FileNotFoundError:
-            return
-        except OSError as exc:
-            raise StorageError(f"Cannot read the database {self.path}: {exc.strerror}") from exc
-        if header and header != SQLITE_HEADER:
-            raise StorageCorrupt(
-                f"{self.path} is not a SQLite database. SparkQ will not overwrite it: "
-                "move it away, or point database.path in sparkq.yml at another file"
             )
 
     def _migrate(self, conn: sqlite3.Connection) -> None:
@@ -144,6 +135,8 @@ class SqliteStore:
             if self._migrated:
                 return
             version = conn.execute("PRAGMA user_version").fetchone()[0]
+            if version == 0:
+                self._refuse_foreign(conn)
             if version > LATEST_VERSION:
                 raise StorageError(
                     f"{self.path} was written by a newer SparkQ (schema {version}, this one knows {LATEST_VERSION}); "
@@ -167,6 +160,16 @@ class SqliteStore:
                     raise
             self._migrated = True
 
+    def _refuse_foreign(self, conn: sqlite3.Connection) -> None:
+        """A database of another program (tables, none of ours) is left alone."""
+        tables = {row[0] for row in conn.execute("SELECT name FROM sqlite_master WHERE type = 'table'")}
+        if tables and not tables & OWN_TABLES:
+            shown = ", ".join(sorted(tables)[:5])
+            raise StorageCorrupt(
+                f"{self.path} is the SQLite database of another program (tables: {shown}). SparkQ will not "
+                "change it: point database.path in sparkq.yml at another file"
+            )
+
     def integrity_check(self) -> str:
         """Return SQLite's verdict on the file: `ok` or the problems found."""
         with self.read() as _:
@@ -185,7 +188,12 @@ class SqliteStore:
             return StorageFull(
                 f"The disk holding {self.path} is full; nothing was written. Free some space and try again"
             )
-        if name.startswith(("SQLITE_NOTADB", "SQLITE_CORRUPT")) or "not a database" in text or "malformed" in text:
+        if name.startswith("SQLITE_NOTADB") or "not a database" in text:
+            return StorageCorrupt(
+                f"{self.path} is not a SQLite database. SparkQ will not overwrite it: move it away, "
+                "or point database.path in sparkq.yml at another file"
+            )
+        if name.startswith("SQLITE_CORRUPT") or "malformed" in text:
             return StorageCorrupt(
                 f"The database {self.path} is damaged ({text}). SparkQ will not overwrite it: restore it from a "
                 "backup or move it away to start afresh"
