@@ -9,9 +9,10 @@ from __future__ import annotations
 
 import json
 from collections.abc import Mapping
+from datetime import datetime
 from typing import TYPE_CHECKING, Any
 
-from sparkq_domain import Project, Session, Stream, StreamCounts, Task, TaskStatus
+from sparkq_domain import Project, Registry, Session, Stream, StreamCounts, Task, TaskStatus
 from sparkq_domain.errors import InvalidInput
 
 from .clock import format_optional, format_time
@@ -103,6 +104,26 @@ def task_to_dict(task: Task) -> dict[str, Any]:
     }
 
 
+#: the bulky fields a task list leaves out unless asked (`?full=true`)
+BULKY_FIELDS = ("payload", "result", "stdout", "stderr")
+
+
+def task_row_dict(task: Task, now: datetime, *, full: bool = False) -> dict[str, Any]:
+    """A task for lists and views: the §2 fields (bulky ones only when `full`) plus derived flags."""
+    row = task_to_dict(task)
+    if not full:
+        for name in BULKY_FIELDS:
+            del row[name]
+    duration = task.duration()
+    running = task.running_for(now)
+    row["summary"] = task.result.get("summary") if task.result else None
+    row["stale"] = task.is_stale(now)
+    row["auto_failed"] = task.auto_failed
+    row["duration_seconds"] = duration.total_seconds() if duration is not None else None
+    row["running_seconds"] = running.total_seconds() if running is not None else None
+    return row
+
+
 def stream_ref(stream: Stream) -> dict[str, Any]:
     """What a worker gets with a claimed task."""
     return {"id": stream.id, "name": stream.name, "instructions": stream.instructions}
@@ -159,6 +180,23 @@ def stream_counts_to_dict(item: StreamCounts) -> dict[str, Any]:
         "session_name": item.session_name,
         "task_counts": counts_to_dict(item.counts),
     }
+
+
+def tool_dicts(registry: Registry) -> list[dict[str, Any]]:
+    """The tool registry as JSON objects (timeouts resolved), in configuration order."""
+    items = []
+    for name, tool in registry.tools.items():
+        task_class, timeout = registry.resolve(name)
+        items.append(
+            {
+                "name": name,
+                "task_class": task_class.value,
+                "timeout": timeout,
+                "description": tool.description,
+                "payload_template": tool.payload_template,
+            }
+        )
+    return items
 
 
 # -- config (the one cattrs converter) -------------------------------------------------------------

@@ -9,6 +9,10 @@ from __future__ import annotations
 
 import os
 import sys
+from typing import TYPE_CHECKING, Any
+
+if TYPE_CHECKING:
+    from sparkq_adapters.config import Settings
 
 
 def _pop_config(argv: list[str]) -> tuple[str | None, list[str]]:
@@ -53,7 +57,7 @@ def main(argv: list[str] | None = None) -> int:
 
     from .wiring import queue_from_settings
 
-    common.configure(config_path=config_path, queue_factory=queue_from_settings)
+    common.configure(config_path=config_path, queue_factory=queue_from_settings, app_factory=_build_app)
     try:
         result = app(args, exit_on_error=False, print_error=False, result_action="return_value")
     except CycloptsError as exc:
@@ -79,6 +83,13 @@ def main(argv: list[str] | None = None) -> int:
         error(f"unexpected {type(exc).__name__}: {exc}. Re-run with SPARKQ_DEBUG=1 for details and report it")
         return 1
     return result if isinstance(result, int) else 0
+
+
+def _build_app(settings: Settings, port: int) -> Any:
+    # imported only by `sparkq run`: queue commands never load Litestar or uvicorn
+    from .asgi import build_app
+
+    return build_app(settings, port)
 
 
 def _silence_stdout() -> None:

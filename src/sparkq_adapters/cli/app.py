@@ -27,6 +27,10 @@ app = App(name="sparkq", help=HELP, version=VERSION, default_parameter=Parameter
 
 _C = "sparkq_adapters.cli."
 
+# the server
+app.command(_C + "server:run", name="run")
+app.command(_C + "server:stop", name="stop")
+
 # set-up and configuration
 app.command(_C + "setup:setup", name="setup")
 app.command(_C + "status:status", name="status")

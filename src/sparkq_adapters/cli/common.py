@@ -29,6 +29,7 @@ class UsageError(SparkQError):
 class _Context:
     config_path: str | None = None
     queue_factory: Callable[[Settings], Queue] | None = None
+    app_factory: Callable[[Settings, int], Any] | None = None
     settings: Settings | None = None
     queue: Queue | None = None
 
@@ -36,9 +37,15 @@ class _Context:
 _ctx = _Context()
 
 
-def configure(*, config_path: str | None, queue_factory: Callable[[Settings], Queue]) -> None:
+def configure(
+    *,
+    config_path: str | None,
+    queue_factory: Callable[[Settings], Queue],
+    app_factory: Callable[[Settings, int], Any] | None = None,
+) -> None:
     _ctx.config_path = config_path
     _ctx.queue_factory = queue_factory
+    _ctx.app_factory = app_factory
     _ctx.settings = None
     _ctx.queue = None
 
@@ -63,6 +70,13 @@ def queue() -> Queue:
             raise RuntimeError("sparkq_adapters.cli.common.configure() was not called")
         _ctx.queue = _ctx.queue_factory(settings())
     return _ctx.queue
+
+
+def app_factory() -> Callable[[Settings, int], Any]:
+    """Builds the ASGI app of the server for (settings, port); set by the composition root."""
+    if _ctx.app_factory is None:
+        raise RuntimeError("sparkq_adapters.cli.common.configure() was not given an app factory")
+    return _ctx.app_factory
 
 
 def read_source(value: str, what: str) -> str:

@@ -1,0 +1,113 @@
+"""`create_app`: the Litestar application around a `Queue`, wrapped in the local-origin guard."""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+from collections.abc import AsyncIterator, Callable
+from contextlib import asynccontextmanager
+from datetime import timedelta
+from pathlib import Path
+from typing import Any
+
+import attrs
+from litestar import Litestar
+from litestar.di import Provide
+from litestar.openapi import OpenAPIConfig
+from litestar.openapi.plugins import SwaggerRenderPlugin
+from litestar.static_files import create_static_files_router
+
+from sparkq_domain import Queue
+
+from .errors import EXCEPTION_HANDLERS
+from .security import ASGIApp, LocalOnly
+from .sessions import SessionController
+from .streams import StreamController
+from .system import Catalog, ServerInfo, SystemController, health_check
+from .tasks import TaskController
+
+log = logging.getLogger("sparkq.server")
+
+
+@attrs.frozen(kw_only=True)
+class ServerOptions:
+    port: int
+    max_body_bytes: int = 8 * 1024 * 1024
+    #: the static UI bundle; None serves no UI
+    ui_dir: Path | None = None
+    #: finished tasks older than this are purged once, in the background, at start
+    purge_older_than: timedelta | None = timedelta(days=3)
+    #: how often running tasks are checked for death (2x timeout)
+    sweep_interval_seconds: float = 2.0
+
+
+def create_app(queue: Queue, catalog: Catalog, server: ServerInfo, options: ServerOptions) -> ASGIApp:
+    """Build the ASGI app: API + UI + OpenAPI at /schema, behind the `LocalOnly` guard."""
+
+    @asynccontextmanager
+    async def background(_: Litestar) -> AsyncIterator[None]:
+        tasks = [asyncio.create_task(_sweep_dead(queue, options.sweep_interval_seconds))]
+        if options.purge_older_than is not None:
+            tasks.append(asyncio.create_task(_purge(queue, options.purge_older_than)))
+        try:
+            yield
+        finally:
+            for task in tasks:
+                task.cancel()
+            await asyncio.gather(*tasks, return_exceptions=True)
+
+    route_handlers: list[Any] = [health_check, SessionController, StreamController, TaskController, SystemController]
+    if options.ui_dir is not None:
+        route_handlers.append(
+            create_static_files_router(path="/ui", directories=[options.ui_dir], html_mode=True, name="ui")
+        )
+        route_handlers.append(
+            create_static_files_router(path="/", directories=[options.ui_dir], html_mode=True, name="root")
+        )
+
+    app = Litestar(
+        route_handlers=route_handlers,
+        dependencies={
+            "queue": Provide(_constant(queue), use_cache=True, sync_to_thread=False),
+            "catalog": Provide(_constant(catalog), use_cache=True, sync_to_thread=False),
+            "server": Provide(_constant(server), use_cache=True, sync_to_thread=False),
+        },
+        exception_handlers=EXCEPTION_HANDLERS,
+        openapi_config=OpenAPIConfig(
+            title="SparkQ",
+            version="0.1.0",
+            description="A local task queue: queue work, walk away, review results later.",
+            path="/schema",
+            render_plugins=[SwaggerRenderPlugin()],
+        ),
+        lifespan=[background],
+        request_max_body_size=options.max_body_bytes,
+        debug=False,
+    )
+    return LocalOnly(app, port=options.port, max_body_bytes=options.max_body_bytes)
+
+
+def _constant(value: Any) -> Callable[[], Any]:
+    def provide() -> Any:
+        return value
+
+    return provide
+
+
+async def _purge(queue: Queue, older_than: timedelta) -> None:
+    try:
+        deleted = await asyncio.to_thread(queue.purge, older_than)
+        log.info("purged %d finished task(s) older than %d day(s)", deleted, older_than.days)
+    except Exception:
+        log.exception("purge at start failed; the server goes on")
+
+
+async def _sweep_dead(queue: Queue, interval: float) -> None:
+    while True:
+        try:
+            failed = await asyncio.to_thread(queue.sweep_dead)
+            for task in failed:
+                log.warning("auto-failed %s: no complete/fail within 2x its timeout (%ss)", task.id, task.timeout)
+        except Exception:
+            log.exception("dead-task sweep failed; retrying")
+        await asyncio.sleep(interval)

@@ -1,0 +1,102 @@
+"""One error shape for every error, and the one mapping from exceptions to it.
+
+Every error response is `{"error": {"status": 404, "code": "not_found", "message": "…"}}`
+(plus `details` for body validation problems).
+"""
+
+from __future__ import annotations
+
+import json
+from typing import Any
+
+from litestar import MediaType, Request, Response
+from litestar.exceptions import HTTPException, ValidationException
+
+from sparkq_domain.errors import (
+    Conflict,
+    Duplicate,
+    InvalidInput,
+    NotFound,
+    SparkQError,
+    StorageBusy,
+    StorageCorrupt,
+    StorageFull,
+)
+
+from ..config import ConfigError
+
+#: domain error -> (HTTP status, code); the first matching class wins, so subclasses come first
+DOMAIN_STATUS: tuple[tuple[type[SparkQError], int, str], ...] = (
+    (NotFound, 404, "not_found"),
+    (Duplicate, 409, "duplicate"),
+    (Conflict, 409, "conflict"),  # includes InvalidTransition
+    (InvalidInput, 422, "invalid_input"),
+    (ConfigError, 422, "invalid_config"),
+    (StorageBusy, 503, "database_busy"),
+    (StorageFull, 507, "disk_full"),
+    (StorageCorrupt, 503, "database_damaged"),
+    (SparkQError, 503, "storage_error"),
+)
+
+HTTP_CODES = {
+    400: "bad_request",
+    403: "forbidden",
+    404: "not_found",
+    405: "method_not_allowed",
+    409: "conflict",
+    413: "too_large",
+    415: "unsupported_media_type",
+    422: "invalid_input",
+    500: "internal_error",
+    503: "unavailable",
+}
+
+RETRY_AFTER_SECONDS = "1"
+
+
+def error_body(status: int, message: str, code: str | None = None, details: Any = None) -> dict[str, Any]:
+    error: dict[str, Any] = {"status": status, "code": code or HTTP_CODES.get(status, "error"), "message": message}
+    if details:
+        error["details"] = details
+    return {"error": error}
+
+
+def error_bytes(status: int, message: str, code: str | None = None) -> bytes:
+    return json.dumps(error_body(status, message, code)).encode()
+
+
+def _response(status: int, body: dict[str, Any], headers: dict[str, str] | None = None) -> Response[Any]:
+    return Response(content=body, status_code=status, media_type=MediaType.JSON, headers=headers)
+
+
+def domain_error(_: Request[Any, Any, Any], exc: SparkQError) -> Response[Any]:
+    for cls, status, code in DOMAIN_STATUS:
+        if isinstance(exc, cls):
+            headers = {"Retry-After": RETRY_AFTER_SECONDS} if status in (503, 507) else None
+            return _response(status, error_body(status, exc.message, code), headers)
+    raise AssertionError("SparkQError is always matched")  # pragma: no cover
+
+
+def http_error(_: Request[Any, Any, Any], exc: HTTPException) -> Response[Any]:
+    status = exc.status_code
+    details = None
+    message = exc.detail
+    if isinstance(exc, ValidationException):
+        details = exc.extra if isinstance(exc.extra, list) else None
+        problems = "; ".join(
+            f"{d.get('key', 'body')}: {d.get('message', 'invalid')}" for d in details or [] if isinstance(d, dict)
+        )
+        message = f"{exc.detail}" + (f" ({problems})" if problems else "")
+    return _response(status, error_body(status, message, details=details), dict(exc.headers or {}))
+
+
+def unexpected_error(_: Request[Any, Any, Any], exc: Exception) -> Response[Any]:
+    message = f"Unexpected {type(exc).__name__}; the server log has details"
+    return _response(500, error_body(500, message))
+
+
+EXCEPTION_HANDLERS: dict[type[Exception], Any] = {
+    SparkQError: domain_error,
+    HTTPException: http_error,
+    Exception: unexpected_error,
+}

@@ -1,0 +1,139 @@
+"""The local-origin guard: one ASGI middleware around the whole app (API, UI, events, 404s).
+
+Agents execute what is queued, so a web page able to enqueue a task would be remote code
+execution. Without authentication, the defence is to accept only what a local client sends:
+
+- `Host` must be `127.0.0.1:PORT`, `localhost:PORT` or `[::1]:PORT` (defeats DNS rebinding);
+- a state-changing request must not come from another origin (`Origin` other than ours, or
+  `null`, or `Sec-Fetch-Site: cross-site`/`same-site`), and must be `Content-Type:
+  application/json`, which a form or a "simple" cross-origin request cannot send;
+- bodies are capped (413: here by Content-Length, in Litestar for streamed bodies), and responses carry a strict CSP and `nosniff`; no CORS headers.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Awaitable, Callable, MutableMapping
+from typing import Any
+
+from .errors import error_bytes
+
+Scope = MutableMapping[str, Any]
+Message = MutableMapping[str, Any]
+Receive = Callable[[], Awaitable[Message]]
+Send = Callable[[Message], Awaitable[None]]
+ASGIApp = Callable[[Scope, Receive, Send], Awaitable[None]]
+
+SAFE_METHODS = frozenset({"GET", "HEAD", "OPTIONS"})
+CSP = "default-src 'self'; frame-ancestors 'none'; base-uri 'none'; form-action 'self'; object-src 'none'"
+SECURITY_HEADERS = (
+    (b"content-security-policy", CSP.encode()),
+    (b"x-content-type-options", b"nosniff"),
+    (b"x-frame-options", b"DENY"),
+    (b"referrer-policy", b"no-referrer"),
+)
+
+
+class LocalOnly:
+    """Wrap an ASGI app so that it answers only local, same-origin, JSON state changes."""
+
+    def __init__(self, app: ASGIApp, *, port: int, max_body_bytes: int) -> None:
+        self.app = app
+        self.max_body_bytes = max_body_bytes
+        self.hosts = frozenset({f"127.0.0.1:{port}", f"localhost:{port}", f"[::1]:{port}"})
+        self.origins = frozenset(f"http://{host}" for host in self.hosts)
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] not in ("http", "websocket"):
+            await self.app(scope, receive, send)  # lifespan
+            return
+        headers = _headers(scope)
+        problem = self.check(scope.get("method", "GET"), headers)
+        if problem is not None:
+            status, code, message = problem
+            await _reply(send, status, code, message)
+            return
+        await self.app(scope, receive, _with_security_headers(send))
+
+    def check(self, method: str, headers: dict[bytes, bytes]) -> tuple[int, str, str] | None:
+        """Return (status, code, message) when the request must be refused, else None."""
+        host = headers.get(b"host", b"").decode("latin-1")
+        if host not in self.hosts:
+            shown = host or "(none)"
+            return (
+                403,
+                "forbidden_host",
+                f"Host {shown!r} is not served here; use http://127.0.0.1:PORT/ (or localhost)",
+            )
+        if method.upper() in SAFE_METHODS:
+            return None
+        origin = headers.get(b"origin")
+        if origin is not None and origin.decode("latin-1") not in self.origins:
+            return (
+                403,
+                "forbidden_origin",
+                "Cross-origin requests may not change SparkQ; use the CLI, or the UI served by this server",
+            )
+        if headers.get(b"sec-fetch-site", b"").lower() in (b"cross-site", b"same-site"):
+            return 403, "forbidden_origin", "Cross-site requests may not change SparkQ"
+        content_type = headers.get(b"content-type", b"").split(b";")[0].strip().lower()
+        if content_type != b"application/json":
+            return (
+                415,
+                "unsupported_media_type",
+                "Requests that change SparkQ must send 'Content-Type: application/json' (with a body of {} if empty)",
+            )
+        length = headers.get(b"content-length")
+        if length is not None:
+            if not length.isdigit():
+                return 400, "bad_request", "Content-Length is not a number"
+            if int(length) > self.max_body_bytes:
+                return 413, "too_large", self._too_large()
+        return None
+
+    def _too_large(self) -> str:
+        return too_large_message(self.max_body_bytes)
+
+
+def too_large_message(max_body_bytes: int) -> str:
+    return (
+        f"The request body is larger than {max_body_bytes} bytes "
+        "(server.max_body_bytes); send large output as a file through the CLI"
+    )
+
+
+def _headers(scope: Scope) -> dict[bytes, bytes]:
+    found: dict[bytes, bytes] = {}
+    for name, value in scope.get("headers", []):
+        key = name.lower()
+        if key == b"host" and key in found:
+            found[key] = b"\x00duplicate"  # two Host headers: refuse rather than guess
+        else:
+            found[key] = value
+    return found
+
+
+def _with_security_headers(send: Send) -> Send:
+    async def wrapped(message: Message) -> None:
+        if message["type"] == "http.response.start":
+            headers = [(k, v) for k, v in message.get("headers", []) if not k.lower().startswith(b"access-control-")]
+            headers.extend(SECURITY_HEADERS)
+            message["headers"] = headers
+        await send(message)
+
+    return wrapped
+
+
+async def _reply(send: Send, status: int, code: str, message: str) -> None:
+    body = error_bytes(status, message, code)
+    await send(
+        {
+            "type": "http.response.start",
+            "status": status,
+            "headers": [
+                (b"content-type", b"application/json"),
+                (b"content-length", str(len(body)).encode()),
+                *SECURITY_HEADERS,
+            ],
+        }
+    )
+    await send({"type": "http.response.body", "body": body})

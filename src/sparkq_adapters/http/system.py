@@ -1,0 +1,85 @@
+"""Health, status, the tool registry and script index, and config reload."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from typing import Any, Protocol, runtime_checkable
+
+import attrs
+from litestar import Controller, get, post
+from litestar.status_codes import HTTP_200_OK
+
+from sparkq_domain import Queue, Status
+
+from ..clock import format_time
+from ..serialization import counts_to_dict, session_to_dict, stream_counts_to_dict
+
+
+@runtime_checkable
+class Catalog(Protocol):
+    """What the server knows besides the queue: the tools, the scripts, and how to reload them."""
+
+    def tools(self) -> Sequence[dict[str, Any]]: ...
+    def scripts(self) -> Sequence[dict[str, Any]]: ...
+    def reload(self) -> dict[str, Any]: ...
+
+
+@attrs.frozen(kw_only=True)
+class ServerInfo:
+    pid: int
+    port: int
+    started_at: str
+
+    @property
+    def url(self) -> str:
+        return f"http://127.0.0.1:{self.port}"
+
+
+def health(queue: Queue) -> dict[str, Any]:
+    return {"status": "ok", "timestamp": format_time(queue.now())}
+
+
+@get(["/health", "/api/health"], sync_to_thread=False, tags=["system"])
+def health_check(queue: Queue) -> dict[str, Any]:
+    """Liveness: `{"status": "ok", "timestamp": …}`."""
+    return health(queue)
+
+
+class SystemController(Controller):
+    path = "/api"
+    tags = ["system"]
+
+    @get("/status", sync_to_thread=True)
+    def status(self, queue: Queue, server: ServerInfo) -> dict[str, Any]:
+        """The server, task counts per status, and the active sessions with their streams."""
+        streams = queue.list_streams(status=Status.ACTIVE)
+        sessions = []
+        for session in queue.list_sessions(Status.ACTIVE):
+            own = [stream_counts_to_dict(s) for s in streams if s.stream.session_id == session.id]
+            sessions.append({**session_to_dict(session), "streams": own})
+        return {
+            "server": {
+                "status": "running",
+                "pid": server.pid,
+                "port": server.port,
+                "url": server.url,
+                "started_at": server.started_at,
+            },
+            "counts": counts_to_dict(queue.status_counts()),
+            "sessions": sessions,
+        }
+
+    @get("/tools", sync_to_thread=True)
+    def tools(self, catalog: Catalog) -> dict[str, Any]:
+        """The tool registry: name, task class, resolved timeout, description, payload template."""
+        return {"tools": list(catalog.tools())}
+
+    @get("/scripts", sync_to_thread=True)
+    def scripts(self, catalog: Catalog) -> dict[str, Any]:
+        """The script index built from `script_dirs` (name, path, description, inputs, outputs, tags)."""
+        return {"scripts": list(catalog.scripts())}
+
+    @post("/reload", sync_to_thread=True, status_code=HTTP_200_OK)
+    def reload(self, catalog: Catalog) -> dict[str, Any]:
+        """Re-read sparkq.yml's tools and rebuild the script index."""
+        return catalog.reload()

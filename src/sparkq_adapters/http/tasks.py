@@ -1,0 +1,86 @@
+"""`/api/tasks`: queue, read and move tasks through their states."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from litestar import Controller, get, post
+from litestar.params import Parameter
+from litestar.status_codes import HTTP_200_OK
+
+from sparkq_domain import Claimed, Queue, Task
+
+from ..serialization import stream_ref, task_row_dict
+from .bodies import TaskComplete, TaskCreate, TaskFail
+
+
+def _one(queue: Queue, task: Task) -> dict[str, Any]:
+    return {"task": task_row_dict(task, queue.now(), full=True)}
+
+
+def _with_stream(queue: Queue, claimed: Claimed) -> dict[str, Any]:
+    return {"task": {**task_row_dict(claimed.task, queue.now(), full=True), "stream": stream_ref(claimed.stream)}}
+
+
+class TaskController(Controller):
+    path = "/api/tasks"
+    tags = ["tasks"]
+
+    @get("/", sync_to_thread=True)
+    def list_tasks(
+        self,
+        queue: Queue,
+        stream_id: str | None = None,
+        status: str | None = None,
+        stale: bool = False,
+        limit: int = Parameter(default=50, ge=1, le=1000),
+        offset: int = Parameter(default=0, ge=0),
+        order: str = Parameter(default="newest", pattern="^(newest|oldest)$"),
+        full: bool = False,
+    ) -> dict[str, Any]:
+        """List tasks, newest first, a page at a time; rows leave out payload/result/stdout/stderr unless `full`."""
+        page = queue.list_tasks(
+            stream=stream_id, status=status, stale=stale, limit=limit, offset=offset, newest_first=order == "newest"
+        )
+        now = queue.now()
+        return {
+            "tasks": [task_row_dict(t, now, full=full) for t in page.tasks],
+            "total": page.total,
+            "limit": page.limit,
+            "offset": page.offset,
+        }
+
+    @post("/", sync_to_thread=True)
+    def enqueue(self, queue: Queue, data: TaskCreate) -> dict[str, Any]:
+        """Queue a task at the back of a stream (stream by id or name)."""
+        task = queue.enqueue(
+            data.stream_id, data.tool_name, data.payload, timeout=data.timeout, task_class=data.task_class
+        )
+        return _one(queue, task)
+
+    @get("/{task_id:str}", sync_to_thread=True)
+    def get_task(self, queue: Queue, task_id: str) -> dict[str, Any]:
+        """One task in full, with its stream's id, name and instructions."""
+        return _with_stream(queue, queue.task_detail(task_id))
+
+    @post("/{task_id:str}/claim", sync_to_thread=True, status_code=HTTP_200_OK)
+    def claim(self, queue: Queue, task_id: str) -> dict[str, Any]:
+        """Claim this queued task (workers normally claim the next task of a stream instead)."""
+        return _with_stream(queue, queue.claim_task(task_id))
+
+    @post("/{task_id:str}/complete", sync_to_thread=True, status_code=HTTP_200_OK)
+    def complete(self, queue: Queue, task_id: str, data: TaskComplete) -> dict[str, Any]:
+        """Report success: `result` must carry a non-empty `summary` (or send `result_summary`)."""
+        task = queue.complete(task_id, data.to_result(), stdout=data.stdout, stderr=data.stderr)
+        return _one(queue, task)
+
+    @post("/{task_id:str}/fail", sync_to_thread=True, status_code=HTTP_200_OK)
+    def fail(self, queue: Queue, task_id: str, data: TaskFail) -> dict[str, Any]:
+        """Report failure with an error message (and optional output)."""
+        task = queue.fail(task_id, data.to_error(), stdout=data.stdout, stderr=data.stderr)
+        return _one(queue, task)
+
+    @post("/{task_id:str}/requeue", sync_to_thread=True)
+    def requeue(self, queue: Queue, task_id: str) -> dict[str, Any]:
+        """Queue a fresh copy of a finished task; answers the new task."""
+        return _one(queue, queue.requeue(task_id))

@@ -1,0 +1,99 @@
+"""Fixtures for tests that need a real SparkQ server (`sparkq run` on a free loopback port)."""
+
+from __future__ import annotations
+
+import os
+import signal
+import socket
+import subprocess
+import time
+from collections.abc import Iterator
+from pathlib import Path
+
+import httpx
+import pytest
+
+from tests.conftest import SPARKQ, _clean_env
+
+
+def free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return int(sock.getsockname()[1])
+
+
+class Server:
+    """A `sparkq run` process we started; stopped (by its PID) when the test ends."""
+
+    def __init__(self, folder: Path, port: int, extra_args: tuple[str, ...] = ()) -> None:
+        self.folder = folder
+        self.port = port
+        self.url = f"http://127.0.0.1:{port}"
+        self.log = folder / f"server-{port}.log"
+        with open(self.log, "wb") as log:
+            self.proc = subprocess.Popen(
+                [SPARKQ, "run", "--port", str(port), *extra_args],
+                cwd=folder,
+                stdout=log,
+                stderr=subprocess.STDOUT,
+                env=_clean_env(),
+            )
+        self.wait_ready()
+
+    def wait_ready(self, timeout: float = 20) -> None:
+        deadline = time.monotonic() + timeout
+        while time.monotonic() < deadline:
+            if self.proc.poll() is not None:
+                raise AssertionError(f"sparkq run exited with {self.proc.returncode}: {self.output()}")
+            try:
+                if httpx.get(self.url + "/health", timeout=0.5).status_code == 200:
+                    return
+            except httpx.HTTPError:
+                pass
+            time.sleep(0.05)
+        raise AssertionError(f"sparkq run did not answer within {timeout}s: {self.output()}")
+
+    def output(self) -> str:
+        return self.log.read_text(errors="replace")
+
+    def client(self) -> httpx.Client:
+        return httpx.Client(base_url=self.url, headers={"content-type": "application/json"}, timeout=10)
+
+    def stop(self) -> int:
+        if self.proc.poll() is None:
+            self.proc.send_signal(signal.SIGTERM)
+            try:
+                self.proc.wait(timeout=10)
+            except subprocess.TimeoutExpired:
+                self.proc.kill()
+                self.proc.wait(timeout=5)
+        return self.proc.returncode
+
+
+@pytest.fixture
+def server(workdir: Path) -> Iterator[Server]:
+    """A real server on a free port, over the database in `workdir`."""
+    srv = Server(workdir, free_port())
+    try:
+        yield srv
+    finally:
+        srv.stop()
+
+
+@pytest.fixture(scope="module")
+def shared_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Server]:
+    """One server for a whole test module (for read-mostly API tests)."""
+    folder = tmp_path_factory.mktemp("shared-server")
+    srv = Server(folder, free_port())
+    try:
+        yield srv
+    finally:
+        srv.stop()
+
+
+def pid_alive(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    return True
