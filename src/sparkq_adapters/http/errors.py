@@ -11,6 +11,7 @@ from typing import Any
 
 from litestar import MediaType, Request, Response
 from litestar.exceptions import HTTPException, ValidationException
+from litestar.types import ExceptionHandlersMap
 
 from sparkq_domain.errors import (
     Conflict,
@@ -95,7 +96,7 @@ def unexpected_error(_: Request[Any, Any, Any], exc: Exception) -> Response[Any]
     return _response(500, error_body(500, message))
 
 
-EXCEPTION_HANDLERS: dict[type[Exception], Any] = {
+EXCEPTION_HANDLERS: ExceptionHandlersMap = {
     SparkQError: domain_error,
     HTTPException: http_error,
     Exception: unexpected_error,

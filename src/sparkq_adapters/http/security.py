@@ -7,7 +7,8 @@ execution. Without authentication, the defence is to accept only what a local cl
 - a state-changing request must not come from another origin (`Origin` other than ours, or
   `null`, or `Sec-Fetch-Site: cross-site`/`same-site`), and must be `Content-Type:
   application/json`, which a form or a "simple" cross-origin request cannot send;
-- bodies are capped (413: here by Content-Length, in Litestar for streamed bodies), and responses carry a strict CSP and `nosniff`; no CORS headers.
+- bodies are capped (413: here by Content-Length, in Litestar for streamed bodies);
+- responses carry a strict CSP and `nosniff`; no CORS headers.
 """
 
 from __future__ import annotations
@@ -21,7 +22,7 @@ Scope = MutableMapping[str, Any]
 Message = MutableMapping[str, Any]
 Receive = Callable[[], Awaitable[Message]]
 Send = Callable[[Message], Awaitable[None]]
-ASGIApp = Callable[[Scope, Receive, Send], Awaitable[None]]
+ASGIApp = Callable[..., Awaitable[None]]
 
 SAFE_METHODS = frozenset({"GET", "HEAD", "OPTIONS"})
 CSP = "default-src 'self'; frame-ancestors 'none'; base-uri 'none'; form-action 'self'; object-src 'none'"

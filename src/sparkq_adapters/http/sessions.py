@@ -14,7 +14,7 @@ from .bodies import SessionCreate, SessionUpdate
 
 class SessionController(Controller):
     path = "/api/sessions"
-    tags = ["sessions"]
+    tags = ("sessions",)
 
     @get("/", sync_to_thread=True)
     def list_sessions(self, queue: Queue, status: str | None = None) -> dict[str, Any]:

@@ -15,7 +15,7 @@ from .bodies import StreamCreate, StreamUpdate
 
 class StreamController(Controller):
     path = "/api/streams"
-    tags = ["streams"]
+    tags = ("streams",)
 
     @get("/", sync_to_thread=True)
     def list_streams(self, queue: Queue, session_id: str | None = None, status: str | None = None) -> dict[str, Any]:

@@ -47,7 +47,7 @@ def health_check(queue: Queue) -> dict[str, Any]:
 
 class SystemController(Controller):
     path = "/api"
-    tags = ["system"]
+    tags = ("system",)
 
     @get("/status", sync_to_thread=True)
     def status(self, queue: Queue, server: ServerInfo) -> dict[str, Any]:

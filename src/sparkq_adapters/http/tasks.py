@@ -24,7 +24,7 @@ def _with_stream(queue: Queue, claimed: Claimed) -> dict[str, Any]:
 
 class TaskController(Controller):
     path = "/api/tasks"
-    tags = ["tasks"]
+    tags = ("tasks",)
 
     @get("/", sync_to_thread=True)
     def list_tasks(
