@@ -209,6 +209,7 @@ def test_unknown_routes_and_methods_use_the_error_shape(api: httpx.Client) -> No
 
 def test_openapi_schema_is_served(api: httpx.Client) -> None:
     schema = api.get("/schema/openapi.json").json()
+    assert api.get("/schema").json() == schema
     assert schema["info"]["title"] == "SparkQ"
     for path in ("/api/tasks", "/api/streams/{stream_ref}/claim", "/api/sessions/{session_ref}/end", "/api/health"):
         assert path in schema["paths"]

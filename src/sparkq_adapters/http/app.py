@@ -14,7 +14,7 @@ import attrs
 from litestar import Litestar
 from litestar.di import Provide
 from litestar.openapi import OpenAPIConfig
-from litestar.openapi.plugins import SwaggerRenderPlugin
+from litestar.openapi.plugins import JsonRenderPlugin
 from litestar.static_files import create_static_files_router
 
 from sparkq_domain import Queue
@@ -78,7 +78,9 @@ def create_app(queue: Queue, catalog: Catalog, server: ServerInfo, options: Serv
             version="0.1.0",
             description="A local task queue: queue work, walk away, review results later.",
             path="/schema",
-            render_plugins=[SwaggerRenderPlugin()],
+            # the JSON document itself: browser UIs for it load scripts from CDNs (offline here, and
+            # blocked by our CSP)
+            render_plugins=[JsonRenderPlugin(path=["/", "/openapi.json"])],
         ),
         lifespan=[background],
         request_max_body_size=options.max_body_bytes,
