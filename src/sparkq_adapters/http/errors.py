@@ -91,6 +91,18 @@ def http_error(_: Request[Any, Any, Any], exc: HTTPException) -> Response[Any]:
     return _response(status, error_body(status, message, details=details), dict(exc.headers or {}))
 
 
+def encoding_error(_: Request[Any, Any, Any], exc: UnicodeError) -> Response[Any]:
+    # Litestar lets the decoder's UnicodeDecodeError through for a body that is not UTF-8
+    message = "The request body is not valid UTF-8 text; send JSON encoded as UTF-8"
+    return _response(400, error_body(400, message, "bad_encoding"))
+
+
+def nesting_error(_: Request[Any, Any, Any], exc: RecursionError) -> Response[Any]:
+    # the JSON decoder recurses per nesting level; absurd nesting is the client's problem
+    message = "The request body is nested too deeply to read"
+    return _response(400, error_body(400, message, "too_deep"))
+
+
 def unexpected_error(_: Request[Any, Any, Any], exc: Exception) -> Response[Any]:
     message = f"Unexpected {type(exc).__name__}; the server log has details"
     return _response(500, error_body(500, message))
@@ -99,5 +111,7 @@ def unexpected_error(_: Request[Any, Any, Any], exc: Exception) -> Response[Any]
 EXCEPTION_HANDLERS: ExceptionHandlersMap = {
     SparkQError: domain_error,
     HTTPException: http_error,
+    UnicodeError: encoding_error,
+    RecursionError: nesting_error,
     Exception: unexpected_error,
 }
