@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import os
-from collections.abc import Mapping
+import re
 from pathlib import Path
 from typing import Any
 
@@ -11,11 +11,13 @@ import attrs
 
 from sparkq_domain import DEFAULT_CLASS_TIMEOUTS, DEFAULT_TOOLS, Registry, TaskClass, ToolSpec
 from sparkq_domain.errors import SparkQError
+from sparkq_domain.model import MAX_TIMEOUT_SECONDS
 
 CONFIG_NAME = "sparkq.yml"
 CONFIG_ENV = "SPARKQ_CONFIG"
 LOOPBACK_HOSTS = ("127.0.0.1", "localhost", "::1")
 SYNCHRONOUS_MODES = ("normal", "full", "extra")
+_TOOL_NAME = re.compile(r"[A-Za-z0-9][A-Za-z0-9._-]{0,63}")
 
 
 class ConfigError(SparkQError):
@@ -181,11 +183,9 @@ def parse(text: str, path: Path) -> Settings:
     """Parse and check the text of a config file; every error names the file and the key."""
     import yaml
 
-    from .serialization import describe_errors, structure
-
     loader = getattr(yaml, "CSafeLoader", yaml.SafeLoader)
     try:
-        data = yaml.load(text, Loader=loader)  # noqa: S506 - a safe loader
+        data = yaml.load(text, Loader=loader)  # a safe loader
     except yaml.YAMLError as exc:
         mark = getattr(exc, "problem_mark", None)
         where = f" at line {mark.line + 1}, column {mark.column + 1}" if mark is not None else ""
@@ -194,14 +194,131 @@ def parse(text: str, path: Path) -> Settings:
     if data is None:
         data = {}
     if not isinstance(data, dict):
-        raise ConfigError(f"{path}: expected a mapping of settings (project:, server:, ...), got {type(data).__name__}")
+        raise ConfigError(f"{path}: expected a mapping of settings (project:, server:, tools:, ...), got {_kind(data)}")
     try:
-        file = structure(data, ConfigFile)
+        file = _strict_converter().structure(data, ConfigFile)
     except Exception as exc:  # cattrs raises an exception group describing every problem
-        problems = "; ".join(describe_errors(exc))
-        raise ConfigError(f"{path}: {problems}") from None
+        raise ConfigError(f"{path}: " + "; ".join(_describe(exc))) from None
     _check(file, path)
     return Settings(file=file, source=path, base_dir=path.parent)
+
+
+# -- strict structuring ----------------------------------------------------------------------------
+# cattrs' default hooks convert leniently (`int(80.5)` is 80, `list("scripts")` is seven letters,
+# `True` is port 1). A config that says something else than it means should fail loudly instead.
+
+
+class _Expected(ValueError):
+    def __init__(self, expected: str, got: Any) -> None:
+        super().__init__(expected, got)
+        self.expected = expected
+        self.got = got
+
+    def describe(self) -> str:
+        return f"expected {self.expected}, got {_kind(self.got)}"
+
+
+def _kind(value: Any) -> str:
+    if value is None:
+        return "nothing (an empty value)"
+    if isinstance(value, bool | int | float | str):
+        return repr(value)
+    if isinstance(value, dict):
+        return "a mapping"
+    if isinstance(value, list):
+        return "a list"
+    return type(value).__name__
+
+
+def _int(value: Any, _: type) -> int:
+    if isinstance(value, bool) or not isinstance(value, int):
+        raise _Expected("a whole number", value)
+    return value
+
+
+def _float(value: Any, _: type) -> float:
+    if isinstance(value, bool) or not isinstance(value, int | float):
+        raise _Expected("a number", value)
+    return float(value)
+
+
+def _str(value: Any, _: type) -> str:
+    if not isinstance(value, str):
+        raise _Expected("text (put it in quotes)", value)
+    return value
+
+
+def _task_class(value: Any, _: type) -> TaskClass:
+    try:
+        return TaskClass(value)
+    except ValueError:
+        raise _Expected("a task class: " + ", ".join(c.value for c in TaskClass), value) from None
+
+
+def _str_list(value: Any, _: type) -> list[str]:
+    if not isinstance(value, list) or not all(isinstance(v, str) for v in value):
+        raise _Expected("a list of folder names, e.g. [scripts, tools]", value)
+    return list(value)
+
+
+def _json_object(value: Any, _: type) -> dict[str, Any]:
+    if not isinstance(value, dict) or not all(isinstance(k, str) for k in value):
+        raise _Expected('a mapping (a JSON object), e.g. {script: "scripts/build.sh"}', value)
+    return dict(value)
+
+
+_strict_converters: set[int] = set()
+_UNKNOWN = "\x00unknown\x00"
+
+
+def _strict_converter() -> Any:
+    """The one cattrs converter of `serialization`, with strict hooks for the config's scalar types."""
+    from .serialization import converter
+
+    conv = converter()
+    if id(conv) not in _strict_converters:
+        conv.register_structure_hook(int, _int)
+        conv.register_structure_hook(float, _float)
+        conv.register_structure_hook(str, _str)
+        conv.register_structure_hook(TaskClass, _task_class)
+        conv.register_structure_hook_func(lambda t: t == list[str], _str_list)
+        conv.register_structure_hook_func(lambda t: t == dict[str, Any], _json_object)
+        _strict_converters.add(id(conv))
+    return conv
+
+
+def _describe(exc: BaseException) -> list[str]:
+    """Turn cattrs' exception group into `key: expected ..., got ...` phrases."""
+    import cattrs
+    from cattrs.errors import ForbiddenExtraKeysError
+
+    def fmt(error: BaseException, type_: type | None) -> str:
+        if isinstance(error, _Expected):
+            return error.describe()
+        if isinstance(error, ForbiddenExtraKeysError):
+            known = ", ".join(a.name for a in attrs.fields(error.cl))
+            # the key is only known here; `_UNKNOWN` lines get their full key below
+            return _UNKNOWN.join(["", known, *sorted(map(str, error.extra_fields))])
+        if isinstance(error, KeyError):
+            return "a required key is missing"
+        if type_ is not None and attrs.has(type_):
+            known = ", ".join(a.name for a in attrs.fields(type_))
+            return f"expected a mapping with the keys {known}"
+        if isinstance(error, AttributeError):  # `.items()` on something that is not a mapping
+            return "expected a mapping (key: value)"
+        return f"invalid value ({error})"
+
+    lines = []
+    for line in cattrs.transform_error(exc, path="$", format_exception=fmt):
+        message, _, where = line.rpartition(" @ ")
+        key = where.removeprefix("$").replace("['", ".").replace("']", "").lstrip(".")
+        if message.startswith(_UNKNOWN):
+            _, known, *unknown = message.split(_UNKNOWN)
+            for name in unknown:
+                lines.append(f"{key + '.' if key else ''}{name}: unknown key; expected one of: {known}")
+        else:
+            lines.append(f"{key}: {message}" if key else message)
+    return lines
 
 
 def _check(file: ConfigFile, path: Path) -> None:
@@ -212,7 +329,8 @@ def _check(file: ConfigFile, path: Path) -> None:
             problems.append(f"{key}: expected {expected}, got {got!r}")
 
     need(1 <= file.server.port <= 65535, "server.port", "a port number from 1 to 65535", file.server.port)
-    need(file.server.host in LOOPBACK_HOSTS, "server.host", f"a loopback address ({', '.join(LOOPBACK_HOSTS)})", file.server.host)
+    loopback = f"a loopback address ({', '.join(LOOPBACK_HOSTS)})"
+    need(file.server.host in LOOPBACK_HOSTS, "server.host", loopback, file.server.host)
     need(file.server.max_body_bytes >= 1024, "server.max_body_bytes", "at least 1024", file.server.max_body_bytes)
     need(file.database.mode == "wal", "database.mode", "wal", file.database.mode)
     need(bool(file.database.path.strip()), "database.path", "a file path", file.database.path)
@@ -226,20 +344,88 @@ def _check(file: ConfigFile, path: Path) -> None:
     need(file.purge.older_than_days >= 0, "purge.older_than_days", "0 or more", file.purge.older_than_days)
     need(file.watcher.idle_poll_seconds > 0, "watcher.idle_poll_seconds", "more than 0", file.watcher.idle_poll_seconds)
     need(file.watcher.busy_poll_seconds > 0, "watcher.busy_poll_seconds", "more than 0", file.watcher.busy_poll_seconds)
+    need(bool(file.watcher.tmp_dir.strip()), "watcher.tmp_dir", "a folder path", file.watcher.tmp_dir)
+    for i, folder in enumerate(file.script_dirs):
+        need(bool(folder.strip()), f"script_dirs[{i}]", "a folder path", folder)
+    seconds = f"a whole number of seconds from 1 to {MAX_TIMEOUT_SECONDS}"
     for cls, c in file.task_classes.items():
-        need(c.timeout > 0, f"task_classes.{cls.value}.timeout", "a positive number of seconds", c.timeout)
+        need(1 <= c.timeout <= MAX_TIMEOUT_SECONDS, f"task_classes.{cls.value}.timeout", seconds, c.timeout)
     for name, tool in file.tools.items():
+        need(
+            _TOOL_NAME.fullmatch(name) is not None,
+            f"tools.{name}",
+            "a tool name of letters, digits, '.', '_' or '-' (starting with a letter or digit)",
+            name,
+        )
         if tool.timeout is not None:
-            need(tool.timeout > 0, f"tools.{name}.timeout", "a positive number of seconds", tool.timeout)
+            need(1 <= tool.timeout <= MAX_TIMEOUT_SECONDS, f"tools.{name}.timeout", seconds, tool.timeout)
     if problems:
         raise ConfigError(f"{path}: " + "; ".join(problems))
 
 
 def to_yaml(file: ConfigFile) -> str:
-    """Render a config in the shape of sparkq.yml.example."""
+    """Render a config in the shape of sparkq.yml.example: one commented section per key.
+
+    Keys that hold their default and that the example leaves out (server.host,
+    database.synchronous, ...) are written only when they differ from the default.
+    """
     import yaml
 
-    from .serialization import unstructure
+    def dump(data: dict[str, Any]) -> str:
+        return yaml.safe_dump(data, sort_keys=False, default_flow_style=None, allow_unicode=True, width=100)
 
-    data: Mapping[str, Any] = unstructure(file)
-    return yaml.safe_dump(dict(data), sort_keys=False, default_flow_style=False)
+    def number(value: float) -> float | int:
+        return int(value) if float(value).is_integer() else value
+
+    server_defaults, db_defaults = ServerConfig(), DatabaseConfig()
+    project = {k: v for k, v in attrs.asdict(file.project).items() if v is not None}
+    server: dict[str, Any] = {"port": file.server.port}
+    for key in ("host", "max_body_bytes"):
+        if getattr(file.server, key) != getattr(server_defaults, key):
+            server[key] = getattr(file.server, key)
+    database: dict[str, Any] = {"path": file.database.path, "mode": file.database.mode}
+    for key in ("synchronous", "busy_timeout_ms"):
+        if getattr(file.database, key) != getattr(db_defaults, key):
+            database[key] = getattr(file.database, key)
+    watcher = {
+        "idle_poll_seconds": number(file.watcher.idle_poll_seconds),
+        "busy_poll_seconds": number(file.watcher.busy_poll_seconds),
+        "tmp_dir": file.watcher.tmp_dir,
+    }
+    classes = {cls.value: {"timeout": c.timeout} for cls, c in file.task_classes.items()}
+    tools: dict[str, Any] = {}
+    for name, tool in file.tools.items():
+        entry: dict[str, Any] = {"description": tool.description, "task_class": tool.task_class.value}
+        if tool.timeout is not None:
+            entry["timeout"] = tool.timeout
+        if tool.payload_template is not None:
+            entry["payload_template"] = tool.payload_template
+        tools[name] = entry
+
+    sections: list[tuple[str, dict[str, Any]]] = [
+        (
+            "# SparkQ configuration. Every key is optional; see sparkq.yml.example for all of them.\n"
+            "# Relative paths are relative to the folder of this file.\n",
+            {"project": project} if project else {},
+        ),
+        ("# The server (sparkq run) listens on 127.0.0.1 only.\n", {"server": server}),
+        ("# One SQLite file in WAL mode; sparkq.lock (the server's PID) goes beside it.\n", {"database": database}),
+        ("# Finished tasks older than this are deleted when the server starts.\n", {"purge": attrs.asdict(file.purge)}),
+        (
+            "# Watchers (sparkq watch STREAM): poll intervals while the worker is idle / busy, and the\n"
+            "# folder of their files <tmp_dir>/sparkq-<stream>.lock, -pipe and -done.\n",
+            {"watcher": watcher},
+        ),
+        (
+            "# Folders scanned for scripts with `# name:`, `# description:`, `# inputs:`, `# outputs:`\n"
+            "# and `# tags:` header lines (sparkq scripts).\n",
+            {"script_dirs": list(file.script_dirs)},
+        ),
+        ("# Default timeout in seconds of each task class.\n", {"task_classes": classes}),
+        (
+            "# The tools a task can be queued for. A tool's timeout overrides its class default (an\n"
+            "# enqueue --timeout overrides both); payload_template pre-fills the UI's enqueue form.\n",
+            {"tools": tools},
+        ),
+    ]
+    return "\n".join(comment + (dump(data) if data else "") for comment, data in sections)

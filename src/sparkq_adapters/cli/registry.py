@@ -1,0 +1,175 @@
+"""`sparkq tools`, `sparkq scripts`, `sparkq reload`: the tool registry and the script index."""
+
+from __future__ import annotations
+
+import textwrap
+from pathlib import Path
+from typing import TYPE_CHECKING, Annotated, Any
+
+from cyclopts import Parameter
+
+from ..serialization import dumps
+from . import common, output
+
+if TYPE_CHECKING:
+    from ..config import Settings
+    from ..scripts import ScriptIndex
+
+JsonFlag = Annotated[bool, Parameter(help="Print a JSON array of objects instead of a table.", show_default=False)]
+
+TOOL_COLUMNS = (
+    output.Column("NAME", flex=True, max_width=24),
+    output.Column("CLASS"),
+    output.Column("TIMEOUT", align=">"),
+    output.Column("DESCRIPTION", flex=True, min_width=11),
+)
+SCRIPT_COLUMNS = (
+    output.Column("NAME", flex=True, max_width=24),
+    output.Column("PATH", flex=True, max_width=36),
+    output.Column("DESCRIPTION", flex=True, min_width=11),
+)
+
+
+def tools(*, json: JsonFlag = False) -> int:
+    """List the tools a task can be queued for, with each tool's class and timeout.
+
+    The timeout shown is the one a task gets when `sparkq enqueue` has no --timeout:
+    the tool's own timeout, else its task class's. Tools come from `tools:` in sparkq.yml,
+    or the built-in ones without a config.
+
+        Examples:
+          sparkq tools
+          sparkq tools --json | jq -r '.[].name'
+    """
+    items = tool_dicts(common.settings())
+    if json:
+        output.print_json(items)
+        return 0
+    if not items:
+        output.emit("No tools configured. Add some under `tools:` in sparkq.yml.")
+        return 0
+    width = output.terminal_width()
+    rows = [[t["name"], t["task_class"], f"{t['timeout']}s", t["description"]] for t in items]
+    lines = output.table(TOOL_COLUMNS, rows, width=width, color=output.color_enabled())
+    # templates are shown under their row: a JSON object does not fit a column at 80 columns
+    body = [lines[0]]
+    for line, item in zip(lines[1:], items, strict=True):
+        body.append(line)
+        if item["payload_template"] is not None:
+            template = output.clean_line(dumps(item["payload_template"]))
+            body.append(output.truncate(f"    payload template: {template}", width))
+    output.emit(*body)
+    return 0
+
+
+def tool_dicts(settings: Settings) -> list[dict[str, Any]]:
+    """The registry as JSON objects, in the order of sparkq.yml."""
+    registry = settings.registry()
+    items = []
+    for name, tool in registry.tools.items():
+        task_class, timeout = registry.resolve(name)
+        items.append(
+            {
+                "name": name,
+                "task_class": task_class.value,
+                "timeout": timeout,
+                "description": tool.description,
+                "payload_template": tool.payload_template,
+            }
+        )
+    return items
+
+
+def scripts(*, json: JsonFlag = False) -> int:
+    """List the scripts found in the script folders (`script_dirs:` in sparkq.yml).
+
+    A script describes itself in its top comment block:
+
+          #!/usr/bin/env bash
+          # name: build-docs
+          # description: Build the HTML docs into site/
+          # inputs: none
+          # outputs: site/index.html
+          # tags: docs, build
+
+    Scripts without such a header are listed under their file name. Paths are relative to
+    the project folder, ready for a payload such as {"script": "scripts/build.sh"}.
+    Folders or files that cannot be read are reported as warnings on stderr.
+
+        Examples:
+          sparkq scripts
+          sparkq scripts --json | jq -r '.[].path'
+    """
+    from ..scripts import build_index_for
+
+    settings = common.settings()
+    index = build_index_for(settings)
+    _warn(index)
+    if json:
+        output.print_json(index.to_list())
+        return 0
+    if not index.scripts:
+        if settings.file.script_dirs:
+            output.emit(f"No scripts found in {', '.join(settings.file.script_dirs)}.")
+        else:
+            output.emit("No script folders configured. List them under `script_dirs:` in sparkq.yml.")
+        return 0
+    width = output.terminal_width()
+    rows = [[s.name, s.path, s.description or "(no header)"] for s in index.scripts]
+    lines = output.table(SCRIPT_COLUMNS, rows, width=width, color=output.color_enabled())
+    body = [lines[0]]
+    for line, script in zip(lines[1:], index.scripts, strict=True):
+        body.append(line)
+        details = [
+            f"{label}: {value}"
+            for label, value in (
+                ("inputs", script.inputs),
+                ("outputs", script.outputs),
+                ("tags", ", ".join(script.tags)),
+            )
+            if value
+        ]
+        if details:
+            text = output.clean_line(" · ".join(details))
+            body += textwrap.wrap(text, width=width, initial_indent="    ", subsequent_indent="    ")
+    output.emit(*body)
+    return 0
+
+
+def reload() -> int:
+    """Re-read sparkq.yml and rebuild the script index, checking both.
+
+    Prints how many tools and scripts the file now gives. A mistake in the file is
+    reported with the key (or the line and column) to fix; nothing is changed then.
+
+        Examples:
+          sparkq reload
+          sparkq --config ~/work/app/sparkq.yml reload
+    """
+    from .. import config
+    from ..scripts import build_index_for
+
+    path = _config_file()
+    settings = config.load_file(path)
+    index = build_index_for(settings)
+    _warn(index)
+    n_tools, n_scripts = len(settings.file.tools), len(index.scripts)
+    output.emit(f"Reloaded {path.name}: {output.plural(n_tools, 'tool')}, {output.plural(n_scripts, 'script')}")
+    return 0
+
+
+def _config_file() -> Path:
+    """The config file reload reads: --config, else $SPARKQ_CONFIG, else ./sparkq.yml."""
+    import os
+
+    from .. import config
+
+    chosen = common.config_path() or os.environ.get(config.CONFIG_ENV)
+    path = Path(chosen).expanduser() if chosen else Path.cwd() / config.CONFIG_NAME
+    if not path.is_file():
+        raise config.ConfigError(f"{path.name} not found\nLooked for {path.absolute()}; create it with `sparkq setup`")
+    return path.resolve()
+
+
+def _warn(index: ScriptIndex) -> None:
+    output.emit_error(*(f"Warning: {w}" for w in index.warnings))

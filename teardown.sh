@@ -1,0 +1,174 @@
+#!/usr/bin/env bash
+# Remove SparkQ from this folder: stop the server and the watchers, then delete the queue
+# database (with its -wal/-shm files), the server's lockfile, the watchers' files
+# <tmp>/sparkq-* (files and FIFOs, not folders) and the virtual environment ./.venv.
+# sparkq.yml and your code stay.
+#
+#   ./teardown.sh        asks first when run on a terminal
+#   ./teardown.sh -y     no question (scripts, CI)
+#
+# The database path and <tmp> (watcher.tmp_dir) come from ./sparkq.yml (or $SPARKQ_CONFIG)
+# when there is one, else the defaults sparkq.db and /tmp. Only the processes whose PIDs are
+# written in those lockfiles are stopped, and only when they are SparkQ processes: SIGTERM,
+# up to 5 seconds to exit, then SIGKILL.
+set -euo pipefail
+shopt -s nullglob
+
+here="$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)"
+cd "$here"
+
+assume_yes=0
+for arg in "$@"; do
+    case "$arg" in
+        -y|--yes) assume_yes=1 ;;
+        -h|--help) sed -n '2,12p' "$0" | sed 's/^# \{0,1\}//'; exit 0 ;;
+        *) echo "teardown.sh: unknown option $arg (try --help)" >&2; exit 2 ;;
+    esac
+done
+
+# -- where things are ---------------------------------------------------------------------------
+config="${SPARKQ_CONFIG:-$here/sparkq.yml}"
+python=""
+for candidate in "$here/.venv/bin/python" "${PYTHON:-python3}"; do
+    if command -v "$candidate" >/dev/null 2>&1; then python="$candidate"; break; fi
+done
+
+db="$here/sparkq.db"
+tmp="/tmp"
+if [ -f "$config" ] && [ -n "$python" ]; then
+    # prints two lines: the database path and the watcher tmp dir; falls back to a plain
+    # pattern match when PyYAML is missing or the file is not valid YAML
+    if paths="$("$python" - "$config" <<'PY'
+import re
+import sys
+from pathlib import Path
+
+path = Path(sys.argv[1])
+text = path.read_text(encoding="utf-8", errors="replace")
+db, tmp = None, None
+try:
+    import yaml
+
+    data = yaml.safe_load(text)
+    if isinstance(data, dict):
+        database = data.get("database") if isinstance(data.get("database"), dict) else {}
+        watcher = data.get("watcher") if isinstance(data.get("watcher"), dict) else {}
+        db, tmp = database.get("path"), watcher.get("tmp_dir")
+except Exception:
+    def find(section, key):
+        flow = re.search(rf"^{section}:\s*\{{([^}}]*)\}}", text, re.M)
+        if flow:
+            m = re.search(rf"(?:^|,)\s*{key}:\s*([^,]+)", flow.group(1))
+            return m.group(1).strip().strip("'\"") if m else None
+        block = re.search(rf"^{section}:\s*\n((?:[ \t]+.*\n?)*)", text, re.M)
+        if block:
+            m = re.search(rf"^\s+{key}:\s*(.+?)\s*$", block.group(1), re.M)
+            return m.group(1).strip().strip("'\"") if m else None
+        return None
+
+    db, tmp = find("database", "path"), find("watcher", "tmp_dir")
+print(path.parent / str(db or "sparkq.db"))
+print(str(tmp or "/tmp"))
+PY
+)"; then
+        db="$(printf '%s\n' "$paths" | sed -n 1p)"
+        tmp="$(printf '%s\n' "$paths" | sed -n 2p)"
+    else
+        echo "Warning: could not read $config; using sparkq.db and /tmp" >&2
+    fi
+fi
+tmp="${tmp%/}"
+[ -n "$tmp" ] || tmp="/"
+lock="$(dirname "$db")/sparkq.lock"
+
+if [ "$assume_yes" = 0 ] && [ -t 0 ]; then
+    echo "This stops SparkQ and deletes:"
+    echo "  $db (and its -wal/-shm files), $lock"
+    echo "  $tmp/sparkq-*   (watcher lockfiles, FIFOs, done-flags)"
+    echo "  $here/.venv"
+    printf 'Continue? [y/N] '
+    read -r answer || answer=""
+    case "$answer" in y|Y|yes|YES) ;; *) echo "Nothing changed."; exit 1 ;; esac
+fi
+
+# -- stop what runs -----------------------------------------------------------------------------
+pid_in() {
+    # the PID a lockfile names: {"pid": N, ...} or a bare number
+    local pid
+    pid="$(sed -n 's/.*"pid"[[:space:]]*:[[:space:]]*\([0-9][0-9]*\).*/\1/p' "$1" 2>/dev/null | head -n 1)"
+    [ -n "$pid" ] || pid="$(grep -o '[0-9][0-9]*' "$1" 2>/dev/null | head -n 1 || true)"
+    printf '%s' "$pid"
+}
+
+alive() {
+    kill -0 "$1" 2>/dev/null || return 1
+    case "$(ps -o stat= -p "$1" 2>/dev/null || true)" in
+        Z*) return 1 ;;  # exited, waiting for its parent to notice
+    esac
+    return 0
+}
+
+command_of() {
+    ps -o args= -p "$1" 2>/dev/null || tr '\0' ' ' < "/proc/$1/cmdline" 2>/dev/null || true
+}
+
+pids=()
+for lockfile in "$lock" "$tmp"/sparkq-*.lock; do
+    [ -f "$lockfile" ] || continue
+    pid="$(pid_in "$lockfile")"
+    if [ -z "$pid" ] || [ "$pid" -le 1 ] || [ "$pid" = "$$" ]; then
+        echo "No usable PID in $lockfile; nothing to stop for it"
+        continue
+    fi
+    if ! alive "$pid"; then
+        echo "PID $pid from $lockfile is not running"
+        continue
+    fi
+    cmd="$(command_of "$pid")"
+    case "$cmd" in
+        *sparkq*) ;;
+        *) echo "PID $pid from $lockfile is not a SparkQ process ($cmd); left alone"; continue ;;
+    esac
+    echo "Stopping PID $pid ($lockfile)"
+    kill -TERM "$pid" 2>/dev/null || true
+    pids+=("$pid")
+done
+
+if [ "${#pids[@]}" -gt 0 ]; then
+    for _ in $(seq 50); do
+        left=()
+        for pid in "${pids[@]}"; do alive "$pid" && left+=("$pid"); done
+        [ "${#left[@]}" -eq 0 ] && break
+        sleep 0.1
+    done
+    for pid in "${pids[@]}"; do
+        if alive "$pid"; then
+            echo "PID $pid did not exit within 5 s; sending SIGKILL"
+            kill -KILL "$pid" 2>/dev/null || true
+        fi
+    done
+fi
+
+# -- delete -------------------------------------------------------------------------------------
+removed=()
+# the watchers' files are plain files and FIFOs; folders named sparkq-* (caches of other
+# tools, say) are not SparkQ's, so they stay
+for path in "$db" "$db-wal" "$db-shm" "$db-journal" "$lock" "$tmp"/sparkq-*; do
+    if [ -L "$path" ] || { [ -e "$path" ] && [ ! -d "$path" ]; }; then
+        rm -f -- "$path"
+        removed+=("$path")
+    fi
+done
+if [ -d "$here/.venv" ]; then
+    rm -rf -- "$here/.venv"
+    removed+=("$here/.venv")
+fi
+
+if [ "${#removed[@]}" -gt 0 ]; then
+    echo "Deleted:"
+    printf '  %s\n' "${removed[@]}"
+else
+    echo "Nothing to delete."
+fi
+echo
+echo "SparkQ is torn down. The folder $here can now be deleted."

@@ -1,0 +1,192 @@
+"""setup.sh and teardown.sh, each run in a temporary copy of the repository."""
+
+from __future__ import annotations
+
+import os
+import shutil
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import pytest
+
+REPO = Path(__file__).resolve().parents[2]
+IGNORED = shutil.ignore_patterns(
+    ".git",
+    ".venv",
+    "venv",
+    "__pycache__",
+    "*.pyc",
+    "*.egg-info",
+    ".pytest_cache",
+    ".mypy_cache",
+    ".ruff_cache",
+    ".hypothesis",
+    "sparkq.db*",
+    "sparkq.lock",
+    "sparkq.yml",
+    "test-artifacts",
+    "node_modules",
+    "build",
+    "dist",
+)
+
+
+@pytest.fixture
+def repo_copy(tmp_path: Path) -> Path:
+    target = tmp_path / "repo"
+    shutil.copytree(REPO, target, ignore=IGNORED, symlinks=True)
+    return target
+
+
+def script_env(**extra: str) -> dict[str, str]:
+    env = {k: v for k, v in os.environ.items() if not k.startswith(("SPARKQ_", "VIRTUAL_ENV"))}
+    env.update(extra)
+    return env
+
+
+def start(argv0: str, *, ignore_term: bool = False) -> subprocess.Popen[bytes]:
+    """A `sleep 60` whose command line reads `argv0` (as a real server or watcher names SparkQ)."""
+    trap = "trap '' TERM; " if ignore_term else ""
+    return subprocess.Popen(["bash", "-c", f"{trap}exec -a {argv0} sleep 60"], stdin=subprocess.DEVNULL)
+
+
+def wait_started(proc: subprocess.Popen[bytes], argv0: str) -> None:
+    deadline = time.monotonic() + 5
+    while time.monotonic() < deadline:
+        out = subprocess.run(["ps", "-o", "args=", "-p", str(proc.pid)], capture_output=True, text=True).stdout
+        if out.startswith(argv0):
+            return
+        time.sleep(0.02)
+    raise AssertionError(f"{argv0} did not start")
+
+
+def test_teardown_stops_server_and_watchers_and_deletes_what_sparkq_made(repo_copy: Path, tmp_path: Path) -> None:
+    wtmp = tmp_path / "wtmp"
+    wtmp.mkdir()
+    (repo_copy / "sparkq.yml").write_text(f"database: {{path: data/q.db}}\nwatcher:\n  tmp_dir: {wtmp}/\n")
+    data = repo_copy / "data"
+    data.mkdir()
+    for name in ("q.db", "q.db-wal", "q.db-shm"):
+        (data / name).write_bytes(b"x")
+    (repo_copy / ".venv" / "bin").mkdir(parents=True)
+
+    server = start("sparkq-server-under-test")
+    stubborn = start("sparkq-watch-under-test", ignore_term=True)  # needs the SIGKILL after 5 s
+    stranger = start("not-ours-under-test")  # a PID reused by someone else: never touched
+    procs = [server, stubborn, stranger]
+    try:
+        for proc, name in zip(procs, ("sparkq-server", "sparkq-watch", "not-ours"), strict=True):
+            wait_started(proc, name)
+        (data / "sparkq.lock").write_text(f"{server.pid}\n")
+        (wtmp / "sparkq-auth.lock").write_text(f"{stubborn.pid}\n")
+        (wtmp / "sparkq-other.lock").write_text(f"{stranger.pid}\n")
+        os.mkfifo(wtmp / "sparkq-auth-pipe")
+        (wtmp / "sparkq-auth-done").touch()
+        (wtmp / "unrelated.txt").touch()
+        (wtmp / "sparkq-cache").mkdir()
+
+        started = time.monotonic()
+        result = subprocess.run(
+            ["bash", str(repo_copy / "teardown.sh")],
+            cwd=tmp_path,
+            stdin=subprocess.DEVNULL,
+            capture_output=True,
+            text=True,
+            timeout=30,
+            env=script_env(PYTHON=sys.executable),
+        )
+        elapsed = time.monotonic() - started
+
+        assert result.returncode == 0, result.stderr
+        assert server.wait(timeout=2) == -15  # SIGTERM
+        assert stubborn.wait(timeout=2) == -9  # SIGKILL, after the grace period
+        assert 4.5 < elapsed < 15
+        assert stranger.poll() is None
+        assert f"PID {stranger.pid} from {wtmp}/sparkq-other.lock is not a SparkQ process" in result.stdout
+
+        assert sorted(p.name for p in data.iterdir()) == []
+        assert sorted(p.name for p in wtmp.iterdir()) == ["sparkq-cache", "unrelated.txt"]
+        assert not (repo_copy / ".venv").exists()
+        assert (repo_copy / "sparkq.yml").exists()
+        assert result.stdout.rstrip().endswith(f"The folder {repo_copy} can now be deleted.")
+    finally:
+        for proc in procs:
+            proc.kill()
+            proc.wait()
+
+
+def test_teardown_with_nothing_to_do_succeeds(repo_copy: Path, tmp_path: Path) -> None:
+    (repo_copy / "sparkq.yml").write_text(f"watcher: {{tmp_dir: {tmp_path / 'empty'}}}\n")
+    result = subprocess.run(
+        ["bash", str(repo_copy / "teardown.sh"), "-y"],
+        stdin=subprocess.DEVNULL,
+        capture_output=True,
+        text=True,
+        timeout=30,
+        env=script_env(PYTHON=sys.executable),
+    )
+    assert result.returncode == 0, result.stderr
+    assert "Nothing to delete." in result.stdout
+
+
+@pytest.mark.slow
+def test_setup_creates_a_working_venv_and_is_idempotent(repo_copy: Path) -> None:
+    env = script_env(PYTHON=sys.executable)
+    first = subprocess.run(
+        ["bash", str(repo_copy / "setup.sh")],
+        cwd=repo_copy.parent,
+        stdin=subprocess.DEVNULL,
+        capture_output=True,
+        text=True,
+        timeout=600,
+        env=env,
+    )
+    assert first.returncode == 0, first.stdout + first.stderr
+    assert "Creating a virtual environment" in first.stdout
+    assert "Next:" in first.stdout
+
+    venv_python = repo_copy / ".venv" / "bin" / "python"
+    where = subprocess.run(
+        [str(venv_python), "-c", "import sparkq_adapters, pytest; print(sparkq_adapters.__file__)"],
+        capture_output=True,
+        text=True,
+        check=True,
+        env=env,
+    )
+    assert Path(where.stdout.strip()).is_relative_to(repo_copy / "src")  # editable, from this copy
+    version = subprocess.run([str(repo_copy / ".venv" / "bin" / "sparkq"), "--version"], capture_output=True, text=True)
+    assert version.stdout.strip() == "0.1.0"
+
+    started = time.monotonic()
+    again = subprocess.run(
+        ["bash", str(repo_copy / "setup.sh")],
+        cwd=repo_copy,
+        stdin=subprocess.DEVNULL,
+        capture_output=True,
+        text=True,
+        timeout=120,
+        env=env,
+    )
+    assert again.returncode == 0, again.stdout + again.stderr
+    assert "Using the existing virtual environment" in again.stdout
+    assert "already installed" in again.stdout
+    assert time.monotonic() - started < 15
+
+
+def test_setup_refuses_a_python_older_than_3_11(repo_copy: Path, tmp_path: Path) -> None:
+    fake = tmp_path / "python-old"
+    fake.write_text("#!/bin/sh\n[ \"$1\" = -V ] && echo 'Python 3.9.0' && exit 0\nexit 1\n")
+    fake.chmod(0o755)
+    result = subprocess.run(
+        ["bash", str(repo_copy / "setup.sh")],
+        stdin=subprocess.DEVNULL,
+        capture_output=True,
+        text=True,
+        timeout=30,
+        env=script_env(PYTHON=str(fake)),
+    )
+    assert result.returncode == 1
+    assert "needs Python 3.11 or newer" in result.stderr
+    assert not (repo_copy / ".venv").exists()
