@@ -1,0 +1,524 @@
+"""Everything the CLI prints: one-line JSON, aligned tables, colours, relative ages, durations, detail views.
+
+The render functions are pure (lines in, lines out, `now`, `width` and `color` passed in) so they are
+unit-tested without a terminal; the `print_*` functions decide those from the real stdout.
+This module sits on the `peek`/`claim` hot path: it imports only the standard library's cheap modules.
+"""
+
+from __future__ import annotations
+
+import os
+import sys
+import unicodedata
+from collections.abc import Iterable, Mapping, Sequence
+from datetime import datetime, timedelta
+from typing import TYPE_CHECKING, Any, NamedTuple, TextIO
+
+from ..serialization import dumps
+
+if TYPE_CHECKING:
+    from sparkq_domain import Session, Stream, StreamCounts, Task, TaskStatus
+
+DEFAULT_WIDTH = 80
+MIN_WIDTH = 40
+ELLIPSIS = "…"
+STALE_MARK = "⚠ stale"
+AUTO_FAILED_MARK = "⚠ auto"
+
+_SGR = {"bold": "1", "dim": "2", "red": "31", "green": "32", "yellow": "33", "blue": "34"}
+
+#: the colour of each status word; queued stays blue, ended sessions/streams dim
+STATUS_STYLES: Mapping[str, str] = {
+    "queued": "blue",
+    "running": "yellow",
+    "stale": "yellow",
+    "succeeded": "green",
+    "failed": "red",
+    "active": "green",
+    "ended": "dim",
+}
+
+
+# -- terminal --------------------------------------------------------------------------------------
+
+
+def color_enabled(stream: TextIO | None = None) -> bool:
+    """Colour only for a terminal, and never when NO_COLOR is set (https://no-color.org) or TERM=dumb."""
+    if os.environ.get("NO_COLOR") or os.environ.get("TERM") == "dumb":
+        return False
+    target = sys.stdout if stream is None else stream
+    try:
+        return target.isatty()
+    except (AttributeError, ValueError):
+        return False
+
+
+def terminal_width(stream: TextIO | None = None) -> int:
+    """$COLUMNS, else the terminal's width, else 80 (when piped); never below 40."""
+    columns = os.environ.get("COLUMNS", "")
+    if columns.isdigit() and int(columns) > 0:
+        return max(int(columns), MIN_WIDTH)
+    target = sys.stdout if stream is None else stream
+    try:
+        if target.isatty():
+            return max(os.get_terminal_size(target.fileno()).columns, MIN_WIDTH)
+    except (AttributeError, ValueError, OSError):
+        pass
+    return DEFAULT_WIDTH
+
+
+def paint(text: str, style: str | None, *, color: bool) -> str:
+    if not color or not style or not text:
+        return text
+    return f"\x1b[{_SGR[style]}m{text}\x1b[0m"
+
+
+# -- text ------------------------------------------------------------------------------------------
+
+
+def _control_table() -> dict[int, str]:
+    table = {c: f"\\x{c:02x}" for c in (*range(0x00, 0x20), *range(0x7F, 0xA0))}
+    table[ord("\t")] = "\t"
+    table[ord("\n")] = "\n"
+    return table
+
+
+_CONTROLS = _control_table()
+
+
+def clean_block(text: str) -> str:
+    """Text that came from a worker, made safe to print: no escape sequences reach the terminal."""
+    return text.replace("\r\n", "\n").replace("\r", "\n").translate(_CONTROLS)
+
+
+def clean_line(text: str) -> str:
+    """Text for one table cell: whitespace runs (newlines too) become one space, controls are escaped."""
+    return " ".join(text.split()).translate(_CONTROLS)
+
+
+def display_width(text: str) -> int:
+    """Columns `text` takes in a terminal: wide East Asian characters count 2, combining marks 0."""
+    if text.isascii():
+        return len(text)
+    return sum(_char_width(c) for c in text)
+
+
+def _char_width(char: str) -> int:
+    if unicodedata.combining(char):
+        return 0
+    return 2 if unicodedata.east_asian_width(char) in ("W", "F") else 1
+
+
+def truncate(text: str, width: int) -> str:
+    """Cut `text` to `width` columns, ending with `…` when something was cut."""
+    if display_width(text) <= width:
+        return text
+    if width <= 0:
+        return ""
+    out: list[str] = []
+    used = 0
+    for char in text:
+        w = _char_width(char)
+        if used + w > width - 1:
+            break
+        out.append(char)
+        used += w
+    return "".join(out) + ELLIPSIS
+
+
+def first_line(text: str | None) -> str:
+    """The first non-blank line of `text` (for previews), or ''."""
+    for line in (text or "").splitlines():
+        if line.strip():
+            return line.strip()
+    return ""
+
+
+def indent(text: str, prefix: str = "  ") -> list[str]:
+    return [prefix + line if line else "" for line in text.split("\n")]
+
+
+def plural(n: int, word: str) -> str:
+    return f"{n} {word}" if n == 1 else f"{n} {word}s"
+
+
+# -- time ------------------------------------------------------------------------------------------
+
+
+def format_duration(delta: timedelta | float) -> str:
+    """`0.4s`, `42s`, `1m 05s`, `2h 03m`, `3d 04h`: precise when short, coarse when long."""
+    seconds = delta.total_seconds() if isinstance(delta, timedelta) else float(delta)
+    seconds = max(seconds, 0.0)
+    if seconds < 10:
+        return f"{seconds:.1f}s"
+    whole = int(seconds)
+    if whole < 60:
+        return f"{whole}s"
+    minutes, secs = divmod(whole, 60)
+    if minutes < 60:
+        return f"{minutes}m {secs:02d}s"
+    hours, minutes = divmod(minutes, 60)
+    if hours < 24:
+        return f"{hours}h {minutes:02d}m"
+    days, hours = divmod(hours, 24)
+    return f"{days}d {hours:02d}h"
+
+
+def relative_age(then: datetime, now: datetime) -> str:
+    """`just now`, `12s ago`, `3m ago`, `5h ago`, `2d ago`; the date after 30 days."""
+    seconds = (now - then).total_seconds()
+    if seconds < 1:
+        return "just now"
+    if seconds < 60:
+        return f"{int(seconds)}s ago"
+    if seconds < 3600:
+        return f"{int(seconds // 60)}m ago"
+    if seconds < 86400:
+        return f"{int(seconds // 3600)}h ago"
+    if seconds < 30 * 86400:
+        return f"{int(seconds // 86400)}d ago"
+    return then.astimezone().strftime("%Y-%m-%d")
+
+
+def format_timestamp(value: datetime) -> str:
+    """Local wall-clock time with its zone, to the second."""
+    return value.astimezone().strftime("%Y-%m-%d %H:%M:%S %Z").rstrip()
+
+
+# -- tables ----------------------------------------------------------------------------------------
+
+
+class Column(NamedTuple):
+    header: str
+    #: "<" left, ">" right
+    align: str = "<"
+    #: may shrink (cells cut with …) so the table fits the width; other columns keep their size
+    flex: bool = False
+    max_width: int | None = None
+    min_width: int = 6
+
+
+class Cell(NamedTuple):
+    text: str
+    style: str | None = None
+
+
+def table(
+    columns: Sequence[Column], rows: Iterable[Sequence[str | Cell]], *, width: int = DEFAULT_WIDTH, color: bool = False
+) -> list[str]:
+    """Render aligned columns two spaces apart, shrinking the flexible columns to fit `width`."""
+    body = [[c if isinstance(c, Cell) else Cell(c) for c in row] for row in rows]
+    body = [[Cell(clean_line(c.text), c.style) for c in row] for row in body]
+    widths = []
+    for i, col in enumerate(columns):
+        natural = max([display_width(col.header), *(display_width(row[i].text) for row in body)])
+        widths.append(min(natural, col.max_width) if col.max_width else natural)
+    gap = 2
+    overflow = sum(widths) + gap * (len(columns) - 1) - width
+    while overflow > 0:
+        shrinkable = [i for i, col in enumerate(columns) if col.flex and widths[i] > col.min_width]
+        if not shrinkable:
+            break
+        widest = max(shrinkable, key=lambda i: widths[i])
+        widths[widest] -= 1
+        overflow -= 1
+
+    def render(cells: Sequence[Cell]) -> str:
+        parts = []
+        last = len(cells) - 1
+        for i, (cell, col) in enumerate(zip(cells, columns, strict=True)):
+            text = truncate(cell.text, widths[i])
+            pad = " " * (widths[i] - display_width(text))
+            if col.align == ">":
+                parts.append(pad + paint(text, cell.style, color=color))
+            else:
+                parts.append(paint(text, cell.style, color=color) + ("" if i == last else pad))
+        return (" " * gap).join(parts).rstrip()
+
+    header = [Cell(col.header, "bold") for col in columns]
+    return [render(header), *(render(row) for row in body)]
+
+
+def status_cell(status: str) -> Cell:
+    return Cell(status, STATUS_STYLES.get(status))
+
+
+def task_status_cell(task: Task, now: datetime) -> Cell:
+    """The status word, marked when the task is stale (running past its timeout) or was auto-failed."""
+    if task.is_stale(now):
+        return Cell(f"{task.status.value} {STALE_MARK}", STATUS_STYLES["stale"])
+    if task.auto_failed:
+        return Cell(f"{task.status.value} {AUTO_FAILED_MARK}", STATUS_STYLES["failed"])
+    return status_cell(task.status.value)
+
+
+def task_time(task: Task, now: datetime) -> str:
+    """How long it ran (finished), or has been running so far (running); `-` while queued."""
+    elapsed = task.duration() if task.finished_at is not None else task.running_for(now)
+    return "-" if elapsed is None else format_duration(elapsed)
+
+
+TASK_COLUMNS = (
+    Column("ID"),
+    Column("STREAM", flex=True, max_width=24),
+    Column("TOOL", flex=True, max_width=20),
+    Column("STATUS"),
+    Column("CREATED"),
+    Column("DURATION", align=">"),
+)
+
+
+def tasks_table(
+    tasks: Sequence[Task],
+    stream_names: Mapping[str, str],
+    now: datetime,
+    *,
+    width: int = DEFAULT_WIDTH,
+    color: bool = False,
+) -> list[str]:
+    rows: list[list[str | Cell]] = [
+        [
+            task.id,
+            stream_names.get(task.stream_id, task.stream_id),
+            task.tool_name,
+            task_status_cell(task, now),
+            relative_age(task.created_at, now),
+            task_time(task, now),
+        ]
+        for task in tasks
+    ]
+    return table(TASK_COLUMNS, rows, width=width, color=color)
+
+
+def tasks_footer(shown: int, total: int, *, filtered: bool) -> str | None:
+    """Say when the list is cut by --limit, or that nothing matched."""
+    if total == 0:
+        return "No tasks match these filters." if filtered else "No tasks yet. Queue one with: sparkq enqueue"
+    if shown < total:
+        return f"Showing the newest {shown} of {total} tasks; use --limit to see more."
+    return None
+
+
+SESSION_COLUMNS = (
+    Column("NAME", flex=True, max_width=32),
+    Column("STATUS"),
+    Column("STARTED"),
+    Column("ENDED"),
+    Column("STREAMS", align=">"),
+    Column("DESCRIPTION", flex=True, min_width=11),
+)
+
+
+def sessions_table(
+    sessions: Sequence[Session],
+    stream_counts: Mapping[str, int],
+    now: datetime,
+    *,
+    width: int = DEFAULT_WIDTH,
+    color: bool = False,
+) -> list[str]:
+    rows: list[list[str | Cell]] = [
+        [
+            s.name,
+            status_cell(s.status.value),
+            relative_age(s.started_at, now),
+            relative_age(s.ended_at, now) if s.ended_at is not None else "-",
+            str(stream_counts.get(s.id, 0)),
+            first_line(s.description),
+        ]
+        for s in sessions
+    ]
+    return table(SESSION_COLUMNS, rows, width=width, color=color)
+
+
+STREAM_COLUMNS = (
+    Column("NAME", flex=True, max_width=28),
+    Column("SESSION", flex=True, max_width=20),
+    Column("STATUS"),
+    Column("QUEUED", align=">"),
+    Column("RUNNING", align=">"),
+    Column("SUCCEEDED", align=">"),
+    Column("FAILED", align=">"),
+    Column("INSTRUCTIONS", flex=True, min_width=12),
+)
+
+
+def streams_table(items: Sequence[StreamCounts], *, width: int = DEFAULT_WIDTH, color: bool = False) -> list[str]:
+    rows: list[list[str | Cell]] = [
+        [
+            item.stream.name,
+            item.session_name,
+            status_cell(item.stream.status.value),
+            *(_count_cell(item.counts, status) for status in ("queued", "running", "succeeded", "failed")),
+            first_line(item.stream.instructions),
+        ]
+        for item in items
+    ]
+    return table(STREAM_COLUMNS, rows, width=width, color=color)
+
+
+def _count_cell(counts: Mapping[TaskStatus, int], status: str) -> Cell:
+    n = count_of(counts, status)
+    return Cell(str(n), STATUS_STYLES[status] if n else None)
+
+
+# -- detail views ----------------------------------------------------------------------------------
+
+
+def _heading(text: str, color: bool) -> str:
+    return paint(text, "bold", color=color)
+
+
+def task_detail(
+    task: Task, stream: Stream, now: datetime, *, session_name: str | None = None, color: bool = False
+) -> list[str]:
+    """Everything about one task, in the order a reviewer reads it."""
+    status = task_status_cell(task, now)
+    lines = [f"{_heading('Task ' + task.id, color)}  {paint(status.text, status.style, color=color)}"]
+    where = stream.name if session_name is None else f"{stream.name} (session {session_name})"
+    if stream.status.value != "active":
+        where += " [ended]"
+    fields = [
+        ("stream", where),
+        ("tool", task.tool_name),
+        ("class", task.task_class.value),
+        ("timeout", f"{task.timeout}s ({format_duration(task.timeout)})"),
+        ("attempts", str(task.attempts)),
+    ]
+    lines += [f"  {key:<9} {value}" for key, value in fields]
+
+    lines += ["", _heading("Payload", color), *indent(clean_block(dumps(task.payload, pretty=True)))]
+
+    if task.result is not None:
+        lines += ["", _heading("Result", color)]
+        summary = task.result.get("summary")
+        if isinstance(summary, str):
+            lines += [f"  Summary: {clean_line(summary)}"]
+        rest = {k: v for k, v in task.result.items() if k != "summary"}
+        if rest:
+            lines += indent(clean_block(dumps(rest, pretty=True)))
+
+    if task.error is not None:
+        lines += ["", _heading("Error", color), *indent(clean_block(task.error))]
+    for title, text in (("Stdout", task.stdout), ("Stderr", task.stderr)):
+        if text:
+            lines += ["", _heading(title, color), *indent(clean_block(text.rstrip("\n")))]
+
+    lines += ["", _heading("Timing", color), *timing_lines(task, now)]
+
+    lines += ["", _heading(f"Stream instructions ({stream.name})", color)]
+    lines += indent(clean_block(stream.instructions)) if stream.instructions else ["  (none)"]
+    return lines
+
+
+def timing_lines(task: Task, now: datetime) -> list[str]:
+    """queued → started → finished, with how long it waited and ran."""
+    lines = [f"  queued    {format_timestamp(task.created_at)}  ({relative_age(task.created_at, now)})"]
+    if task.started_at is None:
+        if not task.status.finished:
+            lines.append(f"  waiting   {format_duration(now - task.created_at)} so far")
+        return lines
+    waited = format_duration(task.started_at - task.created_at)
+    lines.append(f"  started   {format_timestamp(task.started_at)}  waited {waited}")
+    if task.finished_at is not None:
+        lines.append(f"  finished  {format_timestamp(task.finished_at)}  ran {format_duration(task.duration() or 0)}")
+    elif task.status.value == "running":
+        running = format_duration(task.running_for(now) or 0)
+        note = f"  {STALE_MARK}: past its {task.timeout}s timeout" if task.is_stale(now) else ""
+        lines.append(f"  running   for {running}{note}")
+    return lines
+
+
+def claim_usage(items: Sequence[StreamCounts]) -> list[str]:
+    """What `sparkq claim` without --stream says (on stderr): where work is waiting, and how to ask."""
+    lines = ["Error: --stream is required"]
+    if items:
+        lines.append("Streams with queued tasks:")
+        rows: list[list[str | Cell]] = [
+            [item.stream.name, _queued(item.counts), f"(session {item.session_name})" if item.session_name else ""]
+            for item in items
+        ]
+        body = table((Column(""), Column("", align=">"), Column("")), rows)[1:]
+        lines += ["  " + line for line in body]
+    else:
+        lines.append("No stream has queued tasks right now.")
+    lines.append("Usage: sparkq claim --stream STREAM")
+    return lines
+
+
+def _queued(counts: Mapping[TaskStatus, int]) -> str:
+    return f"{count_of(counts, 'queued')} queued"
+
+
+def count_of(counts: Mapping[TaskStatus, int], status: str) -> int:
+    """The count for a status given by name (TaskStatus members compare equal to their values)."""
+    return next((n for key, n in counts.items() if key == status), 0)
+
+
+def status_report(
+    database: str,
+    sessions: Sequence[Session],
+    streams: Sequence[StreamCounts],
+    counts: Mapping[str, int],
+    stale: int,
+    *,
+    width: int = DEFAULT_WIDTH,
+    color: bool = False,
+) -> list[str]:
+    """The `sparkq status` page after its first line (the server's state): what is active, task counts."""
+    lines = [f"Database: {database}", ""]
+    if sessions:
+        names = ", ".join(s.name for s in sessions)
+        lines.append(truncate(f"Active sessions ({len(sessions)}): {names}", width))
+    else:
+        lines.append("No active sessions. Start one with: sparkq session create NAME")
+    if streams:
+        lines += ["", f"Active streams ({len(streams)}):"]
+        lines += streams_table(streams, width=width, color=color)
+    tally = "  ".join(
+        paint(f"{counts.get(status, 0)} {status}", STATUS_STYLES[status] if counts.get(status) else None, color=color)
+        for status in ("queued", "running", "succeeded", "failed")
+    )
+    lines += ["", f"Tasks: {tally}"]
+    if stale:
+        lines.append(
+            paint(
+                f"{STALE_MARK}: {plural(stale, 'running task')} past timeout (sparkq tasks --stale)",
+                "yellow",
+                color=color,
+            ),
+        )
+    return lines
+
+
+# -- printing --------------------------------------------------------------------------------------
+
+
+def _stdout() -> TextIO:
+    out = sys.stdout
+    encoding = (getattr(out, "encoding", None) or "").lower().replace("-", "")
+    if encoding != "utf8" and hasattr(out, "reconfigure"):
+        # a non-UTF-8 stdout (PYTHONIOENCODING=ascii, ...) must not turn `…` into a crash
+        out.reconfigure(errors="backslashreplace")
+    return out
+
+
+def emit(*lines: str) -> None:
+    """Print lines to stdout."""
+    out = _stdout()
+    for line in lines:
+        out.write(line + "\n")
+
+
+def emit_error(*lines: str) -> None:
+    for line in lines:
+        sys.stderr.write(line + "\n")
+
+
+def print_json(value: Any) -> None:
+    """One line of compact JSON: what scripts and agents parse."""
+    emit(dumps(value))
+
+
+def print_lines(lines: Iterable[str]) -> None:
+    emit(*lines)

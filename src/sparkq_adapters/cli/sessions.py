@@ -1,0 +1,189 @@
+"""`sparkq session …` and `sparkq stream …`: create, list and end sessions and streams."""
+
+from __future__ import annotations
+
+from typing import Annotated, Literal
+
+from cyclopts import Parameter
+
+from ..serialization import session_to_dict, stream_counts_to_dict, stream_to_dict
+from . import common, output
+
+StatusFilter = Literal["active", "ended"]
+
+JsonFlag = Annotated[bool, Parameter(help="Print JSON instead of text.", show_default=False)]
+
+
+# -- sessions --------------------------------------------------------------------------------------
+
+
+def session_create(
+    name: Annotated[str, Parameter(help="Session name: 1-64 letters, digits, '.', '_' or '-'.")],
+    /,
+    *,
+    description: Annotated[
+        str | None, Parameter(alias="-d", allow_leading_hyphen=True, help="What this period of work is about.")
+    ] = None,
+    json: JsonFlag = False,
+) -> None:
+    """Start a session: a bounded period of work that holds streams.
+
+    Session names are unique; `sparkq stream create --session NAME` adds streams.
+
+        Examples:
+          sparkq session create api-v2
+          sparkq session create api-v2 -d "Version 2 of the public API"
+    """
+    session = common.queue().create_session(name, description)
+    if json:
+        output.print_json(session_to_dict(session))
+    else:
+        output.emit(f"Session {session.name} created ({session.id})")
+
+
+def session_list(
+    *,
+    status: Annotated[StatusFilter | None, Parameter(help="Only sessions in this status.")] = None,
+    json: JsonFlag = False,
+) -> None:
+    """List sessions, oldest first, with how many streams each holds.
+
+    With --json, prints a JSON array of session objects.
+
+        Examples:
+          sparkq session list
+          sparkq session list --status active --json
+    """
+    queue = common.queue()
+    sessions = queue.list_sessions(status)
+    if json:
+        output.print_json([session_to_dict(s) for s in sessions])
+        return
+    if not sessions:
+        if status is None:
+            output.emit("No sessions yet. Start one with: sparkq session create NAME")
+        else:
+            output.emit(f"No {status} sessions.")
+        return
+    streams: dict[str, int] = {}
+    for item in queue.list_streams():
+        streams[item.stream.session_id] = streams.get(item.stream.session_id, 0) + 1
+    lines = output.sessions_table(
+        sessions, streams, queue.now(), width=output.terminal_width(), color=output.color_enabled()
+    )
+    output.print_lines(lines)
+
+
+def session_end(
+    name: Annotated[str, Parameter(help="The session to end.")],
+    /,
+    *,
+    json: JsonFlag = False,
+) -> None:
+    """End a session and every active stream in it.
+
+    The session accepts no new streams; queued tasks of its streams stay in
+    history but can no longer be claimed.
+
+        Examples:
+          sparkq session end api-v2
+    """
+    queue = common.queue()
+    open_streams = len(queue.list_streams(session=name, status="active"))
+    session = queue.end_session(name)
+    if json:
+        output.print_json(session_to_dict(session))
+    elif open_streams:
+        output.emit(f"Session {session.name} ended, and its {output.plural(open_streams, 'active stream')} with it")
+    else:
+        output.emit(f"Session {session.name} ended")
+
+
+# -- streams ---------------------------------------------------------------------------------------
+
+
+def stream_create(
+    name: Annotated[str, Parameter(help="Stream name, unique across sessions: 1-64 letters, digits, '.', '_', '-'.")],
+    /,
+    *,
+    session: Annotated[str, Parameter(help="The active session the stream belongs to.")],
+    instructions: Annotated[
+        str | None,
+        Parameter(
+            alias="-i",
+            allow_leading_hyphen=True,
+            help="What every worker is told with each task: goals, context, done-when.",
+        ),
+    ] = None,
+    instructions_file: Annotated[
+        str | None,
+        Parameter(allow_leading_hyphen=True, help="Read the instructions from this file ('-' = standard input)."),
+    ] = None,
+    json: JsonFlag = False,
+) -> None:
+    """Create a stream (a feature lane) in a session.
+
+    Its instructions (goals, context, done-when) are handed to every worker
+    with each task it claims. Stream names are unique across all sessions.
+
+        Examples:
+          sparkq stream create auth --session api-v2 -i "Add login; tests pass"
+          sparkq stream create pay --session api-v2 --instructions-file pay.md
+    """
+    text = common.read_text(instructions, instructions_file, "stream instructions", "instructions")
+    stream = common.queue().create_stream(name, session, text)
+    if json:
+        output.print_json(stream_to_dict(stream))
+    else:
+        output.emit(f"Stream {stream.name} created in session {session} ({stream.id})")
+
+
+def stream_list(
+    *,
+    session: Annotated[str | None, Parameter(help="Only streams of this session.")] = None,
+    status: Annotated[StatusFilter | None, Parameter(help="Only streams in this status.")] = None,
+    json: JsonFlag = False,
+) -> None:
+    """List streams with their session, status, task counts and instructions.
+
+    With --json, prints a JSON array of stream objects with `task_counts`.
+
+        Examples:
+          sparkq stream list
+          sparkq stream list --session api-v2 --status active
+          sparkq stream list --json
+    """
+    items = common.queue().list_streams(session, status)
+    if json:
+        output.print_json([stream_counts_to_dict(item) for item in items])
+        return
+    if not items:
+        if session is None and status is None:
+            output.emit("No streams yet. Create one with: sparkq stream create NAME --session SESSION")
+        else:
+            output.emit("No streams match these filters.")
+        return
+    output.print_lines(output.streams_table(items, width=output.terminal_width(), color=output.color_enabled()))
+
+
+def stream_end(
+    name: Annotated[str, Parameter(help="The stream to end.")],
+    /,
+    *,
+    json: JsonFlag = False,
+) -> None:
+    """End a stream: it accepts no new tasks.
+
+    Its queued tasks stay in history but can no longer be claimed.
+
+        Examples:
+          sparkq stream end auth
+    """
+    queue = common.queue()
+    stream = queue.end_stream(name)
+    if json:
+        output.print_json(stream_to_dict(stream))
+        return
+    queued = output.count_of(queue.stream_counts(stream.id).counts, "queued")
+    note = f"; {output.plural(queued, 'queued task')} kept in history, no longer claimable" if queued else ""
+    output.emit(f"Stream {stream.name} ended{note}")

@@ -1,0 +1,97 @@
+"""`sparkq status`: is the server up, what is active, how much work is waiting."""
+
+from __future__ import annotations
+
+from typing import Annotated, Any
+
+from cyclopts import Parameter
+
+from ..process import live_pid
+from ..serialization import counts_to_dict, session_to_dict, stream_counts_to_dict
+from . import common, output
+
+#: how long the health check waits: a live local server answers in milliseconds
+HEALTH_TIMEOUT_SECONDS = 0.5
+
+
+def status(
+    *,
+    json: Annotated[bool, Parameter(help="Print JSON instead of text.", show_default=False)] = False,
+) -> None:
+    """Show whether the server runs, the active sessions and streams, and task counts per status.
+
+    The first line is one of `SparkQ server: running (PID X, URL)`,
+    `SparkQ server: running but API unreachable (PID X)` or `SparkQ server: not running`.
+
+        Examples:
+          sparkq status
+          sparkq status --json | jq .task_counts.queued
+    """
+    settings = common.settings()
+    server = server_state(settings.lock_path, settings.file.server.host, settings.file.server.port)
+    if not json:
+        # said before the database is opened, so a broken database does not hide the server's state
+        output.emit(server_line(server))
+    queue = common.queue()
+    stale = queue.list_tasks(stale=True, limit=1).total  # also auto-fails dead tasks first
+    sessions = queue.list_sessions("active")
+    streams = queue.list_streams(status="active")
+    counts = counts_to_dict(queue.status_counts())
+    if json:
+        output.print_json(
+            {
+                "server": server,
+                "database": str(settings.db_path),
+                "sessions": [session_to_dict(s) for s in sessions],
+                "streams": [stream_counts_to_dict(s) for s in streams],
+                "task_counts": counts,
+                "stale": stale,
+            }
+        )
+        return
+    lines = output.status_report(
+        str(settings.db_path),
+        sessions,
+        streams,
+        counts,
+        stale,
+        width=output.terminal_width(),
+        color=output.color_enabled(),
+    )
+    output.print_lines(lines)
+
+
+def server_state(lock_path: Any, host: str, port: int) -> dict[str, Any]:
+    """`{"state": "running" | "unreachable" | "not running", "pid", "url"}` from the lockfile and /api/health."""
+    pid = live_pid(lock_path)
+    if pid is None:
+        return {"state": "not running", "pid": None, "url": None}
+    url = f"http://{f'[{host}]' if ':' in host else host}:{port}"
+    state = "running" if api_healthy(url) else "unreachable"
+    return {"state": state, "pid": pid, "url": url}
+
+
+def server_line(server: dict[str, Any]) -> str:
+    if server["state"] == "running":
+        return f"SparkQ server: running (PID {server['pid']}, {server['url']})"
+    if server["state"] == "unreachable":
+        return f"SparkQ server: running but API unreachable (PID {server['pid']})"
+    return "SparkQ server: not running"
+
+
+def api_healthy(url: str, timeout: float = HEALTH_TIMEOUT_SECONDS) -> bool:
+    """Whether `GET {url}/api/health` answers `{"status": "ok"}` within `timeout` seconds."""
+    import json
+    import urllib.error
+    import urllib.request
+
+    # a proxy must never stand in for the local server
+    opener = urllib.request.build_opener(urllib.request.ProxyHandler({}))
+    try:
+        with opener.open(f"{url}/api/health", timeout=timeout) as response:
+            if response.status != 200:
+                return False
+            body = json.loads(response.read(64 * 1024))
+    except (OSError, ValueError, urllib.error.URLError):
+        return False
+    return isinstance(body, dict) and body.get("status") == "ok"

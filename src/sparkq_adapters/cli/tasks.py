@@ -1,0 +1,329 @@
+"""The worker protocol (`enqueue`, `peek`, `claim`, `complete`, `fail`, `requeue`) and reviewing
+(`tasks`, `task`, `purge`).
+
+Agents call `peek`/`claim`/`complete` in loops, so this module imports only what those need:
+no cattrs, YAML, HTTP or terminal libraries.
+"""
+
+from __future__ import annotations
+
+import re
+from datetime import timedelta
+from typing import TYPE_CHECKING, Annotated, Literal
+
+from cyclopts import Parameter
+
+from ..serialization import claimed_to_dict, task_row_dict, task_to_dict
+from . import common, output
+
+if TYPE_CHECKING:
+    from sparkq_domain import Task
+
+TaskStatusFilter = Literal["queued", "running", "succeeded", "failed"]
+TaskClassName = Literal["FAST_SCRIPT", "MEDIUM_SCRIPT", "LLM_LITE", "LLM_HEAVY"]
+
+JsonFlag = Annotated[bool, Parameter(help="Print the task as JSON instead of its id.", show_default=False)]
+# Values may start with a hyphen: `-` means standard input, and output text often begins with one.
+StdoutOpt = Annotated[
+    str | None, Parameter(allow_leading_hyphen=True, help="The worker's captured stdout (`@path` or `-` also work).")
+]
+StderrOpt = Annotated[
+    str | None, Parameter(allow_leading_hyphen=True, help="The worker's captured stderr (`@path` or `-` also work).")
+]
+StdoutFileOpt = Annotated[
+    str | None, Parameter(allow_leading_hyphen=True, help="Read the stdout from this file ('-' = standard input).")
+]
+StderrFileOpt = Annotated[
+    str | None, Parameter(allow_leading_hyphen=True, help="Read the stderr from this file ('-' = standard input).")
+]
+
+PAYLOAD_EXAMPLE = '{"script": "scripts/test.sh"}'
+RESULT_EXAMPLE = '{"summary": "Added login route; 12 tests pass"}'
+
+_AGE = re.compile(r"\s*(\d{1,6})\s*([hdw])\s*", re.IGNORECASE)
+_AGE_UNITS = {"h": "hours", "d": "days", "w": "weeks"}
+
+
+# -- the worker protocol ---------------------------------------------------------------------------
+
+
+def enqueue(
+    tool: Annotated[str, Parameter(help="A tool from the registry (`sparkq tools` lists them).")],
+    payload: Annotated[
+        str, Parameter(allow_leading_hyphen=True, help="The tool's input: a JSON object, `@path`, or `-` for stdin.")
+    ],
+    /,
+    *,
+    stream: Annotated[str, Parameter(help="The stream to queue into (its name or id).")],
+    timeout: Annotated[int | None, Parameter(help="Seconds before the task is stale (default: tool/class).")] = None,
+    task_class: Annotated[
+        TaskClassName | None, Parameter(name="--class", help="Task class (default: the tool's class).")
+    ] = None,
+    json: JsonFlag = False,
+) -> None:
+    """Queue a task at the back of a stream and print its id.
+
+    Tasks of a stream are claimed strictly in the order they were queued.
+    The timeout comes from --timeout, else the tool, else the task class.
+
+        Examples:
+          sparkq enqueue run-bash '{"script": "scripts/test.sh"}' --stream auth
+          sparkq enqueue llm-sonnet @task.json --stream auth --timeout 1800
+          echo '{"prompt": "Tidy up"}' | sparkq enqueue llm-haiku - --stream auth
+    """
+    _single_stdin(payload)
+    body = common.read_json_object(payload, "payload", PAYLOAD_EXAMPLE)
+    task = common.queue().enqueue(stream, tool, body, timeout=timeout, task_class=task_class)
+    if json:
+        output.print_json(task_to_dict(task))
+    else:
+        output.emit(task.id)
+
+
+def peek(
+    *,
+    stream: Annotated[str, Parameter(help="The stream to look at (its name or id).")],
+) -> None:
+    """Print the next queued task of a stream as one line of JSON, changing nothing.
+
+    Prints nothing (exit 0) when the stream has no queued task.
+
+        Examples:
+          sparkq peek --stream auth
+          [ -n "$(sparkq peek --stream auth)" ] && echo "work waiting"
+    """
+    task = common.queue().peek(stream)
+    if task is not None:
+        output.print_json(task_to_dict(task))
+
+
+def claim(
+    *,
+    stream: Annotated[str | None, Parameter(help="The stream to claim from (required).")] = None,
+) -> int | None:
+    """Claim the oldest queued task of a stream: print it, with the stream's instructions, as one line of JSON.
+
+    The task moves to running; report back with `sparkq complete` or `sparkq fail`.
+    Prints nothing (exit 0) when the stream has no queued task.
+
+        Examples:
+          sparkq claim --stream auth
+          sparkq claim --stream auth | jq -r .stream.instructions
+    """
+    queue = common.queue()
+    if stream is None:
+        output.emit_error(*output.claim_usage(queue.queued_by_stream()))
+        return 2
+    claimed = queue.claim(stream)
+    if claimed is not None:
+        output.print_json(claimed_to_dict(claimed.task, claimed.stream))
+    return None
+
+
+def complete(
+    task_id: Annotated[str, Parameter(help="The running task's id (tsk_…).")],
+    /,
+    *,
+    result: Annotated[
+        str,
+        Parameter(allow_leading_hyphen=True, help='JSON object with a non-empty "summary"; or `@path`, `-` (stdin).'),
+    ],
+    stdout: StdoutOpt = None,
+    stderr: StderrOpt = None,
+    stdout_file: StdoutFileOpt = None,
+    stderr_file: StderrFileOpt = None,
+    json: JsonFlag = False,
+) -> None:
+    """Report a running task as succeeded, with its result and captured output.
+
+    The result must carry a "summary" saying what was done; otherwise it is refused
+    and the task stays running.
+
+        Examples:
+          sparkq complete tsk_0123456789ab --result '{"summary": "Login added"}'
+          sparkq complete tsk_0123456789ab --result @result.json --stdout-file out.log
+          make test | sparkq complete tsk_0123456789ab --result @r.json --stdout -
+    """
+    _single_stdin(result, stdout, stderr, stdout_file, stderr_file)
+    body = common.read_json_object(result, "result", RESULT_EXAMPLE)
+    out = common.read_text(stdout, stdout_file, "stdout", "stdout")
+    err = common.read_text(stderr, stderr_file, "stderr", "stderr")
+    task = common.queue().complete(task_id, body, stdout=out, stderr=err)
+    _report(task, json)
+
+
+def fail(
+    task_id: Annotated[str, Parameter(help="The running task's id (tsk_…).")],
+    /,
+    *,
+    error: Annotated[
+        str | None,
+        Parameter(allow_leading_hyphen=True, help="What went wrong (required unless --error-file is given)."),
+    ] = None,
+    error_file: Annotated[
+        str | None, Parameter(allow_leading_hyphen=True, help="Read the error message from this file ('-' = stdin).")
+    ] = None,
+    stdout: StdoutOpt = None,
+    stderr: StderrOpt = None,
+    stdout_file: StdoutFileOpt = None,
+    stderr_file: StderrFileOpt = None,
+    json: JsonFlag = False,
+) -> None:
+    """Report a running task as failed, with the error and captured output.
+
+    Failing with a question is how a worker asks the developer for help.
+
+        Examples:
+          sparkq fail tsk_0123456789ab --error "3 tests fail" --stderr-file e.log
+          sparkq fail tsk_0123456789ab --error "Question: keep the v1 endpoint?"
+    """
+    if error is None and error_file is None:
+        raise common.UsageError("--error MESSAGE (or --error-file PATH) is required to fail a task")
+    _single_stdin(error, error_file, stdout, stderr, stdout_file, stderr_file)
+    message = common.read_text(error, error_file, "error message", "error")
+    out = common.read_text(stdout, stdout_file, "stdout", "stdout")
+    err = common.read_text(stderr, stderr_file, "stderr", "stderr")
+    task = common.queue().fail(task_id, message or "", stdout=out, stderr=err)
+    _report(task, json)
+
+
+def requeue(
+    task_id: Annotated[str, Parameter(help="A succeeded or failed task's id (tsk_…).")],
+    /,
+    *,
+    json: JsonFlag = False,
+) -> None:
+    """Queue a fresh copy of a finished task and print the new id.
+
+    The copy has the same stream, tool, class, payload and timeout; the original
+    stays untouched in history. A stream that has ended refuses the copy.
+
+        Examples:
+          sparkq requeue tsk_0123456789ab
+    """
+    task = common.queue().requeue(task_id)
+    if json:
+        output.print_json(task_to_dict(task))
+    else:
+        output.emit(task.id)
+
+
+# -- reviewing -------------------------------------------------------------------------------------
+
+
+def list_tasks(
+    *,
+    status: Annotated[TaskStatusFilter | None, Parameter(help="Only tasks in this status.")] = None,
+    stream: Annotated[str | None, Parameter(help="Only tasks of this stream.")] = None,
+    stale: Annotated[bool, Parameter(help="Only running tasks past their timeout.", show_default=False)] = False,
+    limit: Annotated[int, Parameter(help="Show at most this many (1-1000).")] = 20,
+    json: Annotated[
+        bool,
+        Parameter(help="Print a JSON array of task objects (with stale/auto_failed flags).", show_default=False),
+    ] = False,
+) -> None:
+    """List tasks, newest first; stale and auto-failed tasks are marked.
+
+    A task is stale when it has been running longer than its timeout, and is
+    auto-failed after twice its timeout. DURATION is how long a task ran, or
+    has been running so far.
+
+        Examples:
+          sparkq tasks
+          sparkq tasks --stream auth --status failed
+          sparkq tasks --stale
+          sparkq tasks --limit 100 --json
+    """
+    queue = common.queue()
+    page = queue.list_tasks(stream=stream, status=status, stale=stale, limit=limit)
+    if json:
+        now = queue.now()
+        output.print_json([task_row_dict(t, now, full=True) for t in page.tasks])
+        return
+    footer = output.tasks_footer(len(page.tasks), page.total, filtered=bool(status or stream or stale))
+    if page.tasks:
+        names = {item.stream.id: item.stream.name for item in queue.list_streams()}
+        width, color = output.terminal_width(), output.color_enabled()
+        output.print_lines(output.tasks_table(page.tasks, names, queue.now(), width=width, color=color))
+    if footer is not None:
+        output.emit(footer)
+
+
+def show_task(
+    task_id: Annotated[str, Parameter(help="The task's id (tsk_…).")],
+    /,
+    *,
+    json: Annotated[bool, Parameter(help="Print the task (and its stream) as JSON.", show_default=False)] = False,
+) -> None:
+    """Show everything about one task.
+
+    Status, payload, result (summary first), error, stdout, stderr, timing
+    (queued, started, finished) and the instructions of its stream.
+
+        Examples:
+          sparkq task tsk_0123456789ab
+          sparkq task tsk_0123456789ab --json | jq .result.summary
+    """
+    queue = common.queue()
+    detail = queue.task_detail(task_id)
+    if json:
+        output.print_json(claimed_to_dict(detail.task, detail.stream))
+        return
+    session = queue.get_session(detail.stream.session_id)
+    lines = output.task_detail(
+        detail.task, detail.stream, queue.now(), session_name=session.name, color=output.color_enabled()
+    )
+    output.print_lines(lines)
+
+
+def purge(
+    *,
+    older_than: Annotated[
+        str | None,
+        Parameter(
+            allow_leading_hyphen=True,
+            help="Age of finished tasks to delete: Nh, Nd or Nw (default: purge.older_than_days, 3d).",
+        ),
+    ] = None,
+) -> None:
+    """Delete succeeded and failed tasks that finished longer ago than the given age.
+
+    Queued and running tasks are never deleted.
+
+        Examples:
+          sparkq purge
+          sparkq purge --older-than 12h
+          sparkq purge --older-than 2w
+    """
+    if older_than is None:
+        older_than = f"{common.settings().file.purge.older_than_days}d"
+    age = parse_age(older_than)
+    deleted = common.queue().purge(age)
+    output.emit(f"Deleted {deleted} finished task(s) older than {older_than.strip()}")
+
+
+def parse_age(text: str) -> timedelta:
+    """`12h`, `3d`, `2w` as a timedelta; anything else is a usage error naming the accepted forms."""
+    match = _AGE.fullmatch(text)
+    if match is None:
+        raise common.UsageError(
+            f"Invalid --older-than {text!r}: use a whole number followed by h, d or w, e.g. 12h, 3d, 2w"
+        )
+    number, unit = int(match.group(1)), match.group(2).lower()
+    return timedelta(**{_AGE_UNITS[unit]: number})
+
+
+# -- helpers ---------------------------------------------------------------------------------------
+
+
+def _single_stdin(*values: str | None) -> None:
+    """Standard input can be read once: refuse two arguments that both say `-`."""
+    if sum(1 for v in values if v == "-") > 1:
+        raise common.UsageError("Only one argument can be read from standard input ('-'); use files for the others")
+
+
+def _report(task: Task, as_json: bool) -> None:
+    if as_json:
+        output.print_json(task_to_dict(task))
+    else:
+        output.emit(f"{task.id} {task.status.value}")
