@@ -77,8 +77,31 @@ DELETE_FINISHED = "DELETE FROM tasks WHERE status IN ('succeeded', 'failed') AND
 # -- row mapping -----------------------------------------------------------------------------------
 
 
+# Enum(value) costs a microsecond or more per call, and every row has two or three of them; a dict
+# lookup is what the enum does in the end. Unknown text still raises the enum's own ValueError.
+_STATUS = {s.value: s for s in Status}
+_TASK_STATUS = {s.value: s for s in TaskStatus}
+_TASK_CLASS = {c.value: c for c in TaskClass}
+
+
+def _status(text: str) -> Status:
+    return _STATUS.get(text) or Status(text)
+
+
+def _task_status(text: str) -> TaskStatus:
+    return _TASK_STATUS.get(text) or TaskStatus(text)
+
+
+def _task_class(text: str) -> TaskClass:
+    return _TASK_CLASS.get(text) or TaskClass(text)
+
+
+#: one encoder for every write (json.dumps with options builds a new one per call)
+_ENCODER = json.JSONEncoder(ensure_ascii=False, separators=(",", ":"))
+
+
 def _dump(value: dict[str, Any] | None) -> str | None:
-    return None if value is None else json.dumps(value, ensure_ascii=False, separators=(",", ":"))
+    return None if value is None else _ENCODER.encode(value)
 
 
 def _project(row: sqlite3.Row | tuple[Any, ...]) -> Project:
@@ -98,7 +121,7 @@ def _session(row: tuple[Any, ...]) -> Session:
         project_id=row[1],
         name=row[2],
         description=row[3],
-        status=Status(row[4]),
+        status=_status(row[4]),
         started_at=parse_time(row[5]),
         ended_at=parse_optional(row[6]),
         created_at=parse_time(row[7] or row[5]),
@@ -127,7 +150,7 @@ def _stream(row: tuple[Any, ...]) -> Stream:
         session_id=row[1],
         name=row[2],
         instructions=row[3],
-        status=Status(row[4]),
+        status=_status(row[4]),
         created_at=created,
         updated_at=parse_time(row[6]) if row[6] else created,
     )
@@ -151,9 +174,9 @@ def _task(row: tuple[Any, ...]) -> Task:
         id=row[0],
         stream_id=row[1],
         tool_name=row[2],
-        task_class=TaskClass(row[3]),
+        task_class=_task_class(row[3]),
         payload=json.loads(row[4]),
-        status=TaskStatus(row[5]),
+        status=_task_status(row[5]),
         timeout=row[6],
         attempts=row[7],
         result=None if row[8] is None else json.loads(row[8]),

@@ -5,9 +5,9 @@ from __future__ import annotations
 import os
 import sqlite3
 import threading
-from collections.abc import Iterator
-from contextlib import contextmanager
+import time
 from pathlib import Path
+from types import TracebackType
 
 from sparkq_domain.errors import SparkQError, StorageBusy, StorageCorrupt, StorageError, StorageFull
 
@@ -44,34 +44,13 @@ class SqliteStore:
 
     # -- units of work -------------------------------------------------------------------------
 
-    @contextmanager
-    def read(self) -> Iterator[SqliteRepository]:
+    def read(self) -> _Unit:
         """A read unit: one consistent snapshot (a deferred transaction)."""
-        with self._transaction("BEGIN") as conn:
-            yield SqliteRepository(conn)
+        return _Unit(self, "BEGIN")
 
-    @contextmanager
-    def write(self) -> Iterator[SqliteRepository]:
+    def write(self) -> _Unit:
         """A write unit: atomic, and serialized with every other writer of the file."""
-        with self._transaction("BEGIN IMMEDIATE") as conn:
-            yield SqliteRepository(conn)
-
-    @contextmanager
-    def _transaction(self, begin: str) -> Iterator[sqlite3.Connection]:
-        conn = self.connection()
-        try:
-            conn.execute(begin)
-        except sqlite3.Error as exc:
-            raise self._translate(exc) from exc
-        try:
-            yield conn
-            conn.execute("COMMIT")
-        except sqlite3.Error as exc:
-            self._rollback(conn)
-            raise self._translate(exc) from exc
-        except BaseException:
-            self._rollback(conn)
-            raise
+        return _Unit(self, "BEGIN IMMEDIATE")
 
     @staticmethod
     def _rollback(conn: sqlite3.Connection) -> None:
@@ -142,8 +121,7 @@ class SqliteStore:
                     f"{self.path} was written by a newer SparkQ (schema {version}, this one knows {LATEST_VERSION}); "
                     "upgrade SparkQ to open it"
                 )
-            if conn.execute("PRAGMA journal_mode").fetchone()[0].lower() != "wal":
-                conn.execute("PRAGMA journal_mode = WAL")
+            self._enable_wal(conn)
             if version < LATEST_VERSION:
                 conn.execute("BEGIN IMMEDIATE")
                 try:
@@ -159,6 +137,24 @@ class SqliteStore:
                     self._rollback(conn)
                     raise
             self._migrated = True
+
+    def _enable_wal(self, conn: sqlite3.Connection) -> None:
+        """Switch the file to WAL mode, waiting up to the busy timeout for the lock it needs.
+
+        The switch takes an exclusive lock, and when processes open a new file at the same moment
+        SQLite reports the clash at once (SQLITE_BUSY without calling the busy handler), so retry here.
+        """
+        deadline = time.monotonic() + self._busy_timeout_ms / 1000
+        while True:
+            try:
+                if conn.execute("PRAGMA journal_mode").fetchone()[0].lower() != "wal":
+                    conn.execute("PRAGMA journal_mode = WAL")
+                return
+            except sqlite3.OperationalError as exc:
+                busy = (getattr(exc, "sqlite_errorname", "") or "").startswith("SQLITE_BUSY")
+                if not busy or time.monotonic() >= deadline:
+                    raise
+                time.sleep(0.005)
 
     def _refuse_foreign(self, conn: sqlite3.Connection) -> None:
         """A database of another program (tables, none of ours) is left alone."""
@@ -203,3 +199,40 @@ class SqliteStore:
         if name.startswith("SQLITE_CANTOPEN"):
             return StorageError(f"Cannot open the database {self.path}; check that its folder exists and is writable")
         return StorageError(f"Database error on {self.path}: {text}")
+
+
+class _Unit:
+    """One transaction on this thread's connection: BEGIN on enter; COMMIT, or ROLLBACK on an exception.
+
+    A plain class rather than a generator context manager: every queue operation opens one, so it is
+    on the hot path.
+    """
+
+    __slots__ = ("_begin", "_conn", "_store")
+
+    def __init__(self, store: SqliteStore, begin: str) -> None:
+        self._store = store
+        self._begin = begin
+
+    def __enter__(self) -> SqliteRepository:
+        conn = self._conn = self._store.connection()
+        try:
+            conn.execute(self._begin)
+        except sqlite3.Error as exc:
+            raise self._store._translate(exc) from exc
+        return SqliteRepository(conn)
+
+    def __exit__(
+        self, exc_type: type[BaseException] | None, exc: BaseException | None, tb: TracebackType | None
+    ) -> None:
+        conn = self._conn
+        if exc is None:
+            try:
+                conn.execute("COMMIT")
+            except sqlite3.Error as error:
+                self._store._rollback(conn)
+                raise self._store._translate(error) from error
+            return
+        self._store._rollback(conn)
+        if isinstance(exc, sqlite3.Error):
+            raise self._store._translate(exc) from exc
