@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import os
 import sys
+from collections.abc import Callable
 from typing import TYPE_CHECKING, Any
 
 if TYPE_CHECKING:
@@ -48,22 +49,36 @@ def main(argv: list[str] | None = None) -> int:
         error(str(exc))
         return 2
 
-    from cyclopts import CycloptsError
-
-    from sparkq_adapters.cli import common
-    from sparkq_adapters.cli.app import app
-    from sparkq_adapters.cli.common import UsageError
-    from sparkq_domain.errors import SparkQError
+    from sparkq_adapters.cli import common, worker
 
     from .wiring import queue_from_settings
 
     common.configure(config_path=config_path, queue_factory=queue_from_settings, app_factory=_build_app)
+    fast = worker.fast_path(args)
+    return _guarded(fast if fast is not None else lambda: _run_cyclopts(args))
+
+
+def _run_cyclopts(args: list[str]) -> int:
+    from cyclopts import CycloptsError
+
+    from sparkq_adapters.cli.app import app
+
     try:
         result = app(args, exit_on_error=False, print_error=False, result_action="return_value")
     except CycloptsError as exc:
         error(str(exc).strip())
         print("Run `sparkq --help` (or `sparkq COMMAND --help`) for usage.", file=sys.stderr)
         return 2
+    return result if isinstance(result, int) else 0
+
+
+def _guarded(run: Callable[[], int | None]) -> int:
+    """Run a command, turning every failure into `Error: …` and an exit code."""
+    from sparkq_adapters.cli.common import UsageError
+    from sparkq_domain.errors import SparkQError
+
+    try:
+        return run() or 0
     except UsageError as exc:
         error(exc.message)
         return 2
@@ -82,7 +97,6 @@ def main(argv: list[str] | None = None) -> int:
             raise
         error(f"unexpected {type(exc).__name__}: {exc}. Re-run with SPARKQ_DEBUG=1 for details and report it")
         return 1
-    return result if isinstance(result, int) else 0
 
 
 def _build_app(settings: Settings, port: int) -> Any:

@@ -323,5 +323,5 @@ def test_queue_commands_never_import_web_framework_or_heavy_libraries(workdir: P
     assert result.returncode == 0, result.stderr
     assert json.loads(result.stdout)["tool_name"] == "run-bash"
     loaded = json.loads(result.stderr)
-    assert "sparkq_adapters.cli.tasks" in loaded  # the command really ran in that interpreter
+    assert "sparkq_adapters.cli.worker" in loaded  # the command really ran in that interpreter
     assert [m for m in loaded if m.split(".")[0] in HEAVY] == []

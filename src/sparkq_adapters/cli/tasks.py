@@ -14,7 +14,7 @@ from typing import TYPE_CHECKING, Annotated, Literal
 from cyclopts import Parameter
 
 from ..serialization import claimed_to_dict, task_row_dict, task_to_dict
-from . import common, output
+from . import common, output, worker
 
 if TYPE_CHECKING:
     from sparkq_domain import Task
@@ -92,9 +92,7 @@ def peek(
           sparkq peek --stream auth
           [ -n "$(sparkq peek --stream auth)" ] && echo "work waiting"
     """
-    task = common.queue().peek(stream)
-    if task is not None:
-        output.print_json(task_to_dict(task))
+    worker.print_peek(stream)
 
 
 def claim(
@@ -110,13 +108,10 @@ def claim(
           sparkq claim --stream auth
           sparkq claim --stream auth | jq -r .stream.instructions
     """
-    queue = common.queue()
     if stream is None:
-        output.emit_error(*output.claim_usage(queue.queued_by_stream()))
+        output.emit_error(*output.claim_usage(common.queue().queued_by_stream()))
         return 2
-    claimed = queue.claim(stream)
-    if claimed is not None:
-        output.print_json(claimed_to_dict(claimed.task, claimed.stream))
+    worker.print_claim(stream)
     return None
 
 
