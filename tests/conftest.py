@@ -14,8 +14,14 @@ import pytest
 SPARKQ = str(Path(sys.executable).parent / "sparkq")
 
 
+@pytest.fixture(scope="session", autouse=True)
+def _private_settings_cache(tmp_path_factory: pytest.TempPathFactory) -> None:
+    """Keep the settings cache of every process the tests start out of the user's ~/.cache."""
+    os.environ["SPARKQ_CACHE_DIR"] = str(tmp_path_factory.mktemp("settings-cache"))
+
+
 def _clean_env(extra: dict[str, str] | None = None) -> dict[str, str]:
-    env = {k: v for k, v in os.environ.items() if not k.startswith("SPARKQ_")}
+    env = {k: v for k, v in os.environ.items() if not k.startswith("SPARKQ_") or k == "SPARKQ_CACHE_DIR"}
     env["NO_COLOR"] = "1"
     env.update(extra or {})
     return env

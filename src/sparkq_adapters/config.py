@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import os
 import re
+import sys
 from pathlib import Path
 from typing import Any
 
@@ -171,12 +172,90 @@ def load(explicit: str | os.PathLike[str] | None = None, cwd: Path | None = None
 
 def load_file(path: Path) -> Settings:
     try:
+        stat = path.stat()
+    except FileNotFoundError:
+        raise ConfigError(f"{path.name} not found ({path})") from None
+    except OSError as exc:
+        raise ConfigError(f"Cannot read {path}: {exc.strerror}") from None
+    key = _cache_key(path, stat)
+    cached = _read_cache(key)
+    if cached is not None:
+        return cached
+    try:
         text = path.read_text(encoding="utf-8")
     except FileNotFoundError:
         raise ConfigError(f"{path.name} not found ({path})") from None
     except (OSError, UnicodeDecodeError) as exc:
         raise ConfigError(f"Cannot read {path}: {exc}") from None
-    return parse(text, path)
+    settings = parse(text, path)
+    _write_cache(key, settings)
+    return settings
+
+
+# -- the settings cache ----------------------------------------------------------------------------
+# Reading YAML and checking it through cattrs costs ~45 ms, on every call of every command, while
+# sparkq.yml rarely changes. So the checked Settings are kept in the user's cache folder, keyed by
+# the file's identity (path, inode, size, mtime) and by this module's own file (a changed SparkQ
+# invalidates it). Cache files are private (0600) and only trusted when owned by this user and not
+# writable by others; any problem with the cache just means reading sparkq.yml again.
+
+CACHE_ENV = "SPARKQ_CACHE_DIR"
+
+
+def cache_dir() -> Path:
+    """`$SPARKQ_CACHE_DIR`, else `$XDG_CACHE_HOME/sparkq`, else `~/.cache/sparkq`."""
+    explicit = os.environ.get(CACHE_ENV)
+    if explicit:
+        return Path(explicit)
+    base = os.environ.get("XDG_CACHE_HOME") or os.path.join(os.path.expanduser("~"), ".cache")
+    return Path(base) / "sparkq"
+
+
+def _cache_key(path: Path, stat: os.stat_result) -> str:
+    try:
+        code = os.stat(__file__).st_mtime_ns
+    except OSError:
+        code = 0
+    return f"{path.resolve()}|{stat.st_ino}|{stat.st_size}|{stat.st_mtime_ns}|{code}|{sys.version_info[:2]}"
+
+
+def _cache_file(key: str) -> Path:
+    import zlib
+
+    return cache_dir() / f"settings-{zlib.crc32(key.encode()):08x}.pickle"
+
+
+def _read_cache(key: str) -> Settings | None:
+    import pickle
+
+    try:
+        with open(_cache_file(key), "rb") as f:
+            info = os.fstat(f.fileno())
+            if info.st_uid != os.getuid() or info.st_mode & 0o022:
+                return None
+            stored_key, settings = pickle.load(f)
+    except Exception:  # missing, unreadable, truncated or from another version: read sparkq.yml
+        return None
+    return settings if stored_key == key and isinstance(settings, Settings) else None
+
+
+def _write_cache(key: str, settings: Settings) -> None:
+    import pickle
+    import tempfile
+
+    target = _cache_file(key)
+    try:
+        target.parent.mkdir(mode=0o700, parents=True, exist_ok=True)
+        fd, tmp = tempfile.mkstemp(dir=target.parent, prefix=".settings-")
+        try:
+            with os.fdopen(fd, "wb") as f:
+                pickle.dump((key, settings), f)
+            os.replace(tmp, target)
+        except BaseException:
+            os.unlink(tmp)
+            raise
+    except Exception:  # a read-only home, a full disk: work without the cache
+        return
 
 
 def parse(text: str, path: Path) -> Settings:
