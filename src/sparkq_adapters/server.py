@@ -80,7 +80,7 @@ def _is_sparkq(pid: int) -> bool:
     try:
         cmdline = Path(f"/proc/{pid}/cmdline").read_bytes()
     except FileNotFoundError:
-        return False if Path("/proc/self").exists() else True
+        return not Path("/proc/self").exists()  # no /proc at all (macOS): cannot tell, assume it is
     except OSError:
         return True
     return b"sparkq" in cmdline.lower()

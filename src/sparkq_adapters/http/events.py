@@ -1,0 +1,120 @@
+"""Live events: one poller tails the change feed and fans events out to SSE subscribers.
+
+`GET /api/events` streams Server-Sent Events: `id` is the event's sequence number, `event`
+its kind (`task.enqueued`, `task.claimed`, `task.completed`, `task.failed`,
+`task.auto_failed`, `task.requeued`, `session.created`, `session.ended`, `stream.created`,
+`stream.ended`, …) and `data` a JSON object `{seq, kind, id, stream_id, status, at}`.
+A client that reconnects with `Last-Event-ID` (or `?after=SEQ`) gets what it missed.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import logging
+from collections.abc import AsyncIterator
+from typing import Any, Protocol
+
+from litestar import Request, get
+from litestar.response import ServerSentEvent, ServerSentEventMessage
+
+log = logging.getLogger("sparkq.server")
+
+#: how often the poller looks for commits by any process (events arrive within this, plus a read)
+POLL_SECONDS = 0.2
+HEARTBEAT_SECONDS = 15.0
+RETRY_MS = 1000
+
+
+class Feed(Protocol):
+    def data_version(self) -> int: ...
+    def last_seq(self) -> int: ...
+    def after(self, seq: int, limit: int = 1000) -> list[dict[str, Any]]: ...
+
+
+class _Subscriber:
+    def __init__(self) -> None:
+        self.queue: asyncio.Queue[list[dict[str, Any]]] = asyncio.Queue(maxsize=256)
+        #: set when it fell too far behind: its stream ends and the client resumes by Last-Event-ID
+        self.dropped = False
+
+
+class EventHub:
+    """Tails the feed once for all subscribers; each subscriber gets its own bounded queue."""
+
+    def __init__(self, feed: Feed, *, poll_seconds: float = POLL_SECONDS) -> None:
+        self._feed = feed
+        self._poll = poll_seconds
+        self._subscribers: set[_Subscriber] = set()
+        self._last = 0
+        self._lock = asyncio.Lock()
+
+    async def run(self) -> None:
+        """Poll until cancelled; a failing poll is logged and retried."""
+        self._last = await asyncio.to_thread(self._feed.last_seq)
+        version = -1
+        while True:
+            try:
+                current = await asyncio.to_thread(self._feed.data_version)
+                if current != version:
+                    version = current
+                    await self._publish()
+            except Exception:
+                log.exception("event feed poll failed; retrying")
+            await asyncio.sleep(self._poll)
+
+    async def _publish(self) -> None:
+        async with self._lock:
+            while True:
+                batch = await asyncio.to_thread(self._feed.after, self._last)
+                if not batch:
+                    return
+                self._last = batch[-1]["seq"]
+                for sub in list(self._subscribers):
+                    if sub.queue.full():
+                        sub.dropped = True
+                        self._subscribers.discard(sub)
+                    else:
+                        sub.queue.put_nowait(batch)
+
+    async def subscribe(self, after: int | None) -> AsyncIterator[ServerSentEventMessage]:
+        sub = _Subscriber()
+        async with self._lock:
+            self._subscribers.add(sub)
+            start = self._last
+        try:
+            yield ServerSentEventMessage(comment="sparkq events", retry=RETRY_MS)
+            if after is not None and after < start:
+                # replay what the client missed (bounded by pruning), then go live
+                seq = after
+                while seq < start:
+                    missed = [e for e in await asyncio.to_thread(self._feed.after, seq) if e["seq"] <= start]
+                    if not missed:
+                        break
+                    for event in missed:
+                        yield _message(event)
+                    seq = missed[-1]["seq"]
+            while not (sub.dropped and sub.queue.empty()):
+                try:
+                    batch = await asyncio.wait_for(sub.queue.get(), timeout=HEARTBEAT_SECONDS)
+                except TimeoutError:
+                    yield ServerSentEventMessage(comment="heartbeat")
+                    continue
+                for event in batch:
+                    if after is None or event["seq"] > after:
+                        yield _message(event)
+        finally:
+            self._subscribers.discard(sub)
+
+
+def _message(event: dict[str, Any]) -> ServerSentEventMessage:
+    return ServerSentEventMessage(data=json.dumps(event), event=event["kind"], id=event["seq"])
+
+
+@get("/api/events", sync_to_thread=False, tags=["events"])
+async def events(request: Request[Any, Any, Any], hub: EventHub, after: int | None = None) -> ServerSentEvent:
+    """Server-Sent Events, one per change by any process; resume with Last-Event-ID or `after`."""
+    last_id = request.headers.get("last-event-id")
+    if after is None and last_id is not None and last_id.isdigit():
+        after = int(last_id)
+    return ServerSentEvent(hub.subscribe(after))
