@@ -101,6 +101,7 @@ def task_to_dict(task: Task) -> dict[str, Any]:
         "updated_at": format_time(task.updated_at),
         "started_at": format_optional(task.started_at),
         "finished_at": format_optional(task.finished_at),
+        "requeued_from": task.requeued_from,
     }
 
 

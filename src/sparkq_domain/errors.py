@@ -29,11 +29,12 @@ class Conflict(SparkQError):
 class InvalidTransition(Conflict):
     """The task's current status does not allow this operation."""
 
-    def __init__(self, task_id: str, action: str, status: str) -> None:
+    def __init__(self, task_id: str, action: str, status: str, detail: str | None = None) -> None:
         self.task_id = task_id
         self.action = action
         self.status = status
-        super().__init__(f"Cannot {action} task {task_id}: it is {status}")
+        suffix = f" ({detail})" if detail else ""
+        super().__init__(f"Cannot {action} task {task_id}: it is {status}{suffix}")
 
 
 class InvalidInput(SparkQError):

@@ -224,6 +224,8 @@ class Task:
     updated_at: datetime
     started_at: datetime | None = None
     finished_at: datetime | None = None
+    #: the id of the finished task this one was requeued from
+    requeued_from: str | None = None
 
     # -- transitions: each returns a new Task ------------------------------------------------
 
@@ -276,6 +278,7 @@ class Task:
             timeout=self.timeout,
             created_at=now,
             updated_at=now,
+            requeued_from=self.id,
         )
 
     # -- derived views -----------------------------------------------------------------------

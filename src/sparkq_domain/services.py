@@ -2,12 +2,12 @@
 
 from __future__ import annotations
 
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from datetime import datetime, timedelta
 
 import attrs
 
-from .errors import Conflict, Duplicate, InvalidInput, NotFound
+from .errors import Conflict, Duplicate, InvalidInput, InvalidTransition, NotFound
 from .model import (
     JSONObject,
     Project,
@@ -231,7 +231,7 @@ class Queue:
         cls, resolved = self.registry.resolve(tool_name, timeout=timeout, task_class=task_class)
         with self._store.write() as repo:
             target = self._stream(repo, stream)
-            self._require_open(repo, target, "accepts no new tasks")
+            self._require_open(target, "accepts no new tasks")
             task = new_task(
                 task_id=self._ids.new_id("tsk"),
                 stream_id=target.id,
@@ -249,7 +249,7 @@ class Queue:
         self.sweep_dead()
         with self._store.read() as repo:
             target = self._stream(repo, stream)
-            if not self._claimable(repo, target):
+            if target.status is not Status.ACTIVE:
                 return None
             return repo.next_queued(target.id)
 
@@ -259,7 +259,7 @@ class Queue:
             now = self._clock.now()
             self._auto_fail_dead(repo, now)
             target = self._stream(repo, stream)
-            if not self._claimable(repo, target):
+            if target.status is not Status.ACTIVE:
                 return None
             task = repo.next_queued(target.id)
             if task is None:
@@ -275,23 +275,39 @@ class Queue:
             task = self._task(repo, task_id)
             stream = self._stream(repo, task.stream_id)
             claimed = task.claim(now)
-            self._require_open(repo, stream, "has ended; its queued tasks cannot be claimed")
+            self._require_open(stream, "has ended; its queued tasks cannot be claimed")
             repo.save_task(claimed)
             return Claimed(task=claimed, stream=stream)
 
     def complete(
         self, task_id: str, result: JSONObject, *, stdout: str | None = None, stderr: str | None = None
     ) -> Task:
-        with self._store.write() as repo:
-            done = self._task(repo, task_id).complete(result, self._clock.now(), stdout=stdout, stderr=stderr)
-            repo.save_task(done)
-            return done
+        """Report a running task as succeeded; `result` needs a non-empty string `summary`."""
+        return self._report(
+            task_id, "complete", lambda task, now: task.complete(result, now, stdout=stdout, stderr=stderr)
+        )
 
     def fail(self, task_id: str, error: str, *, stdout: str | None = None, stderr: str | None = None) -> Task:
+        """Report a running task as failed, with an error message."""
+        return self._report(task_id, "fail", lambda task, now: task.fail(error, now, stdout=stdout, stderr=stderr))
+
+    def _report(self, task_id: str, action: str, transition: Callable[[Task, datetime], Task]) -> Task:
+        # A report that comes after the task died (2x its timeout) is refused, whether or not a sweep
+        # has run yet: the outcome must not depend on when somebody last listed the tasks.
         with self._store.write() as repo:
-            failed = self._task(repo, task_id).fail(error, self._clock.now(), stdout=stdout, stderr=stderr)
-            repo.save_task(failed)
-            return failed
+            now = self._clock.now()
+            task = self._task(repo, task_id)
+            if not task.is_dead(now):
+                reported = transition(task, now)
+                repo.save_task(reported)
+                return reported
+            repo.save_task(task.auto_fail(now))
+        raise InvalidTransition(
+            task_id,
+            action,
+            TaskStatus.FAILED.value,
+            detail=f"auto-failed, as no complete/fail came within 2x its timeout ({task.timeout}s)",
+        )
 
     def requeue(self, task_id: str) -> Task:
         """Queue a fresh copy of a finished task; the original stays in history."""
@@ -299,7 +315,7 @@ class Queue:
             original = self._task(repo, task_id)
             clone = original.requeue(self._ids.new_id("tsk"), self._clock.now())
             stream = self._stream(repo, original.stream_id)
-            self._require_open(repo, stream, "accepts no new tasks, so the task cannot be requeued")
+            self._require_open(stream, "accepts no new tasks, so the task cannot be requeued")
             repo.add_task(clone)
             return clone
 
@@ -363,7 +379,7 @@ class Queue:
         return [
             s
             for s in self.list_streams(status=Status.ACTIVE)
-            if s.counts[TaskStatus.QUEUED] > 0 and self._session_active(s.stream.session_id)
+            if s.counts[TaskStatus.QUEUED] > 0
         ]
 
     # -- housekeeping --------------------------------------------------------------------------
@@ -396,20 +412,10 @@ class Queue:
                 failed.append(dead)
         return failed
 
-    def _session_active(self, session_id: str) -> bool:
-        with self._store.read() as repo:
-            session = repo.get_session(session_id)
-        return session is not None and session.status is Status.ACTIVE
-
     @staticmethod
-    def _claimable(repo: Repository, stream: Stream) -> bool:
+    def _require_open(stream: Stream, what: str) -> None:
+        # A stream's own status decides: ending a session ends its streams in the same transaction.
         if stream.status is not Status.ACTIVE:
-            return False
-        session = repo.get_session(stream.session_id)
-        return session is not None and session.status is Status.ACTIVE
-
-    def _require_open(self, repo: Repository, stream: Stream, what: str) -> None:
-        if not self._claimable(repo, stream):
             raise Conflict(f"Stream {stream.name!r} has ended (or its session has) and {what}")
 
     @staticmethod

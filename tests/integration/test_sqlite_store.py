@@ -112,7 +112,8 @@ def test_a_database_from_a_newer_sparkq_is_refused_untouched(tmp_path: Path) -> 
     conn.close()
     before = db.read_bytes()
     store = SqliteStore(db)
-    with pytest.raises(StorageError, match=r"newer SparkQ \(schema 3, this one knows 2\).*upgrade SparkQ"):
+    expected = rf"newer SparkQ \(schema {LATEST_VERSION + 1}, this one knows {LATEST_VERSION}\).*upgrade SparkQ"
+    with pytest.raises(StorageError, match=expected):
         with store.read() as repo:
             repo.get_project()
     assert db.read_bytes() == before

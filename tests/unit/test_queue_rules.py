@@ -338,6 +338,23 @@ def test_a_late_complete_after_auto_fail_is_refused(queue: Queue, clock: FakeClo
         queue.complete(task_id, {"summary": "too late"})
 
 
+@pytest.mark.parametrize("report", ["complete", "fail"])
+def test_a_report_after_death_auto_fails_the_task_even_before_any_sweep(
+    queue: Queue, clock: FakeClock, report: str
+) -> None:
+    task_id = running(queue, timeout=10)
+    clock.advance(21)
+    call = {
+        "complete": lambda: queue.complete(task_id, {"summary": "too late"}),
+        "fail": lambda: queue.fail(task_id, "too late"),
+    }[report]
+    with pytest.raises(InvalidTransition, match=r"it is failed \(auto-failed, as no complete/fail came within 2x"):
+        call()
+    dead = queue.get_task(task_id)
+    assert dead.status is TaskStatus.FAILED and dead.error == AUTO_FAIL_MESSAGE.format(timeout=10)
+    assert queue.sweep_dead() == []  # failed exactly once
+
+
 def test_a_clock_jumping_back_gives_no_negative_durations(queue: Queue, clock: FakeClock) -> None:
     task_id = running(queue, timeout=10)
     clock.advance(-3600)

@@ -256,6 +256,8 @@ class QueueMachine(RuleBasedStateMachine):
     def complete(self, index: int, summary: str) -> None:
         model = self.tasks[self.pick(list(self.tasks), index)]
         result = {"summary": summary, "files": ["a.py"]}
+        if self.reported_too_late(lambda: self.queue.complete(model.id, result), model):
+            return
         if model.status is not TaskStatus.RUNNING:
             self.expect_invalid_transition(lambda: self.queue.complete(model.id, result), model)
             return
@@ -268,6 +270,8 @@ class QueueMachine(RuleBasedStateMachine):
     @rule(index=st.integers(0, 100), result=BAD_RESULTS)
     def complete_with_invalid_result(self, index: int, result: dict[str, object]) -> None:
         model = self.tasks[self.pick(list(self.tasks), index)]
+        if self.reported_too_late(lambda: self.queue.complete(model.id, result), model):
+            return
         if model.status is not TaskStatus.RUNNING:
             self.expect_invalid_transition(lambda: self.queue.complete(model.id, result), model)
             return
@@ -281,6 +285,8 @@ class QueueMachine(RuleBasedStateMachine):
     @rule(index=st.integers(0, 100))
     def fail(self, index: int) -> None:
         model = self.tasks[self.pick(list(self.tasks), index)]
+        if self.reported_too_late(lambda: self.queue.fail(model.id, "tests fail"), model):
+            return
         if model.status is not TaskStatus.RUNNING:
             self.expect_invalid_transition(lambda: self.queue.fail(model.id, "tests fail"), model)
             return
@@ -319,6 +325,25 @@ class QueueMachine(RuleBasedStateMachine):
             original.timeout,
         )
         self.tasks[clone.id] = ModelTask(id=clone.id, stream=model.stream, timeout=model.timeout)
+
+    def reported_too_late(self, action: Callable[[], object], model: ModelTask) -> bool:
+        """A complete/fail on a task past 2x its timeout auto-fails it and is refused, swept or not."""
+        started = model.started_at
+        now = self.clock.now()
+        if model.status is not TaskStatus.RUNNING or started is None:
+            return False
+        if now - started <= timedelta(seconds=2 * model.timeout):
+            return False
+        with pytest.raises(InvalidTransition, match="it is failed \\(auto-failed") as info:
+            action()
+        assert info.value.status == TaskStatus.FAILED.value
+        model.status = TaskStatus.FAILED
+        model.error = AUTO_FAIL_MESSAGE.format(timeout=model.timeout)
+        model.finished_at = now
+        model.auto_failed = True
+        self.auto_fail_count[model.id] = self.auto_fail_count.get(model.id, 0) + 1
+        assert self.stored()[model.id].error == model.error
+        return True
 
     def expect_invalid_transition(self, action: Callable[[], object], model: ModelTask) -> None:
         before = self.stored()

@@ -45,10 +45,10 @@ STREAM_ORDER = " ORDER BY created_at, rowid"
 
 TASK_COLUMNS = (
     "id, stream_id, tool_name, task_class, payload, status, timeout, attempts, result, error, "
-    "stdout, stderr, created_at, updated_at, started_at, finished_at"
+    "stdout, stderr, created_at, updated_at, started_at, finished_at, requeued_from"
 )
 INSERT_TASK = (
-    f"INSERT INTO tasks({TASK_COLUMNS}, seq) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, "
+    f"INSERT INTO tasks({TASK_COLUMNS}, seq) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, "
     "(SELECT IFNULL(MAX(seq), 0) + 1 FROM tasks))"
 )
 UPDATE_TASK = (
@@ -187,6 +187,7 @@ def _task(row: tuple[Any, ...]) -> Task:
         updated_at=parse_time(row[13]) if row[13] else created,
         started_at=parse_optional(row[14]),
         finished_at=parse_optional(row[15]),
+        requeued_from=row[16],
     )
 
 
@@ -285,6 +286,7 @@ class SqliteRepository:
                 format_time(task.updated_at),
                 format_optional(task.started_at),
                 format_optional(task.finished_at),
+                task.requeued_from,
             ),
             f"Task id {task.id}",
         )

@@ -44,5 +44,65 @@ DROP INDEX IF EXISTS idx_tasks_status;
 CREATE INDEX IF NOT EXISTS idx_tasks_status_seq ON tasks(status, seq);
 """
 
-MIGRATIONS: tuple[str, ...] = (V1_CANONICAL, V2_FIFO_SEQUENCE)
+# Version 3: the change feed and requeue lineage. Triggers record every change in `events`, in the
+# writer's own transaction, whichever process or tool writes: the server streams them to the UI.
+# `requeued_from` names the task a requeued clone was copied from.
+V3_EVENTS = """
+ALTER TABLE tasks ADD COLUMN requeued_from TEXT;
+CREATE TABLE IF NOT EXISTS events(
+    seq INTEGER PRIMARY KEY AUTOINCREMENT,
+    kind TEXT NOT NULL,
+    subject_id TEXT NOT NULL,
+    stream_id TEXT,
+    status TEXT,
+    at TEXT NOT NULL DEFAULT (strftime('%Y-%m-%dT%H:%M:%fZ', 'now')));
+CREATE TRIGGER IF NOT EXISTS events_task_inserted AFTER INSERT ON tasks BEGIN
+    INSERT INTO events(kind, subject_id, stream_id, status)
+    VALUES (CASE WHEN NEW.requeued_from IS NULL THEN 'task.enqueued' ELSE 'task.requeued' END,
+            NEW.id, NEW.stream_id, NEW.status);
+END;
+CREATE TRIGGER IF NOT EXISTS events_task_status AFTER UPDATE OF status ON tasks
+WHEN OLD.status IS NOT NEW.status BEGIN
+    INSERT INTO events(kind, subject_id, stream_id, status)
+    VALUES (CASE NEW.status
+                WHEN 'running' THEN 'task.claimed'
+                WHEN 'succeeded' THEN 'task.completed'
+                WHEN 'failed' THEN CASE WHEN NEW.error LIKE 'Auto-failed:%' THEN 'task.auto_failed' ELSE 'task.failed' END
+                ELSE 'task.' || NEW.status END,
+            NEW.id, NEW.stream_id, NEW.status);
+END;
+CREATE TRIGGER IF NOT EXISTS events_session_inserted AFTER INSERT ON sessions BEGIN
+    INSERT INTO events(kind, subject_id, status) VALUES ('session.created', NEW.id, NEW.status);
+END;
+CREATE TRIGGER IF NOT EXISTS events_session_updated AFTER UPDATE ON sessions BEGIN
+    INSERT INTO events(kind, subject_id, status)
+    VALUES (CASE WHEN OLD.status IS NOT NEW.status THEN 'session.' || NEW.status ELSE 'session.updated' END,
+            NEW.id, NEW.status);
+END;
+CREATE TRIGGER IF NOT EXISTS events_stream_inserted AFTER INSERT ON streams BEGIN
+    INSERT INTO events(kind, subject_id, stream_id, status) VALUES ('stream.created', NEW.id, NEW.id, NEW.status);
+END;
+CREATE TRIGGER IF NOT EXISTS events_stream_updated AFTER UPDATE ON streams BEGIN
+    INSERT INTO events(kind, subject_id, stream_id, status)
+    VALUES (CASE WHEN OLD.status IS NOT NEW.status THEN 'stream.' || NEW.status ELSE 'stream.updated' END,
+            NEW.id, NEW.id, NEW.status);
+END;
+"""
+
+MIGRATIONS: tuple[str, ...] = (V1_CANONICAL, V2_FIFO_SEQUENCE, V3_EVENTS)
 LATEST_VERSION = len(MIGRATIONS)
+
+
+def statements(script: str) -> list[str]:
+    """Split a migration into statements; a trigger body's inner `;` does not end a statement."""
+    import sqlite3
+
+    found, pending = [], ""
+    for line in script.splitlines(keepends=True):
+        pending += line
+        if sqlite3.complete_statement(pending):
+            found.append(pending.strip())
+            pending = ""
+    if pending.strip():
+        raise ValueError(f"incomplete SQL statement in a migration: {pending.strip()[:80]}")
+    return found

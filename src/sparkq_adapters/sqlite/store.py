@@ -9,10 +9,10 @@ import time
 from pathlib import Path
 from types import TracebackType
 
-from sparkq_domain.errors import SparkQError, StorageBusy, StorageCorrupt, StorageError, StorageFull
+from sparkq_domain.errors import InvalidInput, SparkQError, StorageBusy, StorageCorrupt, StorageError, StorageFull
 
 from .repository import SqliteRepository
-from .schema import LATEST_VERSION, MIGRATIONS
+from .schema import LATEST_VERSION, MIGRATIONS, statements
 
 OWN_TABLES = frozenset({"projects", "sessions", "streams", "tasks"})
 SYNCHRONOUS_MODES = ("off", "normal", "full", "extra")
@@ -128,9 +128,8 @@ class SqliteStore:
                     # another process may have migrated while we waited for the lock
                     version = conn.execute("PRAGMA user_version").fetchone()[0]
                     for script in MIGRATIONS[version:]:
-                        for statement in script.split(";"):
-                            if statement.strip():
-                                conn.execute(statement)
+                        for statement in statements(script):
+                            conn.execute(statement)
                     conn.execute(f"PRAGMA user_version = {LATEST_VERSION}")
                     conn.execute("COMMIT")
                 except BaseException:
@@ -236,3 +235,8 @@ class _Unit:
         self._store._rollback(conn)
         if isinstance(exc, sqlite3.Error):
             raise self._store._translate(exc) from exc
+        if isinstance(exc, UnicodeEncodeError):
+            # text with lone surrogates (e.g. undecodable command-line bytes) cannot be stored
+            raise InvalidInput(
+                "The text contains characters that are not valid Unicode (lone surrogates); send UTF-8 text"
+            ) from exc
