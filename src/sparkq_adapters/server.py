@@ -107,14 +107,18 @@ def bind_loopback(host: str, port: int) -> socket.socket:
 
 
 def serve(
-    app: Callable[..., object],
+    build_app: Callable[[], Callable[..., object]],
     *,
     host: str,
     port: int,
     lock_path: Path,
     on_ready: Callable[[], None] | None = None,
 ) -> None:
-    """Serve `app` in the foreground until SIGINT/SIGTERM; the lockfile exists exactly meanwhile."""
+    """Serve the app `build_app` makes, in the foreground until SIGINT/SIGTERM.
+
+    The lockfile is taken first (a second server is refused before anything is built or opened)
+    and exists exactly while this server runs.
+    """
     import uvicorn
 
     acquire_lock(lock_path, port)
@@ -124,7 +128,9 @@ def serve(
     previous = {sig: signal.signal(sig, _on_stop_signal) for sig in (signal.SIGTERM, signal.SIGINT)}
     try:
         sock = bind_loopback(host, port)
-        config = uvicorn.Config(app, log_level="warning", access_log=False, lifespan="on")
+        app = build_app()
+        # open event streams never end by themselves: give them 2 s to close at shutdown
+        config = uvicorn.Config(app, log_level="warning", access_log=False, lifespan="on", timeout_graceful_shutdown=2)
         server = uvicorn.Server(config)
         if on_ready is not None:
             on_ready()

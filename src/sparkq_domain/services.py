@@ -376,11 +376,7 @@ class Queue:
 
     def queued_by_stream(self) -> Sequence[StreamCounts]:
         """Claimable streams that have queued tasks, with their counts."""
-        return [
-            s
-            for s in self.list_streams(status=Status.ACTIVE)
-            if s.counts[TaskStatus.QUEUED] > 0
-        ]
+        return [s for s in self.list_streams(status=Status.ACTIVE) if s.counts[TaskStatus.QUEUED] > 0]
 
     # -- housekeeping --------------------------------------------------------------------------
 

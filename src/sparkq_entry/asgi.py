@@ -19,6 +19,7 @@ from sparkq_adapters.http.app import ServerOptions, create_app
 from sparkq_adapters.http.security import ASGIApp
 from sparkq_adapters.http.system import ServerInfo
 from sparkq_adapters.serialization import tool_dicts
+from sparkq_adapters.sqlite.changes import ChangeFeed
 from sparkq_domain import Queue
 
 from .wiring import queue_from_settings
@@ -73,7 +74,8 @@ def build_app(settings: Settings, port: int) -> ASGIApp:
         ui_dir=ui_dir(),
         purge_older_than=timedelta(days=settings.file.purge.older_than_days),
     )
-    return create_app(queue, FileCatalog(settings, queue), server, options)
+    feed = ChangeFeed(settings.db_path, busy_timeout_ms=settings.file.database.busy_timeout_ms)
+    return create_app(queue, FileCatalog(settings, queue), server, options, feed)
 
 
 def app() -> ASGIApp:

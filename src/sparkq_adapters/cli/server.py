@@ -30,13 +30,18 @@ def run(*, port: Annotated[int | None, Parameter(help="Port on 127.0.0.1 (defaul
     host = settings.file.server.host
     shown_host = "127.0.0.1" if host == "localhost" else host
     url = f"http://{shown_host}:{chosen}" if ":" not in host else f"http://[{host}]:{chosen}"
-    app = common.app_factory()(settings, chosen)
 
     def ready() -> None:
         print(f"SparkQ server running at {url} (PID {os.getpid()}); UI at {url}/", flush=True)
         print(f"Database: {settings.db_path}. Stop with Ctrl-C or `sparkq stop`.", flush=True)
 
-    server.serve(app, host=host, port=chosen, lock_path=settings.lock_path, on_ready=ready)
+    server.serve(
+        lambda: common.app_factory()(settings, chosen),
+        host=host,
+        port=chosen,
+        lock_path=settings.lock_path,
+        on_ready=ready,
+    )
     print("SparkQ server stopped", file=sys.stderr)
     return 0
 

@@ -20,6 +20,7 @@ from litestar.static_files import create_static_files_router
 from sparkq_domain import Queue
 
 from .errors import EXCEPTION_HANDLERS
+from .events import EventHub, Feed, events
 from .security import ASGIApp, LocalOnly
 from .sessions import SessionController
 from .streams import StreamController
@@ -39,14 +40,21 @@ class ServerOptions:
     purge_older_than: timedelta | None = timedelta(days=3)
     #: how often running tasks are checked for death (2x timeout)
     sweep_interval_seconds: float = 2.0
+    #: how often old events are pruned from the change feed
+    prune_interval_seconds: float = 600.0
 
 
-def create_app(queue: Queue, catalog: Catalog, server: ServerInfo, options: ServerOptions) -> ASGIApp:
-    """Build the ASGI app: API + UI + OpenAPI at /schema, behind the `LocalOnly` guard."""
+def create_app(queue: Queue, catalog: Catalog, server: ServerInfo, options: ServerOptions, feed: Feed) -> ASGIApp:
+    """Build the ASGI app: API + UI + live events + OpenAPI at /schema, behind the `LocalOnly` guard."""
+    hub = EventHub(feed)
 
     @asynccontextmanager
     async def background(_: Litestar) -> AsyncIterator[None]:
-        tasks = [asyncio.create_task(_sweep_dead(queue, options.sweep_interval_seconds))]
+        tasks = [
+            asyncio.create_task(_sweep_dead(queue, options.sweep_interval_seconds)),
+            asyncio.create_task(hub.run()),
+            asyncio.create_task(_prune_events(feed, options.prune_interval_seconds)),
+        ]
         if options.purge_older_than is not None:
             tasks.append(asyncio.create_task(_purge(queue, options.purge_older_than)))
         try:
@@ -56,7 +64,14 @@ def create_app(queue: Queue, catalog: Catalog, server: ServerInfo, options: Serv
                 task.cancel()
             await asyncio.gather(*tasks, return_exceptions=True)
 
-    route_handlers: list[Any] = [health_check, SessionController, StreamController, TaskController, SystemController]
+    route_handlers: list[Any] = [
+        health_check,
+        events,
+        SessionController,
+        StreamController,
+        TaskController,
+        SystemController,
+    ]
     if options.ui_dir is not None:
         route_handlers.append(
             create_static_files_router(path="/ui", directories=[options.ui_dir], html_mode=True, name="ui")
@@ -71,6 +86,7 @@ def create_app(queue: Queue, catalog: Catalog, server: ServerInfo, options: Serv
             "queue": Provide(_constant(queue), use_cache=True, sync_to_thread=False),
             "catalog": Provide(_constant(catalog), use_cache=True, sync_to_thread=False),
             "server": Provide(_constant(server), use_cache=True, sync_to_thread=False),
+            "hub": Provide(_constant(hub), use_cache=True, sync_to_thread=False),
         },
         exception_handlers=EXCEPTION_HANDLERS,
         openapi_config=OpenAPIConfig(
@@ -102,6 +118,15 @@ async def _purge(queue: Queue, older_than: timedelta) -> None:
         log.info("purged %d finished task(s) older than %d day(s)", deleted, older_than.days)
     except Exception:
         log.exception("purge at start failed; the server goes on")
+
+
+async def _prune_events(feed: Feed, interval: float) -> None:
+    while True:
+        try:
+            await asyncio.to_thread(feed.prune)
+        except Exception:
+            log.exception("pruning old events failed; retrying later")
+        await asyncio.sleep(interval)
 
 
 async def _sweep_dead(queue: Queue, interval: float) -> None:

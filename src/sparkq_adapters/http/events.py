@@ -30,6 +30,7 @@ class Feed(Protocol):
     def data_version(self) -> int: ...
     def last_seq(self) -> int: ...
     def after(self, seq: int, limit: int = 1000) -> list[dict[str, Any]]: ...
+    def prune(self) -> int: ...
 
 
 class _Subscriber:
@@ -83,7 +84,7 @@ class EventHub:
             self._subscribers.add(sub)
             start = self._last
         try:
-            yield ServerSentEventMessage(comment="sparkq events", retry=RETRY_MS)
+            yield ServerSentEventMessage(data=None, comment="sparkq events", retry=RETRY_MS)
             if after is not None and after < start:
                 # replay what the client missed (bounded by pruning), then go live
                 seq = after
@@ -98,7 +99,7 @@ class EventHub:
                 try:
                     batch = await asyncio.wait_for(sub.queue.get(), timeout=HEARTBEAT_SECONDS)
                 except TimeoutError:
-                    yield ServerSentEventMessage(comment="heartbeat")
+                    yield ServerSentEventMessage(data=None, comment="heartbeat")
                     continue
                 for event in batch:
                     if after is None or event["seq"] > after:
@@ -111,7 +112,7 @@ def _message(event: dict[str, Any]) -> ServerSentEventMessage:
     return ServerSentEventMessage(data=json.dumps(event), event=event["kind"], id=event["seq"])
 
 
-@get("/api/events", sync_to_thread=False, tags=["events"])
+@get("/api/events", tags=["events"])
 async def events(request: Request[Any, Any, Any], hub: EventHub, after: int | None = None) -> ServerSentEvent:
     """Server-Sent Events, one per change by any process; resume with Last-Event-ID or `after`."""
     last_id = request.headers.get("last-event-id")

@@ -67,7 +67,8 @@ WHEN OLD.status IS NOT NEW.status BEGIN
     VALUES (CASE NEW.status
                 WHEN 'running' THEN 'task.claimed'
                 WHEN 'succeeded' THEN 'task.completed'
-                WHEN 'failed' THEN CASE WHEN NEW.error LIKE 'Auto-failed:%' THEN 'task.auto_failed' ELSE 'task.failed' END
+                WHEN 'failed' THEN
+                    CASE WHEN NEW.error LIKE 'Auto-failed:%' THEN 'task.auto_failed' ELSE 'task.failed' END
                 ELSE 'task.' || NEW.status END,
             NEW.id, NEW.stream_id, NEW.status);
 END;
