@@ -13,7 +13,7 @@ from datetime import datetime
 
 import attrs
 
-from sparkq_domain import Project, Session, Status, Stream, Task, TaskQuery, TaskStatus
+from sparkq_domain import FinishedTask, Project, Session, Status, Stream, Task, TaskQuery, TaskStatus
 from sparkq_domain.errors import Duplicate
 
 
@@ -126,6 +126,14 @@ class MemoryRepository:
                 per = counts.setdefault(t.stream_id, {})
                 per[t.status] = per.get(t.status, 0) + 1
         return counts
+
+    def finished_since(self, cutoff: datetime, limit: int) -> Sequence[FinishedTask]:
+        found = [
+            FinishedTask(tool_name=t.tool_name, status=t.status, started_at=t.started_at, finished_at=t.finished_at)
+            for t in reversed(self._s.tasks.values())
+            if t.status.finished and t.finished_at is not None and t.finished_at >= cutoff
+        ]
+        return found[:limit]
 
     def delete_finished_before(self, cutoff: datetime) -> int:
         doomed = [

@@ -12,7 +12,7 @@ from collections.abc import Mapping
 from datetime import datetime
 from typing import TYPE_CHECKING, Any
 
-from sparkq_domain import Project, Registry, Session, Stream, StreamCounts, Task, TaskStatus
+from sparkq_domain import Project, Registry, Session, Stats, Stream, StreamCounts, Task, TaskStatus
 from sparkq_domain.errors import InvalidInput
 
 from .clock import format_optional, format_time
@@ -180,6 +180,25 @@ def stream_counts_to_dict(item: StreamCounts) -> dict[str, Any]:
         **stream_to_dict(item.stream),
         "session_name": item.session_name,
         "task_counts": counts_to_dict(item.counts),
+    }
+
+
+def stats_to_dict(stats: Stats) -> dict[str, Any]:
+    return {
+        "generated_at": format_time(stats.generated_at),
+        "finished_per_hour": [
+            {"hour": h.hour.strftime("%Y-%m-%dT%H:00:00Z"), "succeeded": h.succeeded, "failed": h.failed}
+            for h in stats.finished_per_hour
+        ],
+        "tools": [
+            {
+                "tool_name": t.tool_name,
+                "count": t.count,
+                "median_seconds": round(t.median_seconds, 3),
+                "p90_seconds": round(t.p90_seconds, 3),
+            }
+            for t in stats.tools
+        ],
     }
 
 

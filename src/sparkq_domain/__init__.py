@@ -38,6 +38,7 @@ from .model import (
 )
 from .ports import Clock, IdFactory, Repository, Store, TaskQuery
 from .services import Claimed, Queue, TaskPage
+from .stats import FinishedTask, HourCount, Stats, ToolDurations
 
 __all__ = [
     "AUTO_FAIL_MESSAGE",
@@ -48,6 +49,8 @@ __all__ = [
     "Clock",
     "Conflict",
     "Duplicate",
+    "FinishedTask",
+    "HourCount",
     "IdFactory",
     "InvalidInput",
     "InvalidTransition",
@@ -59,6 +62,7 @@ __all__ = [
     "Repository",
     "Session",
     "SparkQError",
+    "Stats",
     "Status",
     "StorageBusy",
     "StorageCorrupt",
@@ -72,6 +76,7 @@ __all__ = [
     "TaskPage",
     "TaskQuery",
     "TaskStatus",
+    "ToolDurations",
     "ToolSpec",
     "default_registry",
     "validate_name",

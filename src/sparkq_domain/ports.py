@@ -10,6 +10,7 @@ from typing import Protocol
 import attrs
 
 from .model import Project, Session, Status, Stream, Task, TaskStatus
+from .stats import FinishedTask
 
 
 class Clock(Protocol):
@@ -76,6 +77,10 @@ class Repository(Protocol):
 
     def task_counts(self, stream_ids: Sequence[str] | None = None) -> Mapping[str, Mapping[TaskStatus, int]]:
         """Return, per stream id, how many of its tasks are in each status."""
+        ...
+
+    def finished_since(self, cutoff: datetime, limit: int) -> Sequence[FinishedTask]:
+        """Finished (succeeded or failed) tasks that finished at or after `cutoff`, latest enqueued first."""
         ...
 
     def delete_finished_before(self, cutoff: datetime) -> int:

@@ -24,6 +24,7 @@ from .model import (
     validate_name,
 )
 from .ports import Clock, IdFactory, Repository, Store, TaskQuery
+from .stats import Stats, summarize
 
 MAX_PAGE = 1000
 
@@ -377,6 +378,16 @@ class Queue:
     def queued_by_stream(self) -> Sequence[StreamCounts]:
         """Claimable streams that have queued tasks, with their counts."""
         return [s for s in self.list_streams(status=Status.ACTIVE) if s.counts[TaskStatus.QUEUED] > 0]
+
+    def stats(self, *, hours: int = 24, days: int = 30, sample: int = 20_000) -> Stats:
+        """Tasks finished per hour over the last `hours`, and per-tool durations over `days`.
+
+        Reads at most `sample` finished tasks (the latest enqueued), so it stays quick on any backlog.
+        """
+        now = self._clock.now()
+        with self._store.read() as repo:
+            records = repo.finished_since(now - timedelta(days=days), sample)
+        return summarize(records, now, hours=hours)
 
     # -- housekeeping --------------------------------------------------------------------------
 

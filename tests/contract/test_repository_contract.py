@@ -470,6 +470,28 @@ def test_delete_finished_before_deletes_only_finished_tasks_older_than_the_cutof
         assert sorted(ids(repo.list_tasks(TaskQuery(limit=None)))) == sorted([queued.id, running.id])
 
 
+def test_finished_since_lists_finished_tasks_from_the_cutoff_latest_enqueued_first(store: Store, world: World) -> None:
+    a = world.streams[0].id
+    old, ok, failed, queued, running = add_tasks(store, *(task(a, tool_name=f"tool-{n}") for n in range(5)))
+    cutoff = T0 + timedelta(days=1)
+    save(
+        store,
+        finished(old, TaskStatus.SUCCEEDED, cutoff - timedelta(microseconds=1)),
+        finished(ok, TaskStatus.SUCCEEDED, cutoff),
+        finished(failed, TaskStatus.FAILED, cutoff + timedelta(hours=1)),
+        running.claim(T0),
+    )
+    with store.read() as repo:
+        found = repo.finished_since(cutoff, 10)
+        assert [(f.tool_name, f.status) for f in found] == [
+            ("tool-2", TaskStatus.FAILED),
+            ("tool-1", TaskStatus.SUCCEEDED),
+        ]
+        assert found[1].started_at == cutoff - timedelta(seconds=5) and found[1].finished_at == cutoff
+        assert [f.tool_name for f in repo.finished_since(cutoff, 1)] == ["tool-2"]
+    assert queued.status is TaskStatus.QUEUED
+
+
 # -- units of work -----------------------------------------------------------------------------------
 
 

@@ -199,6 +199,20 @@ def test_reload_picks_up_new_tools_and_scripts(workdir: Any) -> None:
         srv.stop()
 
 
+def test_stats_count_finished_tasks_per_hour_and_tool_durations(api: httpx.Client, stream: dict[str, Any]) -> None:
+    for _ in range(2):
+        task = enqueue(api)
+        api.post("/api/streams/auth/claim").raise_for_status()
+        api.post(f"/api/tasks/{task['id']}/complete", json={"result": {"summary": "ok"}}).raise_for_status()
+    stats = api.get("/api/stats").json()
+    assert len(stats["finished_per_hour"]) == 24
+    assert stats["finished_per_hour"][-1]["succeeded"] == 2
+    assert stats["finished_per_hour"][-1]["hour"].endswith(":00:00Z")
+    [tool] = stats["tools"]
+    assert (tool["tool_name"], tool["count"]) == ("run-bash", 2)
+    assert 0 <= tool["median_seconds"] <= tool["p90_seconds"]
+
+
 def test_unknown_routes_and_methods_use_the_error_shape(api: httpx.Client) -> None:
     assert_error(api.get("/api/nope"), 404, "not_found")
     assert_error(api.get("/api/tasks/tsk_000000000000"), 404, "not_found", "tsk_000000000000")

@@ -12,7 +12,7 @@ from litestar.status_codes import HTTP_200_OK
 from sparkq_domain import Queue, Status
 
 from ..clock import format_time
-from ..serialization import counts_to_dict, session_to_dict, stream_counts_to_dict
+from ..serialization import counts_to_dict, session_to_dict, stats_to_dict, stream_counts_to_dict
 
 
 @runtime_checkable
@@ -68,6 +68,11 @@ class SystemController(Controller):
             "counts": counts_to_dict(queue.status_counts()),
             "sessions": sessions,
         }
+
+    @get("/stats", sync_to_thread=True)
+    def stats(self, queue: Queue) -> dict[str, Any]:
+        """Tasks finished per hour over the last 24 h (succeeded/failed), and per-tool median/p90 durations."""
+        return stats_to_dict(queue.stats())
 
     @get("/tools", sync_to_thread=True)
     def tools(self, catalog: Catalog) -> dict[str, Any]:

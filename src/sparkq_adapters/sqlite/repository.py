@@ -8,7 +8,7 @@ from collections.abc import Mapping, Sequence
 from datetime import datetime
 from typing import Any
 
-from sparkq_domain import Project, Session, Status, Stream, Task, TaskClass, TaskQuery, TaskStatus
+from sparkq_domain import FinishedTask, Project, Session, Status, Stream, Task, TaskClass, TaskQuery, TaskStatus
 from sparkq_domain.errors import Duplicate
 
 from ..clock import format_optional, format_time, parse_optional, parse_time
@@ -71,6 +71,10 @@ TASK_ORDER_OLDEST = " ORDER BY seq"
 TASK_PAGE = " LIMIT ? OFFSET ?"
 COUNT_BY_STREAM_STATUS = "SELECT stream_id, status, COUNT(*) FROM tasks GROUP BY stream_id, status"
 COUNT_ONE_STREAM = "SELECT status, COUNT(*) FROM tasks WHERE stream_id = ? GROUP BY status"
+SELECT_FINISHED_SINCE = (
+    "SELECT tool_name, status, started_at, finished_at FROM tasks "
+    "WHERE status IN ('succeeded', 'failed') AND finished_at >= ? ORDER BY seq DESC LIMIT ?"
+)
 DELETE_FINISHED = "DELETE FROM tasks WHERE status IN ('succeeded', 'failed') AND finished_at < ?"
 
 
@@ -345,6 +349,18 @@ class SqliteRepository:
             rows = self._conn.execute(COUNT_ONE_STREAM, (stream_id,))
             counts[stream_id] = {TaskStatus(status): n for status, n in rows}
         return counts
+
+    def finished_since(self, cutoff: datetime, limit: int) -> Sequence[FinishedTask]:
+        rows = self._conn.execute(SELECT_FINISHED_SINCE, (format_time(cutoff), limit))
+        return [
+            FinishedTask(
+                tool_name=tool,
+                status=_task_status(status),
+                started_at=parse_optional(started),
+                finished_at=parse_time(finished),
+            )
+            for tool, status, started, finished in rows
+        ]
 
     def delete_finished_before(self, cutoff: datetime) -> int:
         return self._conn.execute(DELETE_FINISHED, (format_time(cutoff),)).rowcount
