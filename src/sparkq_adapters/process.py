@@ -19,6 +19,15 @@ def read_pid(lock_path: str | os.PathLike[str]) -> int | None:
     return pid if pid > 0 else None
 
 
+def read_port(lock_path: str | os.PathLike[str]) -> int | None:
+    """The port the server wrote as the lockfile's second word, or None."""
+    try:
+        words = Path(lock_path).read_text(encoding="utf-8", errors="replace").split()
+    except OSError:
+        return None
+    return int(words[1]) if len(words) > 1 and words[1].isdigit() and 0 < int(words[1]) < 65536 else None
+
+
 def pid_alive(pid: int) -> bool:
     """Whether a process with this PID exists (and is not a zombie waiting to be reaped)."""
     if pid <= 0:

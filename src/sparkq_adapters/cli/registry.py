@@ -8,6 +8,8 @@ from typing import TYPE_CHECKING, Annotated, Any
 
 from cyclopts import Parameter
 
+from sparkq_domain.errors import SparkQError
+
 from ..serialization import dumps
 from . import common, output
 
@@ -155,7 +157,38 @@ def reload() -> int:
     _warn(index)
     n_tools, n_scripts = len(settings.file.tools), len(index.scripts)
     output.emit(f"Reloaded {path.name}: {output.plural(n_tools, 'tool')}, {output.plural(n_scripts, 'script')}")
+    return _reload_server(settings)
+
+
+def _reload_server(settings: Settings) -> int:
+    """Tell a running server to reload too (it serves the tools and scripts to the UI)."""
+    from ..local_api import post_json
+    from .status import server_state
+
+    server = server_state(settings.lock_path, settings.file.server.host, settings.file.server.port)
+    if server["state"] == "not running":
+        return 0
+    if server["state"] == "unreachable":
+        output.emit_error(
+            f"Warning: the server (PID {server['pid']}) did not answer; it keeps its old tools until restarted"
+        )
+        return 0
+    try:
+        status, body = post_json(server["url"], "/api/reload", {})
+    except OSError as exc:
+        raise ServerUnreachable(f"the server at {server['url']} did not take the reload: {exc}") from None
+    if status != 200:
+        message = body.get("error", {}).get("message", f"HTTP {status}")
+        raise ServerUnreachable(f"the server at {server['url']} refused the reload: {message}")
+    output.emit(
+        f"Server reloaded (PID {server['pid']}): {output.plural(body.get('tools', 0), 'tool')}, "
+        f"{output.plural(body.get('scripts', 0), 'script')}"
+    )
     return 0
+
+
+class ServerUnreachable(SparkQError):
+    """The running server could not be told about the change."""
 
 
 def _config_file() -> Path:

@@ -6,12 +6,12 @@ from typing import Annotated, Any
 
 from cyclopts import Parameter
 
-from ..process import live_pid
+from ..local_api import healthy
+from ..process import live_pid, read_port
 from ..serialization import counts_to_dict, session_to_dict, stream_counts_to_dict
 from . import common, output
 
 #: how long the health check waits: a live local server answers in milliseconds
-HEALTH_TIMEOUT_SECONDS = 0.5
 
 
 def status(
@@ -66,8 +66,9 @@ def server_state(lock_path: Any, host: str, port: int) -> dict[str, Any]:
     pid = live_pid(lock_path)
     if pid is None:
         return {"state": "not running", "pid": None, "url": None}
+    port = read_port(lock_path) or port  # `sparkq run --port N` records the port it really uses
     url = f"http://{f'[{host}]' if ':' in host else host}:{port}"
-    state = "running" if api_healthy(url) else "unreachable"
+    state = "running" if healthy(url) else "unreachable"
     return {"state": state, "pid": pid, "url": url}
 
 
@@ -77,21 +78,3 @@ def server_line(server: dict[str, Any]) -> str:
     if server["state"] == "unreachable":
         return f"SparkQ server: running but API unreachable (PID {server['pid']})"
     return "SparkQ server: not running"
-
-
-def api_healthy(url: str, timeout: float = HEALTH_TIMEOUT_SECONDS) -> bool:
-    """Whether `GET {url}/api/health` answers `{"status": "ok"}` within `timeout` seconds."""
-    import json
-    import urllib.error
-    import urllib.request
-
-    # a proxy must never stand in for the local server
-    opener = urllib.request.build_opener(urllib.request.ProxyHandler({}))
-    try:
-        with opener.open(f"{url}/api/health", timeout=timeout) as response:
-            if response.status != 200:
-                return False
-            body = json.loads(response.read(64 * 1024))
-    except (OSError, ValueError, urllib.error.URLError):
-        return False
-    return isinstance(body, dict) and body.get("status") == "ok"
