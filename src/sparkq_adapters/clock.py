@@ -21,10 +21,18 @@ class RandomIds:
 
 def format_time(value: datetime) -> str:
     """Format as `2026-11-23T06:47:03.123456Z`: fixed width, so text order is time order."""
-    if value.tzinfo is not UTC:
-        value = value.astimezone(UTC)
+    global _last
+    last = _last  # read once: another thread may replace it
+    if value is last[0]:
+        return last[1]  # one write formats the same `now` several times (updated_at, started_at, ...)
+    utc = value if value.tzinfo is UTC else value.astimezone(UTC)
     # isoformat ends in "+00:00" for UTC; it is faster than strftime on every write's hot path
-    return value.isoformat(timespec="microseconds")[:-6] + "Z"
+    text = utc.isoformat(timespec="microseconds")[:-6] + "Z"
+    _last = (value, text)
+    return text
+
+
+_last: tuple[datetime | None, str] = (None, "")
 
 
 def parse_time(text: str) -> datetime:

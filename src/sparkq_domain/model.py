@@ -229,6 +229,12 @@ class Task:
 
     # -- transitions: each returns a new Task ------------------------------------------------
 
+    def _evolve(self, **changes: Any) -> Task:
+        # attrs.evolve, without its per-call introspection: transitions are on every claim's path
+        values = {name: getattr(self, name) for name in _TASK_FIELDS}
+        values.update(changes)
+        return Task(**values)
+
     def _check(self, action: str) -> TaskStatus:
         allowed, target = TRANSITIONS[action]
         if self.status not in allowed:
@@ -237,29 +243,24 @@ class Task:
 
     def claim(self, now: datetime) -> Task:
         status = self._check("claim")
-        return attrs.evolve(self, status=status, started_at=now, updated_at=now, attempts=self.attempts + 1)
+        return self._evolve(status=status, started_at=now, updated_at=now, attempts=self.attempts + 1)
 
     def complete(
         self, result: JSONObject, now: datetime, *, stdout: str | None = None, stderr: str | None = None
     ) -> Task:
         status = self._check("complete")
         validate_result(result)
-        return attrs.evolve(
-            self, status=status, result=result, stdout=stdout, stderr=stderr, finished_at=now, updated_at=now
-        )
+        return self._evolve(status=status, result=result, stdout=stdout, stderr=stderr, finished_at=now, updated_at=now)
 
     def fail(self, error: str, now: datetime, *, stdout: str | None = None, stderr: str | None = None) -> Task:
         status = self._check("fail")
         if not isinstance(error, str) or not error.strip():
             raise InvalidInput("An error message is required to fail a task (e.g. --error 'tests fail: ...')")
-        return attrs.evolve(
-            self, status=status, error=error, stdout=stdout, stderr=stderr, finished_at=now, updated_at=now
-        )
+        return self._evolve(status=status, error=error, stdout=stdout, stderr=stderr, finished_at=now, updated_at=now)
 
     def auto_fail(self, now: datetime) -> Task:
         status = self._check("auto-fail")
-        return attrs.evolve(
-            self,
+        return self._evolve(
             status=status,
             error=AUTO_FAIL_MESSAGE.format(timeout=self.timeout),
             finished_at=now,
@@ -307,6 +308,9 @@ class Task:
         if self.started_at is None or self.finished_at is None:
             return None
         return max(self.finished_at - self.started_at, timedelta(0))
+
+
+_TASK_FIELDS: tuple[str, ...] = tuple(f.name for f in attrs.fields(Task))
 
 
 def validate_result(result: object) -> JSONObject:
