@@ -6,7 +6,6 @@ that only moves when a rule says so and ids that count up.
 
 from __future__ import annotations
 
-import itertools
 import shutil
 import tempfile
 from collections.abc import Callable
@@ -33,6 +32,7 @@ from sparkq_domain import (
     TaskQuery,
     TaskStatus,
 )
+from tests.fakes import FakeClock, SequentialIds
 
 START = datetime(2026, 5, 4, 8, 0, 0, tzinfo=UTC)
 SESSION_NAMES = ("api-v2", "docs", "ops")
@@ -58,29 +58,6 @@ LEGAL_STEPS = {
 }
 
 
-class FakeClock:
-    """A clock that moves only when told to."""
-
-    def __init__(self, start: datetime = START) -> None:
-        self.current = start
-
-    def now(self) -> datetime:
-        return self.current
-
-    def advance(self, seconds: float) -> None:
-        self.current += timedelta(seconds=seconds)
-
-
-class CountingIds:
-    """Ids `tsk_000000000001`, `tsk_000000000002`, …: deterministic and unique."""
-
-    def __init__(self) -> None:
-        self._n = itertools.count(1)
-
-    def new_id(self, prefix: str) -> str:
-        return f"{prefix}_{next(self._n):012x}"
-
-
 @attrs.define
 class ModelTask:
     id: str
@@ -104,7 +81,7 @@ class QueueMachine(RuleBasedStateMachine):
         super().__init__()
         self.clock = FakeClock()
         self.store = self.make_store()
-        self.queue = Queue(self.store, self.clock, CountingIds())
+        self.queue = Queue(self.store, self.clock, SequentialIds())
         self.queue.ensure_project("demo")
         self.session_ended: dict[str, bool] = {}
         self.stream_session: dict[str, str] = {}

@@ -10,6 +10,7 @@ from cyclopts import Parameter
 
 from sparkq_domain.errors import SparkQError
 
+from .. import serialization
 from ..serialization import dumps
 from . import common, output
 
@@ -66,20 +67,7 @@ def tools(*, json: JsonFlag = False) -> int:
 
 def tool_dicts(settings: Settings) -> list[dict[str, Any]]:
     """The registry as JSON objects, in the order of sparkq.yml."""
-    registry = settings.registry()
-    items = []
-    for name, tool in registry.tools.items():
-        task_class, timeout = registry.resolve(name)
-        items.append(
-            {
-                "name": name,
-                "task_class": task_class.value,
-                "timeout": timeout,
-                "description": tool.description,
-                "payload_template": tool.payload_template,
-            }
-        )
-    return items
+    return serialization.tool_dicts(settings.registry())
 
 
 def scripts(*, json: JsonFlag = False) -> int:
