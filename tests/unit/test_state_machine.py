@@ -9,7 +9,7 @@ from __future__ import annotations
 import shutil
 import tempfile
 from collections.abc import Callable
-from datetime import UTC, datetime, timedelta
+from datetime import datetime, timedelta
 from pathlib import Path
 
 import attrs
@@ -34,7 +34,6 @@ from sparkq_domain import (
 )
 from tests.fakes import FakeClock, SequentialIds
 
-START = datetime(2026, 5, 4, 8, 0, 0, tzinfo=UTC)
 SESSION_NAMES = ("api-v2", "docs", "ops")
 STREAM_NAMES = ("auth", "billing", "search", "ui")
 TIMEOUTS = (5, 10, 30)
