@@ -112,7 +112,7 @@ def _message(event: dict[str, Any]) -> ServerSentEventMessage:
     return ServerSentEventMessage(data=json.dumps(event), event=event["kind"], id=event["seq"])
 
 
-@get("/api/events", tags=["events"])
+@get("/api/events", tags=["events"], media_type="text/event-stream")
 async def events(request: Request[Any, Any, Any], hub: EventHub, after: int | None = None) -> ServerSentEvent:
     """Server-Sent Events, one per change by any process; resume with Last-Event-ID or `after`."""
     last_id = request.headers.get("last-event-id")
