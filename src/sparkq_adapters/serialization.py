@@ -234,23 +234,5 @@ def converter() -> cattrs.Converter:
     return _converter
 
 
-def structure(data: Any, cls: type[Any]) -> Any:
-    """Structure `data` into `cls`; raises cattrs' exception group (see `describe_errors`)."""
-    return converter().structure(data, cls)
-
-
 def unstructure(value: Any) -> Any:
     return converter().unstructure(value)
-
-
-def describe_errors(exc: BaseException) -> list[str]:
-    """Turn cattrs' exception group into `key: what was expected` lines."""
-    import cattrs
-
-    lines = []
-    for line in cattrs.transform_error(exc, path="$"):
-        message, _, where = line.rpartition(" @ ")
-        key = where.removeprefix("$").lstrip(".") or "(top level)"
-        key = key.replace("['", ".").replace("']", "").lstrip(".")
-        lines.append(f"{key}: {message}")
-    return lines
