@@ -232,7 +232,3 @@ def converter() -> cattrs.Converter:
 
         _converter = cattrs.Converter(forbid_extra_keys=True)
     return _converter
-
-
-def unstructure(value: Any) -> Any:
-    return converter().unstructure(value)
