@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import os
 from datetime import timedelta
-from importlib import resources
+import importlib.util
 from pathlib import Path
 from typing import Any
 
@@ -54,15 +54,12 @@ class FileCatalog:
 
 
 def ui_dir() -> Path | None:
-    """The static UI: the installed `sparkq_webui` package, else `webui/` of a source checkout."""
-    try:
-        installed = Path(str(resources.files("sparkq_webui")))
-        if installed.is_dir():
-            return installed
-    except ModuleNotFoundError:
-        pass
-    checkout = Path(__file__).resolve().parents[2] / "webui"
-    return checkout if checkout.is_dir() else None
+    """The static UI: the installed `sparkq_webui` folder, else `webui/` of a source checkout."""
+    # `sparkq_webui` is a plain folder in the wheel (a namespace package): find it by its locations
+    spec = importlib.util.find_spec("sparkq_webui")
+    candidates = [Path(p) for p in (spec.submodule_search_locations or [])] if spec is not None else []
+    candidates.append(Path(__file__).resolve().parents[2] / "webui")
+    return next((folder for folder in candidates if (folder / "index.html").is_file()), None)
 
 
 def build_app(settings: Settings, port: int) -> ASGIApp:
