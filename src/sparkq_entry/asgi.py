@@ -6,9 +6,9 @@
 
 from __future__ import annotations
 
+import importlib.util
 import os
 from datetime import timedelta
-import importlib.util
 from pathlib import Path
 from typing import Any
 
