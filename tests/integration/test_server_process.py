@@ -150,3 +150,32 @@ def test_running_server_auto_fails_dead_tasks_by_itself(server: Server) -> None:
     with sqlite3.connect(server.folder / "sparkq.db") as db:
         error = db.execute("SELECT error FROM tasks WHERE id = ?", (task.id,)).fetchone()[0]
     assert error.startswith("Auto-failed: task exceeded 2x timeout (1s)")
+
+
+def test_stop_kills_a_server_that_ignores_sigterm_after_five_seconds(workdir: Path, sparkq: RunSparkq) -> None:
+    import sys
+
+    stubborn = subprocess.Popen(
+        [
+            sys.executable,
+            "-c",
+            "import signal, sys, time; signal.signal(signal.SIGTERM, signal.SIG_IGN); print('ready', flush=True); "
+            "time.sleep(60)",
+            "sparkq-run-stand-in",  # its command line names SparkQ, as a real server's does
+        ],
+        stdout=subprocess.PIPE,
+        text=True,
+    )
+    try:
+        assert stubborn.stdout is not None and stubborn.stdout.readline() == "ready\n"
+        (workdir / "sparkq.lock").write_text(f"{stubborn.pid}\n8420\n")
+        started = time.monotonic()
+        result = sparkq("stop", timeout=30)
+        assert (result.returncode, result.stdout) == (0, "SparkQ server stopped\n"), result.stderr
+        assert stubborn.wait(timeout=5) == -signal.SIGKILL
+        assert time.monotonic() - started >= 5  # SIGTERM was given its 5 s first
+        assert not (workdir / "sparkq.lock").exists()
+    finally:
+        if stubborn.poll() is None:
+            stubborn.kill()
+            stubborn.wait()
