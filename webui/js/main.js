@@ -1,0 +1,84 @@
+// Entry point: routes the hash to a page, refreshes it on live events, drives the server indicator.
+import { replace, el } from "./dom.js";
+import { Live } from "./live.js";
+import { parseHash } from "./router.js";
+import * as dashboard from "./pages/dashboard.js";
+import * as sessions from "./pages/sessions.js";
+import * as streams from "./pages/streams.js";
+import * as tasks from "./pages/tasks.js";
+import * as task from "./pages/task.js";
+import * as enqueue from "./pages/enqueue.js";
+
+const PAGES = { dashboard, sessions, streams, tasks, task, enqueue };
+const NAV = { task: "tasks" };
+const DEBOUNCE_MS = 150;
+// a slow poll on top of the events, for what changes with time alone (ages, stale flags)
+const PERIODIC_MS = 10000;
+
+const root = document.getElementById("app");
+let current = null; // {page, name, refreshing, again}
+let debounce = null;
+
+function show() {
+  const route = parseHash();
+  const module = PAGES[route.name];
+  if (current && current.page.dispose) current.page.dispose();
+  replace(root);
+  for (const link of document.querySelectorAll(".nav a")) {
+    link.classList.toggle("active", link.dataset.route === (NAV[route.name] || route.name));
+    if (link.classList.contains("active")) link.setAttribute("aria-current", "page");
+    else link.removeAttribute("aria-current");
+  }
+  if (!module) {
+    current = null;
+    root.append(el("h1", null, "Not found"), el("p", null, "No such page. ", el("a", { href: "#/dashboard" }, "Go to the dashboard")));
+    return;
+  }
+  document.title = `SparkQ · ${module.title || route.name}`;
+  current = { page: module.mount(root, route.params, route.query), refreshing: false, again: false };
+}
+
+/** Refresh the current page's data; never two refreshes at once (a second one runs after). */
+async function refresh() {
+  const target = current;
+  if (!target || !target.page.refresh) return;
+  if (target.refreshing) {
+    target.again = true;
+    return;
+  }
+  target.refreshing = true;
+  try {
+    await target.page.refresh();
+  } catch (err) {
+    console.warn("refresh failed", err);
+  } finally {
+    target.refreshing = false;
+    if (target.again && target === current) {
+      target.again = false;
+      refresh();
+    }
+  }
+}
+
+function refreshSoon() {
+  clearTimeout(debounce);
+  debounce = setTimeout(refresh, DEBOUNCE_MS);
+}
+
+const indicator = document.getElementById("server-status");
+const live = new Live({
+  onEvent: () => refreshSoon(),
+  onState: (state, was) => {
+    indicator.dataset.state = state;
+    indicator.querySelector(".label").textContent = state === "up" ? "Server online" : "Server unreachable";
+    indicator.title = state === "up" ? "Connected to the SparkQ server (live updates on)" : "The SparkQ server does not answer; retrying…";
+    if (state === "up" && was === "down") refreshSoon();
+  },
+});
+
+window.addEventListener("hashchange", show);
+setInterval(() => {
+  if (document.visibilityState === "visible" && live.state !== "down") refresh();
+}, PERIODIC_MS);
+show();
+live.start();

@@ -1,0 +1,54 @@
+// Helpers shared by the pages.
+import { api, ApiError } from "../api.js";
+import { el, replace } from "../dom.js";
+import { ago, duration, timestamp } from "../format.js";
+import { statusBadge } from "../ui.js";
+
+export async function loadStreams(params) {
+  const data = await api.get("/api/streams", params);
+  const streams = data.streams || [];
+  return { streams, byId: new Map(streams.map((s) => [s.id, s])) };
+}
+
+/** A <select> of streams; "" means all streams. */
+export function streamOptions(select, streams, selected, { allLabel = "All streams", showEnded = true } = {}) {
+  const opts = [];
+  if (allLabel !== null) opts.push(el("option", { value: "" }, allLabel));
+  for (const s of streams) {
+    if (!showEnded && s.status !== "active") continue;
+    const label = `${s.name} · ${s.session_name || "?"}${s.status === "active" ? "" : " (ended)"}`;
+    opts.push(el("option", { value: s.id, selected: s.id === selected || s.name === selected }, label));
+  }
+  replace(select, opts);
+  if (selected && ![...select.options].some((o) => o.selected && o.value)) {
+    // a filter for a stream that is not listed (e.g. a name) stays visible
+    select.append(el("option", { value: selected, selected: true }, selected));
+  }
+}
+
+export function timeCell(iso) {
+  return el("td", { class: "time", title: iso ? timestamp(iso) : "" }, iso ? ago(iso) : "—");
+}
+
+export function taskDuration(task) {
+  if (task.duration_seconds !== null && task.duration_seconds !== undefined) return duration(task.duration_seconds);
+  if (task.running_seconds !== null && task.running_seconds !== undefined) return `${duration(task.running_seconds)} so far`;
+  return "—";
+}
+
+/** Row classes: stale rows yellow, auto-failed rows red. */
+export function rowClass(task) {
+  return ["task-row", `status-${task.status}`, task.stale ? "stale" : null, task.auto_failed ? "auto-failed" : null];
+}
+
+export function taskStatus(task) {
+  return statusBadge(task.status, task);
+}
+
+/** Words for an error from the API (or anything else thrown). */
+export function describe(err) {
+  if (err instanceof ApiError) return err.message;
+  return err && err.message ? err.message : String(err);
+}
+
+export const FINISHED = new Set(["succeeded", "failed"]);

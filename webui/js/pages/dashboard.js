@@ -1,0 +1,128 @@
+// Dashboard: counts, charts of the last 24 h, the newest tasks; filter by stream.
+import { api, enc } from "../api.js";
+import { el, replace, uid } from "../dom.js";
+import { hourlyChart, legend, toolChart } from "../charts.js";
+import { go } from "../router.js";
+import { errorPanel, pageHeader, table } from "../ui.js";
+import { describe, loadStreams, rowClass, streamOptions, taskDuration, taskStatus, timeCell } from "./common.js";
+
+export const title = "Dashboard";
+
+function card(key, label) {
+  const value = el("div", { class: "card-value" }, "–");
+  const sub = el("div", { class: "card-sub" });
+  const node = el("div", { class: `card count-${key}`, dataset: { count: key } }, el("div", { class: "card-label" }, label), value, sub);
+  return { node, value, sub };
+}
+
+export function mount(root, _params, query) {
+  let alive = true;
+  const streamFilter = query.stream_id || "";
+  const filterId = uid("dash-stream");
+  const select = el("select", { id: filterId, on: { change: () => go("dashboard", { stream_id: select.value }) } });
+  const problem = el("div");
+  const cards = {
+    sessions: card("sessions", "Active sessions"),
+    streams: card("streams", "Active streams"),
+    queued: card("queued", "Queued"),
+    running: card("running", "Running"),
+    succeeded: card("succeeded", "Succeeded"),
+    failed: card("failed", "Failed"),
+  };
+  const hourly = el("div", { class: "chart-box", id: "chart-hourly" }, el("p", { class: "muted" }, "Loading…"));
+  const tools = el("div", { class: "chart-box", id: "chart-tools" }, el("p", { class: "muted" }, "Loading…"));
+  const recent = el("div", { id: "recent-tasks" });
+  const scopeNote = el("span", { class: "muted" });
+
+  replace(root,
+    pageHeader("Dashboard",
+      el("label", { for: filterId, class: "inline-label" }, "Stream"), select),
+    problem,
+    el("section", { class: "cards", "aria-label": "Counts" }, Object.values(cards).map((c) => c.node)),
+    el("div", { class: "charts" },
+      el("section", { class: "panel" },
+        el("h2", null, "Finished per hour, last 24 h"),
+        legend([["succeeded", "succeeded"], ["failed", "failed"]]), hourly),
+      el("section", { class: "panel" },
+        el("h2", null, "Duration per tool"),
+        legend([["median", "median"], ["p90", "p90"]]), tools)),
+    el("section", { class: "panel" },
+      el("div", { class: "panel-head" }, el("h2", null, "Newest tasks ", scopeNote),
+        el("a", { href: streamFilter ? `#/tasks?stream_id=${enc(streamFilter)}` : "#/tasks" }, "All tasks →")),
+      recent));
+
+  async function loadStats() {
+    try {
+      return await api.get("/api/stats");
+    } catch {
+      return null; // not available (older server) or failing: the charts say "no data"
+    }
+  }
+
+  async function load() {
+    const [status, streamData, page, stats] = await Promise.all([
+      api.get("/api/status"),
+      loadStreams(),
+      api.get("/api/tasks", { stream_id: streamFilter, limit: 10 }),
+      loadStats(),
+    ]);
+    if (!alive) return;
+    replace(problem);
+    streamOptions(select, streamData.streams, streamFilter);
+    const sessions = status.sessions || [];
+    const activeStreams = sessions.reduce((n, s) => n + (s.streams || []).length, 0);
+    let counts = status.counts || {};
+    const chosen = streamFilter ? (streamData.byId.get(streamFilter) || streamData.streams.find((s) => s.name === streamFilter)) : null;
+    if (chosen) counts = chosen.task_counts || {};
+    setCard(cards.sessions, sessions.length, "");
+    setCard(cards.streams, activeStreams, "");
+    setCard(cards.queued, counts.queued || 0, chosen ? `in ${chosen.name}` : "");
+    setCard(cards.running, counts.running || 0, chosen ? `in ${chosen.name}` : "");
+    const hours = stats && Array.isArray(stats.finished_per_hour) ? stats.finished_per_hour : null;
+    const recentSum = (key) => (hours ? hours.reduce((n, h) => n + (h[key] || 0), 0) : null);
+    setCard(cards.succeeded, counts.succeeded || 0, hours && !chosen ? `${recentSum("succeeded")} in the last 24 h` : "in all");
+    setCard(cards.failed, counts.failed || 0, hours && !chosen ? `${recentSum("failed")} in the last 24 h` : "in all");
+    scopeNote.textContent = chosen ? `in ${chosen.name}` : "";
+    renderCharts(stats);
+    renderRecent(page.tasks || [], streamData.byId);
+  }
+
+  function setCard(c, value, sub) {
+    c.value.textContent = String(value);
+    c.sub.textContent = sub;
+  }
+
+  function renderCharts(stats) {
+    const hours = stats && Array.isArray(stats.finished_per_hour) ? stats.finished_per_hour : [];
+    replace(hourly, hours.length ? hourlyChart(hours) : el("p", { class: "muted no-data" }, "No data yet."));
+    if (hours.length && !hours.some((h) => h.succeeded || h.failed)) {
+      hourly.append(el("p", { class: "muted no-data" }, "No task finished in the last 24 hours."));
+    }
+    const perTool = stats && Array.isArray(stats.tools) ? stats.tools : [];
+    replace(tools, perTool.length ? toolChart(perTool) : el("p", { class: "muted no-data" }, "No data yet: no task has finished."));
+  }
+
+  function renderRecent(tasks, streams) {
+    const rows = tasks.map((t) => el("tr", { class: rowClass(t), dataset: { taskId: t.id } },
+      el("td", { class: "mono" }, el("a", { href: `#/tasks/${enc(t.id)}` }, t.id)),
+      el("td", null, t.tool_name),
+      el("td", null, (streams.get(t.stream_id) || {}).name || t.stream_id),
+      el("td", null, taskStatus(t)),
+      timeCell(t.created_at),
+      el("td", { class: "num" }, taskDuration(t)),
+      el("td", { class: "summary-cell" }, t.summary || t.error || "")));
+    replace(recent, table(["ID", "Tool", "Stream", "Status", "Created", "Duration", "Summary / error"], rows,
+      { empty: "No tasks yet. Queue one on the Enqueue page or with `sparkq enqueue`.", className: "tasks-table" }));
+  }
+
+  async function refresh() {
+    try {
+      await load();
+    } catch (err) {
+      if (alive) replace(problem, errorPanel(describe(err)));
+    }
+  }
+
+  refresh();
+  return { refresh, dispose: () => { alive = false; } };
+}

@@ -1,0 +1,101 @@
+// Sessions: table, create (modal), end (with confirmation).
+import { api, enc } from "../api.js";
+import { el, replace } from "../dom.js";
+import { confirmDialog, openModal } from "../modal.js";
+import { errorPanel, field, messageLine, pageHeader, statusBadge, table, toast } from "../ui.js";
+import { describe, timeCell } from "./common.js";
+
+export const title = "Sessions";
+
+export function mount(root) {
+  let alive = true;
+  const problem = el("div");
+  const body = el("div", { id: "sessions-table" }, el("p", { class: "muted" }, "Loading…"));
+  const create = el("button", { type: "button", class: "btn primary", id: "new-session", on: { click: () => openCreate(create) } }, "New session");
+  replace(root, pageHeader("Sessions", create), problem, body);
+
+  async function load() {
+    const [sessions, streams] = await Promise.all([api.get("/api/sessions"), api.get("/api/streams")]);
+    if (!alive) return;
+    replace(problem);
+    const perSession = new Map();
+    for (const s of streams.streams || []) {
+      const c = perSession.get(s.session_id) || { all: 0, active: 0 };
+      c.all += 1;
+      if (s.status === "active") c.active += 1;
+      perSession.set(s.session_id, c);
+    }
+    const rows = (sessions.sessions || []).map((s) => {
+      const c = perSession.get(s.id) || { all: 0, active: 0 };
+      return el("tr", { dataset: { sessionId: s.id, name: s.name } },
+        el("td", { class: "name" }, s.name, s.description ? el("div", { class: "muted small" }, s.description) : null),
+        el("td", null, statusBadge(s.status)),
+        timeCell(s.started_at),
+        el("td", { class: "num" }, c.all === c.active ? String(c.all) : `${c.active} active / ${c.all}`),
+        el("td", { class: "actions" }, s.status === "active"
+          ? el("button", { type: "button", class: "btn small danger", on: { click: (e) => end(s, e.currentTarget) } }, "End")
+          : (s.ended_at ? el("span", { class: "muted small" }, "ended") : null)));
+    });
+    replace(body, table(["Name", "Status", "Started", "Streams", ""], rows,
+      { empty: "No sessions yet. Create one to start organising work into streams." }));
+  }
+
+  async function refresh() {
+    try {
+      await load();
+    } catch (err) {
+      if (alive) replace(problem, errorPanel(describe(err)));
+    }
+  }
+
+  async function end(session) {
+    const ok = await confirmDialog({
+      title: "End session",
+      message: `End session “${session.name}”? Its active streams end too, and their queued tasks can no longer be claimed.`,
+      confirmLabel: "End session",
+      danger: true,
+    });
+    if (!ok) return;
+    try {
+      await api.put(`/api/sessions/${enc(session.id)}/end`, {});
+      toast(`Session ${session.name} ended`);
+    } catch (err) {
+      replace(problem, errorPanel(describe(err)));
+    }
+    refresh();
+  }
+
+  function openCreate() {
+    const name = field("Name", el("input", { type: "text", name: "name", required: true, autocomplete: "off", maxlength: 64, placeholder: "e.g. auth-refactor" }),
+      { hint: "Letters, digits, '.', '_' and '-' (up to 64)." });
+    const description = field("Description", el("textarea", { name: "description", rows: 3, placeholder: "optional" }));
+    const message = messageLine();
+    const submit = el("button", { type: "submit", class: "btn primary" }, "Create session");
+    const form = el("form", { class: "modal-form", id: "session-form", novalidate: true },
+      name.row, description.row, message.node,
+      el("div", { class: "modal-actions" },
+        el("button", { type: "button", class: "btn", on: { click: () => modal.close() } }, "Cancel"), submit));
+    form.addEventListener("submit", async (event) => {
+      event.preventDefault();
+      const value = name.input.value.trim();
+      name.setError(value ? "" : "A name is required");
+      if (!value) return name.input.focus();
+      submit.disabled = true;
+      try {
+        const desc = description.input.value.trim();
+        await api.post("/api/sessions", desc ? { name: value, description: desc } : { name: value });
+        modal.close();
+        toast(`Session ${value} created`);
+        refresh();
+      } catch (err) {
+        message.error(describe(err));
+      } finally {
+        submit.disabled = false;
+      }
+    });
+    const modal = openModal({ title: "New session", content: form });
+  }
+
+  refresh();
+  return { refresh, dispose: () => { alive = false; } };
+}

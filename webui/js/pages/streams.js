@@ -1,0 +1,111 @@
+// Streams: table with task counts, create (modal with a session dropdown), end (with confirmation).
+import { api, enc } from "../api.js";
+import { el, replace } from "../dom.js";
+import { preview } from "../format.js";
+import { confirmDialog, openModal } from "../modal.js";
+import { errorPanel, field, messageLine, pageHeader, statusBadge, table, toast } from "../ui.js";
+import { describe } from "./common.js";
+
+export const title = "Streams";
+
+function counts(c = {}) {
+  return el("span", { class: "counts" },
+    ["queued", "running", "succeeded", "failed"].map((k) => el("span", { class: ["count", `status-${k}`, c[k] ? null : "zero"], title: k }, `${c[k] || 0} ${k}`)));
+}
+
+export function mount(root) {
+  let alive = true;
+  const problem = el("div");
+  const body = el("div", { id: "streams-table" }, el("p", { class: "muted" }, "Loading…"));
+  const create = el("button", { type: "button", class: "btn primary", id: "new-stream", on: { click: () => openCreate() } }, "New stream");
+  replace(root, pageHeader("Streams", create), problem, body);
+
+  async function load() {
+    const data = await api.get("/api/streams");
+    if (!alive) return;
+    replace(problem);
+    const rows = (data.streams || []).map((s) => el("tr", { dataset: { streamId: s.id, name: s.name } },
+      el("td", { class: "name" }, el("a", { href: `#/tasks?stream_id=${enc(s.id)}` }, s.name)),
+      el("td", null, s.session_name || s.session_id),
+      el("td", null, statusBadge(s.status)),
+      el("td", null, counts(s.task_counts)),
+      el("td", { class: "instructions-preview", title: s.instructions || "" }, preview(s.instructions, 70) || "—"),
+      el("td", { class: "actions" }, s.status === "active"
+        ? el("button", { type: "button", class: "btn small danger", on: { click: () => end(s) } }, "End")
+        : null)));
+    replace(body, table(["Name", "Session", "Status", "Tasks", "Instructions", ""], rows,
+      { empty: "No streams yet. A stream is a lane of work inside a session." }));
+  }
+
+  async function refresh() {
+    try {
+      await load();
+    } catch (err) {
+      if (alive) replace(problem, errorPanel(describe(err)));
+    }
+  }
+
+  async function end(stream) {
+    const ok = await confirmDialog({
+      title: "End stream",
+      message: `End stream “${stream.name}”? It will accept no new tasks and its queued tasks can no longer be claimed.`,
+      confirmLabel: "End stream",
+      danger: true,
+    });
+    if (!ok) return;
+    try {
+      await api.put(`/api/streams/${enc(stream.id)}/end`, {});
+      toast(`Stream ${stream.name} ended`);
+    } catch (err) {
+      replace(problem, errorPanel(describe(err)));
+    }
+    refresh();
+  }
+
+  async function openCreate() {
+    let sessions = [];
+    try {
+      sessions = (await api.get("/api/sessions", { status: "active" })).sessions || [];
+    } catch (err) {
+      replace(problem, errorPanel(describe(err)));
+      return;
+    }
+    const name = field("Name", el("input", { type: "text", name: "name", required: true, autocomplete: "off", maxlength: 64, placeholder: "e.g. backend" }),
+      { hint: "Unique across sessions. Letters, digits, '.', '_' and '-'." });
+    const session = field("Session", el("select", { name: "session", required: true },
+      el("option", { value: "" }, sessions.length ? "— choose a session —" : "— no active session: create one first —"),
+      sessions.map((s, i) => el("option", { value: s.id, selected: sessions.length === 1 && i === 0 }, s.name))));
+    const instructions = field("Instructions", el("textarea", { name: "instructions", rows: 5, placeholder: "What a worker on this stream should know (optional)" }));
+    const message = messageLine();
+    const submit = el("button", { type: "submit", class: "btn primary" }, "Create stream");
+    const form = el("form", { class: "modal-form", id: "stream-form", novalidate: true },
+      name.row, session.row, instructions.row, message.node,
+      el("div", { class: "modal-actions" },
+        el("button", { type: "button", class: "btn", on: { click: () => modal.close() } }, "Cancel"), submit));
+    form.addEventListener("submit", async (event) => {
+      event.preventDefault();
+      const value = name.input.value.trim();
+      name.setError(value ? "" : "A name is required");
+      session.setError(session.input.value ? "" : "Choose a session");
+      if (!value) return name.input.focus();
+      if (!session.input.value) return session.input.focus();
+      submit.disabled = true;
+      try {
+        const body = { name: value, session_id: session.input.value };
+        if (instructions.input.value.trim()) body.instructions = instructions.input.value;
+        await api.post("/api/streams", body);
+        modal.close();
+        toast(`Stream ${value} created`);
+        refresh();
+      } catch (err) {
+        message.error(describe(err));
+      } finally {
+        submit.disabled = false;
+      }
+    });
+    const modal = openModal({ title: "New stream", content: form });
+  }
+
+  refresh();
+  return { refresh, dispose: () => { alive = false; } };
+}

@@ -1,0 +1,106 @@
+// Tasks: server-side filtered and paginated table; stale rows yellow, auto-failed rows red.
+import { api, enc } from "../api.js";
+import { el, replace, uid } from "../dom.js";
+import { go } from "../router.js";
+import { errorPanel, pageHeader, table, toast } from "../ui.js";
+import { FINISHED, describe, loadStreams, rowClass, streamOptions, taskDuration, taskStatus, timeCell } from "./common.js";
+
+export const title = "Tasks";
+export const PAGE_SIZE = 50;
+const STATUSES = [["", "All statuses"], ["queued", "Queued"], ["running", "Running"], ["stale", "Running, stale"],
+  ["succeeded", "Succeeded"], ["failed", "Failed"]];
+
+export function mount(root, _params, query) {
+  let alive = true;
+  const status = query.status || "";
+  const streamId = query.stream_id || "";
+  const offset = Math.max(0, parseInt(query.offset || "0", 10) || 0);
+  const statusId = uid("status");
+  const streamSel = uid("stream");
+  const statusSelect = el("select", { id: statusId, name: "status", on: { change: () => nav({ status: statusSelect.value, offset: 0 }) } },
+    STATUSES.map(([v, label]) => el("option", { value: v, selected: v === status }, label)));
+  const streamSelect = el("select", { id: streamSel, name: "stream", on: { change: () => nav({ stream_id: streamSelect.value, offset: 0 }) } });
+  const problem = el("div");
+  const body = el("div", { id: "tasks-table" }, el("p", { class: "muted" }, "Loading…"));
+  const pager = el("nav", { class: "pager", "aria-label": "Pages" });
+
+  replace(root,
+    pageHeader("Tasks", el("a", { class: "btn primary", href: "#/enqueue" }, "Enqueue a task")),
+    el("div", { class: "filters" },
+      el("label", { for: statusId }, "Status"), statusSelect,
+      el("label", { for: streamSel }, "Stream"), streamSelect),
+    problem, body, pager);
+
+  function nav(change) {
+    go("tasks", { status, stream_id: streamId, offset, ...change });
+  }
+
+  async function load() {
+    const params = { stream_id: streamId, limit: PAGE_SIZE, offset };
+    if (status === "stale") params.stale = "true";
+    else params.status = status;
+    const [page, streams] = await Promise.all([api.get("/api/tasks", params), loadStreams()]);
+    if (!alive) return;
+    replace(problem);
+    streamOptions(streamSelect, streams.streams, streamId);
+    render(page, streams.byId);
+  }
+
+  function render(page, streams) {
+    const rows = (page.tasks || []).map((t) => {
+      const stream = streams.get(t.stream_id);
+      const row = el("tr", { class: rowClass(t), dataset: { taskId: t.id, status: t.status } },
+        el("td", { class: "mono" }, t.stale ? el("span", { class: "warn-mark", title: "Running longer than its timeout", "aria-label": "stale" }, "⚠ ") : null,
+          el("a", { href: `#/tasks/${enc(t.id)}` }, t.id)),
+        el("td", null, t.tool_name),
+        el("td", null, stream ? stream.name : t.stream_id),
+        el("td", null, taskStatus(t)),
+        timeCell(t.created_at),
+        timeCell(t.started_at),
+        timeCell(t.finished_at),
+        el("td", { class: "num" }, taskDuration(t)),
+        el("td", { class: "actions" }, FINISHED.has(t.status)
+          ? el("button", { type: "button", class: "btn small requeue", on: { click: (e) => requeue(e, t) } }, "Requeue")
+          : null));
+      row.addEventListener("click", (event) => {
+        if (event.target.closest("a, button")) return;
+        location.hash = `#/tasks/${enc(t.id)}`;
+      });
+      return row;
+    });
+    const filtered = status || streamId;
+    replace(body, table(["ID", "Tool", "Stream", "Status", "Created", "Started", "Finished", "Duration", ""], rows,
+      { empty: filtered ? "No task matches these filters." : "No tasks yet.", className: "tasks-table clickable" }));
+    const total = page.total || 0;
+    const first = total ? offset + 1 : 0;
+    const last = Math.min(offset + (page.tasks || []).length, total);
+    replace(pager,
+      el("button", { type: "button", class: "btn small", id: "prev-page", disabled: offset <= 0,
+        on: { click: () => nav({ offset: Math.max(0, offset - PAGE_SIZE) }) } }, "← Newer"),
+      el("span", { class: "page-info", id: "page-info" }, `${first}–${last} of ${total}`),
+      el("button", { type: "button", class: "btn small", id: "next-page", disabled: offset + PAGE_SIZE >= total,
+        on: { click: () => nav({ offset: offset + PAGE_SIZE }) } }, "Older →"));
+  }
+
+  async function requeue(event, t) {
+    event.stopPropagation();
+    try {
+      const data = await api.post(`/api/tasks/${enc(t.id)}/requeue`, {});
+      toast(`Task ${data.task.id} queued again (copy of ${t.id})`);
+    } catch (err) {
+      replace(problem, errorPanel(describe(err)));
+    }
+    refresh();
+  }
+
+  async function refresh() {
+    try {
+      await load();
+    } catch (err) {
+      if (alive) replace(problem, errorPanel(describe(err)));
+    }
+  }
+
+  refresh();
+  return { refresh, dispose: () => { alive = false; } };
+}
