@@ -1,8 +1,9 @@
 // Helpers shared by the pages.
-import { api, ApiError } from "../api.js";
+import { api, ApiError, enc } from "../api.js";
 import { el, replace } from "../dom.js";
 import { ago, duration, timestamp } from "../format.js";
-import { statusBadge } from "../ui.js";
+import { confirmDialog } from "../modal.js";
+import { errorPanel, statusBadge, toast } from "../ui.js";
 
 export async function loadStreams(params) {
   const data = await api.get("/api/streams", params);
@@ -52,3 +53,32 @@ export function describe(err) {
 }
 
 export const FINISHED = new Set(["succeeded", "failed"]);
+
+/** A page's refresh: run `load`; a failure is shown in `problem` while the page is still shown. */
+export function refresher(load, problem, isAlive) {
+  return async function refresh() {
+    try {
+      await load();
+    } catch (err) {
+      if (isAlive()) replace(problem, errorPanel(describe(err)));
+    }
+  };
+}
+
+/** Ask, then end a session or a stream (`kind`); say how it went. Resolves false if cancelled. */
+export async function endAfterConfirm(kind, item, consequence, problem) {
+  const ok = await confirmDialog({
+    title: `End ${kind}`,
+    message: `End ${kind} “${item.name}”? ${consequence}`,
+    confirmLabel: `End ${kind}`,
+    danger: true,
+  });
+  if (!ok) return false;
+  try {
+    await api.put(`/api/${kind}s/${enc(item.id)}/end`, {});
+    toast(`${kind[0].toUpperCase()}${kind.slice(1)} ${item.name} ended`);
+  } catch (err) {
+    replace(problem, errorPanel(describe(err)));
+  }
+  return true;
+}

@@ -3,8 +3,8 @@ import { api, enc } from "../api.js";
 import { el, replace, uid } from "../dom.js";
 import { hourlyChart, legend, toolChart } from "../charts.js";
 import { go } from "../router.js";
-import { errorPanel, pageHeader, table } from "../ui.js";
-import { describe, loadStreams, rowClass, streamOptions, taskDuration, taskStatus, timeCell } from "./common.js";
+import { pageHeader, table } from "../ui.js";
+import { loadStreams, refresher, rowClass, streamOptions, taskDuration, taskStatus, timeCell } from "./common.js";
 
 export const title = "Dashboard";
 
@@ -115,13 +115,7 @@ export function mount(root, _params, query) {
       { empty: "No tasks yet. Queue one on the Enqueue page or with `sparkq enqueue`.", className: "tasks-table" }));
   }
 
-  async function refresh() {
-    try {
-      await load();
-    } catch (err) {
-      if (alive) replace(problem, errorPanel(describe(err)));
-    }
-  }
+  const refresh = refresher(load, problem, () => alive);
 
   refresh();
   return { refresh, dispose: () => { alive = false; } };

@@ -1,9 +1,9 @@
 // Sessions: table, create (modal), end (with confirmation).
-import { api, enc } from "../api.js";
+import { api } from "../api.js";
 import { el, replace } from "../dom.js";
-import { confirmDialog, openModal } from "../modal.js";
-import { errorPanel, field, messageLine, pageHeader, statusBadge, table, toast } from "../ui.js";
-import { describe, timeCell } from "./common.js";
+import { openModal } from "../modal.js";
+import { field, messageLine, pageHeader, statusBadge, table, toast } from "../ui.js";
+import { describe, endAfterConfirm, refresher, timeCell } from "./common.js";
 
 export const title = "Sessions";
 
@@ -40,29 +40,11 @@ export function mount(root) {
       { empty: "No sessions yet. Create one to start organising work into streams." }));
   }
 
-  async function refresh() {
-    try {
-      await load();
-    } catch (err) {
-      if (alive) replace(problem, errorPanel(describe(err)));
-    }
-  }
+  const refresh = refresher(load, problem, () => alive);
 
   async function end(session) {
-    const ok = await confirmDialog({
-      title: "End session",
-      message: `End session “${session.name}”? Its active streams end too, and their queued tasks can no longer be claimed.`,
-      confirmLabel: "End session",
-      danger: true,
-    });
-    if (!ok) return;
-    try {
-      await api.put(`/api/sessions/${enc(session.id)}/end`, {});
-      toast(`Session ${session.name} ended`);
-    } catch (err) {
-      replace(problem, errorPanel(describe(err)));
-    }
-    refresh();
+    const consequence = "Its active streams end too, and their queued tasks can no longer be claimed.";
+    if (await endAfterConfirm("session", session, consequence, problem)) refresh();
   }
 
   function openCreate() {

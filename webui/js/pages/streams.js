@@ -2,9 +2,9 @@
 import { api, enc } from "../api.js";
 import { el, replace } from "../dom.js";
 import { preview } from "../format.js";
-import { confirmDialog, openModal } from "../modal.js";
+import { openModal } from "../modal.js";
 import { errorPanel, field, messageLine, pageHeader, statusBadge, table, toast } from "../ui.js";
-import { describe } from "./common.js";
+import { describe, endAfterConfirm, refresher } from "./common.js";
 
 export const title = "Streams";
 
@@ -37,29 +37,11 @@ export function mount(root) {
       { empty: "No streams yet. A stream is a lane of work inside a session." }));
   }
 
-  async function refresh() {
-    try {
-      await load();
-    } catch (err) {
-      if (alive) replace(problem, errorPanel(describe(err)));
-    }
-  }
+  const refresh = refresher(load, problem, () => alive);
 
   async function end(stream) {
-    const ok = await confirmDialog({
-      title: "End stream",
-      message: `End stream “${stream.name}”? It will accept no new tasks and its queued tasks can no longer be claimed.`,
-      confirmLabel: "End stream",
-      danger: true,
-    });
-    if (!ok) return;
-    try {
-      await api.put(`/api/streams/${enc(stream.id)}/end`, {});
-      toast(`Stream ${stream.name} ended`);
-    } catch (err) {
-      replace(problem, errorPanel(describe(err)));
-    }
-    refresh();
+    const consequence = "It will accept no new tasks and its queued tasks can no longer be claimed.";
+    if (await endAfterConfirm("stream", stream, consequence, problem)) refresh();
   }
 
   async function openCreate() {

@@ -4,7 +4,7 @@ import { el, replace } from "../dom.js";
 import { between, duration, prettyJson, timestamp, ago } from "../format.js";
 import { confirmDialog, openModal } from "../modal.js";
 import { errorPanel, field, messageLine, statusBadge, toast } from "../ui.js";
-import { FINISHED, describe } from "./common.js";
+import { FINISHED, describe, refresher } from "./common.js";
 
 export const title = "Task";
 
@@ -214,13 +214,7 @@ export function mount(root, params) {
     });
   }
 
-  async function refresh() {
-    try {
-      await load();
-    } catch (err) {
-      if (alive) replace(problem, errorPanel(describe(err)));
-    }
-  }
+  const refresh = refresher(load, problem, () => alive);
 
   refresh();
   return { refresh, dispose: () => { alive = false; } };

@@ -3,7 +3,7 @@ import { api, enc } from "../api.js";
 import { el, replace, uid } from "../dom.js";
 import { go } from "../router.js";
 import { errorPanel, pageHeader, table, toast } from "../ui.js";
-import { FINISHED, describe, loadStreams, rowClass, streamOptions, taskDuration, taskStatus, timeCell } from "./common.js";
+import { FINISHED, describe, loadStreams, refresher, rowClass, streamOptions, taskDuration, taskStatus, timeCell } from "./common.js";
 
 export const title = "Tasks";
 export const PAGE_SIZE = 50;
@@ -93,13 +93,7 @@ export function mount(root, _params, query) {
     refresh();
   }
 
-  async function refresh() {
-    try {
-      await load();
-    } catch (err) {
-      if (alive) replace(problem, errorPanel(describe(err)));
-    }
-  }
+  const refresh = refresher(load, problem, () => alive);
 
   refresh();
   return { refresh, dispose: () => { alive = false; } };
