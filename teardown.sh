@@ -68,7 +68,8 @@ except Exception:
 
     db, tmp = find("database", "path"), find("watcher", "tmp_dir")
 print(path.parent / str(db or "sparkq.db"))
-print(str(tmp or "/tmp"))
+# a relative watcher.tmp_dir is relative to the config's folder, as for `sparkq watch`
+print(path.parent / Path(str(tmp or "/tmp")).expanduser())
 PY
 )"; then
         db="$(printf '%s\n' "$paths" | sed -n 1p)"

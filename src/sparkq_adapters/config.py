@@ -119,6 +119,11 @@ class Settings:
         return self.db_path.with_name("sparkq.lock")
 
     @property
+    def watcher_dir(self) -> Path:
+        """The watchers' folder (lockfiles, FIFOs, done-flags); relative to the config's folder."""
+        return self.base_dir / Path(self.file.watcher.tmp_dir).expanduser()
+
+    @property
     def script_dirs(self) -> list[Path]:
         return [self.base_dir / d for d in self.file.script_dirs]
 

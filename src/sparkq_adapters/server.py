@@ -12,7 +12,7 @@ from pathlib import Path
 
 from sparkq_domain.errors import Conflict, SparkQError
 
-from .process import pid_alive, read_pid
+from .process import LockHeld, acquire_lockfile, is_sparkq, pid_alive, read_pid, release_lockfile, remove_if_unchanged
 
 STOP_GRACE_SECONDS = 5.0
 
@@ -37,53 +37,19 @@ class AlreadyRunning(Conflict):
 
 def acquire_lock(lock_path: Path, port: int) -> None:
     """Create the lockfile with our PID; replace one left by a dead process; refuse a live one."""
-    content = f"{os.getpid()}\n{port}\n".encode()
-    for _ in range(5):
-        try:
-            fd = os.open(lock_path, os.O_CREAT | os.O_EXCL | os.O_WRONLY, 0o644)
-        except FileExistsError:
-            pid = read_pid(lock_path)
-            if pid is not None and pid_alive(pid) and _is_sparkq(pid):
-                raise AlreadyRunning(pid) from None
-            _remove_if_unchanged(lock_path, pid)
-            continue
-        except OSError as exc:
-            raise ServerError(f"Cannot create the lockfile {lock_path}: {exc.strerror}") from None
-        try:
-            os.write(fd, content)
-        finally:
-            os.close(fd)
-        return
-    raise ServerError(f"Could not take the lockfile {lock_path}; another SparkQ is starting at the same time")
-
-
-def release_lock(lock_path: Path) -> None:
-    """Remove the lockfile if it is still ours."""
-    if read_pid(lock_path) == os.getpid():
-        try:
-            lock_path.unlink()
-        except FileNotFoundError:
-            pass
-
-
-def _remove_if_unchanged(lock_path: Path, seen_pid: int | None) -> None:
-    # another starter may have replaced the stale file meanwhile: only remove what we judged stale
-    if read_pid(lock_path) == seen_pid:
-        try:
-            lock_path.unlink()
-        except FileNotFoundError:
-            pass
-
-
-def _is_sparkq(pid: int) -> bool:
-    """Guard against a reused PID: on Linux, check that the process is a SparkQ one."""
     try:
-        cmdline = Path(f"/proc/{pid}/cmdline").read_bytes()
-    except FileNotFoundError:
-        return not Path("/proc/self").exists()  # no /proc at all (macOS): cannot tell, assume it is
-    except OSError:
-        return True
-    return b"sparkq" in cmdline.lower()
+        taken = acquire_lockfile(lock_path, f"{os.getpid()}\n{port}\n")
+    except LockHeld as held:
+        raise AlreadyRunning(held.pid) from None
+    except OSError as exc:
+        raise ServerError(f"Cannot create the lockfile {lock_path}: {exc.strerror}") from None
+    if not taken:
+        raise ServerError(f"Could not take the lockfile {lock_path}; another SparkQ is starting at the same time")
+
+
+release_lock = release_lockfile
+_remove_if_unchanged = remove_if_unchanged
+_is_sparkq = is_sparkq
 
 
 def bind_loopback(host: str, port: int) -> socket.socket:

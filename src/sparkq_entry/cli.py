@@ -51,9 +51,15 @@ def main(argv: list[str] | None = None) -> int:
 
     from sparkq_adapters.cli import common, worker
 
-    from .wiring import queue_from_settings
+    from .wiring import data_version_from_settings, queue_from_settings
 
-    common.configure(config_path=config_path, queue_factory=queue_from_settings, app_factory=_build_app)
+    common.configure(
+        config_path=config_path,
+        queue_factory=queue_from_settings,
+        app_factory=_build_app,
+        version_factory=data_version_from_settings,
+    )
+    args = worker.bare_wait(args)
     fast = worker.fast_path(args)
     return _guarded(fast if fast is not None else lambda: _run_cyclopts(args))
 

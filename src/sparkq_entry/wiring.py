@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+from collections.abc import Callable
 from pathlib import Path
 
 from sparkq_adapters.clock import RandomIds, SystemClock
@@ -38,6 +39,13 @@ def queue_from_settings(settings: Settings, *, clock: Clock | None = None) -> Qu
     project = settings.file.project
     queue.ensure_project(settings.project_name, project.repo_path, project.prd_path)
     return queue
+
+
+def data_version_from_settings(settings: Settings) -> Callable[[], int]:
+    """`PRAGMA data_version` on a connection of its own: moves whenever another connection commits."""
+    from sparkq_adapters.sqlite.changes import ChangeFeed
+
+    return ChangeFeed(settings.db_path, busy_timeout_ms=settings.file.database.busy_timeout_ms).data_version
 
 
 def _ids() -> IdFactory:

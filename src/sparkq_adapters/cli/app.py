@@ -58,6 +58,7 @@ app.command(_C + "tasks:claim", name="claim")
 app.command(_C + "tasks:complete", name="complete")
 app.command(_C + "tasks:fail", name="fail")
 app.command(_C + "tasks:requeue", name="requeue")
+app.command(_C + "watch:watch", name="watch")
 
 # reviewing
 app.command(_C + "tasks:list_tasks", name="tasks")

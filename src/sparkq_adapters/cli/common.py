@@ -30,6 +30,7 @@ class _Context:
     config_path: str | None = None
     queue_factory: Callable[[Settings], Queue] | None = None
     app_factory: Callable[[Settings, int], Any] | None = None
+    version_factory: Callable[[Settings], Callable[[], int]] | None = None
     settings: Settings | None = None
     queue: Queue | None = None
 
@@ -42,10 +43,12 @@ def configure(
     config_path: str | None,
     queue_factory: Callable[[Settings], Queue],
     app_factory: Callable[[Settings, int], Any] | None = None,
+    version_factory: Callable[[Settings], Callable[[], int]] | None = None,
 ) -> None:
     _ctx.config_path = config_path
     _ctx.queue_factory = queue_factory
     _ctx.app_factory = app_factory
+    _ctx.version_factory = version_factory
     _ctx.settings = None
     _ctx.queue = None
 
@@ -77,6 +80,13 @@ def app_factory() -> Callable[[Settings, int], Any]:
     if _ctx.app_factory is None:
         raise RuntimeError("sparkq_adapters.cli.common.configure() was not given an app factory")
     return _ctx.app_factory
+
+
+def data_version() -> Callable[[], int]:
+    """A fresh reader of the database's change counter (`PRAGMA data_version`), for waiting loops."""
+    if _ctx.version_factory is None:
+        raise RuntimeError("sparkq_adapters.cli.common.configure() was not given a version factory")
+    return _ctx.version_factory(settings())
 
 
 def read_source(value: str, what: str) -> str:

@@ -1,27 +1,47 @@
-"""`sparkq run` and `sparkq stop`: the HTTP server (API + web UI) as a foreground process."""
+"""`sparkq run` and `sparkq stop`: the HTTP server (API + web UI) as a foreground process, with watchers."""
 
 from __future__ import annotations
 
 import os
+import subprocess
 import sys
-from typing import Annotated
+from pathlib import Path
+from typing import TYPE_CHECKING, Annotated
 
 from cyclopts import Parameter
 
+from sparkq_domain import Status, TaskStatus
+from sparkq_domain.errors import Conflict, NotFound
+
 from .. import server
-from . import common
+from ..process import is_sparkq, live_pid, pid_alive, read_pid, remove_if_unchanged
+from . import common, output
 from .common import UsageError
+from .watch import stream_intro, watchable
+
+if TYPE_CHECKING:
+    from sparkq_domain import StreamCounts
 
 
-def run(*, port: Annotated[int | None, Parameter(help="Port on 127.0.0.1 (default: server.port, 8420)")] = None) -> int:
+def run(
+    *,
+    port: Annotated[int | None, Parameter(help="Port on 127.0.0.1 (default: server.port, 8420)")] = None,
+    session: Annotated[
+        str | None, Parameter(help="Also start a watcher for every active stream of this session.")
+    ] = None,
+) -> int:
     """Start the SparkQ server (API and web UI) on 127.0.0.1 in the foreground.
 
+    With --session it also starts a watcher (`sparkq watch`) for every active stream
+    of that session and stops them with the server. Without it, on a terminal, it
+    offers the active sessions and the streams with queued work to pick from.
     Stops on Ctrl-C, SIGTERM, or `sparkq stop`. Only one server runs per database
     (a lockfile `sparkq.lock` beside it holds the PID).
 
-    Examples:
-      sparkq run
-      sparkq run --port 8421
+        Examples:
+          sparkq run
+          sparkq run --session api-v2
+          sparkq run --port 8421
     """
     settings = common.settings()
     chosen = settings.file.server.port if port is None else port
@@ -31,29 +51,176 @@ def run(*, port: Annotated[int | None, Parameter(help="Port on 127.0.0.1 (defaul
     shown_host = "127.0.0.1" if host == "localhost" else host
     url = f"http://{shown_host}:{chosen}" if ":" not in host else f"http://[{host}]:{chosen}"
 
+    if session is not None:
+        streams = watched_streams(session)
+    elif _interactive() and live_pid(settings.lock_path) is None:  # a running server: refused below
+        streams = pick_streams()
+    else:
+        streams = []
+    children: list[subprocess.Popen[bytes]] = []
+
     def ready() -> None:
         print(f"SparkQ server running at {url} (PID {os.getpid()}); UI at {url}/", flush=True)
         print(f"Database: {settings.db_path}. Stop with Ctrl-C or `sparkq stop`.", flush=True)
+        for counts in streams:
+            output.print_lines(stream_intro(counts))
+            children.append(start_watcher(counts.stream.name))
+        if children:
+            print(f"Watchers started for {len(children)} stream(s) in {settings.watcher_dir}", flush=True)
 
-    server.serve(
-        lambda: common.app_factory()(settings, chosen),
-        host=host,
-        port=chosen,
-        lock_path=settings.lock_path,
-        on_ready=ready,
-    )
+    try:
+        server.serve(
+            lambda: common.app_factory()(settings, chosen),
+            host=host,
+            port=chosen,
+            lock_path=settings.lock_path,
+            on_ready=ready,
+        )
+    finally:
+        for child in children:
+            stop_child(child)
     print("SparkQ server stopped", file=sys.stderr)
     return 0
 
 
-def stop() -> int:
-    """Stop the running SparkQ server (SIGTERM, then SIGKILL after 5 s).
+def stop(
+    *,
+    stream: Annotated[str | None, Parameter(help="Stop only this stream's watcher (the server keeps running).")] = None,
+) -> int:
+    """Stop the server and every watcher (SIGTERM, then SIGKILL after 5 s).
 
-    Running tasks stay running and queued tasks stay queued.
+    With --stream, stop only that stream's watcher. Running tasks stay running and
+    queued tasks stay queued.
 
-    Examples:
-      sparkq stop
+        Examples:
+          sparkq stop
+          sparkq stop --stream auth
     """
-    server.stop(common.settings().lock_path)
-    print("SparkQ server stopped")
+    settings = common.settings()
+    if stream is not None:
+        pid = stop_watcher(_watcher_lock(stream))
+        if pid is None:
+            raise NotFound(f"No watcher running for stream {stream}")
+        print(f"Watcher for stream {stream} stopped (PID {pid})")
+        return 0
+    try:
+        server.stop(settings.lock_path)
+    except server.ServerError:
+        stopped = stop_all_watchers()
+        if not stopped:
+            raise
+        print("SparkQ server was not running")
+    else:
+        stop_all_watchers()
+        print("SparkQ server stopped")
     return 0
+
+
+# -- watchers --------------------------------------------------------------------------------------
+
+
+def watched_streams(session: str) -> list[StreamCounts]:
+    """The active streams of an active session (an error for an unknown or ended session)."""
+    queue = common.queue()
+    found = queue.get_session(session)
+    if found.status is not Status.ACTIVE:
+        raise Conflict(f"Session {found.name!r} has ended; start `sparkq run` with an active one")
+    streams = list(queue.list_streams(found.id, "active"))
+    if not streams:
+        print(f"Session {found.name} has no active streams; no watcher started", file=sys.stderr)
+    return streams
+
+
+def pick_streams() -> list[StreamCounts]:
+    """On a terminal: offer active sessions, then streams with queued work; Enter = none."""
+    queue = common.queue()
+    sessions = list(queue.list_sessions("active"))
+    waiting = [s for s in queue.queued_by_stream() if s.counts.get(TaskStatus.QUEUED, 0) > 0]
+    if not sessions and not waiting:
+        return []
+    choices: list[tuple[str, str]] = []
+    print("Start watchers too? Pick one:")
+    if sessions:
+        print("Active sessions (a watcher for each of their active streams):")
+        for item in sessions:
+            choices.append(("session", item.id))
+            print(f"  {len(choices)}) {item.name}")
+    if waiting:
+        print("Streams with queued work:")
+        for counts in waiting:
+            choices.append(("stream", counts.stream.id))
+            print(f"  {len(choices)}) {counts.stream.name} ({counts.counts.get(TaskStatus.QUEUED, 0)} queued)")
+    while True:
+        try:
+            answer = input(f"Number (1-{len(choices)}, Enter = just serve): ").strip()
+        except EOFError:
+            print()
+            return []
+        if not answer:
+            return []
+        if answer.isdigit() and 1 <= int(answer) <= len(choices):
+            kind, ref = choices[int(answer) - 1]
+            return watched_streams(ref) if kind == "session" else [watchable(queue, ref)]
+        print(f"Please answer a number from 1 to {len(choices)}, or press Enter.")
+
+
+def start_watcher(stream: str) -> subprocess.Popen[bytes]:
+    """`sparkq watch STREAM` as a child process, on the same config (via SPARKQ_CONFIG)."""
+    env = dict(os.environ)
+    source = common.settings().source
+    if source is not None:
+        env["SPARKQ_CONFIG"] = str(source.resolve())
+    # the watcher's greeting was printed by `run` already; its errors still reach stderr
+    return subprocess.Popen([*_sparkq_command(), "watch", stream], env=env, stdout=subprocess.DEVNULL)
+
+
+def stop_child(child: subprocess.Popen[bytes]) -> None:
+    if child.poll() is None:
+        server.terminate(child.pid)
+    try:
+        child.wait(timeout=5)
+    except subprocess.TimeoutExpired:
+        pass
+
+
+def stop_watcher(lock: Path) -> int | None:
+    """Stop the watcher named in `lock` (if it is a live SparkQ process); its PID, or None."""
+    pid = read_pid(lock)
+    if pid is None or not pid_alive(pid) or not is_sparkq(pid):
+        if lock.exists():
+            remove_if_unchanged(lock, pid)
+        return None
+    server.terminate(pid)
+    remove_if_unchanged(lock, pid)
+    return pid
+
+
+def stop_all_watchers() -> list[int]:
+    stopped = []
+    for lock in sorted(common.settings().watcher_dir.glob("sparkq-*.lock")):
+        pid = stop_watcher(lock)
+        if pid is not None:
+            name = lock.name.removeprefix("sparkq-").removesuffix(".lock")
+            print(f"Watcher for stream {name} stopped (PID {pid})")
+            stopped.append(pid)
+    return stopped
+
+
+def _watcher_lock(stream: str) -> Path:
+    folder = common.settings().watcher_dir
+    lock = folder / f"sparkq-{stream}.lock"
+    if not lock.exists() and stream.startswith("str_"):
+        # an id: the files are named after the stream's name
+        lock = folder / f"sparkq-{common.queue().get_stream(stream).name}.lock"
+    return lock
+
+
+def _sparkq_command() -> list[str]:
+    script = Path(sys.argv[0])
+    if script.name.startswith("sparkq") and script.is_file():
+        return [sys.executable, str(script)]
+    return [sys.executable, "-m", "sparkq_entry.cli"]
+
+
+def _interactive() -> bool:
+    return sys.stdin is not None and sys.stdin.isatty() and sys.stdout.isatty()

@@ -7,6 +7,7 @@ no cattrs, YAML, HTTP or terminal libraries.
 
 from __future__ import annotations
 
+import math
 import re
 from datetime import timedelta
 from typing import TYPE_CHECKING, Annotated, Literal
@@ -98,21 +99,49 @@ def peek(
 def claim(
     *,
     stream: Annotated[str | None, Parameter(help="The stream to claim from (required).")] = None,
+    wait: Annotated[
+        str | None,
+        Parameter(
+            name="--wait",
+            help="Wait up to SECONDS for a task to be queued (bare --wait: until one is, or Ctrl-C).",
+            show_default=False,
+        ),
+    ] = None,
 ) -> int | None:
     """Claim the oldest queued task of a stream: print it, with the stream's instructions, as one line of JSON.
 
     The task moves to running; report back with `sparkq complete` or `sparkq fail`.
-    Prints nothing (exit 0) when the stream has no queued task.
+    Prints nothing (exit 0) when the stream has no queued task. With --wait it
+    blocks until a task is queued and claims it at once (within a second); when
+    the time is up it prints nothing (exit 0).
 
         Examples:
           sparkq claim --stream auth
+          sparkq claim --stream auth --wait 600
+          sparkq claim --stream auth --wait
           sparkq claim --stream auth | jq -r .stream.instructions
     """
     if stream is None:
         output.emit_error(*output.claim_usage(common.queue().queued_by_stream()))
         return 2
-    worker.print_claim(stream)
+    if wait is None:
+        worker.print_claim(stream)
+    else:
+        worker.print_claim_waiting(stream, parse_wait(wait))
     return None
+
+
+def parse_wait(text: str) -> float | None:
+    """`--wait` seconds as a number (None: wait forever)."""
+    if text == worker.WAIT_FOREVER:
+        return None
+    try:
+        seconds = float(text)
+    except ValueError:
+        seconds = math.nan
+    if not math.isfinite(seconds) or seconds < 0:
+        raise common.UsageError(f"Invalid --wait {text!r}: give a number of seconds (0 or more), or no value to wait")
+    return seconds
 
 
 def complete(

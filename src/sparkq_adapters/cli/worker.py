@@ -35,6 +35,45 @@ def print_claim(stream: str) -> None:
 FAST_COMMANDS: dict[str, Callable[[str], None]] = {"peek": print_peek, "claim": print_claim}
 
 
+#: what a bare `--wait` (no number after it) becomes, so that Cyclopts sees an option with a value
+WAIT_FOREVER = "forever"
+
+
+def bare_wait(args: list[str]) -> list[str]:
+    """`claim ... --wait` without a number means "wait forever": spell that out for Cyclopts.
+
+    Only `claim` is touched; `--wait 30`, `--wait=30` and every other command pass unchanged,
+    and the result never matches the fast path (which takes only the plain forms).
+    """
+    if not args or args[0] != "claim" or "--wait" not in args:
+        return args
+    out = list(args)
+    for i, arg in enumerate(out):
+        if arg == "--":
+            break
+        if arg == "--wait" and (i + 1 == len(out) or not _is_number(out[i + 1])):
+            out[i] = f"--wait={WAIT_FOREVER}"
+    return out
+
+
+def _is_number(text: str) -> bool:
+    try:
+        float(text)
+    except ValueError:
+        return False
+    return True
+
+
+def print_claim_waiting(stream: str, seconds: float | None) -> None:
+    """Block until a task is queued in `stream` (at most `seconds`; None = forever), claim and print it."""
+    from ..waiting import DataVersionChanges, claim_waiting, claimer
+
+    queue = common.queue()
+    claimed = claim_waiting(claimer(queue, stream), DataVersionChanges(common.data_version()), seconds)
+    if claimed is not None:
+        output.print_json(claimed_to_dict(claimed.task, claimed.stream))
+
+
 def fast_path(args: list[str]) -> Callable[[], None] | None:
     """The call to run for a plain `peek`/`claim --stream S`, or None to go through Cyclopts."""
     if os.environ.get(FAST_PATH_ENV) == "0" or not args or args[0] not in FAST_COMMANDS:

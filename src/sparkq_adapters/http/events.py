@@ -49,6 +49,9 @@ class EventHub:
         self._subscribers: set[_Subscriber] = set()
         self._last = 0
         self._lock = asyncio.Lock()
+        #: counts the commits seen; `wait` sleeps until it moves (the long-poll claim uses it)
+        self._changes = 0
+        self._changed = asyncio.Event()
 
     async def run(self) -> None:
         """Poll until cancelled; a failing poll is logged and retried."""
@@ -59,10 +62,30 @@ class EventHub:
                 current = await asyncio.to_thread(self._feed.data_version)
                 if current != version:
                     version = current
+                    self._notify()
                     await self._publish()
             except Exception:
                 log.exception("event feed poll failed; retrying")
             await asyncio.sleep(self._poll)
+
+    def mark(self) -> int:
+        """A token for "now": `wait(mark, …)` returns once a commit is seen after it."""
+        return self._changes
+
+    async def wait(self, mark: int, seconds: float) -> None:
+        """Sleep until a commit by any process is seen after `mark`, or `seconds` pass."""
+        if self._changes != mark:
+            return
+        changed = self._changed
+        try:
+            await asyncio.wait_for(changed.wait(), timeout=seconds)
+        except TimeoutError:
+            pass
+
+    def _notify(self) -> None:
+        self._changes += 1
+        changed, self._changed = self._changed, asyncio.Event()
+        changed.set()
 
     async def _publish(self) -> None:
         async with self._lock:

@@ -1,0 +1,87 @@
+"""`sparkq watch STREAM`: the watcher of one stream in the foreground (SPEC §7)."""
+
+from __future__ import annotations
+
+import os
+import signal
+import sys
+import threading
+from typing import TYPE_CHECKING, Annotated
+
+from cyclopts import Parameter
+
+from sparkq_domain import Status, TaskStatus
+from sparkq_domain.errors import Conflict
+
+from .. import watcher
+from . import common, output
+
+if TYPE_CHECKING:
+    from sparkq_domain import Queue, StreamCounts
+
+
+def watch(stream: Annotated[str, Parameter(help="The stream to watch (its name or id).")], /) -> int:
+    """Watch a stream and wake its idle worker through a FIFO when a task is queued.
+
+    The worker waits with `touch <tmp>/sparkq-S-done && cat <tmp>/sparkq-S-pipe`;
+    when the done-flag exists and the stream has a queued task, the watcher removes
+    the flag and writes `wake` into the FIFO. One watcher per stream (lockfile
+    `<tmp>/sparkq-S.lock`); `<tmp>` is watcher.tmp_dir. Stops on Ctrl-C, SIGTERM
+    or `sparkq stop --stream S`.
+
+        Examples:
+          sparkq watch auth
+          sparkq --config ~/proj/sparkq.yml watch auth
+    """
+    settings = common.settings()
+    queue = common.queue()
+    counts = watchable(queue, stream)
+    name = counts.stream.name
+    folder = settings.watcher_dir
+    if not folder.is_dir():
+        raise watcher.WatcherError(f"The watcher folder {folder} does not exist; create it or set watcher.tmp_dir")
+    files = watcher.WatcherFiles.for_stream(folder, name)
+    config = settings.file.watcher
+    stop = threading.Event()
+
+    def on_signal(signum: int, frame: object) -> None:
+        stop.set()
+
+    watcher.acquire(files, name)
+    previous = {sig: signal.signal(sig, on_signal) for sig in (signal.SIGTERM, signal.SIGINT)}
+    try:
+        watcher.ensure_fifo(files.pipe)
+        output.print_lines(stream_intro(counts))
+        output.emit(f"Watching (PID {os.getpid()}): FIFO {files.pipe}, done-flag {files.done}. Stop with Ctrl-C.")
+        sys.stdout.flush()
+        loop = watcher.Watcher(
+            files,
+            has_work=lambda: queue.peek(counts.stream.id) is not None,
+            data_version=common.data_version(),
+            idle_poll=config.idle_poll_seconds,
+            busy_poll=config.busy_poll_seconds,
+        )
+        loop.run(stop.is_set)
+    finally:
+        for sig, handler in previous.items():
+            signal.signal(sig, handler)
+        watcher.release(files)
+    print(f"Watcher for stream {name} stopped", file=sys.stderr)
+    return 0
+
+
+def watchable(queue: Queue, ref: str) -> StreamCounts:
+    """The stream's counts, or an error when it does not exist or has ended."""
+    counts = queue.stream_counts(ref)
+    if counts.stream.status is not Status.ACTIVE:
+        raise Conflict(f"Stream {counts.stream.name!r} has ended (or its session has); there is nothing to watch")
+    return counts
+
+
+def stream_intro(counts: StreamCounts) -> list[str]:
+    """What `watch` and `run --session` print per stream: name, queued count, instructions."""
+    queued = counts.counts.get(TaskStatus.QUEUED, 0)
+    instructions = counts.stream.instructions or "(no instructions)"
+    lines = [f"Stream {counts.stream.name} (session {counts.session_name}): {queued} queued"]
+    lines += ["  " + line for line in instructions.splitlines() or [""]]
+    return lines

@@ -1,0 +1,336 @@
+"""`sparkq watch`, `sparkq-watcher.sh`, `run --session`, `stop [--stream]` and `claim --wait` as real processes."""
+
+from __future__ import annotations
+
+import json
+import shutil
+import signal
+import subprocess
+import threading
+import time
+from pathlib import Path
+
+import httpx
+import pexpect
+import pytest
+
+from tests.conftest import SPARKQ, RunSparkq
+from tests.integration.conftest import Server, free_port, pid_alive
+from tests.integration.test_shell_scripts import IGNORED, REPO
+
+from .worker_support import WATCHER_SH, is_fifo, sparkq_env, start, start_watch, stop, wait_for, write_config
+
+
+@pytest.fixture
+def tmp_dir(workdir: Path, tmp_path: Path, sparkq: RunSparkq) -> Path:
+    folder = tmp_path / "watchers"
+    write_config(workdir, folder)
+    assert sparkq("session", "create", "s1").returncode == 0
+    for name in ("a", "b"):
+        assert sparkq("stream", "create", name, "--session", "s1", "-i", f"Work on {name}").returncode == 0
+    return folder
+
+
+def lock_pid(lock: Path) -> int | None:
+    try:
+        return int(lock.read_text().split()[0])
+    except (OSError, ValueError, IndexError):
+        return None
+
+
+# -- sparkq watch ----------------------------------------------------------------------------------
+
+
+def test_watch_refuses_an_unknown_or_ended_stream(tmp_dir: Path, sparkq: RunSparkq) -> None:
+    missing = sparkq("watch", "nope")
+    assert missing.returncode == 1
+    assert missing.stderr.startswith("Error: Stream 'nope' not found")
+    assert sparkq("stream", "end", "b").returncode == 0
+    ended = sparkq("watch", "b")
+    assert ended.returncode == 1
+    assert "has ended" in ended.stderr and ended.stderr.startswith("Error: ")
+    assert list(tmp_dir.iterdir()) == []
+
+
+def test_watch_holds_the_lock_refuses_a_second_and_exits_cleanly_on_sigterm(
+    workdir: Path, tmp_dir: Path, sparkq: RunSparkq
+) -> None:
+    sparkq("enqueue", "run-bash", '{"script": "x"}', "--stream", "a")
+    lock = tmp_dir / "sparkq-a.lock"
+    proc = start_watch(workdir, "a")
+    try:
+        assert wait_for(lambda: lock_pid(lock) == proc.pid, timeout=10)
+        assert wait_for(lambda: "Watching" in (workdir / "watch-a.log").read_text())
+        intro = (workdir / "watch-a.log").read_text()
+        assert "Stream a (session s1): 1 queued" in intro and "  Work on a" in intro
+        assert is_fifo(tmp_dir / "sparkq-a-pipe")
+        second = sparkq("watch", "a")
+        assert second.returncode == 1
+        assert second.stderr == f"Error: Watcher for stream a already running (PID {proc.pid})\n"
+        shell = subprocess.run(
+            [str(WATCHER_SH), "a"],
+            cwd=workdir,
+            capture_output=True,
+            text=True,
+            timeout=30,
+            env=sparkq_env({"SPARKQ_WATCHER_TMP": str(tmp_dir)}),
+        )
+        assert shell.returncode == 1
+        assert shell.stderr == f"Error: Watcher for stream a already running (PID {proc.pid})\n"
+    finally:
+        assert stop(proc) == 0
+    assert not lock.exists()
+    assert is_fifo(tmp_dir / "sparkq-a-pipe")  # kept: a worker may still be reading it
+
+
+def test_watch_replaces_the_lockfile_of_a_dead_watcher(workdir: Path, tmp_dir: Path) -> None:
+    dead = subprocess.Popen(["true"])
+    dead.wait()
+    lock = tmp_dir / "sparkq-a.lock"
+    lock.write_text(f"{dead.pid}\n")
+    (tmp_dir / "sparkq-a-pipe").write_text("a plain file where the FIFO belongs")
+    proc = start_watch(workdir, "a")
+    try:
+        assert wait_for(lambda: lock_pid(lock) == proc.pid, timeout=10)
+        assert wait_for(lambda: is_fifo(tmp_dir / "sparkq-a-pipe"))
+    finally:
+        assert stop(proc, signal.SIGINT) == 0
+    assert not lock.exists()
+
+
+@pytest.mark.parametrize("kind", ["watch", "shell"])
+def test_a_watcher_wakes_the_idle_worker_when_work_is_queued(
+    kind: str, workdir: Path, tmp_dir: Path, sparkq: RunSparkq
+) -> None:
+    if kind == "watch":
+        proc = start_watch(workdir, "a")
+    else:
+        env = sparkq_env({"SPARKQ_WATCHER_TMP": str(tmp_dir), "SPARKQ_IDLE_POLL": "1", "SPARKQ_BUSY_POLL": "2"})
+        proc = start([str(WATCHER_SH), "a"], workdir, workdir / "watch-a.log", env)
+    worker = None
+    try:
+        assert wait_for(lambda: lock_pid(tmp_dir / "sparkq-a.lock") == proc.pid, timeout=10)
+        wait_cmd = f"touch {tmp_dir}/sparkq-a-done && cat {tmp_dir}/sparkq-a-pipe && sparkq claim --stream a"
+        worker = subprocess.Popen(["bash", "-c", wait_cmd], cwd=workdir, stdout=subprocess.PIPE, env=sparkq_env())
+        assert wait_for(lambda: (tmp_dir / "sparkq-a-done").exists())
+        task_id = sparkq("enqueue", "run-bash", '{"script": "x"}', "--stream", "a").stdout.strip()
+        out = worker.communicate(timeout=15)[0].decode()
+        lines = out.splitlines()
+        assert lines[0] == "wake"
+        assert json.loads(lines[1])["id"] == task_id
+        assert not (tmp_dir / "sparkq-a-done").exists()
+    finally:
+        if worker is not None and worker.poll() is None:
+            worker.kill()
+            worker.wait()
+        assert stop(proc) == 0
+    assert not (tmp_dir / "sparkq-a.lock").exists()
+
+
+# -- stop ------------------------------------------------------------------------------------------
+
+
+def test_stop_stream_stops_only_that_watcher(workdir: Path, tmp_dir: Path, sparkq: RunSparkq) -> None:
+    a, b = start_watch(workdir, "a"), start_watch(workdir, "b")
+    try:
+        assert wait_for(lambda: lock_pid(tmp_dir / "sparkq-a.lock") == a.pid, timeout=10)
+        assert wait_for(lambda: lock_pid(tmp_dir / "sparkq-b.lock") == b.pid, timeout=10)
+        done = sparkq("stop", "--stream", "a")
+        assert done.returncode == 0, done.stderr
+        assert done.stdout == f"Watcher for stream a stopped (PID {a.pid})\n"
+        assert a.wait(timeout=10) == 0
+        assert b.poll() is None
+        again = sparkq("stop", "--stream", "a")
+        assert again.returncode == 1 and again.stderr == "Error: No watcher running for stream a\n"
+        # `sparkq stop` with no server running still stops every watcher
+        everything = sparkq("stop")
+        assert everything.returncode == 0
+        assert f"Watcher for stream b stopped (PID {b.pid})" in everything.stdout
+        assert b.wait(timeout=10) == 0
+    finally:
+        stop(a)
+        stop(b)
+    assert not list(tmp_dir.glob("*.lock"))
+
+
+def test_run_session_starts_a_watcher_per_active_stream_and_stop_ends_them_all(
+    workdir: Path, tmp_dir: Path, sparkq: RunSparkq
+) -> None:
+    sparkq("enqueue", "run-bash", '{"script": "x"}', "--stream", "b")
+    srv = Server(workdir, free_port(), ("--session", "s1"))
+    try:
+        locks = [tmp_dir / "sparkq-a.lock", tmp_dir / "sparkq-b.lock"]
+        assert wait_for(lambda: all(lock_pid(lock) for lock in locks), timeout=15), srv.output()
+        pids = [lock_pid(lock) for lock in locks]
+        out = srv.output()
+        assert "Stream a (session s1): 0 queued" in out and "Stream b (session s1): 1 queued" in out
+        assert "  Work on b" in out
+        done = sparkq("stop")
+        assert done.returncode == 0, done.stderr
+        assert "SparkQ server stopped" in done.stdout
+        assert srv.proc.wait(timeout=15) == 0
+        assert wait_for(lambda: not any(pid_alive(pid) for pid in pids if pid), timeout=10)
+    finally:
+        srv.stop()
+    assert not list(tmp_dir.glob("*.lock"))
+    assert sparkq("peek", "--stream", "b").stdout  # queued stays queued
+
+
+def test_run_session_of_an_unknown_session_is_an_error(tmp_dir: Path, sparkq: RunSparkq) -> None:
+    result = sparkq("run", "--port", str(free_port()), "--session", "nope")
+    assert result.returncode == 1
+    assert result.stderr.startswith("Error: Session 'nope' not found")
+
+
+def _spawn_run(workdir: Path, port: int) -> pexpect.spawn:
+    env = sparkq_env({"TERM": "dumb", "COLUMNS": "100"})
+    child = pexpect.spawn(SPARKQ, ["run", "--port", str(port)], cwd=str(workdir), env=env, encoding="utf-8", timeout=20)
+    child.setwinsize(40, 100)
+    return child
+
+
+def _end(child: pexpect.spawn) -> None:
+    if child.isalive():
+        child.kill(signal.SIGTERM)
+        child.expect(pexpect.EOF, timeout=15)
+    child.close(force=True)
+
+
+def test_run_on_a_terminal_offers_sessions_and_streams_with_work(
+    workdir: Path, tmp_dir: Path, sparkq: RunSparkq
+) -> None:
+    sparkq("enqueue", "run-bash", '{"script": "x"}', "--stream", "b")
+    child = _spawn_run(workdir, free_port())
+    try:
+        child.expect_exact("Active sessions")
+        child.expect_exact("1) s1")
+        child.expect_exact("Streams with queued work:")
+        child.expect_exact("2) b (1 queued)")
+        child.expect_exact("Number (1-2, Enter = just serve): ")
+        child.sendline("7")
+        child.expect_exact("Please answer a number from 1 to 2")
+        child.sendline("2")
+        child.expect_exact("SparkQ server running at")
+        child.expect_exact("Stream b (session s1): 1 queued")
+        assert wait_for(lambda: lock_pid(tmp_dir / "sparkq-b.lock"), timeout=10)
+        assert not (tmp_dir / "sparkq-a.lock").exists()
+    finally:
+        _end(child)
+    assert wait_for(lambda: not (tmp_dir / "sparkq-b.lock").exists(), timeout=10)
+
+
+def test_run_on_a_terminal_with_enter_just_serves(workdir: Path, tmp_dir: Path) -> None:
+    child = _spawn_run(workdir, free_port())
+    try:
+        child.expect_exact("Number (1-1, Enter = just serve): ")
+        child.sendline("")
+        child.expect_exact("SparkQ server running at")
+        assert not list(tmp_dir.glob("*.lock"))
+    finally:
+        _end(child)
+
+
+# -- claim --wait ----------------------------------------------------------------------------------
+
+
+def test_claim_wait_returns_a_task_queued_by_another_process(workdir: Path, tmp_dir: Path, sparkq: RunSparkq) -> None:
+    waiter = subprocess.Popen(
+        [SPARKQ, "claim", "--stream", "a", "--wait", "30"], cwd=workdir, stdout=subprocess.PIPE, env=sparkq_env()
+    )
+    try:
+        task_id = sparkq("enqueue", "run-bash", '{"script": "x"}', "--stream", "a").stdout.strip()
+        out, _ = waiter.communicate(timeout=10)  # well within the 30 s wait: it woke on the enqueue
+        claimed = json.loads(out)
+        assert claimed["id"] == task_id and claimed["status"] == "running"
+        assert claimed["stream"]["instructions"] == "Work on a"
+        assert waiter.returncode == 0
+    finally:
+        stop(waiter)
+
+
+def test_claim_wait_times_out_silently(tmp_dir: Path, sparkq: RunSparkq) -> None:
+    result = sparkq("claim", "--stream", "a", "--wait", "0.3")
+    assert (result.returncode, result.stdout, result.stderr) == (0, "", "")
+
+
+def test_claim_wait_refuses_bad_values_and_ended_streams(tmp_dir: Path, sparkq: RunSparkq) -> None:
+    bad = sparkq("claim", "--stream", "a", "--wait", "-3")
+    assert bad.returncode == 2 and bad.stderr.startswith("Error: Invalid --wait")
+    sparkq("stream", "end", "b")
+    ended = sparkq("claim", "--stream", "b", "--wait", "5")
+    assert ended.returncode == 1 and "has ended" in ended.stderr
+
+
+def test_bare_claim_wait_waits_until_interrupted(workdir: Path, tmp_dir: Path) -> None:
+    waiter = subprocess.Popen(
+        [SPARKQ, "claim", "--stream", "a", "--wait"],
+        cwd=workdir,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        env=sparkq_env(),
+    )
+    try:
+        with pytest.raises(subprocess.TimeoutExpired):
+            waiter.wait(timeout=1.5)
+        waiter.send_signal(signal.SIGINT)
+        out, err = waiter.communicate(timeout=10)
+        assert waiter.returncode == 130 and out == b"" and b"Traceback" not in err
+    finally:
+        stop(waiter)
+
+
+def test_http_claim_wait_long_polls(tmp_dir: Path, server: Server, sparkq: RunSparkq) -> None:
+    results: list[httpx.Response] = []
+
+    def long_poll() -> None:
+        with server.client() as client:
+            results.append(client.post("/api/streams/a/claim", params={"wait": 30}, timeout=40))
+
+    poller = threading.Thread(target=long_poll)
+    poller.start()
+    try:
+        with server.client() as client:
+            time.sleep(0.3)  # let the request start waiting
+            assert poller.is_alive()
+            created = client.post(
+                "/api/tasks", json={"stream_id": "a", "tool_name": "run-bash", "payload": {"script": "x"}}
+            )
+            assert created.status_code in (200, 201), created.text
+    finally:
+        poller.join(timeout=15)
+    assert not poller.is_alive()
+    assert results[0].status_code == 200
+    claimed = results[0].json()
+    assert claimed["status"] == "running" and claimed["stream"]["name"] == "a"
+    assert claimed["id"] == created.json()["task"]["id"]
+    with server.client() as client:
+        assert client.post("/api/streams/a/claim", params={"wait": 0.3}).status_code == 204
+        assert client.post("/api/streams/a/claim", params={"wait": 61}).status_code == 422
+        assert client.post("/api/streams/nope/claim", params={"wait": 1}).status_code == 404
+
+
+def test_teardown_stops_real_watchers_and_removes_their_files(tmp_path: Path) -> None:
+    repo = tmp_path / "repo"
+    shutil.copytree(REPO, repo, ignore=IGNORED, symlinks=True)
+    watchers = tmp_path / "w"
+    write_config(repo, watchers)
+    env = sparkq_env({"SPARKQ_WATCHER_TMP": str(watchers)})
+    for args in (["session", "create", "s1"], ["stream", "create", "a", "--session", "s1"]):
+        subprocess.run([SPARKQ, *args], cwd=repo, env=env, check=True, capture_output=True)
+    subprocess.run([SPARKQ, "stream", "create", "b", "--session", "s1"], cwd=repo, env=env, check=True)
+    watch = start([SPARKQ, "watch", "a"], repo, tmp_path / "watch.log", env)
+    shell = start([str(repo / "sparkq-watcher.sh"), "b"], repo, tmp_path / "shell.log", env)
+    try:
+        assert wait_for(lambda: lock_pid(watchers / "sparkq-a.lock") == watch.pid, timeout=10)
+        assert wait_for(lambda: lock_pid(watchers / "sparkq-b.lock") == shell.pid, timeout=10)
+        (watchers / "sparkq-b-done").touch()
+        result = subprocess.run(
+            [str(repo / "teardown.sh"), "-y"], cwd=repo, env=env, capture_output=True, text=True, timeout=30
+        )
+        assert result.returncode == 0, result.stderr
+        assert watch.wait(timeout=10) == 0
+        shell.wait(timeout=10)
+        assert list(watchers.iterdir()) == []
+    finally:
+        stop(watch)
+        stop(shell)
