@@ -13,18 +13,9 @@ import httpx
 
 from sparkq_entry import open_queue
 from tests.fakes import FakeClock
-from tests.integration.conftest import Server, free_port, pid_alive
+from tests.integration.conftest import Server, free_port, pid_alive, wait_for
 
 from ..conftest import RunSparkq
-
-
-def wait_for(predicate, timeout: float = 15.0, step: float = 0.1) -> bool:  # type: ignore[no-untyped-def]
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        if predicate():
-            return True
-        time.sleep(step)
-    return False
 
 
 def test_run_writes_the_lockfile_with_its_pid_and_serves_health(server: Server) -> None:

@@ -15,10 +15,10 @@ import pexpect
 import pytest
 
 from tests.conftest import SPARKQ, RunSparkq
-from tests.integration.conftest import Server, free_port, pid_alive
+from tests.integration.conftest import Server, free_port, pid_alive, wait_for
 from tests.integration.test_shell_scripts import IGNORED, REPO
 
-from .worker_support import WATCHER_SH, is_fifo, sparkq_env, start, start_watch, stop, wait_for, write_config
+from .worker_support import WATCHER_SH, is_fifo, sparkq_env, start, start_watch, stop, write_config
 
 
 @pytest.fixture

@@ -21,9 +21,9 @@ from typing import Any
 import pytest
 
 from tests.conftest import RunSparkq
-from tests.integration.conftest import Server, free_port
+from tests.integration.conftest import Server, free_port, wait_for
 
-from .worker_support import sparkq_env, wait_for, write_config
+from .worker_support import sparkq_env, write_config
 
 WORKER = r"""#!/usr/bin/env bash
 # A scripted worker: WORKER_PLAYBOOK.md's loop, literally. Usage: worker.sh NAME STREAM TMP LOG OUT

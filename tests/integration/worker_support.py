@@ -5,8 +5,7 @@ from __future__ import annotations
 import os
 import signal
 import subprocess
-import time
-from collections.abc import Callable, Sequence
+from collections.abc import Sequence
 from pathlib import Path
 
 from tests.conftest import SPARKQ, _clean_env
@@ -24,15 +23,6 @@ def write_config(folder: Path, tmp_dir: Path, *, idle: float = 1, busy: float = 
         encoding="utf-8",
     )
     return config
-
-
-def wait_for(predicate: Callable[[], object], timeout: float = 15.0, step: float = 0.05) -> bool:
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        if predicate():
-            return True
-        time.sleep(step)
-    return False
 
 
 def sparkq_env(extra: dict[str, str] | None = None) -> dict[str, str]:
