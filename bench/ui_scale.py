@@ -1,0 +1,189 @@
+"""The web UI with 100,000 tasks: how fast the task list and dashboard data come (issue 5).
+
+Run by hand (not a test):  .venv/bin/python bench/ui_scale.py [--tasks 100000] [--browser]
+
+Fills a temporary database with N finished and queued tasks over 4 streams (one transaction of
+raw inserts into SparkQ's own schema), starts a real `sparkq run` on a free loopback port, and
+times, median of 15 requests each, the calls the Tasks page and the Dashboard make, against
+`GET /api/health` measured in the same run. With --browser it also times, in Debian's
+Chromium, from navigation to the first task row of `#/tasks`. Stops the server it started.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import signal
+import socket
+import sqlite3
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+
+import httpx
+
+from sparkq_entry import open_queue
+
+SPARKQ = str(Path(sys.executable).parent / "sparkq")
+CHROMIUM_ARGS = [
+    "--headless",
+    "--no-sandbox",
+    "--disable-gpu",
+    "--no-first-run",
+    "--disable-background-networking",
+    "--disable-component-update",
+    "--disable-sync",
+]
+INSERT = (
+    "INSERT INTO tasks(id, stream_id, tool_name, task_class, payload, status, timeout, attempts, result, error, "
+    "created_at, updated_at, started_at, finished_at, seq) VALUES (?, ?, ?, 'MEDIUM_SCRIPT', ?, ?, 300, ?, ?, ?, "
+    "?, ?, ?, ?, ?)"
+)
+
+
+def fill(db: Path, count: int) -> None:
+    queue = open_queue(db)
+    queue.create_session("big")
+    streams = [queue.create_stream(f"lane-{n}", "big").id for n in range(4)]
+    start = datetime.now(UTC) - timedelta(days=2)
+
+    def rows():  # type: ignore[no-untyped-def]
+        for n in range(count):
+            at = start + timedelta(seconds=n)
+            stamp = at.isoformat(timespec="microseconds")[:-6] + "Z"
+            done = (at + timedelta(seconds=20 + n % 40)).isoformat(timespec="microseconds")[:-6] + "Z"
+            kind = n % 10
+            status = "queued" if kind == 0 else "failed" if kind == 1 else "succeeded"
+            result = json.dumps({"summary": f"task {n} done"}) if status == "succeeded" else None
+            error = "tests fail" if status == "failed" else None
+            finished = None if status == "queued" else done
+            started = None if status == "queued" else stamp
+            yield (
+                f"tsk_{n:012x}", streams[n % 4], ("run-bash", "run-python", "llm-haiku")[n % 3],
+                json.dumps({"script": f"scripts/job-{n}.sh"}), status, 0 if status == "queued" else 1,
+                result, error, stamp, finished or stamp, started, finished, n + 1,
+            )  # fmt: skip
+
+    conn = sqlite3.connect(db, isolation_level=None)
+    conn.execute("BEGIN IMMEDIATE")
+    conn.executemany(INSERT, rows())
+    conn.execute("COMMIT")
+    conn.close()
+
+
+def free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return int(sock.getsockname()[1])
+
+
+class Client:
+    """A keep-alive HTTP client with TCP_NODELAY, as browsers use: httpx on loopback waits ~40 ms
+    per request for a delayed ACK (Nagle), which would hide what the server itself takes."""
+
+    def __init__(self, port: int) -> None:
+        import http.client
+
+        self.conn = http.client.HTTPConnection("127.0.0.1", port, timeout=30)
+        self.conn.connect()
+        assert self.conn.sock is not None
+        self.conn.sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
+
+    def get(self, path: str) -> None:
+        self.conn.request("GET", path)
+        response = self.conn.getresponse()
+        response.read()
+        assert response.status == 200, (path, response.status)
+
+
+def median_ms(client: Client, path: str, n: int = 15) -> float:
+    times = []
+    for _ in range(n):
+        start = time.perf_counter()
+        client.get(path)
+        times.append(time.perf_counter() - start)
+    return statistics.median(times) * 1000
+
+
+def first_row_ms(url: str) -> float:
+    from playwright.sync_api import sync_playwright
+
+    with sync_playwright() as pw:
+        browser = pw.chromium.launch(executable_path="/usr/bin/chromium", args=CHROMIUM_ARGS)
+        page = browser.new_page()
+        page.goto(url + "/#/dashboard")
+        page.wait_for_selector("#server-status[data-state=up]")
+        times = []
+        for _ in range(5):
+            page.goto(url + "/#/dashboard")
+            page.wait_for_load_state("load")
+            start = time.perf_counter()
+            page.evaluate("location.hash = '#/tasks'")
+            page.wait_for_selector("tr.task-row")
+            times.append(time.perf_counter() - start)
+        browser.close()
+    return statistics.median(times) * 1000
+
+
+def main() -> int:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--tasks", type=int, default=100_000)
+    parser.add_argument("--browser", action="store_true")
+    args = parser.parse_args()
+    env = {k: v for k, v in os.environ.items() if not k.startswith("SPARKQ_")}
+
+    with tempfile.TemporaryDirectory(prefix="sparkq-ui-scale-") as tmp:
+        folder = Path(tmp)
+        started = time.perf_counter()
+        fill(folder / "sparkq.db", args.tasks)
+        print(f"filled {args.tasks:,} tasks in {time.perf_counter() - started:.1f} s")
+        port = free_port()
+        server = subprocess.Popen(
+            [SPARKQ, "run", "--port", str(port)],
+            cwd=folder,
+            env=env,
+            stdout=subprocess.DEVNULL,
+            stderr=subprocess.DEVNULL,
+        )
+        try:
+            url = f"http://127.0.0.1:{port}"
+            deadline = time.monotonic() + 30
+            while True:
+                try:
+                    httpx.get(url + "/health", timeout=0.5).raise_for_status()
+                    break
+                except httpx.HTTPError:
+                    if time.monotonic() > deadline:
+                        raise
+                    time.sleep(0.1)
+            client = Client(port)
+            base = median_ms(client, "/api/health")
+            rows = [
+                ("GET /api/health (baseline)", base),
+                ("GET /api/tasks?limit=50 (first page)", median_ms(client, "/api/tasks?limit=50")),
+                ("… ?status=failed&limit=50", median_ms(client, "/api/tasks?status=failed&limit=50")),
+                ("… ?stream_id=lane-2&offset=5000", median_ms(client, "/api/tasks?stream_id=lane-2&offset=5000")),
+                ("GET /api/status (dashboard counts)", median_ms(client, "/api/status")),
+                ("GET /api/stats (dashboard charts)", median_ms(client, "/api/stats")),
+                ("GET /api/streams (task counts)", median_ms(client, "/api/streams")),
+            ]  # fmt: skip
+            print(f"\n{'request, with ' + format(args.tasks, ',') + ' tasks':<46}{'median ms':>10}{'x health':>10}")
+            for name, ms in rows:
+                print(f"{name:<46}{ms:>10.1f}{ms / base:>10.1f}")
+            if args.browser:
+                print(
+                    f"\nbrowser: #/dashboard -> #/tasks, first task row shown: {first_row_ms(url):.0f} ms (median of 5)"
+                )
+        finally:
+            server.send_signal(signal.SIGTERM)
+            server.wait(timeout=15)
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
