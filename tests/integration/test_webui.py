@@ -123,8 +123,9 @@ def unlabelled(page: Page) -> list[str]:
     )
 
 
-def background(page: Page, selector: str) -> str:
-    return page.eval_on_selector(selector, "n => getComputedStyle(n).backgroundColor")
+def expect_background(page: Page, selector: str, colour: str) -> None:
+    """Retrying, like every `expect`: live refreshes may replace the element meanwhile."""
+    expect(page.locator(selector).first).to_have_css("background-color", colour)
 
 
 # -- tests -----------------------------------------------------------------------------------------
@@ -171,7 +172,7 @@ def test_dashboard_is_dark_and_draws_the_hourly_and_per_tool_charts(
     open_page(page, ui, "dashboard")
     assert page.eval_on_selector("body", "n => getComputedStyle(n).backgroundColor") == "rgb(26, 26, 26)"
     assert page.eval_on_selector("body", "n => getComputedStyle(n).color") == "rgb(224, 224, 224)"
-    assert background(page, "#server-status .dot") == GREEN
+    expect_background(page, "#server-status .dot", GREEN)
     expect(page.locator(".chart.hourly g.hour")).to_have_count(24)
     expect(page.locator(".chart.hourly rect.bar.succeeded")).to_have_count(3)
     expect(page.locator(".chart.hourly rect.bar.failed")).to_have_count(1)
@@ -429,9 +430,9 @@ def test_stale_rows_are_yellow_and_auto_failed_rows_red(
     expect(stale_row.locator(".badge")).to_contain_text("stale")
     expect(dead_row).to_have_class(re.compile(r"\bauto-failed\b"), timeout=15_000)
     expect(dead_row.locator(".badge")).to_have_text("failed (auto)")
-    assert background(page, f'tr[data-task-id="{stale}"] td') == STALE_BG
-    assert background(page, f'tr[data-task-id="{dead}"] td') == AUTO_FAILED_BG
-    assert background(page, f'tr[data-task-id="{fine}"] td') == "rgba(0, 0, 0, 0)"
+    expect_background(page, f'tr[data-task-id="{stale}"] td', STALE_BG)
+    expect_background(page, f'tr[data-task-id="{dead}"] td', AUTO_FAILED_BG)
+    expect_background(page, f'tr[data-task-id="{fine}"] td', "rgba(0, 0, 0, 0)")
     screenshot(page, "tasks")
 
     page.click(f'tr[data-task-id="{dead}"] td:nth-child(2)')  # a row click opens the detail
@@ -512,12 +513,12 @@ def test_server_indicator_turns_red_when_the_server_stops_and_green_when_it_retu
         indicator = page.locator("#server-status")
         srv.stop()
         expect(indicator).to_have_attribute("data-state", "down", timeout=15_000)
-        assert background(page, "#server-status .dot") == RED
+        expect_background(page, "#server-status .dot", RED)
         expect(indicator).to_contain_text("unreachable")
         screenshot(page, "server-down")
         srv = Server(tmp_path, port)
         expect(indicator).to_have_attribute("data-state", "up", timeout=15_000)
-        assert background(page, "#server-status .dot") == GREEN
+        expect_background(page, "#server-status .dot", GREEN)
         # and the page works again: a task enqueued now shows up live
         q = open_queue(tmp_path / "sparkq.db")
         session = q.create_session("back")
