@@ -13,7 +13,6 @@ from __future__ import annotations
 
 import argparse
 import json
-import os
 import resource
 import statistics
 import subprocess
@@ -22,7 +21,8 @@ import tempfile
 import time
 from pathlib import Path
 
-SPARKQ = str(Path(sys.executable).parent / "sparkq")
+from _support import SPARKQ, clean_env
+
 TARGET_SECONDS = 1.0
 
 
@@ -30,7 +30,7 @@ def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--rounds", type=int, default=10)
     args = parser.parse_args()
-    env = {k: v for k, v in os.environ.items() if not k.startswith("SPARKQ_")}
+    env = clean_env()
 
     def sparkq(*words: str) -> subprocess.CompletedProcess[str]:
         return subprocess.run([SPARKQ, *words], cwd=folder, env=env, capture_output=True, text=True, check=True)

@@ -14,10 +14,7 @@ from __future__ import annotations
 
 import argparse
 import json
-import os
 import queue
-import signal
-import socket
 import statistics
 import subprocess
 import sys
@@ -27,22 +24,16 @@ import time
 from pathlib import Path
 
 import httpx
+from _support import SPARKQ, clean_env, running_server
 
-SPARKQ = str(Path(sys.executable).parent / "sparkq")
 TARGET_SECONDS = 1.0
-
-
-def free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return int(sock.getsockname()[1])
 
 
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--rounds", type=int, default=20)
     args = parser.parse_args()
-    env = {k: v for k, v in os.environ.items() if not k.startswith("SPARKQ_")}
+    env = clean_env()
 
     with tempfile.TemporaryDirectory(prefix="sparkq-events-") as tmp:
         folder = Path(tmp)
@@ -50,26 +41,7 @@ def main() -> int:
         subprocess.run(
             [SPARKQ, "stream", "create", "s", "--session", "b"], cwd=folder, env=env, check=True, capture_output=True
         )
-        port = free_port()
-        server = subprocess.Popen(
-            [SPARKQ, "run", "--port", str(port)],
-            cwd=folder,
-            env=env,
-            stdout=subprocess.DEVNULL,
-            stderr=subprocess.DEVNULL,
-        )
-        try:
-            url = f"http://127.0.0.1:{port}"
-            deadline = time.monotonic() + 20
-            while True:
-                try:
-                    httpx.get(url + "/health", timeout=0.5).raise_for_status()
-                    break
-                except httpx.HTTPError:
-                    if time.monotonic() > deadline:
-                        raise
-                    time.sleep(0.05)
-
+        with running_server(folder, env) as (url, _):
             arrivals: queue.Queue[tuple[float, dict[str, object]]] = queue.Queue()
 
             def listen() -> None:
@@ -103,9 +75,6 @@ def main() -> int:
                         latencies.append(at - committed)
                         break
                 time.sleep(0.05)
-        finally:
-            server.send_signal(signal.SIGTERM)
-            server.wait(timeout=15)
 
     med = statistics.median(latencies)
     worst = max(latencies)

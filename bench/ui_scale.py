@@ -13,23 +13,19 @@ from __future__ import annotations
 
 import argparse
 import json
-import os
-import signal
 import socket
 import sqlite3
 import statistics
-import subprocess
 import sys
 import tempfile
 import time
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
-import httpx
+from _support import clean_env, running_server
 
 from sparkq_entry import open_queue
 
-SPARKQ = str(Path(sys.executable).parent / "sparkq")
 CHROMIUM_ARGS = [
     "--headless",
     "--no-sandbox",
@@ -74,12 +70,6 @@ def fill(db: Path, count: int) -> None:
     conn.executemany(INSERT, rows())
     conn.execute("COMMIT")
     conn.close()
-
-
-def free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return int(sock.getsockname()[1])
 
 
 class Client:
@@ -135,32 +125,14 @@ def main() -> int:
     parser.add_argument("--tasks", type=int, default=100_000)
     parser.add_argument("--browser", action="store_true")
     args = parser.parse_args()
-    env = {k: v for k, v in os.environ.items() if not k.startswith("SPARKQ_")}
+    env = clean_env()
 
     with tempfile.TemporaryDirectory(prefix="sparkq-ui-scale-") as tmp:
         folder = Path(tmp)
         started = time.perf_counter()
         fill(folder / "sparkq.db", args.tasks)
         print(f"filled {args.tasks:,} tasks in {time.perf_counter() - started:.1f} s")
-        port = free_port()
-        server = subprocess.Popen(
-            [SPARKQ, "run", "--port", str(port)],
-            cwd=folder,
-            env=env,
-            stdout=subprocess.DEVNULL,
-            stderr=subprocess.DEVNULL,
-        )
-        try:
-            url = f"http://127.0.0.1:{port}"
-            deadline = time.monotonic() + 30
-            while True:
-                try:
-                    httpx.get(url + "/health", timeout=0.5).raise_for_status()
-                    break
-                except httpx.HTTPError:
-                    if time.monotonic() > deadline:
-                        raise
-                    time.sleep(0.1)
+        with running_server(folder, env) as (url, port):
             client = Client(port)
             base = median_ms(client, "/api/health")
             rows = [
@@ -179,9 +151,6 @@ def main() -> int:
                 print(
                     f"\nbrowser: #/dashboard -> #/tasks, first task row shown: {first_row_ms(url):.0f} ms (median of 5)"
                 )
-        finally:
-            server.send_signal(signal.SIGTERM)
-            server.wait(timeout=15)
     return 0
 
 
