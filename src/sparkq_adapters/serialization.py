@@ -12,7 +12,7 @@ from collections.abc import Mapping
 from datetime import datetime
 from typing import TYPE_CHECKING, Any
 
-from sparkq_domain import Project, Registry, Session, Stats, Stream, StreamCounts, Task, TaskStatus
+from sparkq_domain import Registry, Session, Stats, Stream, StreamCounts, Task, TaskStatus
 from sparkq_domain.errors import InvalidInput
 
 from .clock import format_optional, format_time
@@ -132,17 +132,6 @@ def stream_ref(stream: Stream) -> dict[str, Any]:
 
 def claimed_to_dict(task: Task, stream: Stream) -> dict[str, Any]:
     return {**task_to_dict(task), "stream": stream_ref(stream)}
-
-
-def project_to_dict(project: Project) -> dict[str, Any]:
-    return {
-        "id": project.id,
-        "name": project.name,
-        "repo_path": project.repo_path,
-        "prd_path": project.prd_path,
-        "created_at": format_time(project.created_at),
-        "updated_at": format_time(project.updated_at),
-    }
 
 
 def session_to_dict(session: Session) -> dict[str, Any]:
