@@ -82,3 +82,18 @@ export async function endAfterConfirm(kind, item, consequence, problem) {
   }
   return true;
 }
+
+/** Submit a "create" form: POST `body` to `path`; on success close the modal, say so and refresh. */
+export async function submitCreate({ path, body, label, submit, message, modal, refresh }) {
+  submit.disabled = true;
+  try {
+    await api.post(path, body);
+    modal.close();
+    toast(`${label} created`);
+    refresh();
+  } catch (err) {
+    message.error(describe(err));
+  } finally {
+    submit.disabled = false;
+  }
+}

@@ -2,8 +2,8 @@
 import { api } from "../api.js";
 import { el, replace } from "../dom.js";
 import { openModal } from "../modal.js";
-import { field, messageLine, pageHeader, statusBadge, table, toast } from "../ui.js";
-import { describe, endAfterConfirm, refresher, timeCell } from "./common.js";
+import { field, messageLine, pageHeader, statusBadge, table } from "../ui.js";
+import { endAfterConfirm, refresher, submitCreate, timeCell } from "./common.js";
 
 export const title = "Sessions";
 
@@ -62,18 +62,9 @@ export function mount(root) {
       const value = name.input.value.trim();
       name.setError(value ? "" : "A name is required");
       if (!value) return name.input.focus();
-      submit.disabled = true;
-      try {
-        const desc = description.input.value.trim();
-        await api.post("/api/sessions", desc ? { name: value, description: desc } : { name: value });
-        modal.close();
-        toast(`Session ${value} created`);
-        refresh();
-      } catch (err) {
-        message.error(describe(err));
-      } finally {
-        submit.disabled = false;
-      }
+      const desc = description.input.value.trim();
+      const body = desc ? { name: value, description: desc } : { name: value };
+      await submitCreate({ path: "/api/sessions", body, label: `Session ${value}`, submit, message, modal, refresh });
     });
     const modal = openModal({ title: "New session", content: form });
   }

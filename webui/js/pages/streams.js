@@ -3,8 +3,8 @@ import { api, enc } from "../api.js";
 import { el, replace } from "../dom.js";
 import { preview } from "../format.js";
 import { openModal } from "../modal.js";
-import { errorPanel, field, messageLine, pageHeader, statusBadge, table, toast } from "../ui.js";
-import { describe, endAfterConfirm, refresher } from "./common.js";
+import { errorPanel, field, messageLine, pageHeader, statusBadge, table } from "../ui.js";
+import { describe, endAfterConfirm, refresher, submitCreate } from "./common.js";
 
 export const title = "Streams";
 
@@ -71,19 +71,9 @@ export function mount(root) {
       session.setError(session.input.value ? "" : "Choose a session");
       if (!value) return name.input.focus();
       if (!session.input.value) return session.input.focus();
-      submit.disabled = true;
-      try {
-        const body = { name: value, session_id: session.input.value };
-        if (instructions.input.value.trim()) body.instructions = instructions.input.value;
-        await api.post("/api/streams", body);
-        modal.close();
-        toast(`Stream ${value} created`);
-        refresh();
-      } catch (err) {
-        message.error(describe(err));
-      } finally {
-        submit.disabled = false;
-      }
+      const body = { name: value, session_id: session.input.value };
+      if (instructions.input.value.trim()) body.instructions = instructions.input.value;
+      await submitCreate({ path: "/api/streams", body, label: `Stream ${value}`, submit, message, modal, refresh });
     });
     const modal = openModal({ title: "New stream", content: form });
   }
