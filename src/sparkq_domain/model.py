@@ -267,6 +267,20 @@ class Task:
             updated_at=now,
         )
 
+    def recount_from(self, now: datetime) -> Task:
+        """Restart the stale/dead count of a running task whose start lies after `now`.
+
+        Only a clock that jumped back puts a start in the future. Left alone, such a task could
+        not become stale or dead until the clock caught up again (for a jump of a day, a day);
+        counted from `now`, it gets its full timeout and no more.
+        """
+        if self.status is not TaskStatus.RUNNING or self.started_at is None or self.started_at <= now:
+            return self
+        return self._evolve(started_at=now, updated_at=now)
+
+    def starts_after(self, now: datetime) -> bool:
+        return self.status is TaskStatus.RUNNING and self.started_at is not None and self.started_at > now
+
     def requeue(self, new_id: str, now: datetime) -> Task:
         """Return a queued clone of this finished task; this task itself stays as it is."""
         self._check("requeue")

@@ -395,7 +395,7 @@ class Queue:
         """Auto-fail every running task past twice its timeout; return those failed now."""
         now = self._clock.now()
         with self._store.read() as repo:
-            if not any(t.is_dead(now) for t in repo.running_tasks()):
+            if not any(t.is_dead(now) or t.starts_after(now) for t in repo.running_tasks()):
                 return []
         with self._store.write() as repo:
             return self._auto_fail_dead(repo, self._clock.now())
@@ -411,12 +411,19 @@ class Queue:
 
     @staticmethod
     def _auto_fail_dead(repo: Repository, now: datetime) -> list[Task]:
+        """Auto-fail the dead running tasks; recount those whose start the clock has gone back past.
+
+        Called inside a write transaction with `now` read after the lock was taken, so a start in
+        the future can only come from a clock that jumped back, never from a concurrent claim.
+        """
         failed = []
         for task in repo.running_tasks():
             if task.is_dead(now):
                 dead = task.auto_fail(now)
                 repo.save_task(dead)
                 failed.append(dead)
+            elif task.starts_after(now):
+                repo.save_task(task.recount_from(now))
         return failed
 
     @staticmethod

@@ -365,6 +365,34 @@ def test_a_clock_jumping_back_gives_no_negative_durations(queue: Queue, clock: F
     assert done.duration() == timedelta(0)
 
 
+def test_a_task_claimed_before_the_clock_jumped_back_a_day_still_goes_stale_then_dead(
+    queue: Queue, clock: FakeClock
+) -> None:
+    task_id = running(queue, timeout=60)
+    clock.advance(-86400)
+    assert queue.get_task(task_id).started_at == clock.now(), "the count restarts from the jump"
+    clock.advance(61)
+    assert [t.id for t in queue.list_tasks(stale=True).tasks] == [task_id]
+    clock.advance(60)
+    assert [t.id for t in queue.sweep_dead()] == [task_id]
+    dead = queue.get_task(task_id)
+    assert dead.auto_failed and dead.duration() == timedelta(seconds=121)
+
+
+def test_a_forward_jump_auto_fails_once_and_a_jump_back_changes_nothing_after(queue: Queue, clock: FakeClock) -> None:
+    task_id = running(queue, timeout=60)
+    clock.advance(86400)
+    assert [t.id for t in queue.sweep_dead()] == [task_id]
+    failed = queue.get_task(task_id)
+    clock.advance(-2 * 86400)
+    assert queue.sweep_dead() == []
+    assert queue.get_task(task_id) == failed, "a finished task is never recounted nor failed again"
+    clone = queue.requeue(task_id)
+    claimed = queue.claim("auth")
+    assert claimed is not None and claimed.task.id == clone.id
+    assert claimed.task.running_for(clock.now()) == timedelta(0)
+
+
 # -- purge ---------------------------------------------------------------------------------------
 
 

@@ -19,6 +19,7 @@ from hypothesis import strategies as st
 from hypothesis.stateful import RuleBasedStateMachine, invariant, precondition, rule
 
 from sparkq_adapters.memory import MemoryStore
+from sparkq_adapters.serialization import task_row_dict
 from sparkq_adapters.sqlite import SqliteStore
 from sparkq_domain import (
     AUTO_FAIL_MESSAGE,
@@ -42,6 +43,8 @@ ADVANCES = st.one_of(
     st.sampled_from([0, 0.000001, 1, 5, 10, 20, 30, 60, 61, 3600, 3 * 86400]),
     st.integers(min_value=0, max_value=90),
 )
+#: seconds to move the clock back (NTP corrections, a laptop waking with a wrong clock, a manual fix)
+BACKWARD_JUMPS = st.sampled_from([0.000001, 1, 30, 3600, 3 * 86400])
 PURGE_AGES = st.sampled_from([timedelta(0), timedelta(seconds=5), timedelta(minutes=1), timedelta(days=3)])
 BAD_RESULTS = st.sampled_from([{}, {"summary": ""}, {"summary": "   "}, {"summary": 3}, {"data": "no summary"}])
 
@@ -110,6 +113,8 @@ class QueueMachine(RuleBasedStateMachine):
                 t.finished_at = now
                 t.auto_failed = True
                 self.auto_fail_count[t.id] = self.auto_fail_count.get(t.id, 0) + 1
+            elif t.status is TaskStatus.RUNNING and started is not None and started > now:
+                t.started_at = now  # the clock went back: the count restarts from now
 
     def stored(self) -> dict[str, Task]:
         """Every stored task, read straight from the repository (no sweep)."""
@@ -384,6 +389,29 @@ class QueueMachine(RuleBasedStateMachine):
     def advance_clock(self, seconds: float) -> None:
         self.clock.advance(seconds)
 
+    @rule(seconds=BACKWARD_JUMPS)
+    def jump_clock_back(self, seconds: float) -> None:
+        self.clock.advance(-seconds)
+
+    @rule()
+    def wait_out_every_timeout(self) -> None:
+        """Steady time after any jumps: every running task is stale, then dead, then failed once."""
+        if not any(t.status is TaskStatus.RUNNING for t in self.tasks.values()):
+            return
+        longest = max(TIMEOUTS)
+        self.sweep()
+        self.queue.sweep_dead()  # the same sweep the model just did (recounts starts in the future)
+        self.clock.advance(longest + 0.5)
+        self.sweep()  # the shorter timeouts are already dead: listing auto-fails them
+        running = {t.id for t in self.tasks.values() if t.status is TaskStatus.RUNNING}
+        stale = {t.id for t in self.queue.list_tasks(stale=True, limit=None).tasks}
+        assert stale == running, "every running task must be stale once its timeout has passed"
+        self.clock.advance(longest + 0.5)
+        self.sweep()
+        failed = {t.id for t in self.queue.sweep_dead()}
+        assert failed == running, "every running task must be auto-failed once 2x its timeout has passed"
+        assert not any(t.status is TaskStatus.RUNNING for t in self.stored().values())
+
     @precondition(lambda self: self.tasks)
     @rule(index=st.integers(0, 100), multiple=st.sampled_from([1, 2]), extra=st.sampled_from([0, 0.000001, 1]))
     def advance_to_a_timeout_boundary(self, index: int, multiple: int, extra: float) -> None:
@@ -447,6 +475,14 @@ class QueueMachine(RuleBasedStateMachine):
                 )
                 assert task.started_at is not None and task.finished_at is not None
                 assert task.finished_at - task.started_at > timedelta(seconds=2 * task.timeout)
+
+    @invariant()
+    def durations_are_never_negative(self) -> None:
+        now = self.clock.now()
+        for task in self.stored().values():
+            row = task_row_dict(task, now)
+            for key in ("duration_seconds", "running_seconds"):
+                assert row[key] is None or row[key] >= 0, f"{task.id}: {key} = {row[key]}"
 
     def teardown(self) -> None:
         close = getattr(self.store, "close", None)
