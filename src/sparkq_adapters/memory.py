@@ -97,7 +97,7 @@ class MemoryRepository:
             (t for t in self._s.tasks.values() if t.stream_id == stream_id and t.status is TaskStatus.QUEUED), None
         )
 
-    def running_tasks(self) -> Sequence[Task]:
+    def sweep_candidates(self, now: datetime) -> Sequence[Task]:
         return [t for t in self._s.tasks.values() if t.status is TaskStatus.RUNNING]
 
     def _matching(self, query: TaskQuery) -> list[Task]:

@@ -395,7 +395,7 @@ class Queue:
         """Auto-fail every running task past twice its timeout; return those failed now."""
         now = self._clock.now()
         with self._store.read() as repo:
-            if not any(t.is_dead(now) or t.starts_after(now) for t in repo.running_tasks()):
+            if not any(t.is_dead(now) or t.starts_after(now) for t in repo.sweep_candidates(now)):
                 return []
         with self._store.write() as repo:
             return self._auto_fail_dead(repo, self._clock.now())
@@ -417,7 +417,7 @@ class Queue:
         the future can only come from a clock that jumped back, never from a concurrent claim.
         """
         failed = []
-        for task in repo.running_tasks():
+        for task in repo.sweep_candidates(now):
             if task.is_dead(now):
                 dead = task.auto_fail(now)
                 repo.save_task(dead)

@@ -335,13 +335,24 @@ def test_next_queued_puts_a_later_insert_behind_even_with_an_older_timestamp(sto
     assert older.created_at < newer.created_at
 
 
-def test_running_tasks_lists_exactly_the_running_ones(store: Store, world: World) -> None:
+def test_sweep_candidates_include_every_dead_and_future_started_running_task(store: Store, world: World) -> None:
     a, b = (s.id for s in world.streams)
-    t1, t2, _queued, t4 = add_tasks(store, task(a), task(b), task(a), task(b))
-    save(store, t1.claim(T0), t2.claim(T0), finished(t4, TaskStatus.FAILED, T0))
+    tasks = add_tasks(store, *(task(a if i % 2 else b) for i in range(7)))
+    # timeout 60 (from task()): dead when started more than 120 s before `now`
+    save(
+        store,
+        tasks[0].claim(T0 - timedelta(seconds=121)),  # dead
+        tasks[1].claim(T0 - timedelta(seconds=120, microseconds=1)),  # dead by a microsecond
+        tasks[2].claim(T0 - timedelta(seconds=120)),  # exactly 2x: not dead
+        tasks[3].claim(T0 - timedelta(seconds=5)),  # alive
+        tasks[4].claim(T0 + timedelta(days=1)),  # started "after now": the clock went back
+        finished(tasks[5], TaskStatus.FAILED, T0 - timedelta(days=9)),  # finished long ago: never a candidate
+    )
     with store.read() as repo:
-        assert sorted(ids(repo.running_tasks())) == sorted([t1.id, t2.id])
-        assert all(t.status is TaskStatus.RUNNING for t in repo.running_tasks())
+        found = repo.sweep_candidates(T0)
+    assert all(t.status is TaskStatus.RUNNING for t in found)
+    wanted = {t.id for t in found if t.is_dead(T0) or t.starts_after(T0)}
+    assert wanted == {tasks[0].id, tasks[1].id, tasks[4].id}
 
 
 # -- tasks: list / count -----------------------------------------------------------------------------

@@ -255,3 +255,22 @@ def test_six_processes_opening_a_fresh_database_at_once_all_succeed(tmp_path: Pa
     assert len({r["claimed"][0] for r in reports}) == 1, "every process must see the one project row"
     assert user_version(db) == LATEST_VERSION
     assert journal_mode(db) == "wal"
+
+
+def test_the_sweep_inside_a_claim_reads_candidates_through_indexes_not_every_running_task(tmp_path: Path) -> None:
+    from sparkq_adapters.sqlite.repository import SELECT_MAYBE_DEAD, SELECT_STARTED_AFTER
+
+    queue = open_queue(tmp_path / "sparkq.db")
+    queue.create_session("s")
+    queue.create_stream("a", "s")
+    for _ in range(50):
+        queue.enqueue("a", "run-bash", {"script": "x.sh"}, timeout=3600)
+        assert queue.claim("a") is not None  # 50 running tasks, none near their deadline
+    conn = sqlite3.connect(tmp_path / "sparkq.db")
+    try:
+        wanted = {SELECT_MAYBE_DEAD: "idx_tasks_running_deadline", SELECT_STARTED_AFTER: "idx_tasks_running_started"}
+        for sql, index in wanted.items():
+            plan = " ".join(str(row[-1]) for row in conn.execute("EXPLAIN QUERY PLAN " + sql, (TS,)))
+            assert f"USING INDEX {index}" in plan, plan
+    finally:
+        conn.close()

@@ -57,7 +57,17 @@ UPDATE_TASK = (
 )
 SELECT_TASK = f"SELECT {TASK_COLUMNS} FROM tasks WHERE id = ?"
 SELECT_NEXT_QUEUED = f"SELECT {TASK_COLUMNS} FROM tasks WHERE stream_id = ? AND status = 'queued' ORDER BY seq LIMIT 1"
-SELECT_RUNNING = f"SELECT {TASK_COLUMNS} FROM tasks WHERE status = 'running' ORDER BY seq"
+# The sweep's candidates, through the partial indexes of schema v4: the dead (started more than 2x the
+# timeout ago; the float julianday() is widened by ~0.1 s, Task.is_dead then decides exactly) and
+# those whose start the clock went back past. Index seeks: a claim does not read every running task.
+# INDEXED BY: without statistics the planner prefers (status, seq), which reads every running task.
+SELECT_MAYBE_DEAD = (
+    f"SELECT {TASK_COLUMNS} FROM tasks INDEXED BY idx_tasks_running_deadline WHERE status = 'running' "
+    "AND julianday(started_at) + timeout / 43200.0 < julianday(?) + 0.000001"
+)
+SELECT_STARTED_AFTER = (
+    f"SELECT {TASK_COLUMNS} FROM tasks INDEXED BY idx_tasks_running_started WHERE status = 'running' AND started_at > ?"
+)
 SELECT_TASKS = f"SELECT {TASK_COLUMNS} FROM tasks"
 COUNT_TASKS = "SELECT COUNT(*) FROM tasks"
 TASK_FILTER_STREAM = "stream_id = ?"
@@ -320,8 +330,10 @@ class SqliteRepository:
         row = self._conn.execute(SELECT_NEXT_QUEUED, (stream_id,)).fetchone()
         return None if row is None else _task(row)
 
-    def running_tasks(self) -> Sequence[Task]:
-        return [_task(r) for r in self._conn.execute(SELECT_RUNNING)]
+    def sweep_candidates(self, now: datetime) -> Sequence[Task]:
+        at = format_time(now)
+        found = [_task(r) for r in self._conn.execute(SELECT_MAYBE_DEAD, (at,))]
+        return found + [_task(r) for r in self._conn.execute(SELECT_STARTED_AFTER, (at,))]
 
     def list_tasks(self, query: TaskQuery) -> Sequence[Task]:
         if query.stale_at is not None:

@@ -90,7 +90,16 @@ CREATE TRIGGER IF NOT EXISTS events_stream_updated AFTER UPDATE ON streams BEGIN
 END;
 """
 
-MIGRATIONS: tuple[str, ...] = (V1_CANONICAL, V2_FIFO_SEQUENCE, V3_EVENTS)
+# Version 4: the dead-task sweep runs inside every claim, so finding its candidates must not read
+# every running task (thousands, when workers claim ahead or die). Partial indexes hold only running
+# tasks: one by the moment they become dead (2x timeout after the start, as a julianday), one by start.
+V4_SWEEP_INDEXES = """
+CREATE INDEX IF NOT EXISTS idx_tasks_running_deadline
+    ON tasks(julianday(started_at) + timeout / 43200.0) WHERE status = 'running';
+CREATE INDEX IF NOT EXISTS idx_tasks_running_started ON tasks(started_at) WHERE status = 'running';
+"""
+
+MIGRATIONS: tuple[str, ...] = (V1_CANONICAL, V2_FIFO_SEQUENCE, V3_EVENTS, V4_SWEEP_INDEXES)
 LATEST_VERSION = len(MIGRATIONS)
 
 
