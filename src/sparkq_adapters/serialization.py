@@ -8,46 +8,101 @@ cattrs is imported only when a config file is structured.
 from __future__ import annotations
 
 import json
+import math
 from collections.abc import Mapping
 from datetime import datetime
 from typing import TYPE_CHECKING, Any
 
 from sparkq_domain import Registry, Session, Stats, Stream, StreamCounts, Task, TaskStatus
 from sparkq_domain.errors import InvalidInput
+from sparkq_domain.limits import INTEGER_RULE, MAX_JSON_INTEGER, shown_integer
 
 from .clock import format_optional, format_time
 
 if TYPE_CHECKING:
     import cattrs
 
-#: JSON nested deeper than this is refused (it is never a real payload, and can exhaust the stack).
-MAX_JSON_DEPTH = 64
-
 
 # -- input -----------------------------------------------------------------------------------------
 
 
+class Refused(ValueError):
+    """Text that Python's parser reads but SparkQ refuses; the message completes "The payload …"."""
+
+
 def _reject_constant(name: str) -> Any:
-    raise ValueError(f"{name} is not valid JSON; use null or a string")
+    raise Refused(f"is not valid JSON: {name} is not a JSON number; use null or a string")
+
+
+_MAX_DIGITS = len(str(MAX_JSON_INTEGER))
+
+
+def _parse_int(digits: str) -> int:
+    # more digits than any accepted integer has: refused before int(), which is slow on thousands of digits
+    if len(digits.lstrip("-")) <= _MAX_DIGITS:
+        value = int(digits)
+        if abs(value) <= MAX_JSON_INTEGER:
+            return value
+    raise Refused(f"holds the integer {shown_integer(digits)}, {INTEGER_RULE}")
+
+
+def _parse_float(text: str) -> float:
+    value = float(text)
+    if not math.isfinite(value):
+        raise Refused(f"holds the number {text[:24]}, too large for a JSON number (it overflows to infinity)")
+    return value
+
+
+def _object(pairs: list[tuple[str, Any]]) -> dict[str, Any]:
+    value = dict(pairs)
+    if len(value) != len(pairs):
+        seen: set[str] = set()
+        for key, _ in pairs:
+            if key in seen:
+                raise Refused(f"has the key {json.dumps(key)[:80]} twice in one object; keys must be unique")
+            seen.add(key)
+    return value
+
+
+_DECODER = json.JSONDecoder(
+    object_pairs_hook=_object, parse_constant=_reject_constant, parse_int=_parse_int, parse_float=_parse_float
+)
+
+
+def loads(text: str | bytes) -> Any:
+    """Parse strict JSON: UTF-8 only; NaN, Infinity, out-of-range numbers and repeated keys refused.
+
+    Raises UnicodeDecodeError, RecursionError (absurd nesting) or ValueError; `json_problem`
+    words a ValueError for the user.
+    """
+    if isinstance(text, bytes):
+        # strict UTF-8 (json.loads would accept UTF-16/32 and surrogates encoded in UTF-8)
+        text = text.decode("utf-8")
+    return _DECODER.decode(text)
+
+
+def json_problem(exc: ValueError, what: str) -> str:
+    """The message for a ValueError raised by `loads`, naming `what` was read."""
+    if isinstance(exc, json.JSONDecodeError):
+        return f"The {what} is not valid JSON ({exc.msg} at line {exc.lineno}, column {exc.colno})"
+    if isinstance(exc, Refused):
+        return f"The {what} {exc}"
+    return f"The {what} is not valid JSON: {exc}"
 
 
 def parse_json(text: str | bytes, what: str) -> Any:
-    """Parse strict JSON (no NaN/Infinity), naming `what` in every error."""
+    """Parse strict JSON (see `loads`), naming `what` in every error.
+
+    Depth, text and size rules are the domain's (`sparkq_domain.limits`), applied by the `Queue`.
+    """
     try:
-        value = json.loads(text, parse_constant=_reject_constant)
+        return loads(text)
     except RecursionError:
         raise InvalidInput(f"The {what} is nested too deeply to read") from None
     except UnicodeDecodeError:
         raise InvalidInput(f"The {what} is not valid UTF-8 text") from None
-    except json.JSONDecodeError as exc:
-        raise InvalidInput(
-            f"The {what} is not valid JSON ({exc.msg} at line {exc.lineno}, column {exc.colno})"
-        ) from None
-    except ValueError as exc:  # NaN/Infinity, or an integer too long to convert
-        raise InvalidInput(f"The {what} is not valid JSON: {exc}") from None
-    if _depth(value) > MAX_JSON_DEPTH:
-        raise InvalidInput(f"The {what} is nested more than {MAX_JSON_DEPTH} levels deep")
-    return value
+    except ValueError as exc:
+        raise InvalidInput(json_problem(exc, what)) from None
 
 
 def parse_json_object(text: str | bytes, what: str, example: str = '{"key": "value"}') -> dict[str, Any]:
@@ -55,22 +110,6 @@ def parse_json_object(text: str | bytes, what: str, example: str = '{"key": "val
     if not isinstance(value, dict):
         raise InvalidInput(f"The {what} must be a JSON object, e.g. {example}; got {type(value).__name__}")
     return value
-
-
-def _depth(value: Any) -> int:
-    depth, level = 0, [value]
-    while level:
-        depth += 1
-        if depth > MAX_JSON_DEPTH:
-            return depth
-        nxt: list[Any] = []
-        for v in level:
-            if isinstance(v, dict):
-                nxt.extend(v.values())
-            elif isinstance(v, list):
-                nxt.extend(v)
-        level = nxt
-    return depth
 
 
 def dumps(value: Any, *, pretty: bool = False) -> str:

@@ -16,6 +16,15 @@ from .errors import (
     StorageCorrupt,
     StorageError,
     StorageFull,
+    TooLarge,
+)
+from .limits import (
+    MAX_ERROR_BYTES,
+    MAX_JSON_DEPTH,
+    MAX_JSON_INTEGER,
+    MAX_OUTPUT_BYTES,
+    MAX_PAYLOAD_BYTES,
+    MAX_RESULT_BYTES,
 )
 from .model import (
     AUTO_FAIL_MESSAGE,
@@ -44,6 +53,12 @@ __all__ = [
     "AUTO_FAIL_MESSAGE",
     "DEFAULT_CLASS_TIMEOUTS",
     "DEFAULT_TOOLS",
+    "MAX_ERROR_BYTES",
+    "MAX_JSON_DEPTH",
+    "MAX_JSON_INTEGER",
+    "MAX_OUTPUT_BYTES",
+    "MAX_PAYLOAD_BYTES",
+    "MAX_RESULT_BYTES",
     "TRANSITIONS",
     "Claimed",
     "Clock",
@@ -76,6 +91,7 @@ __all__ = [
     "TaskPage",
     "TaskQuery",
     "TaskStatus",
+    "TooLarge",
     "ToolDurations",
     "ToolSpec",
     "default_registry",

@@ -41,6 +41,10 @@ class InvalidInput(SparkQError):
     """The input is malformed or out of range."""
 
 
+class TooLarge(InvalidInput):
+    """The input is larger than SparkQ accepts."""
+
+
 class StorageError(SparkQError):
     """The database could not be used."""
 

@@ -8,6 +8,7 @@ from datetime import datetime, timedelta
 import attrs
 
 from .errors import Conflict, Duplicate, InvalidInput, InvalidTransition, NotFound
+from .limits import check_payload, check_result, fit_error, fit_output
 from .model import (
     JSONObject,
     Project,
@@ -230,6 +231,7 @@ class Queue:
     ) -> Task:
         """Queue a task at the back of a stream."""
         cls, resolved = self.registry.resolve(tool_name, timeout=timeout, task_class=task_class)
+        payload = check_payload(payload)  # before the write lock: checking a large payload takes a moment
         with self._store.write() as repo:
             target = self._stream(repo, stream)
             self._require_open(target, "accepts no new tasks")
@@ -283,14 +285,22 @@ class Queue:
     def complete(
         self, task_id: str, result: JSONObject, *, stdout: str | None = None, stderr: str | None = None
     ) -> Task:
-        """Report a running task as succeeded; `result` needs a non-empty string `summary`."""
+        """Report a running task as succeeded; `result` needs a non-empty string `summary`.
+
+        A result over `MAX_RESULT_BYTES` is refused; stdout and stderr over `MAX_OUTPUT_BYTES` are
+        stored truncated (head and tail, with a marker that records the original size).
+        """
+        check_result(result)
+        stdout, stderr = fit_output(stdout, "stdout"), fit_output(stderr, "stderr")
         return self._report(
             task_id, "complete", lambda task, now: task.complete(result, now, stdout=stdout, stderr=stderr)
         )
 
     def fail(self, task_id: str, error: str, *, stdout: str | None = None, stderr: str | None = None) -> Task:
-        """Report a running task as failed, with an error message."""
-        return self._report(task_id, "fail", lambda task, now: task.fail(error, now, stdout=stdout, stderr=stderr))
+        """Report a running task as failed, with an error message (output and message truncated as for complete)."""
+        message = fit_error(error) or ""  # a missing message is refused by the transition, with its own words
+        stdout, stderr = fit_output(stdout, "stdout"), fit_output(stderr, "stderr")
+        return self._report(task_id, "fail", lambda task, now: task.fail(message, now, stdout=stdout, stderr=stderr))
 
     def _report(self, task_id: str, action: str, transition: Callable[[Task, datetime], Task]) -> Task:
         # A report that comes after the task died (2x its timeout) is refused, whether or not a sweep

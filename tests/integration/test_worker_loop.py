@@ -78,7 +78,8 @@ class Loop:
         write_config(workdir, self.tmp, idle=1, busy=2)
         self.worker_sh = tmp_path / "worker.sh"
         self.worker_sh.write_text(WORKER)
-        self.scripts = tmp_path / "scripts"
+        # inside the project folder: a payload's script is a path relative to it (docs/decisions.md)
+        self.scripts = workdir / "scripts"
         self.scripts.mkdir()
         (self.scripts / "greet.sh").write_text(GREET)
         (self.scripts / "hang-once.sh").write_text(HANG_ONCE)
@@ -151,7 +152,7 @@ def test_two_workers_drain_two_streams_in_order_each_task_claimed_once(make_loop
     loop: Loop = make_loop("a", "b")
     for name, stream in (("wa", "a"), ("wb", "b")):
         loop.start_worker(name, stream)
-    greet = str(loop.scripts / "greet.sh")
+    greet = "scripts/greet.sh"
     queued: dict[str, list[str]] = {"a": [], "b": []}
     args: dict[str, int] = {}
     for i in range(12):
@@ -187,7 +188,7 @@ def test_two_workers_drain_two_streams_in_order_each_task_claimed_once(make_loop
 
 def test_a_killed_worker_s_task_is_auto_failed_requeued_and_finished_by_the_survivor(make_loop: Any) -> None:
     loop: Loop = make_loop("a")
-    hang = str(loop.scripts / "hang-once.sh")
+    hang = "scripts/hang-once.sh"
     loop.start_worker("w1", "a")
     loop.start_worker("w2", "a")  # two workers share the stream's watcher, FIFO and done-flag
     task_id = loop.enqueue_cli("a", {"script": hang, "arg": "x"}, "--timeout", "1")

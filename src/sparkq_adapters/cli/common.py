@@ -11,7 +11,7 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from sparkq_domain.errors import InvalidInput, SparkQError
+from sparkq_domain.errors import InvalidInput, SparkQError, TooLarge
 
 if TYPE_CHECKING:
     from sparkq_domain import Queue
@@ -95,6 +95,20 @@ def read_source(value: str, what: str) -> str:
         return _read_stdin(what)
     if value.startswith("@"):
         return read_file(value[1:], what)
+    return _check_argument(value, what)
+
+
+def _check_argument(value: str, what: str) -> str:
+    """`value` if it is UTF-8 text (Python keeps undecodable argv bytes as lone surrogates)."""
+    try:
+        value.encode("utf-8")
+    except UnicodeEncodeError as exc:
+        code = ord(value[exc.start])
+        byte = f"the byte 0x{code - 0xDC00:02x}" if 0xDC80 <= code <= 0xDCFF else f"\\u{code:04x}"
+        raise InvalidInput(
+            f"The {what} given on the command line is not UTF-8 text ({byte} at character {exc.start}); "
+            "set a UTF-8 locale, or put the text in a UTF-8 file and pass @path"
+        ) from None
     return value
 
 
@@ -130,11 +144,25 @@ def _read_stdin(what: str) -> str:
 
 def _decode(data: bytes, what: str, where: str) -> str:
     if len(data) > MAX_INPUT_BYTES:
-        raise InvalidInput(f"The {what} from {where} is larger than {MAX_INPUT_BYTES // (1024 * 1024)} MiB")
+        raise TooLarge(
+            f"The {what} from {where} is larger than {MAX_INPUT_BYTES // (1024 * 1024)} MiB, the most SparkQ "
+            f"reads from a file or standard input; {_fit_hint(what, where)}"
+        )
     try:
         return data.decode("utf-8")
     except UnicodeDecodeError as exc:
         raise InvalidInput(f"The {what} from {where} is not UTF-8 text (bad byte at offset {exc.start})") from None
+
+
+def _fit_hint(what: str, where: str) -> str:
+    from sparkq_domain import limits
+
+    if what in ("payload", "result"):
+        most = limits.MAX_PAYLOAD_BYTES if what == "payload" else limits.MAX_RESULT_BYTES
+        return f"a {what} may be at most {limits.human_size(most)} of JSON anyway"
+    kept = limits.MAX_ERROR_BYTES if what == "error message" else limits.MAX_OUTPUT_BYTES
+    source = "FILE" if where == "standard input" else where
+    return f"SparkQ keeps only {limits.human_size(kept)} of the {what} anyway: pass its end (`tail -c {kept} {source}`)"
 
 
 def read_json_object(value: str, what: str, example: str) -> dict[str, Any]:

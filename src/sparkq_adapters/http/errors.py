@@ -11,6 +11,7 @@ from typing import Any
 
 from litestar import MediaType, Request, Response
 from litestar.exceptions import HTTPException, ValidationException
+from litestar.exceptions.http_exceptions import RequestEntityTooLarge
 from litestar.types import ExceptionHandlersMap
 
 from sparkq_domain.errors import (
@@ -22,13 +23,16 @@ from sparkq_domain.errors import (
     StorageBusy,
     StorageCorrupt,
     StorageFull,
+    TooLarge,
 )
+from sparkq_domain.limits import MAX_OUTPUT_BYTES, MAX_PAYLOAD_BYTES, MAX_RESULT_BYTES, human_size
 
 from ..config import ConfigError
 
 #: domain error -> (HTTP status, code); the first matching class wins, so subclasses come first
 DOMAIN_STATUS: tuple[tuple[type[SparkQError], int, str], ...] = (
     (NotFound, 404, "not_found"),
+    (TooLarge, 413, "too_large"),
     (Duplicate, 409, "duplicate"),
     (Conflict, 409, "conflict"),  # includes InvalidTransition
     (InvalidInput, 422, "invalid_input"),
@@ -70,18 +74,34 @@ def _response(status: int, body: dict[str, Any], headers: dict[str, str] | None 
     return Response(content=body, status_code=status, media_type=MediaType.JSON, headers=headers)
 
 
+def too_large_message(max_body_bytes: int) -> str:
+    """Why a body over `server.max_body_bytes` is refused, and what fits."""
+    return (
+        f"The request body is larger than {max_body_bytes} bytes ({human_size(max_body_bytes)}, "
+        f"server.max_body_bytes). SparkQ accepts at most {human_size(MAX_PAYLOAD_BYTES)} of payload and "
+        f"{human_size(MAX_RESULT_BYTES)} of result JSON, and keeps at most {human_size(MAX_OUTPUT_BYTES)} of stdout "
+        "and of stderr (their head and tail); send less, or report large output from a file with "
+        "`sparkq complete --stdout-file PATH`"
+    )
+
+
 def domain_error(_: Request[Any, Any, Any], exc: SparkQError) -> Response[Any]:
     for cls, status, code in DOMAIN_STATUS:
         if isinstance(exc, cls):
-            headers = {"Retry-After": RETRY_AFTER_SECONDS} if status in (503, 507) else None
+            # busy and full pass; a damaged file does not, so asking to retry it would only add load
+            transient = status in (503, 507) and not isinstance(exc, StorageCorrupt)
+            headers = {"Retry-After": RETRY_AFTER_SECONDS} if transient else None
             return _response(status, error_body(status, exc.message, code), headers)
     raise AssertionError("SparkQError is always matched")  # pragma: no cover
 
 
-def http_error(_: Request[Any, Any, Any], exc: HTTPException) -> Response[Any]:
+def http_error(request: Request[Any, Any, Any], exc: HTTPException) -> Response[Any]:
     status = exc.status_code
     details = None
     message = exc.detail
+    if isinstance(exc, RequestEntityTooLarge):  # a streamed body over the cap (the guard checks Content-Length)
+        cap = request.route_handler.resolve_request_max_body_size()
+        message = too_large_message(cap) if cap else message
     if isinstance(exc, ValidationException):
         details = exc.extra if isinstance(exc.extra, list) else None
         problems = "; ".join(

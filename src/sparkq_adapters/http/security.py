@@ -16,7 +16,7 @@ from __future__ import annotations
 from collections.abc import Awaitable, Callable, MutableMapping
 from typing import Any
 
-from .errors import error_bytes
+from .errors import error_bytes, too_large_message
 
 Scope = MutableMapping[str, Any]
 Message = MutableMapping[str, Any]
@@ -93,13 +93,6 @@ class LocalOnly:
 
     def _too_large(self) -> str:
         return too_large_message(self.max_body_bytes)
-
-
-def too_large_message(max_body_bytes: int) -> str:
-    return (
-        f"The request body is larger than {max_body_bytes} bytes "
-        "(server.max_body_bytes); send large output as a file through the CLI"
-    )
 
 
 def _headers(scope: Scope) -> dict[bytes, bytes]:
