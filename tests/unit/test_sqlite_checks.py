@@ -1,0 +1,160 @@
+"""The pure checks behind refusing damaged databases: the `-shm` header, whole pages, WAL frames, errors."""
+
+from __future__ import annotations
+
+import sqlite3
+import struct
+from pathlib import Path
+
+import pytest
+
+from sparkq_adapters.sqlite import store as store_module
+from sparkq_adapters.sqlite.store import (
+    WAL_INDEX_VERSION,
+    SqliteStore,
+    file_size_limit,
+    missing_wal_pages,
+    page_problem,
+    pending_wal_frames,
+)
+from sparkq_domain import StorageBusy, StorageCorrupt, StorageError, StorageFull
+
+
+def shm_header(max_frame: int, backfilled: int, *, second: int | None = None, initialised: int = 1) -> bytes:
+    """The first 100 bytes of a `-shm` file: two wal-index headers, then nBackfill (native byte order)."""
+
+    def copy(frames: int) -> bytes:
+        head = struct.pack("=IIIBBHI", WAL_INDEX_VERSION, 0, 7, initialised, 0, 4096, frames)
+        return head + bytes(48 - len(head))
+
+    return copy(max_frame) + copy(max_frame if second is None else second) + struct.pack("=I", backfilled)
+
+
+def test_pending_wal_frames_are_the_frames_not_yet_copied_back() -> None:
+    assert pending_wal_frames(shm_header(285, 0)) == 285
+    assert pending_wal_frames(shm_header(285, 200)) == 85
+    assert pending_wal_frames(shm_header(285, 285)) == 0  # all checkpointed: losing the WAL loses nothing
+
+
+def test_pending_wal_frames_take_the_larger_copy_when_a_writer_died_between_the_two() -> None:
+    assert pending_wal_frames(shm_header(10, 0, second=12)) == 12
+
+
+@pytest.mark.parametrize(
+    "header",
+    [b"", b"\x00\x00\x00", shm_header(50, 0)[:99], shm_header(50, 0, initialised=0), b"\xff" * 100],
+    ids=["empty", "cut-at-open", "short", "not-initialised", "garbage"],
+)
+def test_pending_wal_frames_is_zero_when_the_header_cannot_tell(header: bytes) -> None:
+    assert pending_wal_frames(header) == 0
+
+
+def test_page_problem_accepts_whole_pages_and_names_the_sizes_otherwise() -> None:
+    assert page_problem(0, 4096) is None
+    assert page_problem(3 * 4096, 4096) is None
+    assert page_problem(3 * 4096 - 1000, 4096) == "it is 11288 bytes long, not a whole number of its 4096-byte pages"
+
+
+def write_wal(path: Path, frames: list[tuple[int, bytes]], *, page_size: int = 512, magic: int = 0x377F0682) -> None:
+    """A WAL file with the given (page number, salts) frames; the header's salts are b"saltsalt"."""
+    data = struct.pack(">4I", magic, 3007000, page_size, 0) + b"saltsalt" + bytes(8)
+    for page, salts in frames:
+        data += struct.pack(">2I", page, 0) + salts + bytes(8) + bytes(page_size)
+    path.write_bytes(data)
+
+
+def test_missing_wal_pages_are_those_no_current_frame_holds(tmp_path: Path) -> None:
+    wal = tmp_path / "db-wal"
+    write_wal(wal, [(3, b"saltsalt"), (5, b"saltsalt"), (4, b"oldsalts")])  # frame 3: before a restart
+    assert missing_wal_pages(wal, {3, 4, 5}) == {4}
+    assert missing_wal_pages(wal, {3, 5}) == set()
+    assert missing_wal_pages(wal, set()) == set()
+
+
+def test_missing_wal_pages_reads_a_real_sqlite_wal(tmp_path: Path) -> None:
+    db = tmp_path / "real.db"
+    conn = sqlite3.connect(db, isolation_level=None)
+    conn.execute("PRAGMA journal_mode = WAL")
+    conn.execute("PRAGMA wal_autocheckpoint = 0")
+    conn.execute("CREATE TABLE t(x)")
+    for _ in range(20):
+        conn.execute("INSERT INTO t VALUES (zeroblob(3000))")
+    pages = conn.execute("PRAGMA page_count").fetchone()[0]
+    try:
+        assert missing_wal_pages(Path(str(db) + "-wal"), set(range(1, pages + 1))) == set()
+        assert missing_wal_pages(Path(str(db) + "-wal"), {pages + 1}) == {pages + 1}
+    finally:
+        conn.close()
+
+
+def test_missing_wal_pages_cannot_tell_for_a_foreign_or_overlong_file(tmp_path: Path) -> None:
+    wal = tmp_path / "db-wal"
+    write_wal(wal, [(3, b"saltsalt")], magic=0x12345678)
+    assert missing_wal_pages(wal, {3}) is None
+    write_wal(wal, [(3, b"saltsalt"), (4, b"saltsalt"), (5, b"saltsalt")])
+    assert missing_wal_pages(wal, {5}, max_frames=2) is None
+    assert missing_wal_pages(tmp_path / "absent-wal", {1}) is None
+    (tmp_path / "empty-wal").write_bytes(b"")
+    assert missing_wal_pages(tmp_path / "empty-wal", {1, 2}) == {1, 2}  # a WAL without frames holds nothing
+
+
+def test_file_size_limit_is_none_without_a_limit() -> None:
+    import resource
+
+    soft, _ = resource.getrlimit(resource.RLIMIT_FSIZE)
+    assert file_size_limit() == (None if soft == resource.RLIM_INFINITY else soft)
+
+
+def sqlite_error(name: str, text: str) -> sqlite3.Error:
+    error = sqlite3.OperationalError(text)
+    error.sqlite_errorname = name  # type: ignore[attr-defined]
+    return error
+
+
+@pytest.mark.parametrize(
+    ("name", "text", "kind", "fragment"),
+    [
+        ("SQLITE_BUSY", "database is locked", StorageBusy, "is locked by another process (waited 5000 ms)"),
+        ("SQLITE_FULL", "database or disk is full", StorageFull, "is full; nothing was written"),
+        ("SQLITE_NOTADB", "file is not a database", StorageCorrupt, "is not a SQLite database"),
+        ("SQLITE_CORRUPT", "database disk image is malformed", StorageCorrupt, "restore it from a backup"),
+        ("SQLITE_IOERR_READ", "disk I/O error", StorageError, "Disk I/O error on the database"),
+        ("SQLITE_READONLY", "attempt to write a readonly database", StorageError, "is read-only"),
+    ],
+)
+def test_sqlite_errors_become_messages_that_name_the_file_and_the_fix(
+    tmp_path: Path, name: str, text: str, kind: type[StorageError], fragment: str
+) -> None:
+    store = SqliteStore(tmp_path / "q.db")
+    error = store._translate(sqlite_error(name, text))
+    assert type(error) is kind
+    assert fragment in error.message and str(tmp_path / "q.db") in error.message
+
+
+def test_a_relative_path_is_named_absolute_in_messages(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.chdir(tmp_path)
+    error = SqliteStore("q.db")._translate(sqlite_error("SQLITE_CORRUPT", "database disk image is malformed"))
+    assert f"The database {tmp_path / 'q.db'} is damaged" in error.message
+
+
+def test_a_failed_write_under_a_file_size_limit_is_reported_as_that_limit(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setattr(store_module, "file_size_limit", lambda: 65536)
+    store = SqliteStore(tmp_path / "q.db")
+    error = store._translate(sqlite_error("SQLITE_IOERR_WRITE", "disk I/O error"))
+    assert type(error) is StorageFull
+    assert "past this process's file-size limit (65536 bytes, `ulimit -f`)" in error.message
+    short_write = store._translate(sqlite_error("SQLITE_FULL", "database or disk is full"))
+    assert "is full, or the database reached this process's file-size limit (65536 bytes" in short_write.message
+    # a read error has nothing to do with the limit
+    assert type(store._translate(sqlite_error("SQLITE_IOERR_READ", "disk I/O error"))) is StorageError
+
+
+def test_an_io_error_with_no_space_left_is_reported_as_a_full_disk(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setattr(store_module, "file_size_limit", lambda: None)
+    monkeypatch.setattr(store_module, "free_bytes", lambda folder: 0)
+    error = SqliteStore(tmp_path / "q.db")._translate(sqlite_error("SQLITE_IOERR_WRITE", "disk I/O error"))
+    assert type(error) is StorageFull and "is full; nothing was written" in error.message
