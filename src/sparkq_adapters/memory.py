@@ -135,15 +135,21 @@ class MemoryRepository:
         ]
         return found[:limit]
 
-    def delete_finished_before(self, cutoff: datetime) -> int:
-        doomed = [
-            t.id
-            for t in self._s.tasks.values()
-            if t.status.finished and t.finished_at is not None and t.finished_at < cutoff
-        ]
-        for task_id in doomed:
-            del self._s.tasks[task_id]
+    def delete_finished_before(self, cutoff: datetime, limit: int | None = None) -> int:
+        doomed = sorted(
+            (
+                t
+                for t in self._s.tasks.values()
+                if t.status.finished and t.finished_at is not None and t.finished_at < cutoff
+            ),
+            key=lambda t: t.finished_at or cutoff,
+        )[:limit]
+        for task in doomed:
+            del self._s.tasks[task.id]
         return len(doomed)
+
+    def trim_events(self, limit: int) -> int:
+        return 0  # this store records no change events
 
 
 class MemoryStore:

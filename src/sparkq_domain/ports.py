@@ -79,6 +79,7 @@ class Repository(Protocol):
         sweep runs inside every claim.
         """
         ...
+
     def list_tasks(self, query: TaskQuery) -> Sequence[Task]: ...
     def count_tasks(self, query: TaskQuery) -> int: ...
 
@@ -90,8 +91,19 @@ class Repository(Protocol):
         """Finished (succeeded or failed) tasks that finished at or after `cutoff`, latest enqueued first."""
         ...
 
-    def delete_finished_before(self, cutoff: datetime) -> int:
-        """Delete succeeded and failed tasks that finished before `cutoff`; return how many."""
+    def delete_finished_before(self, cutoff: datetime, limit: int | None = None) -> int:
+        """Delete succeeded and failed tasks that finished before `cutoff`; return how many.
+
+        With `limit`, delete at most that many, those that finished first: a purge works in
+        batches, each its own short write transaction, so other writers get in between.
+        """
+        ...
+
+    def trim_events(self, limit: int) -> int:
+        """Delete up to `limit` of the oldest change events beyond those kept for resuming clients.
+
+        Return how many; 0 for a store that records no change events.
+        """
         ...
 
 

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import time
 from collections.abc import Callable, Mapping, Sequence
 from datetime import datetime, timedelta
 
@@ -28,6 +29,14 @@ from .ports import Clock, IdFactory, Repository, Store, TaskQuery
 from .stats import Stats, summarize
 
 MAX_PAGE = 1000
+#: finished tasks deleted per purge transaction: ~0.1 s each with a million tasks on the file (the
+#: measurements behind the choice are in docs/benchmarks.md, Scale)
+PURGE_BATCH = 5000
+#: seconds between purge transactions. A writer that waits for the lock (SQLite's busy handler)
+#: retries every 100 ms at most, so a gap this long lets every waiting claim or enqueue in.
+PURGE_PAUSE = 0.1
+#: change events trimmed per transaction, per task of a purge batch (an event row is far cheaper to delete)
+EVENTS_PER_TASK_ROW = 4
 
 
 @attrs.frozen(kw_only=True)
@@ -410,12 +419,35 @@ class Queue:
         with self._store.write() as repo:
             return self._auto_fail_dead(repo, self._clock.now())
 
-    def purge(self, older_than: timedelta) -> int:
-        """Delete succeeded and failed tasks finished longer ago than `older_than`."""
+    def purge(self, older_than: timedelta, *, batch_size: int = PURGE_BATCH, pause: float = PURGE_PAUSE) -> int:
+        """Delete succeeded and failed tasks finished longer ago than `older_than`; return how many.
+
+        Deletes `batch_size` tasks per write transaction, `pause` seconds apart, so that claims and
+        enqueues of other processes get in while a large purge runs; then trims the store's change
+        events to those kept for resuming clients, the same way. An interrupted purge keeps what it
+        deleted so far, and running it again goes on.
+        """
         if older_than < timedelta(0):
             raise InvalidInput("The purge age must not be negative")
-        with self._store.write() as repo:
-            return repo.delete_finished_before(self._clock.now() - older_than)
+        if batch_size < 1:
+            raise InvalidInput(f"Invalid purge batch size {batch_size}: must be 1 or more")
+        cutoff = self._clock.now() - older_than
+        deleted = self._in_batches(lambda repo: repo.delete_finished_before(cutoff, batch_size), batch_size, pause)
+        events = batch_size * EVENTS_PER_TASK_ROW
+        self._in_batches(lambda repo: repo.trim_events(events), events, pause)
+        return deleted
+
+    def _in_batches(self, step: Callable[[Repository], int], batch_size: int, pause: float) -> int:
+        """Run `step` in write transactions of its own until one does less than a full batch; sum the counts."""
+        total = 0
+        while True:
+            with self._store.write() as repo:
+                done = step(repo)
+            total += done
+            if done < batch_size:
+                return total
+            if pause > 0:
+                time.sleep(pause)
 
     # -- helpers -------------------------------------------------------------------------------
 

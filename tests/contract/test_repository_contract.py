@@ -481,6 +481,37 @@ def test_delete_finished_before_deletes_only_finished_tasks_older_than_the_cutof
         assert sorted(ids(repo.list_tasks(TaskQuery(limit=None)))) == sorted([queued.id, running.id])
 
 
+def test_delete_finished_before_with_a_limit_deletes_those_that_finished_first(store: Store, world: World) -> None:
+    a, b = (s.id for s in world.streams)
+    # enqueued in one order, finished in another: a batch follows the finish time
+    tasks = add_tasks(store, *(task(a if n % 2 else b) for n in range(7)))
+    queued, running, *done = tasks
+    order = [4, 0, 3, 1, 2]  # done[4] finished first, then done[0], ...
+    cutoff = T0 + timedelta(days=3)
+    save(
+        store,
+        running.claim(T0),
+        *(
+            finished(done[i], TaskStatus.FAILED if i % 2 else TaskStatus.SUCCEEDED, T0 + timedelta(minutes=rank))
+            for rank, i in enumerate(order)
+        ),
+    )
+    left = {t.id for t in tasks}
+    for expected in ([done[4].id, done[0].id], [done[3].id, done[1].id], [done[2].id], []):
+        with store.write() as repo:
+            assert repo.delete_finished_before(cutoff, 2) == len(expected)
+        left -= set(expected)
+        with store.read() as repo:
+            assert {t.id for t in repo.list_tasks(TaskQuery(limit=None))} == left
+    assert left == {queued.id, running.id}
+
+
+def test_trim_events_deletes_nothing_while_the_feed_is_short(store: Store, world: World) -> None:
+    add_tasks(store, *(task(world.streams[0].id) for _ in range(3)))
+    with store.write() as repo:
+        assert repo.trim_events(10) == 0
+
+
 def test_finished_since_lists_finished_tasks_from_the_cutoff_latest_enqueued_first(store: Store, world: World) -> None:
     a = world.streams[0].id
     old, ok, failed, queued, running = add_tasks(store, *(task(a, tool_name=f"tool-{n}") for n in range(5)))

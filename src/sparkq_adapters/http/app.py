@@ -53,8 +53,11 @@ def create_app(queue: Queue, catalog: Catalog, server: ServerInfo, options: Serv
         tasks = [
             asyncio.create_task(_sweep_dead(queue, options.sweep_interval_seconds)),
             asyncio.create_task(hub.run()),
-            asyncio.create_task(_prune_events(feed, options.prune_interval_seconds)),
         ]
+        # The purge at start trims the change feed as well: two trimmers taking turns would leave other
+        # writers no gap between their batches, so the periodic trim then first runs one interval later.
+        first_prune = 0.0 if options.purge_older_than is None else options.prune_interval_seconds
+        tasks.append(asyncio.create_task(_prune_events(feed, options.prune_interval_seconds, first_prune)))
         if options.purge_older_than is not None:
             tasks.append(asyncio.create_task(_purge(queue, options.purge_older_than)))
         try:
@@ -120,7 +123,8 @@ async def _purge(queue: Queue, older_than: timedelta) -> None:
         log.exception("purge at start failed; the server goes on")
 
 
-async def _prune_events(feed: Feed, interval: float) -> None:
+async def _prune_events(feed: Feed, interval: float, first_after: float = 0.0) -> None:
+    await asyncio.sleep(first_after)
     while True:
         try:
             await asyncio.to_thread(feed.prune)

@@ -9,15 +9,24 @@ tells cheaply whether another connection committed since the last look.
 from __future__ import annotations
 
 import sqlite3
+import time
 from pathlib import Path
 from typing import Any
 
 SELECT_AFTER = "SELECT seq, kind, subject_id, stream_id, status, at FROM events WHERE seq > ? ORDER BY seq LIMIT ?"
 SELECT_LAST = "SELECT IFNULL(MAX(seq), 0) FROM events"
-PRUNE = "DELETE FROM events WHERE seq <= (SELECT IFNULL(MAX(seq), 0) FROM events) - ?"
+# The oldest events beyond the newest `keep`, a batch at a time (`limit`): deleting a million rows in one
+# transaction holds the write lock for over a second, and every claim waits for it.
+TRIM_EVENTS = (
+    "DELETE FROM events WHERE seq IN (SELECT seq FROM events "
+    "WHERE seq <= (SELECT IFNULL(MAX(seq), 0) FROM events) - ? ORDER BY seq LIMIT ?)"
+)
 
 #: events kept for clients that reconnect with Last-Event-ID
 KEEP_EVENTS = 100_000
+#: events deleted per transaction when trimming (~0.03 s), and the pause between transactions
+TRIM_BATCH = 20_000
+TRIM_PAUSE = 0.1
 
 
 class ChangeFeed:
@@ -38,15 +47,21 @@ class ChangeFeed:
         rows = self._conn.execute(SELECT_AFTER, (seq, limit)).fetchall()
         return [{"seq": r[0], "kind": r[1], "id": r[2], "stream_id": r[3], "status": r[4], "at": r[5]} for r in rows]
 
-    def prune(self, keep: int = KEEP_EVENTS) -> int:
-        self._conn.execute("BEGIN IMMEDIATE")
-        try:
-            deleted = self._conn.execute(PRUNE, (keep,)).rowcount
-            self._conn.execute("COMMIT")
-        except BaseException:
-            self._conn.execute("ROLLBACK")
-            raise
-        return deleted
+    def prune(self, keep: int = KEEP_EVENTS, *, batch: int = TRIM_BATCH, pause: float = TRIM_PAUSE) -> int:
+        """Delete all but the newest `keep` events, `batch` per write transaction; return how many."""
+        total = 0
+        while True:
+            self._conn.execute("BEGIN IMMEDIATE")
+            try:
+                deleted = self._conn.execute(TRIM_EVENTS, (keep, batch)).rowcount
+                self._conn.execute("COMMIT")
+            except BaseException:
+                self._conn.execute("ROLLBACK")
+                raise
+            total += deleted
+            if deleted < batch:
+                return total
+            time.sleep(pause)
 
     def close(self) -> None:
         self._conn.close()

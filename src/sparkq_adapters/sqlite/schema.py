@@ -99,7 +99,16 @@ CREATE INDEX IF NOT EXISTS idx_tasks_running_deadline
 CREATE INDEX IF NOT EXISTS idx_tasks_running_started ON tasks(started_at) WHERE status = 'running';
 """
 
-MIGRATIONS: tuple[str, ...] = (V1_CANONICAL, V2_FIFO_SEQUENCE, V3_EVENTS, V4_SWEEP_INDEXES)
+# Version 5: a million tasks. A stream's page, newest first, walks (stream_id, seq) instead of sorting
+# all of the stream's tasks (0.1 s at 1M tasks); a purge batch finds the tasks that finished first through a
+# partial index of finished tasks by finish time, instead of scanning and sorting them all per batch.
+# Claims and enqueues pay one index entry each (enqueue: stream_seq; complete/fail: finished).
+V5_SCALE_INDEXES = """
+CREATE INDEX IF NOT EXISTS idx_tasks_stream_seq ON tasks(stream_id, seq);
+CREATE INDEX IF NOT EXISTS idx_tasks_finished ON tasks(finished_at) WHERE status IN ('succeeded', 'failed');
+"""
+
+MIGRATIONS: tuple[str, ...] = (V1_CANONICAL, V2_FIFO_SEQUENCE, V3_EVENTS, V4_SWEEP_INDEXES, V5_SCALE_INDEXES)
 LATEST_VERSION = len(MIGRATIONS)
 
 
