@@ -20,6 +20,9 @@ class FakeClock:
     def advance(self, seconds: float) -> None:
         self.current += timedelta(seconds=seconds)
 
+    def sleep(self, seconds: float) -> None:
+        self.advance(seconds)
+
 
 class SequentialIds:
     """Ids `tsk_000000000001`, `tsk_000000000002`, …: predictable and unique."""

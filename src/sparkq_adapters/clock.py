@@ -3,12 +3,16 @@
 from __future__ import annotations
 
 import os
+import time
 from datetime import UTC, datetime
 
 
 class SystemClock:
     def now(self) -> datetime:
         return datetime.now(UTC)
+
+    def sleep(self, seconds: float) -> None:
+        time.sleep(seconds)
 
 
 class RandomIds:

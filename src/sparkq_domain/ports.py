@@ -18,6 +18,10 @@ class Clock(Protocol):
         """Return the current time, timezone-aware UTC."""
         ...
 
+    def sleep(self, seconds: float) -> None:
+        """Wait `seconds` (the pause between the batches of a purge)."""
+        ...
+
 
 class IdFactory(Protocol):
     def new_id(self, prefix: str) -> str:

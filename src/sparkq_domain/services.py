@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import time
 from collections.abc import Callable, Mapping, Sequence
 from datetime import datetime, timedelta
 
@@ -447,7 +446,7 @@ class Queue:
             if done < batch_size:
                 return total
             if pause > 0:
-                time.sleep(pause)
+                self._clock.sleep(pause)
 
     # -- helpers -------------------------------------------------------------------------------
 

@@ -9,13 +9,14 @@ from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
+from sparkq_adapters.clock import SystemClock
 from sparkq_domain import Queue
 from sparkq_entry.wiring import open_queue
 
 TASK_ID = re.compile(r"tsk_[0-9a-f]{12}")
 
 
-class ShiftedClock:
+class ShiftedClock(SystemClock):
     """The real time, moved by a fixed offset: lets a test claim a task 'ten minutes ago'."""
 
     def __init__(self, offset: timedelta) -> None:

@@ -5,6 +5,8 @@ from __future__ import annotations
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
+from sparkq_adapters.clock import SystemClock
+
 REPO = Path(__file__).resolve().parents[2]
 SCREENSHOTS = REPO / "test-artifacts" / "screenshots"
 CHROMIUM = "/usr/bin/chromium"
@@ -49,7 +51,7 @@ def write_project(folder: Path) -> None:
     (folder / "scripts" / "build-docs.sh").write_text(SCRIPT)
 
 
-class ShiftedClock:
+class ShiftedClock(SystemClock):
     """A clock for the library that can be set in the past (to make tasks stale, dead or old)."""
 
     def __init__(self) -> None:
