@@ -7,6 +7,7 @@ import sqlite3
 import struct
 import threading
 import time
+from collections.abc import Callable
 from pathlib import Path
 from types import TracebackType
 
@@ -117,14 +118,7 @@ class SqliteStore:
                 probe.close()
 
     def _connect(self, *, check: bool) -> sqlite3.Connection:
-        try:
-            conn = sqlite3.connect(
-                self.path, isolation_level=None, check_same_thread=False, timeout=self._busy_timeout_ms / 1000
-            )
-        except sqlite3.Error as exc:
-            raise self._translate(exc) from exc
-        try:
-            conn.execute(f"PRAGMA busy_timeout = {int(self._busy_timeout_ms)}")
+        def setup(conn: sqlite3.Connection) -> None:
             conn.execute("PRAGMA foreign_keys = ON")
             conn.execute(f"PRAGMA synchronous = {self._synchronous}")
             conn.execute(f"PRAGMA wal_autocheckpoint = {WAL_AUTOCHECKPOINT_PAGES}")
@@ -133,6 +127,22 @@ class SqliteStore:
                 if check:
                     self._inspect(conn)
                 self._migrate(conn)
+
+        return self._new_connection(str(self.path), uri=False, setup=setup)
+
+    def _new_connection(
+        self, database: str, *, uri: bool, setup: Callable[[sqlite3.Connection], None]
+    ) -> sqlite3.Connection:
+        """A connection with the busy timeout set and `setup` done; closed again if anything fails."""
+        try:
+            conn = sqlite3.connect(
+                database, uri=uri, isolation_level=None, check_same_thread=False, timeout=self._busy_timeout_ms / 1000
+            )
+        except sqlite3.Error as exc:
+            raise self._translate(exc) from exc
+        try:
+            conn.execute(f"PRAGMA busy_timeout = {int(self._busy_timeout_ms)}")
+            setup(conn)
         except sqlite3.Error as exc:
             conn.close()
             raise self._translate(exc) from exc
@@ -206,29 +216,14 @@ class SqliteStore:
         first read, so that SQLite rebuilds the WAL index once, not twice. Without a WAL there is
         nothing a checkpoint could write, and the read-write connection takes the first look.
         """
-        try:
-            probe = sqlite3.connect(
-                self._where.as_uri() + "?mode=ro",
-                uri=True,
-                isolation_level=None,
-                check_same_thread=False,
-                timeout=self._busy_timeout_ms / 1000,
-            )
-        except sqlite3.Error as exc:
-            raise self._translate(exc) from exc
-        try:
-            probe.execute(f"PRAGMA busy_timeout = {int(self._busy_timeout_ms)}")
+
+        def look(probe: sqlite3.Connection) -> None:
             # one snapshot for the whole look: while it is open, no writer can restart the WAL
             probe.execute("BEGIN")
             self._inspect(probe, wal=True)
             probe.execute("COMMIT")
-        except sqlite3.Error as exc:
-            probe.close()
-            raise self._translate(exc) from exc
-        except SparkQError:
-            probe.close()
-            raise
-        return probe
+
+        return self._new_connection(self._where.as_uri() + "?mode=ro", uri=True, setup=look)
 
     def _inspect(self, conn: sqlite3.Connection, *, wal: bool = False) -> None:
         """The first read (where SQLite checks the header against the file), then what it does not check."""
