@@ -274,9 +274,7 @@ class Task:
         not become stale or dead until the clock caught up again (for a jump of a day, a day);
         counted from `now`, it gets its full timeout and no more.
         """
-        if self.status is not TaskStatus.RUNNING or self.started_at is None or self.started_at <= now:
-            return self
-        return self._evolve(started_at=now, updated_at=now)
+        return self._evolve(started_at=now, updated_at=now) if self.starts_after(now) else self
 
     def starts_after(self, now: datetime) -> bool:
         return self.status is TaskStatus.RUNNING and self.started_at is not None and self.started_at > now

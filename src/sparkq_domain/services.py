@@ -268,7 +268,7 @@ class Queue:
         """Move the oldest queued task of a stream to running; None when there is none."""
         with self._store.write() as repo:
             now = self._clock.now()
-            self._auto_fail_dead(repo, now)
+            self._sweep_running(repo, now)
             target = self._stream(repo, stream)
             if target.status is not Status.ACTIVE:
                 return None
@@ -416,7 +416,7 @@ class Queue:
             if not any(t.is_dead(now) or t.starts_after(now) for t in repo.sweep_candidates(now)):
                 return []
         with self._store.write() as repo:
-            return self._auto_fail_dead(repo, self._clock.now())
+            return self._sweep_running(repo, self._clock.now())
 
     def purge(self, older_than: timedelta, *, batch_size: int = PURGE_BATCH, pause: float = PURGE_PAUSE) -> int:
         """Delete succeeded and failed tasks finished longer ago than `older_than`; return how many.
@@ -451,7 +451,7 @@ class Queue:
     # -- helpers -------------------------------------------------------------------------------
 
     @staticmethod
-    def _auto_fail_dead(repo: Repository, now: datetime) -> list[Task]:
+    def _sweep_running(repo: Repository, now: datetime) -> list[Task]:
         """Auto-fail the dead running tasks; recount those whose start the clock has gone back past.
 
         Called inside a write transaction with `now` read after the lock was taken, so a start in
