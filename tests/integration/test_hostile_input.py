@@ -334,6 +334,19 @@ HOSTILE_BODIES = [
 
 
 @pytest.mark.parametrize(
+    ("path", "raw"),
+    [
+        ("/api/sessions", b'{"name": "one", "name": "two"}'),
+        ("/api/streams", b'{"name": "s1", "session": "x", "name": "s2"}'),
+    ],
+)
+def test_every_endpoint_reads_bodies_strictly_not_only_tasks(api: httpx.Client, path: str, raw: bytes) -> None:
+    before = api.get(path).json()
+    assert 'has the key "name" twice' in refused_http(api.post(path, content=raw), 400, "bad_request")
+    assert api.get(path).json() == before
+
+
+@pytest.mark.parametrize(
     ("raw", "status", "code", "fragment"),
     HOSTILE_BODIES,
     ids=[f"{i}-{c}" for i, (_, _, c, _) in enumerate(HOSTILE_BODIES)],

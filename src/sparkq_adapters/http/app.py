@@ -19,6 +19,7 @@ from litestar.static_files import create_static_files_router
 
 from sparkq_domain import Queue
 
+from .bodies import StrictJSONRequest
 from .errors import EXCEPTION_HANDLERS
 from .events import EventHub, Feed, events
 from .security import ASGIApp, LocalOnly
@@ -103,6 +104,7 @@ def create_app(queue: Queue, catalog: Catalog, server: ServerInfo, options: Serv
         ),
         lifespan=[background],
         request_max_body_size=options.max_body_bytes,
+        request_class=StrictJSONRequest,  # every JSON body, by SparkQ's strict reader
         debug=False,
     )
     return LocalOnly(app, port=options.port, max_body_bytes=options.max_body_bytes)

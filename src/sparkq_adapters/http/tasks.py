@@ -2,49 +2,16 @@
 
 from __future__ import annotations
 
-import asyncio
 from typing import Any
 
-from litestar import Controller, Request, get, post
-from litestar.exceptions import ClientException
+from litestar import Controller, get, post
 from litestar.params import Parameter
 from litestar.status_codes import HTTP_200_OK
 
 from sparkq_domain import Claimed, Queue, Task
 
-from ..serialization import json_problem, loads, stream_ref, task_row_dict
+from ..serialization import stream_ref, task_row_dict
 from .bodies import TaskComplete, TaskCreate, TaskFail
-
-
-class StrictJSONRequest(Request[Any, Any, Any]):
-    """A request whose JSON body is read by SparkQ's strict parser, as the CLI reads its arguments.
-
-    Litestar's decoder takes the last of two equal keys and words its errors for programmers;
-    this one refuses repeated keys, NaN/Infinity and numbers no JSON reader holds exactly, and
-    says what is wrong in the body. A body that is not UTF-8 or is absurdly nested raises on to
-    the error mapping (400 `bad_encoding` / `too_deep`); the content rules (depth, size, script
-    paths) are the domain's, applied by the `Queue`.
-    """
-
-    async def json(self) -> Any:
-        body = await self.body() or b"null"
-        if len(body) > PARSE_IN_THREAD_BYTES:
-            # up to ~1 s for a hostile 8 MiB body of tiny objects: not on the event loop (events, health)
-            return await asyncio.to_thread(_parse_body, body)
-        return _parse_body(body)
-
-
-#: bodies larger than this are parsed in a worker thread
-PARSE_IN_THREAD_BYTES = 256 * 1024
-
-
-def _parse_body(body: bytes) -> Any:
-    try:
-        return loads(body)
-    except (UnicodeDecodeError, RecursionError):
-        raise  # ValueErrors too, but mapped to their own codes (bad_encoding, too_deep)
-    except ValueError as exc:
-        raise ClientException(detail=json_problem(exc, "request body")) from None
 
 
 def _one(queue: Queue, task: Task) -> dict[str, Any]:
@@ -58,7 +25,6 @@ def _with_stream(queue: Queue, claimed: Claimed) -> dict[str, Any]:
 class TaskController(Controller):
     path = "/api/tasks"
     tags = ("tasks",)
-    request_class = StrictJSONRequest
 
     @get("/", sync_to_thread=True)
     def list_tasks(
