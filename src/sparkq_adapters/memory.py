@@ -1,7 +1,7 @@
 """An in-memory store: for domain tests and for embedding SparkQ without a file.
 
 A write unit works on a copy of the state and publishes it only when the block ends
-without an exception, so it is as atomic as the SQLite store; one lock serializes writers.
+without an exception, so it is as atomic as the SQLite store; one lock serializes the units.
 """
 
 from __future__ import annotations
@@ -13,7 +13,7 @@ from datetime import datetime
 
 import attrs
 
-from sparkq_domain import FinishedTask, Project, Session, Status, Stream, Task, TaskQuery, TaskStatus
+from sparkq_domain import FinishedTask, Project, Session, Status, Stream, Task, TaskChange, TaskQuery, TaskStatus
 from sparkq_domain.errors import Duplicate
 
 
@@ -86,9 +86,6 @@ class MemoryRepository:
             raise Duplicate(f"Task id {task.id} already exists")
         self._s.tasks[task.id] = task
 
-    def save_task(self, task: Task) -> None:
-        self._s.tasks[task.id] = task
-
     def get_task(self, task_id: str) -> Task | None:
         return self._s.tasks.get(task_id)
 
@@ -96,6 +93,17 @@ class MemoryRepository:
         return next(
             (t for t in self._s.tasks.values() if t.stream_id == stream_id and t.status is TaskStatus.QUEUED), None
         )
+
+    def claim_next(self, stream_id: str, change: TaskChange) -> Task | None:
+        task = self.next_queued(stream_id)
+        return None if task is None else self.apply(task.id, change)
+
+    def apply(self, task_id: str, change: TaskChange) -> Task | None:
+        task = self._s.tasks.get(task_id)
+        if task is None or task.status is not change.from_status:
+            return None
+        changed = self._s.tasks[task_id] = task.apply(change)
+        return changed
 
     def sweep_candidates(self, now: datetime) -> Sequence[Task]:
         return [t for t in self._s.tasks.values() if t.status is TaskStatus.RUNNING]
@@ -147,9 +155,6 @@ class MemoryRepository:
         for task in doomed:
             del self._s.tasks[task.id]
         return len(doomed)
-
-    def trim_events(self, limit: int) -> int:
-        return 0  # this store records no change events
 
 
 class MemoryStore:

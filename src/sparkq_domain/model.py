@@ -207,6 +207,57 @@ TRANSITIONS: Mapping[str, tuple[frozenset[TaskStatus], TaskStatus]] = {
 
 
 @attrs.frozen(kw_only=True)
+class TaskChange:
+    """One transition as a store executes it: the status it starts from and every field it sets.
+
+    The domain computes each value; a store applies the change atomically and only while the task
+    is still in `from_status` (compare-and-set), so two writers racing on it get one winner.
+    `Task.apply` is the same change on an entity.
+    """
+
+    action: str
+    from_status: TaskStatus
+    #: field name -> new value, as the entity holds it
+    values: Mapping[str, Any]
+    #: a claim counts an attempt: one more than the task has when the store applies the change
+    counts_attempt: bool = False
+
+
+def _change(action: str, *, counts_attempt: bool = False, **values: Any) -> TaskChange:
+    allowed, target = TRANSITIONS[action]
+    (start,) = allowed  # every action a store executes as a compare-and-set starts from one status
+    return TaskChange(
+        action=action, from_status=start, values={"status": target, **values}, counts_attempt=counts_attempt
+    )
+
+
+def claim_change(now: datetime) -> TaskChange:
+    return _change("claim", started_at=now, updated_at=now, counts_attempt=True)
+
+
+def complete_change(
+    result: JSONObject, now: datetime, *, stdout: str | None = None, stderr: str | None = None
+) -> TaskChange:
+    validate_result(result)
+    return _change("complete", result=result, stdout=stdout, stderr=stderr, finished_at=now, updated_at=now)
+
+
+def fail_change(error: str, now: datetime, *, stdout: str | None = None, stderr: str | None = None) -> TaskChange:
+    if not isinstance(error, str) or not error.strip():
+        raise InvalidInput("An error message is required to fail a task (e.g. --error 'tests fail: ...')")
+    return _change("fail", error=error, stdout=stdout, stderr=stderr, finished_at=now, updated_at=now)
+
+
+def auto_fail_change(timeout: int, now: datetime) -> TaskChange:
+    return _change("auto-fail", error=AUTO_FAIL_MESSAGE.format(timeout=timeout), finished_at=now, updated_at=now)
+
+
+def recount_change(now: datetime) -> TaskChange:
+    """Count a running task's stale/dead time from `now` (see `Task.recount_from`)."""
+    return TaskChange(action="recount", from_status=TaskStatus.RUNNING, values={"started_at": now, "updated_at": now})
+
+
+@attrs.frozen(kw_only=True)
 class Task:
     id: str
     stream_id: str
@@ -229,43 +280,34 @@ class Task:
 
     # -- transitions: each returns a new Task ------------------------------------------------
 
-    def _evolve(self, **changes: Any) -> Task:
-        # attrs.evolve, without its per-call introspection: transitions are on every claim's path
-        values = {name: getattr(self, name) for name in _TASK_FIELDS}
-        values.update(changes)
-        return Task(**values)
+    def apply(self, change: TaskChange) -> Task:
+        """Return this task with `change` applied (the caller has checked that it may be)."""
+        if change.counts_attempt:
+            return attrs.evolve(self, attempts=self.attempts + 1, **change.values)
+        return attrs.evolve(self, **change.values)
 
-    def _check(self, action: str) -> TaskStatus:
-        allowed, target = TRANSITIONS[action]
+    def _check(self, action: str) -> None:
+        allowed, _ = TRANSITIONS[action]
         if self.status not in allowed:
             raise InvalidTransition(self.id, action, self.status.value)
-        return target
 
     def claim(self, now: datetime) -> Task:
-        status = self._check("claim")
-        return self._evolve(status=status, started_at=now, updated_at=now, attempts=self.attempts + 1)
+        self._check("claim")
+        return self.apply(claim_change(now))
 
     def complete(
         self, result: JSONObject, now: datetime, *, stdout: str | None = None, stderr: str | None = None
     ) -> Task:
-        status = self._check("complete")
-        validate_result(result)
-        return self._evolve(status=status, result=result, stdout=stdout, stderr=stderr, finished_at=now, updated_at=now)
+        self._check("complete")
+        return self.apply(complete_change(result, now, stdout=stdout, stderr=stderr))
 
     def fail(self, error: str, now: datetime, *, stdout: str | None = None, stderr: str | None = None) -> Task:
-        status = self._check("fail")
-        if not isinstance(error, str) or not error.strip():
-            raise InvalidInput("An error message is required to fail a task (e.g. --error 'tests fail: ...')")
-        return self._evolve(status=status, error=error, stdout=stdout, stderr=stderr, finished_at=now, updated_at=now)
+        self._check("fail")
+        return self.apply(fail_change(error, now, stdout=stdout, stderr=stderr))
 
     def auto_fail(self, now: datetime) -> Task:
-        status = self._check("auto-fail")
-        return self._evolve(
-            status=status,
-            error=AUTO_FAIL_MESSAGE.format(timeout=self.timeout),
-            finished_at=now,
-            updated_at=now,
-        )
+        self._check("auto-fail")
+        return self.apply(auto_fail_change(self.timeout, now))
 
     def recount_from(self, now: datetime) -> Task:
         """Restart the stale/dead count of a running task whose start lies after `now`.
@@ -274,7 +316,7 @@ class Task:
         not become stale or dead until the clock caught up again (for a jump of a day, a day);
         counted from `now`, it gets its full timeout and no more.
         """
-        return self._evolve(started_at=now, updated_at=now) if self.starts_after(now) else self
+        return self.apply(recount_change(now)) if self.starts_after(now) else self
 
     def starts_after(self, now: datetime) -> bool:
         return self.status is TaskStatus.RUNNING and self.started_at is not None and self.started_at > now
@@ -308,8 +350,15 @@ class Task:
 
     def is_dead(self, now: datetime) -> bool:
         """Running for longer than twice its timeout: due to be auto-failed."""
-        elapsed = self.running_for(now)
-        return elapsed is not None and elapsed > timedelta(seconds=2 * self.timeout)
+        return self.status is TaskStatus.RUNNING and self.overdue(now)
+
+    def overdue(self, now: datetime) -> bool:
+        """Started more than twice its timeout before `now`, whatever its status is now.
+
+        A report applied as a compare-and-set comes back finished: this says whether it came in
+        after the task had died (its start is what the report left unchanged).
+        """
+        return self.started_at is not None and now - self.started_at > timedelta(seconds=2 * self.timeout)
 
     @property
     def auto_failed(self) -> bool:
@@ -320,9 +369,6 @@ class Task:
         if self.started_at is None or self.finished_at is None:
             return None
         return max(self.finished_at - self.started_at, timedelta(0))
-
-
-_TASK_FIELDS: tuple[str, ...] = tuple(f.name for f in attrs.fields(Task))
 
 
 def validate_result(result: object) -> JSONObject:

@@ -9,7 +9,7 @@ from typing import Protocol
 
 import attrs
 
-from .model import Project, Session, Status, Stream, Task, TaskStatus
+from .model import Project, Session, Status, Stream, Task, TaskChange, TaskStatus
 from .stats import FinishedTask
 
 
@@ -68,11 +68,26 @@ class Repository(Protocol):
         """Insert a task; it goes behind every task already in its stream (FIFO)."""
         ...
 
-    def save_task(self, task: Task) -> None: ...
     def get_task(self, task_id: str) -> Task | None: ...
 
     def next_queued(self, stream_id: str) -> Task | None:
         """Return the queued task of the stream that was enqueued first."""
+        ...
+
+    def claim_next(self, stream_id: str, change: TaskChange) -> Task | None:
+        """Apply `change` (a claim) to the stream's first-enqueued queued task; return it as changed.
+
+        Atomic: two units claiming from the same stream at once never get the same task, on any
+        store, whether or not the store serializes its writers. None when nothing is queued.
+        """
+        ...
+
+    def apply(self, task_id: str, change: TaskChange) -> Task | None:
+        """Compare-and-set: apply `change` to the task if it is still in `change.from_status`.
+
+        Return the task as changed; None when it does not exist or is in another status (then
+        nothing changed). Of two units applying changes to the same task at once, one wins.
+        """
         ...
 
     def sweep_candidates(self, now: datetime) -> Sequence[Task]:
@@ -103,16 +118,14 @@ class Repository(Protocol):
         """
         ...
 
-    def trim_events(self, limit: int) -> int:
-        """Delete up to `limit` of the oldest change events beyond those kept for resuming clients.
-
-        Return how many; 0 for a store that records no change events.
-        """
-        ...
-
 
 class Store(Protocol):
-    """Hands out units of work. A write unit is one atomic transaction, serialized with other writers."""
+    """Hands out units of work. A write unit is one atomic transaction.
+
+    Atomic is the promise, not serialized with every other writer: a store may let write units
+    run side by side (row locks); the transitions a queue needs are atomic operations of the
+    repository (`claim_next`, `apply`), so the rules hold either way.
+    """
 
     def read(self) -> AbstractContextManager[Repository]: ...
     def write(self) -> AbstractContextManager[Repository]: ...

@@ -18,10 +18,16 @@ from .model import (
     Stream,
     StreamCounts,
     Task,
+    TaskChange,
     TaskClass,
     TaskStatus,
+    auto_fail_change,
+    claim_change,
+    complete_change,
     default_registry,
+    fail_change,
     new_task,
+    recount_change,
     validate_name,
 )
 from .ports import Clock, IdFactory, Repository, Store, TaskQuery
@@ -31,11 +37,12 @@ MAX_PAGE = 1000
 #: finished tasks deleted per purge transaction: ~0.1 s each with a million tasks on the file (the
 #: measurements behind the choice are in docs/benchmarks.md, Scale)
 PURGE_BATCH = 5000
-#: seconds between purge transactions. A writer that waits for the lock (SQLite's busy handler)
-#: retries every 100 ms at most, so a gap this long lets every waiting claim or enqueue in.
+#: seconds between purge transactions: a gap that lets the claims and enqueues waiting for the lock in
 PURGE_PAUSE = 0.1
-#: change events trimmed per transaction, per task of a purge batch (an event row is far cheaper to delete)
-EVENTS_PER_TASK_ROW = 4
+
+
+class _Overdue(Exception):
+    """A report reached a task after it had died: undo the report (the unit rolls back)."""
 
 
 @attrs.frozen(kw_only=True)
@@ -272,12 +279,8 @@ class Queue:
             target = self._stream(repo, stream)
             if target.status is not Status.ACTIVE:
                 return None
-            task = repo.next_queued(target.id)
-            if task is None:
-                return None
-            claimed = task.claim(now)
-            repo.save_task(claimed)
-            return Claimed(task=claimed, stream=target)
+            claimed = repo.claim_next(target.id, claim_change(now))
+            return None if claimed is None else Claimed(task=claimed, stream=target)
 
     def claim_task(self, task_id: str) -> Claimed:
         """Claim one particular queued task."""
@@ -285,9 +288,9 @@ class Queue:
             now = self._clock.now()
             task = self._task(repo, task_id)
             stream = self._stream(repo, task.stream_id)
-            claimed = task.claim(now)
+            task.claim(now)  # refuses a task that is not queued, before the stream's state
             self._require_open(stream, "has ended; its queued tasks cannot be claimed")
-            repo.save_task(claimed)
+            claimed = self._apply(repo, task_id, claim_change(now))
             return Claimed(task=claimed, stream=stream)
 
     def complete(
@@ -300,27 +303,44 @@ class Queue:
         """
         check_result(result)
         stdout, stderr = fit_output(stdout, "stdout"), fit_output(stderr, "stderr")
-        return self._report(
-            task_id, "complete", lambda task, now: task.complete(result, now, stdout=stdout, stderr=stderr)
-        )
+        return self._report(task_id, "complete", lambda now: complete_change(result, now, stdout=stdout, stderr=stderr))
 
     def fail(self, task_id: str, error: str, *, stdout: str | None = None, stderr: str | None = None) -> Task:
         """Report a running task as failed, with an error message (output and message truncated as for complete)."""
         message = fit_error(error) or ""  # a missing message is refused by the transition, with its own words
         stdout, stderr = fit_output(stdout, "stdout"), fit_output(stderr, "stderr")
-        return self._report(task_id, "fail", lambda task, now: task.fail(message, now, stdout=stdout, stderr=stderr))
+        return self._report(task_id, "fail", lambda now: fail_change(message, now, stdout=stdout, stderr=stderr))
 
-    def _report(self, task_id: str, action: str, transition: Callable[[Task, datetime], Task]) -> Task:
+    def _report(self, task_id: str, action: str, change_at: Callable[[datetime], TaskChange]) -> Task:
         # A report that comes after the task died (2x its timeout) is refused, whether or not a sweep
         # has run yet: the outcome must not depend on when somebody last listed the tasks.
-        with self._store.write() as repo:
-            now = self._clock.now()
-            task = self._task(repo, task_id)
-            if not task.is_dead(now):
-                reported = transition(task, now)
-                repo.save_task(reported)
+        now = self._clock.now()
+        try:
+            change = change_at(now)
+        except InvalidInput:
+            # the task's state is refused first, as for any report: only then the report itself
+            self._refuse_report(task_id, action, now)
+            raise
+        try:
+            with self._store.write() as repo:
+                reported = self._apply(repo, task_id, change)
+                if reported.overdue(now):
+                    raise _Overdue
                 return reported
-            repo.save_task(task.auto_fail(now))
+        except _Overdue:
+            self._refuse_report(task_id, action, now)
+        # another writer changed the task between the two units (e.g. counted its start afresh): again
+        return self._report(task_id, action, change_at)
+
+    def _refuse_report(self, task_id: str, action: str, now: datetime) -> None:
+        """Raise the error for a report on this task, if its state refuses any; auto-fail it if it died."""
+        with self._store.write() as repo:
+            task = self._task(repo, task_id)
+            if task.status is not TaskStatus.RUNNING:
+                raise InvalidTransition(task_id, action, task.status.value)
+            if not task.is_dead(now):
+                return
+            repo.apply(task_id, auto_fail_change(task.timeout, now))
         raise InvalidTransition(
             task_id,
             action,
@@ -422,19 +442,16 @@ class Queue:
         """Delete succeeded and failed tasks finished longer ago than `older_than`; return how many.
 
         Deletes `batch_size` tasks per write transaction, `pause` seconds apart, so that claims and
-        enqueues of other processes get in while a large purge runs; then trims the store's change
-        events to those kept for resuming clients, the same way. An interrupted purge keeps what it
-        deleted so far, and running it again goes on.
+        enqueues of other processes get in while a large purge runs. An interrupted purge keeps what
+        it deleted so far, and running it again goes on. (Trimming a store's change feed is the
+        store's own upkeep, not a use case.)
         """
         if older_than < timedelta(0):
             raise InvalidInput("The purge age must not be negative")
         if batch_size < 1:
             raise InvalidInput(f"Invalid purge batch size {batch_size}: must be 1 or more")
         cutoff = self._clock.now() - older_than
-        deleted = self._in_batches(lambda repo: repo.delete_finished_before(cutoff, batch_size), batch_size, pause)
-        events = batch_size * EVENTS_PER_TASK_ROW
-        self._in_batches(lambda repo: repo.trim_events(events), events, pause)
-        return deleted
+        return self._in_batches(lambda repo: repo.delete_finished_before(cutoff, batch_size), batch_size, pause)
 
     def _in_batches(self, step: Callable[[Repository], int], batch_size: int, pause: float) -> int:
         """Run `step` in write transactions of its own until one does less than a full batch; sum the counts."""
@@ -460,12 +477,20 @@ class Queue:
         failed = []
         for task in repo.sweep_candidates(now):
             if task.is_dead(now):
-                dead = task.auto_fail(now)
-                repo.save_task(dead)
-                failed.append(dead)
+                dead = repo.apply(task.id, auto_fail_change(task.timeout, now))
+                if dead is not None:
+                    failed.append(dead)
             elif task.starts_after(now):
-                repo.save_task(task.recount_from(now))
+                repo.apply(task.id, recount_change(now))
         return failed
+
+    @classmethod
+    def _apply(cls, repo: Repository, task_id: str, change: TaskChange) -> Task:
+        """Apply a transition as a compare-and-set; when it misses, raise the error naming the status."""
+        changed = repo.apply(task_id, change)
+        if changed is None:
+            raise InvalidTransition(task_id, change.action, cls._task(repo, task_id).status.value)
+        return changed
 
     @staticmethod
     def _require_open(stream: Stream, what: str) -> None:

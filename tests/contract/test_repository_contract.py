@@ -3,7 +3,8 @@
 from __future__ import annotations
 
 import itertools
-from collections.abc import Iterator
+import threading
+from collections.abc import Callable, Iterator
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
@@ -21,10 +22,12 @@ from sparkq_domain import (
     Store,
     Stream,
     Task,
+    TaskChange,
     TaskClass,
     TaskQuery,
     TaskStatus,
 )
+from sparkq_domain.model import claim_change, complete_change, fail_change
 
 T0 = datetime(2026, 3, 1, 9, 30, 15, 123456, tzinfo=UTC)
 
@@ -122,9 +125,19 @@ def finished(t: Task, status: TaskStatus, at: datetime) -> Task:
 
 
 def save(store: Store, *tasks: Task) -> None:
+    """Bring stored queued tasks to the states given, through the store's own transitions."""
     with store.write() as repo:
         for t in tasks:
-            repo.save_task(t)
+            assert t.started_at is not None
+            changed = repo.apply(t.id, claim_change(t.started_at))
+            if t.status is TaskStatus.SUCCEEDED:
+                assert t.result is not None and t.finished_at is not None
+                change = complete_change(t.result, t.finished_at, stdout=t.stdout, stderr=t.stderr)
+                changed = repo.apply(t.id, change)
+            elif t.status is TaskStatus.FAILED:
+                assert t.error is not None and t.finished_at is not None
+                changed = repo.apply(t.id, fail_change(t.error, t.finished_at, stdout=t.stdout, stderr=t.stderr))
+            assert changed == t
 
 
 def ids(tasks: Any) -> list[str]:
@@ -310,7 +323,7 @@ def test_next_queued_is_fifo_by_insertion_even_when_created_at_ties(store: Store
         with store.write() as repo:
             nxt = repo.next_queued(a)
             assert nxt is not None
-            repo.save_task(nxt.claim(T0))
+            assert repo.claim_next(a, claim_change(T0)) == nxt.claim(T0)
             order.append(nxt.id)
     assert order == ids(tied)
     with store.read() as repo:
@@ -353,6 +366,94 @@ def test_sweep_candidates_include_every_dead_and_future_started_running_task(sto
     assert all(t.status is TaskStatus.RUNNING for t in found)
     wanted = {t.id for t in found if t.is_dead(T0) or t.starts_after(T0)}
     assert wanted == {tasks[0].id, tasks[1].id, tasks[4].id}
+
+
+# -- tasks: transitions the store executes atomically ---------------------------------------------
+
+
+def test_claim_next_changes_the_streams_first_queued_task_and_returns_it_changed(store: Store, world: World) -> None:
+    a, b = (s.id for s in world.streams)
+    first, other, second = add_tasks(store, task(a), task(b), task(a))
+    with store.write() as repo:
+        claimed = repo.claim_next(a, claim_change(T0))
+        assert claimed == first.claim(T0)
+        assert claimed is not None and claimed.attempts == 1
+        assert repo.claim_next(a, claim_change(T0)) == second.claim(T0)
+        assert repo.claim_next(a, claim_change(T0)) is None
+    with store.read() as repo:
+        assert repo.get_task(first.id) == first.claim(T0)
+        assert repo.get_task(other.id) == other
+
+
+def test_claim_next_counts_attempts_from_the_stored_row(store: Store, world: World) -> None:
+    (t,) = add_tasks(store, task(world.streams[0].id, attempts=3))
+    with store.write() as repo:
+        claimed = repo.claim_next(world.streams[0].id, claim_change(T0))
+    assert claimed is not None and claimed.attempts == 4
+
+
+def test_apply_is_a_compare_and_set_on_the_status_the_change_starts_from(store: Store, world: World) -> None:
+    queued, running = add_tasks(store, task(world.streams[0].id), task(world.streams[0].id))
+    save(store, running.claim(T0))
+    done = complete_change({"summary": "ok"}, T0 + timedelta(seconds=1), stdout="out")
+    with store.write() as repo:
+        assert repo.apply(queued.id, done) is None  # queued, not running: nothing changes
+        assert repo.apply("tsk_missing", done) is None
+        assert repo.apply(running.id, done) == running.claim(T0).apply(done)
+        assert repo.apply(running.id, done) is None  # already succeeded: the second one misses
+    with store.read() as repo:
+        assert repo.get_task(queued.id) == queued
+        got = repo.get_task(running.id)
+    assert got is not None and got.status is TaskStatus.SUCCEEDED and got.stdout == "out"
+
+
+def _race(store: Store, contenders: int, attempt: Callable[[], Task | None]) -> list[Task]:
+    """Run `attempt` in a write unit of its own on `contenders` threads at once; return what each won."""
+    start = threading.Barrier(contenders)
+    won: list[Task] = []
+    errors: list[BaseException] = []
+
+    def contend() -> None:
+        try:
+            start.wait(10)
+            got = attempt()
+            if got is not None:
+                won.append(got)
+        except BaseException as exc:  # reported below: a thread's exception would be lost
+            errors.append(exc)
+
+    threads = [threading.Thread(target=contend) for _ in range(contenders)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join(30)
+    assert not errors, errors
+    return won
+
+
+def _in_unit(store: Store, action: Callable[[Any], Task | None]) -> Callable[[], Task | None]:
+    def attempt() -> Task | None:
+        with store.write() as repo:
+            return action(repo)
+
+    return attempt
+
+
+@pytest.mark.parametrize("rounds", [12])
+def test_two_writers_racing_on_the_same_transition_get_exactly_one_winner(
+    store: Store, world: World, rounds: int
+) -> None:
+    a = world.streams[0].id
+    for n in range(rounds):
+        (t,) = add_tasks(store, task(a))
+        at = T0 + timedelta(seconds=n)
+        claims = _race(store, 4, _in_unit(store, lambda repo, at=at: repo.claim_next(a, claim_change(at))))
+        assert [c.id for c in claims] == [t.id]
+        change: TaskChange = complete_change({"summary": "ok"}, at) if n % 2 else fail_change("broke", at)
+        reports = _race(store, 4, _in_unit(store, lambda repo, t=t, change=change: repo.apply(t.id, change)))
+        assert len(reports) == 1 and reports[0].status is change.values["status"]
+    with store.read() as repo:
+        assert repo.task_counts([a])[a] == {TaskStatus.SUCCEEDED: rounds // 2, TaskStatus.FAILED: rounds - rounds // 2}
 
 
 # -- tasks: list / count -----------------------------------------------------------------------------
@@ -506,12 +607,6 @@ def test_delete_finished_before_with_a_limit_deletes_those_that_finished_first(s
     assert left == {queued.id, running.id}
 
 
-def test_trim_events_deletes_nothing_while_the_feed_is_short(store: Store, world: World) -> None:
-    add_tasks(store, *(task(world.streams[0].id) for _ in range(3)))
-    with store.write() as repo:
-        assert repo.trim_events(10) == 0
-
-
 def test_finished_since_lists_finished_tasks_from_the_cutoff_latest_enqueued_first(store: Store, world: World) -> None:
     a = world.streams[0].id
     old, ok, failed, queued, running = add_tasks(store, *(task(a, tool_name=f"tool-{n}") for n in range(5)))
@@ -549,7 +644,7 @@ def test_a_write_unit_that_raises_rolls_back_everything_it_did(store: Store, wor
 
     with pytest.raises(Boom), store.write() as repo:
         repo.add_task(newcomer)
-        repo.save_task(kept.claim(T0))
+        repo.apply(kept.id, claim_change(T0))
         repo.add_session(ses)
         repo.add_stream(stream(ses.id, "doomed-stream"))
         repo.save_stream(world.streams[1].end(T0))

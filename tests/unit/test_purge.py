@@ -28,11 +28,6 @@ class SpyRepository:
         self._unit.append(("tasks", limit or -1, deleted))
         return deleted
 
-    def trim_events(self, limit: int) -> int:
-        trimmed = self._inner.trim_events(limit)
-        self._unit.append(("events", limit, trimmed))
-        return trimmed
-
 
 class SpyStore:
     """A MemoryStore that records, per write unit, the purge calls made in it."""
@@ -113,13 +108,8 @@ def test_purge_deletes_exactly_the_old_finished_tasks_across_several_batches(
         TaskStatus.SUCCEEDED,
         TaskStatus.FAILED,
     }
-    # one write unit per batch: 3 + 3 + 1 tasks, then the change events (none in this store)
-    assert purge_units(store) == [
-        [("tasks", 3, 3)],
-        [("tasks", 3, 3)],
-        [("tasks", 3, 1)],
-        [("events", 12, 0)],
-    ]
+    # one write unit per batch: 3 + 3 + 1 tasks (a store's change feed is its own upkeep)
+    assert purge_units(store) == [[("tasks", 3, 3)], [("tasks", 3, 3)], [("tasks", 3, 1)]]
 
 
 def test_purge_of_an_exact_multiple_of_the_batch_ends_with_an_empty_batch(
@@ -138,7 +128,7 @@ def test_purge_with_nothing_old_enough_deletes_nothing_in_one_batch(
     finish(queue, 4)
     store.units.clear()
     assert queue.purge(timedelta(days=3), batch_size=2, pause=0) == 0
-    assert purge_units(store) == [[("tasks", 2, 0)], [("events", 8, 0)]]
+    assert purge_units(store) == [[("tasks", 2, 0)]]
     assert queue.list_tasks(limit=None).total == 4
 
 

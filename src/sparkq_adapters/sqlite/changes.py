@@ -1,5 +1,8 @@
 """The change feed: the `events` table that triggers fill on every change, by any process.
 
+Its upkeep is this adapter's: a purge batch trims the oldest events too, and the server prunes
+them periodically; the domain never sees the feed.
+
 Triggers (schema v3) record each task enqueued / requeued / claimed / completed / failed /
 auto-failed and each session or stream created / updated / ended, in the writer's own
 transaction: the CLI, the library, the server and other tools alike. `PRAGMA data_version`
@@ -48,7 +51,11 @@ class ChangeFeed:
         return [{"seq": r[0], "kind": r[1], "id": r[2], "stream_id": r[3], "status": r[4], "at": r[5]} for r in rows]
 
     def prune(self, keep: int = KEEP_EVENTS, *, batch: int = TRIM_BATCH, pause: float = TRIM_PAUSE) -> int:
-        """Delete all but the newest `keep` events, `batch` per write transaction; return how many."""
+        """Delete all but the newest `keep` events, `batch` per write transaction; return how many.
+
+        At least the newest event always stays: seqs are the largest one plus one, so they only grow.
+        """
+        keep = max(keep, 1)
         total = 0
         while True:
             self._conn.execute("BEGIN IMMEDIATE")

@@ -8,11 +8,22 @@ from collections.abc import Mapping, Sequence
 from datetime import datetime
 from typing import Any
 
-from sparkq_domain import FinishedTask, Project, Session, Status, Stream, Task, TaskClass, TaskQuery, TaskStatus
+from sparkq_domain import (
+    FinishedTask,
+    Project,
+    Session,
+    Status,
+    Stream,
+    Task,
+    TaskChange,
+    TaskClass,
+    TaskQuery,
+    TaskStatus,
+)
 from sparkq_domain.errors import Duplicate
 
 from ..clock import format_optional, format_time, parse_optional, parse_time
-from .changes import KEEP_EVENTS, TRIM_EVENTS
+from .changes import KEEP_EVENTS, TRIM_BATCH, TRIM_EVENTS
 
 # -- SQL ------------------------------------------------------------------------------------------
 
@@ -52,22 +63,27 @@ INSERT_TASK = (
     f"INSERT INTO tasks({TASK_COLUMNS}, seq) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, "
     "(SELECT IFNULL(MAX(seq), 0) + 1 FROM tasks))"
 )
-UPDATE_TASK = (
-    "UPDATE tasks SET status = ?, attempts = ?, result = ?, error = ?, stdout = ?, stderr = ?, "
-    "updated_at = ?, started_at = ?, finished_at = ? WHERE id = ?"
-)
 SELECT_TASK = f"SELECT {TASK_COLUMNS} FROM tasks WHERE id = ?"
 SELECT_NEXT_QUEUED = f"SELECT {TASK_COLUMNS} FROM tasks WHERE stream_id = ? AND status = 'queued' ORDER BY seq LIMIT 1"
+# A transition in one statement: the claim picks and changes the stream's first queued task; the
+# compare-and-set changes a task only while it is in the status the transition starts from. RETURNING
+# gives back the row as changed, so no second read. {set} is built from the transition's fields.
+CLAIM_NEXT = (
+    "UPDATE tasks SET {set} WHERE id = "
+    "(SELECT id FROM tasks WHERE stream_id = ? AND status = ? ORDER BY seq LIMIT 1) "
+    f"RETURNING {TASK_COLUMNS}"
+)
+APPLY_CHANGE = f"UPDATE tasks SET {{set}} WHERE id = ? AND status = ? RETURNING {TASK_COLUMNS}"
 # The sweep's candidates, through the partial indexes of schema v4: the dead (started more than 2x the
 # timeout ago; the float julianday() is widened by ~0.1 s, Task.is_dead then decides exactly) and
 # those whose start the clock went back past. Index seeks: a claim does not read every running task.
-# INDEXED BY: without statistics the planner prefers (status, seq), which reads every running task.
-SELECT_MAYBE_DEAD = (
+# INDEXED BY: without statistics the planner prefers another index, which reads every running task.
+# One statement: the sweep runs inside every claim.
+SELECT_SWEEP_CANDIDATES = (
     f"SELECT {TASK_COLUMNS} FROM tasks INDEXED BY idx_tasks_running_deadline WHERE status = 'running' "
-    "AND julianday(started_at) + timeout / 43200.0 < julianday(?) + 0.000001"
-)
-SELECT_STARTED_AFTER = (
-    f"SELECT {TASK_COLUMNS} FROM tasks INDEXED BY idx_tasks_running_started WHERE status = 'running' AND started_at > ?"
+    "AND julianday(started_at) + timeout / 43200.0 < julianday(?1) + 0.000001 "
+    f"UNION ALL SELECT {TASK_COLUMNS} FROM tasks INDEXED BY idx_tasks_running_started "
+    "WHERE status = 'running' AND started_at > ?1"
 )
 SELECT_TASKS = f"SELECT {TASK_COLUMNS} FROM tasks"
 COUNT_TASKS = "SELECT COUNT(*) FROM tasks"
@@ -122,6 +138,38 @@ _ENCODER = json.JSONEncoder(ensure_ascii=False, separators=(",", ":"))
 
 def _dump(value: dict[str, Any] | None) -> str | None:
     return None if value is None else _ENCODER.encode(value)
+
+
+#: how each field a transition may set is stored (the others are stored as they are)
+_COLUMN_VALUE: dict[str, Any] = {
+    "status": lambda status: status.value,
+    "result": _dump,
+    "started_at": format_optional,
+    "finished_at": format_optional,
+    "updated_at": format_time,
+}
+
+
+def _change_sql(template: str, change: TaskChange, cache: dict[tuple[str, tuple[str, ...], bool], str]) -> str:
+    """The statement for a transition that sets these fields; built once per shape of change."""
+    key = (template, tuple(change.values), change.counts_attempt)
+    sql = cache.get(key)
+    if sql is None:
+        assignments = [f"{name} = ?" for name in change.values]
+        if change.counts_attempt:
+            assignments.append("attempts = attempts + 1")
+        sql = cache[key] = template.format(set=", ".join(assignments))
+    return sql
+
+
+def _change_params(change: TaskChange) -> list[Any]:
+    return [
+        convert(value) if (convert := _COLUMN_VALUE.get(name)) is not None else value
+        for name, value in change.values.items()
+    ]
+
+
+_STATEMENTS: dict[tuple[str, tuple[str, ...], bool], str] = {}
 
 
 def _project(row: sqlite3.Row | tuple[Any, ...]) -> Project:
@@ -311,23 +359,6 @@ class SqliteRepository:
             f"Task id {task.id}",
         )
 
-    def save_task(self, task: Task) -> None:
-        self._conn.execute(
-            UPDATE_TASK,
-            (
-                task.status.value,
-                task.attempts,
-                _dump(task.result),
-                task.error,
-                task.stdout,
-                task.stderr,
-                format_time(task.updated_at),
-                format_optional(task.started_at),
-                format_optional(task.finished_at),
-                task.id,
-            ),
-        )
-
     def get_task(self, task_id: str) -> Task | None:
         row = self._conn.execute(SELECT_TASK, (task_id,)).fetchone()
         return None if row is None else _task(row)
@@ -336,10 +367,19 @@ class SqliteRepository:
         row = self._conn.execute(SELECT_NEXT_QUEUED, (stream_id,)).fetchone()
         return None if row is None else _task(row)
 
+    def claim_next(self, stream_id: str, change: TaskChange) -> Task | None:
+        sql = _change_sql(CLAIM_NEXT, change, _STATEMENTS)
+        rows = self._conn.execute(sql, (*_change_params(change), stream_id, change.from_status.value)).fetchall()
+        return _task(rows[0]) if rows else None
+
+    def apply(self, task_id: str, change: TaskChange) -> Task | None:
+        sql = _change_sql(APPLY_CHANGE, change, _STATEMENTS)
+        # fetchall: a RETURNING statement left unfinished would keep the transaction from committing
+        rows = self._conn.execute(sql, (*_change_params(change), task_id, change.from_status.value)).fetchall()
+        return _task(rows[0]) if rows else None
+
     def sweep_candidates(self, now: datetime) -> Sequence[Task]:
-        at = format_time(now)
-        found = [_task(r) for r in self._conn.execute(SELECT_MAYBE_DEAD, (at,))]
-        return found + [_task(r) for r in self._conn.execute(SELECT_STARTED_AFTER, (at,))]
+        return [_task(r) for r in self._conn.execute(SELECT_SWEEP_CANDIDATES, (format_time(now),))]
 
     def list_tasks(self, query: TaskQuery) -> Sequence[Task]:
         if query.stale_at is not None:
@@ -381,10 +421,11 @@ class SqliteRepository:
         ]
 
     def delete_finished_before(self, cutoff: datetime, limit: int | None = None) -> int:
-        return self._conn.execute(DELETE_FINISHED, (format_time(cutoff), -1 if limit is None else limit)).rowcount
-
-    def trim_events(self, limit: int) -> int:
-        return self._conn.execute(TRIM_EVENTS, (KEEP_EVENTS, limit)).rowcount
+        deleted = self._conn.execute(DELETE_FINISHED, (format_time(cutoff), -1 if limit is None else limit)).rowcount
+        # the change feed's upkeep rides along (this store's own business, not the domain's): each
+        # purge batch also trims a batch of the oldest events beyond those kept for resuming clients
+        self._conn.execute(TRIM_EVENTS, (KEEP_EVENTS, -1 if limit is None else TRIM_BATCH))
+        return int(deleted)
 
     def _insert(self, sql: str, params: tuple[Any, ...], what: str) -> None:
         # the same error as the in-memory store, rather than a raw constraint failure

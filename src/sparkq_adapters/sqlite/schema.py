@@ -108,7 +108,51 @@ CREATE INDEX IF NOT EXISTS idx_tasks_stream_seq ON tasks(stream_id, seq);
 CREATE INDEX IF NOT EXISTS idx_tasks_finished ON tasks(finished_at) WHERE status IN ('succeeded', 'failed');
 """
 
-MIGRATIONS: tuple[str, ...] = (V1_CANONICAL, V2_FIFO_SEQUENCE, V3_EVENTS, V4_SWEEP_INDEXES, V5_SCALE_INDEXES)
+# Version 6: a leaner write path (issue 13). Every index on `tasks` costs a page write in each transaction
+# that changes its key, so only indexes that a query uses stay; the query each serves (checked by
+# EXPLAIN QUERY PLAN in tests/integration/test_query_plans.py):
+#   sqlite_autoindex_tasks_1 (id)           a task by id: get, and every compare-and-set transition
+#   idx_tasks_seq (seq)                     the next seq at insert; all tasks newest/oldest first
+#   idx_tasks_stream_status_seq             claim and peek (a stream's first queued task); counts per stream
+#   idx_tasks_status_seq (status, seq)      tasks of one status across streams, newest first, and their count
+#   idx_tasks_stream_seq (stream_id, seq)   a stream's tasks newest first, a page at a time
+#   idx_tasks_running_deadline / _started   the sweep's candidates (partial: running tasks only)
+#   idx_tasks_finished (finished_at)        a purge batch (partial: finished tasks only)
+# idx_tasks_started_at and idx_tasks_created_at (schema v1) serve no query: dropped.
+# The change feed loses AUTOINCREMENT: that keeps a counter row in sqlite_sequence, one more page written
+# by every change. A plain INTEGER PRIMARY KEY takes the largest seq plus one, so seqs still only grow
+# as long as the newest event is never deleted (the trim always keeps the newest ones). The triggers
+# are dropped and made again around the swap, unchanged: SQLite checks them against the tables on rename.
+V6_LEAN_WRITES = """
+DROP INDEX IF EXISTS idx_tasks_started_at;
+DROP INDEX IF EXISTS idx_tasks_created_at;
+DROP TRIGGER IF EXISTS events_task_inserted;
+DROP TRIGGER IF EXISTS events_task_status;
+DROP TRIGGER IF EXISTS events_session_inserted;
+DROP TRIGGER IF EXISTS events_session_updated;
+DROP TRIGGER IF EXISTS events_stream_inserted;
+DROP TRIGGER IF EXISTS events_stream_updated;
+CREATE TABLE events_v6(
+    seq INTEGER PRIMARY KEY,
+    kind TEXT NOT NULL,
+    subject_id TEXT NOT NULL,
+    stream_id TEXT,
+    status TEXT,
+    at TEXT NOT NULL DEFAULT (strftime('%Y-%m-%dT%H:%M:%fZ', 'now')));
+INSERT INTO events_v6(seq, kind, subject_id, stream_id, status, at)
+    SELECT seq, kind, subject_id, stream_id, status, at FROM events ORDER BY seq;
+DROP TABLE events;
+ALTER TABLE events_v6 RENAME TO events;
+""" + V3_EVENTS[V3_EVENTS.index("CREATE TRIGGER") :]  # the same triggers as in version 3
+
+MIGRATIONS: tuple[str, ...] = (
+    V1_CANONICAL,
+    V2_FIFO_SEQUENCE,
+    V3_EVENTS,
+    V4_SWEEP_INDEXES,
+    V5_SCALE_INDEXES,
+    V6_LEAN_WRITES,
+)
 LATEST_VERSION = len(MIGRATIONS)
 
 
