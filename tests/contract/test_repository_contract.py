@@ -386,7 +386,7 @@ def test_claim_next_changes_the_streams_first_queued_task_and_returns_it_changed
 
 
 def test_claim_next_counts_attempts_from_the_stored_row(store: Store, world: World) -> None:
-    (t,) = add_tasks(store, task(world.streams[0].id, attempts=3))
+    add_tasks(store, task(world.streams[0].id, attempts=3))
     with store.write() as repo:
         claimed = repo.claim_next(world.streams[0].id, claim_change(T0))
     assert claimed is not None and claimed.attempts == 4
