@@ -11,10 +11,13 @@ tells cheaply whether another connection committed since the last look.
 
 from __future__ import annotations
 
+import os
 import sqlite3
 import time
 from pathlib import Path
 from typing import Any
+
+from .writers import WriterLock
 
 SELECT_AFTER = "SELECT seq, kind, subject_id, stream_id, status, at FROM events WHERE seq > ? ORDER BY seq LIMIT ?"
 SELECT_LAST = "SELECT IFNULL(MAX(seq), 0) FROM events"
@@ -38,6 +41,12 @@ class ChangeFeed:
     def __init__(self, path: Path, *, busy_timeout_ms: int = 5000) -> None:
         self._conn = sqlite3.connect(path, isolation_level=None, check_same_thread=False)
         self._conn.execute(f"PRAGMA busy_timeout = {int(busy_timeout_ms)}")
+        # a trim is a writer like any other: it queues with the store's writers
+        self._writers = WriterLock(
+            Path(os.path.abspath(path) + "-writer"),
+            timeout=busy_timeout_ms / 1000,
+            busy=lambda: sqlite3.OperationalError("database is locked"),
+        )
 
     def data_version(self) -> int:
         """Changes whenever another connection commits to the file."""
@@ -58,13 +67,17 @@ class ChangeFeed:
         keep = max(keep, 1)
         total = 0
         while True:
-            self._conn.execute("BEGIN IMMEDIATE")
+            self._writers.acquire()
             try:
-                deleted = self._conn.execute(TRIM_EVENTS, (keep, batch)).rowcount
-                self._conn.execute("COMMIT")
-            except BaseException:
-                self._conn.execute("ROLLBACK")
-                raise
+                self._conn.execute("BEGIN IMMEDIATE")
+                try:
+                    deleted = self._conn.execute(TRIM_EVENTS, (keep, batch)).rowcount
+                    self._conn.execute("COMMIT")
+                except BaseException:
+                    self._conn.execute("ROLLBACK")
+                    raise
+            finally:
+                self._writers.release()
             total += deleted
             if deleted < batch:
                 return total
@@ -72,3 +85,4 @@ class ChangeFeed:
 
     def close(self) -> None:
         self._conn.close()
+        self._writers.close()

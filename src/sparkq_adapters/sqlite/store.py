@@ -15,6 +15,7 @@ from sparkq_domain.errors import InvalidInput, SparkQError, StorageBusy, Storage
 
 from .repository import SqliteRepository
 from .schema import LATEST_VERSION, MIGRATIONS, statements
+from .writers import WriterLock
 
 OWN_TABLES = frozenset({"projects", "sessions", "streams", "tasks"})
 SYNCHRONOUS_MODES = ("off", "normal", "full", "extra")
@@ -47,8 +48,11 @@ PENDING_BYTE = 0x40000000
 class SqliteStore:
     """Satisfies `sparkq_domain.Store` on a SQLite file in WAL mode.
 
-    Write units begin with `BEGIN IMMEDIATE`, so they take the write lock up front and wait for
-    it under `busy_timeout` instead of failing half-way when a read upgrades to a write.
+    Write units begin with `BEGIN IMMEDIATE`, so they take the write lock up front instead of
+    failing half-way when a read upgrades to a write. Before that they queue for a `WriterLock`:
+    threads of this process in turn, processes by an advisory lock beside the file, so a writer
+    waits for the transactions ahead of it rather than sleeping in SQLite's busy handler (which
+    retries in steps of up to 100 ms: a lottery with a tail of seconds under contention).
     """
 
     def __init__(
@@ -68,6 +72,7 @@ class SqliteStore:
         self._local = threading.local()
         self._migrated = False
         self._migrate_lock = threading.Lock()
+        self.writers = WriterLock(self._sibling("-writer"), timeout=busy_timeout_ms / 1000, busy=self._busy)
 
     # -- units of work -------------------------------------------------------------------------
 
@@ -76,8 +81,8 @@ class SqliteStore:
         return _Unit(self, "BEGIN")
 
     def write(self) -> _Unit:
-        """A write unit: atomic, and serialized with every other writer of the file."""
-        return _Unit(self, "BEGIN IMMEDIATE")
+        """A write unit: one atomic transaction, after the writers ahead of it in the queue."""
+        return _Unit(self, "BEGIN IMMEDIATE", self.writers)
 
     @staticmethod
     def _rollback(conn: sqlite3.Connection) -> None:
@@ -98,11 +103,12 @@ class SqliteStore:
         return conn
 
     def close(self) -> None:
-        """Close this thread's connection (others close when their thread ends)."""
+        """Close this thread's connection (others close when their thread ends) and the writer lock's file."""
         conn = getattr(self._local, "conn", None)
         if conn is not None:
             conn.close()
             self._local.conn = None
+        self.writers.close()
 
     def _open(self) -> sqlite3.Connection:
         self._check_folder()
@@ -348,16 +354,19 @@ class SqliteStore:
             rows = self.connection().execute("PRAGMA integrity_check").fetchall()
         return "\n".join(str(r[0]) for r in rows)
 
+    def _busy(self) -> StorageBusy:
+        return StorageBusy(
+            f"The database {self._where} is locked by another process (waited {self._busy_timeout_ms} ms); "
+            "try again in a moment. If it stays locked, a program holds a long write transaction on it: "
+            "end that program, or raise database.busy_timeout_ms in sparkq.yml"
+        )
+
     def _translate(self, exc: sqlite3.Error) -> StorageError:
         name = getattr(exc, "sqlite_errorname", "") or ""
         text = str(exc)
         db = self._where
         if name.startswith(("SQLITE_BUSY", "SQLITE_LOCKED")) or "locked" in text:
-            return StorageBusy(
-                f"The database {db} is locked by another process (waited {self._busy_timeout_ms} ms); "
-                "try again in a moment. If it stays locked, a program holds a long write transaction on it: "
-                "end that program, or raise database.busy_timeout_ms in sparkq.yml"
-            )
+            return self._busy()
         if name.startswith("SQLITE_FULL") or "disk is full" in text:
             return StorageFull(self._full_message())
         if name.startswith("SQLITE_NOTADB") or "not a database" in text:
@@ -536,27 +545,43 @@ def _read_head(path: Path, count: int) -> tuple[bytes, int | None]:
 class _Unit:
     """One transaction on this thread's connection: BEGIN on enter; COMMIT, or ROLLBACK on an exception.
 
+    A write unit holds the store's `WriterLock` from before BEGIN until after COMMIT or ROLLBACK.
     A plain class rather than a generator context manager: every queue operation opens one, so it is
     on the hot path.
     """
 
-    __slots__ = ("_begin", "_conn", "_store")
+    __slots__ = ("_begin", "_conn", "_store", "_writers")
 
-    def __init__(self, store: SqliteStore, begin: str) -> None:
+    def __init__(self, store: SqliteStore, begin: str, writers: WriterLock | None = None) -> None:
         self._store = store
         self._begin = begin
+        self._writers = writers
 
     def __enter__(self) -> SqliteRepository:
         conn = self._conn = self._store.connection()
+        writers = self._writers
+        if writers is not None:
+            writers.acquire()
         try:
             conn.execute(self._begin)
-        except sqlite3.Error as exc:
-            raise self._store._translate(exc) from exc
+        except BaseException as exc:
+            if writers is not None:
+                writers.release()
+            if isinstance(exc, sqlite3.Error):
+                raise self._store._translate(exc) from exc
+            raise
         return SqliteRepository(conn)
 
     def __exit__(
         self, exc_type: type[BaseException] | None, exc: BaseException | None, tb: TracebackType | None
     ) -> None:
+        try:
+            self._end(exc)
+        finally:
+            if self._writers is not None:
+                self._writers.release()
+
+    def _end(self, exc: BaseException | None) -> None:
         conn = self._conn
         if exc is None:
             try:
