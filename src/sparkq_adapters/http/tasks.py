@@ -12,6 +12,7 @@ from sparkq_domain import Claimed, Queue, Task
 
 from ..serialization import stream_ref, task_row_dict
 from .bodies import TaskComplete, TaskCreate, TaskFail
+from .streams import INLINE
 
 
 def _one(queue: Queue, task: Task) -> dict[str, Any]:
@@ -26,7 +27,7 @@ class TaskController(Controller):
     path = "/api/tasks"
     tags = ("tasks",)
 
-    @get("/", sync_to_thread=True)
+    @get("/", sync_to_thread=INLINE)
     def list_tasks(
         self,
         queue: Queue,
@@ -50,7 +51,7 @@ class TaskController(Controller):
             "offset": page.offset,
         }
 
-    @post("/", sync_to_thread=True)
+    @post("/", sync_to_thread=INLINE)
     def enqueue(self, queue: Queue, data: TaskCreate) -> dict[str, Any]:
         """Queue a task at the back of a stream (stream by id or name)."""
         task = queue.enqueue(
@@ -58,23 +59,23 @@ class TaskController(Controller):
         )
         return _one(queue, task)
 
-    @get("/{task_id:str}", sync_to_thread=True)
+    @get("/{task_id:str}", sync_to_thread=INLINE)
     def get_task(self, queue: Queue, task_id: str) -> dict[str, Any]:
         """One task in full, with its stream's id, name and instructions."""
         return _with_stream(queue, queue.task_detail(task_id))
 
-    @post("/{task_id:str}/claim", sync_to_thread=True, status_code=HTTP_200_OK)
+    @post("/{task_id:str}/claim", sync_to_thread=INLINE, status_code=HTTP_200_OK)
     def claim(self, queue: Queue, task_id: str) -> dict[str, Any]:
         """Claim this queued task (workers normally claim the next task of a stream instead)."""
         return _with_stream(queue, queue.claim_task(task_id))
 
-    @post("/{task_id:str}/complete", sync_to_thread=True, status_code=HTTP_200_OK)
+    @post("/{task_id:str}/complete", sync_to_thread=INLINE, status_code=HTTP_200_OK)
     def complete(self, queue: Queue, task_id: str, data: TaskComplete) -> dict[str, Any]:
         """Report success: `result` must carry a non-empty `summary` (or send `result_summary`)."""
         task = queue.complete(task_id, data.to_result(), stdout=data.stdout, stderr=data.stderr)
         return _one(queue, task)
 
-    @post("/{task_id:str}/fail", sync_to_thread=True, status_code=HTTP_200_OK)
+    @post("/{task_id:str}/fail", sync_to_thread=INLINE, status_code=HTTP_200_OK)
     def fail(self, queue: Queue, task_id: str, data: TaskFail) -> dict[str, Any]:
         """Report failure with an error message (and optional output)."""
         task = queue.fail(task_id, data.to_error(), stdout=data.stdout, stderr=data.stderr)
