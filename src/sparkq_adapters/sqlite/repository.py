@@ -67,13 +67,15 @@ SELECT_TASK = f"SELECT {TASK_COLUMNS} FROM tasks WHERE id = ?"
 SELECT_NEXT_QUEUED = f"SELECT {TASK_COLUMNS} FROM tasks WHERE stream_id = ? AND status = 'queued' ORDER BY seq LIMIT 1"
 # A transition in one statement: the claim picks and changes the stream's first queued task; the
 # compare-and-set changes a task only while it is in the status the transition starts from. RETURNING
-# gives back the row as changed, so no second read. {set} is built from the transition's fields.
+# gives back the row as changed, so no second read. {set} is built from the transition's fields, and
+# {status} is the status it starts from, as a literal (a status enum's value, never input): with a
+# parameter there, the claim took twice as long.
 CLAIM_NEXT = (
     "UPDATE tasks SET {set} WHERE id = "
-    "(SELECT id FROM tasks WHERE stream_id = ? AND status = ? ORDER BY seq LIMIT 1) "
+    "(SELECT id FROM tasks WHERE stream_id = ? AND status = '{status}' ORDER BY seq LIMIT 1) "
     f"RETURNING {TASK_COLUMNS}"
 )
-APPLY_CHANGE = f"UPDATE tasks SET {{set}} WHERE id = ? AND status = ? RETURNING {TASK_COLUMNS}"
+APPLY_CHANGE = f"UPDATE tasks SET {{set}} WHERE id = ? AND status = '{{status}}' RETURNING {TASK_COLUMNS}"
 # The sweep's candidates, through the partial indexes of schema v4: the dead (started more than 2x the
 # timeout ago; the float julianday() is widened by ~0.1 s, Task.is_dead then decides exactly) and
 # those whose start the clock went back past. Index seeks: a claim does not read every running task.
@@ -150,15 +152,17 @@ _COLUMN_VALUE: dict[str, Any] = {
 }
 
 
-def _change_sql(template: str, change: TaskChange, cache: dict[tuple[str, tuple[str, ...], bool], str]) -> str:
+def _change_sql(
+    template: str, change: TaskChange, cache: dict[tuple[str, TaskStatus, tuple[str, ...], bool], str]
+) -> str:
     """The statement for a transition that sets these fields; built once per shape of change."""
-    key = (template, tuple(change.values), change.counts_attempt)
+    key = (template, change.from_status, tuple(change.values), change.counts_attempt)
     sql = cache.get(key)
     if sql is None:
         assignments = [f"{name} = ?" for name in change.values]
         if change.counts_attempt:
             assignments.append("attempts = attempts + 1")
-        sql = cache[key] = template.format(set=", ".join(assignments))
+        sql = cache[key] = template.format(set=", ".join(assignments), status=change.from_status.value)
     return sql
 
 
@@ -169,7 +173,7 @@ def _change_params(change: TaskChange) -> list[Any]:
     ]
 
 
-_STATEMENTS: dict[tuple[str, tuple[str, ...], bool], str] = {}
+_STATEMENTS: dict[tuple[str, TaskStatus, tuple[str, ...], bool], str] = {}
 
 
 def _project(row: sqlite3.Row | tuple[Any, ...]) -> Project:
@@ -369,13 +373,13 @@ class SqliteRepository:
 
     def claim_next(self, stream_id: str, change: TaskChange) -> Task | None:
         sql = _change_sql(CLAIM_NEXT, change, _STATEMENTS)
-        rows = self._conn.execute(sql, (*_change_params(change), stream_id, change.from_status.value)).fetchall()
+        rows = self._conn.execute(sql, (*_change_params(change), stream_id)).fetchall()
         return _task(rows[0]) if rows else None
 
     def apply(self, task_id: str, change: TaskChange) -> Task | None:
         sql = _change_sql(APPLY_CHANGE, change, _STATEMENTS)
         # fetchall: a RETURNING statement left unfinished would keep the transaction from committing
-        rows = self._conn.execute(sql, (*_change_params(change), task_id, change.from_status.value)).fetchall()
+        rows = self._conn.execute(sql, (*_change_params(change), task_id)).fetchall()
         return _task(rows[0]) if rows else None
 
     def sweep_candidates(self, now: datetime) -> Sequence[Task]:
