@@ -5,10 +5,11 @@ from __future__ import annotations
 import os
 import signal
 import socket
+import sqlite3
 import subprocess
 import sys
 import time
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from pathlib import Path
 
@@ -50,3 +51,21 @@ def running_server(folder: Path, env: dict[str, str], timeout: float = 30) -> It
     finally:
         server.send_signal(signal.SIGTERM)
         server.wait(timeout=15)
+
+
+def wal_pages_per_cycle(path: Path, cycle: Callable[[int], object], cycles: int = 40) -> float:
+    """Pages written to the WAL per call of `cycle`, on the SQLite file `path`.
+
+    Empties the WAL (a TRUNCATE checkpoint), runs `cycle` `cycles` times, then reads how many
+    frames the WAL holds (a PASSIVE checkpoint reports it). Few cycles, so that no automatic
+    checkpoint (every 1,000 pages by SQLite's default) restarts the WAL in between.
+    """
+    conn = sqlite3.connect(path, isolation_level=None)
+    try:
+        conn.execute("PRAGMA wal_checkpoint(TRUNCATE)")
+        for n in range(cycles):
+            cycle(n)
+        _, frames, _ = conn.execute("PRAGMA wal_checkpoint(PASSIVE)").fetchone()
+        return float(frames) / cycles
+    finally:
+        conn.close()

@@ -1,4 +1,5 @@
-"""The benchmarks still run: `bench/queue_cycle.py`, `peers.py`, `scale.py` with `--quick` exit 0 and print tables."""
+"""The benchmarks still run: `bench/queue_cycle.py`, `peers.py`, `scale.py`, `http_api.py` with `--quick` exit 0 and
+print tables."""
 
 from __future__ import annotations
 
@@ -21,6 +22,8 @@ def test_queue_cycle_benchmark_quick_run_prints_the_table_and_both_ratios() -> N
         assert row in out, out
     assert re.search(r"^ratio library/raw: \d+\.\d\d ", out, re.MULTILINE), out
     assert re.search(r"^ratio backlog [\d,]+/[\d,]+: \d+\.\d\d ", out, re.MULTILINE), out
+    assert re.search(r"^\(a\) WAL pages written per cycle, library +\d+\.\d$", out, re.MULTILINE), out
+    assert re.search(r"^WAL pages per library cycle: \d+\.\d ", out, re.MULTILINE), out
 
 
 def test_peers_benchmark_quick_run_prints_every_queue_the_duplicates_and_the_target_lines() -> None:
@@ -34,8 +37,12 @@ def test_peers_benchmark_quick_run_prints_every_queue_the_duplicates_and_the_tar
     # every queue ran in WAL mode with synchronous=NORMAL (read back from the connection where it can be)
     assert len(re.findall(r"^  \S.* wal/normal", out, re.MULTILINE)) == 7, out
     assert re.search(r"^SparkQ library +[\d,]+ +[\d,]+ +0 +0 ", out, re.MULTILINE), out  # no duplicate, none lost
-    for peer in ("huey task API", "litequeue"):
-        assert re.search(rf"^target: SparkQ library cycle >= {peer}: \d+\.\d\d (PASS|FAIL)", out, re.MULTILINE), out
+    for goal, peer in (("0.7", "huey task API"), ("0.45", "litequeue")):
+        line = rf"^target: SparkQ library cycle >= {re.escape(goal)} x {peer}, 1 and 4 processes: "
+        assert re.search(line + r"\d+\.\d\d (PASS|FAIL), \d+\.\d\d (PASS|FAIL)$", out, re.MULTILINE), out
+    for queue in ("SparkQ library", "huey task API", "litequeue", "persist-queue"):
+        assert re.search(rf"^{re.escape(queue)} +\d+\.\d$", out, re.MULTILINE), out  # (d) WAL pages per cycle
+    assert re.search(r"^target: WAL pages per SparkQ cycle <= 12: \d+\.\d (PASS|FAIL)$", out, re.MULTILINE), out
     assert re.search(r"^target: zero duplicates for SparkQ: PASS$", out, re.MULTILINE), out
     assert re.search(r"^target: claim flat 1k->100k \(>= 0\.8\): \d+\.\d\d (PASS|FAIL)$", out, re.MULTILINE), out
 
@@ -62,3 +69,22 @@ def test_scale_benchmark_quick_run_prints_every_measure_and_the_target_lines() -
     # behaviour, not timing: nothing reached the writer as an error, and the purge deleted exactly the old tasks
     assert ("no error reached the writer: 0", "PASS") in targets, out
     assert ("purge deleted exactly the old tasks: 18,000 of 18,000", "PASS") in targets, out
+
+
+def test_http_benchmark_quick_run_prints_both_servers_every_phase_and_the_target_lines() -> None:
+    done = subprocess.run(
+        [sys.executable, str(BENCH.parent / "http_api.py"), "--quick"],
+        capture_output=True,
+        text=True,
+        timeout=180,
+        check=False,
+    )
+    assert done.returncode == 0, done.stderr
+    out = done.stdout
+    for server in ("SparkQ", "bare app"):
+        for connections in (1, 8):
+            for phase in ("enqueue", "claim-next", "list 50"):
+                row = rf"^{server} +{connections} {phase} +[\d,]+ +\d+\.\d\d +\d+\.\d\d"
+                assert re.search(row, out, re.MULTILINE), (row, out)
+    assert len(re.findall(r"^target: .* (PASS|FAIL)$", out, re.MULTILINE)) == 6, out
+    assert re.search(r"^load average \d", out, re.MULTILINE), out
