@@ -25,18 +25,9 @@ class RandomIds:
 
 def format_time(value: datetime) -> str:
     """Format as `2026-11-23T06:47:03.123456Z`: fixed width, so text order is time order."""
-    global _last
-    last = _last  # read once: another thread may replace it
-    if value is last[0]:
-        return last[1]  # one write formats the same `now` several times (updated_at, started_at, ...)
     utc = value if value.tzinfo is UTC else value.astimezone(UTC)
     # isoformat ends in "+00:00" for UTC; it is faster than strftime on every write's hot path
-    text = utc.isoformat(timespec="microseconds")[:-6] + "Z"
-    _last = (value, text)
-    return text
-
-
-_last: tuple[datetime | None, str] = (None, "")
+    return utc.isoformat(timespec="microseconds")[:-6] + "Z"
 
 
 def parse_time(text: str) -> datetime:

@@ -68,10 +68,11 @@ def summarize(records: Iterable[FinishedTask], now: datetime, *, hours: int = 24
 
 
 def _durations(tool: str, values: list[float]) -> ToolDurations:
-    # by hand rather than `statistics`, whose imports (fractions, decimal, random) would cost every
-    # CLI call ~10 ms: the domain is imported on the worker commands' path
+    # imported here, not at the top: its imports (fractions, decimal, random) would cost every CLI
+    # call ~10 ms, and the domain is on the worker commands' path; only stats need it
+    import statistics
+
     ordered = sorted(values)
     n = len(ordered)
-    median = ordered[n // 2] if n % 2 else (ordered[n // 2 - 1] + ordered[n // 2]) / 2
     p90 = ordered[max(math.ceil(0.9 * n) - 1, 0)]
-    return ToolDurations(tool_name=tool, count=n, median_seconds=median, p90_seconds=p90)
+    return ToolDurations(tool_name=tool, count=n, median_seconds=statistics.median(ordered), p90_seconds=p90)

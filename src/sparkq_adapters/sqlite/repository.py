@@ -142,13 +142,10 @@ def _dump(value: dict[str, Any] | None) -> str | None:
     return None if value is None else _ENCODER.encode(value)
 
 
-#: how each field a transition may set is stored (the others are stored as they are)
+#: how each field a transition may set is stored, beside times (the others are stored as they are)
 _COLUMN_VALUE: dict[str, Any] = {
     "status": lambda status: status.value,
     "result": _dump,
-    "started_at": format_optional,
-    "finished_at": format_optional,
-    "updated_at": format_time,
 }
 
 
@@ -167,10 +164,19 @@ def _change_sql(
 
 
 def _change_params(change: TaskChange) -> list[Any]:
-    return [
-        convert(value) if (convert := _COLUMN_VALUE.get(name)) is not None else value
-        for name, value in change.values.items()
-    ]
+    # a transition sets its times to one `now` (started_at and updated_at, ...): formatted once
+    formatted: dict[datetime, str] = {}
+    params = []
+    for name, value in change.values.items():
+        if isinstance(value, datetime):
+            text = formatted.get(value)
+            if text is None:
+                text = formatted[value] = format_time(value)
+            params.append(text)
+        else:
+            convert = _COLUMN_VALUE.get(name)
+            params.append(value if convert is None else convert(value))
+    return params
 
 
 _STATEMENTS: dict[tuple[str, TaskStatus, tuple[str, ...], bool], str] = {}
@@ -339,6 +345,7 @@ class SqliteRepository:
 
     # tasks
     def add_task(self, task: Task) -> None:
+        created = format_time(task.created_at)  # a new task's times are one `now`: formatted once
         self._insert(
             INSERT_TASK,
             (
@@ -354,8 +361,8 @@ class SqliteRepository:
                 task.error,
                 task.stdout,
                 task.stderr,
-                format_time(task.created_at),
-                format_time(task.updated_at),
+                created,
+                created if task.updated_at == task.created_at else format_time(task.updated_at),
                 format_optional(task.started_at),
                 format_optional(task.finished_at),
                 task.requeued_from,
