@@ -53,7 +53,7 @@ def running_server(folder: Path, env: dict[str, str], timeout: float = 30) -> It
         server.wait(timeout=15)
 
 
-def wal_pages_per_cycle(path: Path, cycle: Callable[[int], object], cycles: int = 40) -> float:
+def wal_pages_per_cycle(path: Path, cycle: Callable[[int], object], cycles: int = 25) -> float:
     """Pages written to the WAL per call of `cycle`, on the SQLite file `path`.
 
     Empties the WAL (a TRUNCATE checkpoint), runs `cycle` `cycles` times, then reads how many

@@ -22,7 +22,7 @@ is read back from that connection and printed.
     than once (duplicated) and items never claimed (lost).
 (c) claim ops/s with 1,000 and with 100,000 tasks queued (claims timed, acks not; up to 200
     claims or 1 s a round, then the backlog is filled back up).
-(d) WAL pages written per full cycle by one process (the WAL emptied, 40 cycles, its frames counted).
+(d) WAL pages written per full cycle by one process (the WAL emptied, 25 cycles, its frames counted).
 Targets (issue 13): SparkQ library cycle >= 0.7 x huey task API and >= 0.45 x litequeue, by 1 and
 by 4 processes (median of paired rounds); zero duplicates for SparkQ; claim rate at 100k >= 0.8 x
 at 1k; <= 12 WAL pages per SparkQ cycle.
