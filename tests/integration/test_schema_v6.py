@@ -96,3 +96,22 @@ def test_a_v5_database_with_tasks_in_every_status_migrates_to_v6_keeping_every_r
         ("task.completed", "tsk_00000000000r"),
     ]
     assert [seq for seq, _, _ in after] == [newest + 1, newest + 2]
+
+
+def test_pruning_the_feed_always_keeps_the_newest_event_so_seqs_only_grow(tmp_path: Path) -> None:
+    from sparkq_adapters.sqlite.changes import ChangeFeed
+
+    db = tmp_path / "sparkq.db"
+    queue = open_queue(db)
+    queue.create_session("s")
+    queue.create_stream("a", "s")
+    queue.enqueue("a", "run-bash", {})
+    newest = rows(db, "SELECT MAX(seq) FROM events")[0][0]
+    feed = ChangeFeed(db)
+    try:
+        feed.prune(keep=0, batch=10, pause=0)  # without AUTOINCREMENT, an empty table would start again at 1
+    finally:
+        feed.close()
+    assert rows(db, "SELECT seq FROM events") == [(newest,)]
+    queue.enqueue("a", "run-bash", {})
+    assert rows(db, "SELECT MAX(seq) FROM events") == [(newest + 1,)]
