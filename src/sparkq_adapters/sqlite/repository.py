@@ -156,6 +156,9 @@ def _change_sql(
     key = (template, change.from_status, tuple(change.values), change.counts_attempt)
     sql = cache.get(key)
     if sql is None:
+        unknown = set(change.values) - _TASK_COLUMN_NAMES
+        if unknown:  # names become SQL text: only the table's own columns
+            raise ValueError(f"a task change sets unknown columns: {sorted(unknown)}")
         assignments = [f"{name} = ?" for name in change.values]
         if change.counts_attempt:
             assignments.append("attempts = attempts + 1")
@@ -180,6 +183,7 @@ def _change_params(change: TaskChange) -> list[Any]:
 
 
 _STATEMENTS: dict[tuple[str, TaskStatus, tuple[str, ...], bool], str] = {}
+_TASK_COLUMN_NAMES = frozenset(name.strip() for name in TASK_COLUMNS.split(","))
 
 
 def _project(row: sqlite3.Row | tuple[Any, ...]) -> Project:
