@@ -79,7 +79,13 @@ def test_a_v5_database_with_tasks_in_every_status_migrates_to_v6_keeping_every_r
     assert "AUTOINCREMENT" not in str(events_sql).upper()
     assert rows(db, "SELECT name FROM sqlite_sequence") == []
     indexes = {name for (name,) in rows(db, "SELECT name FROM sqlite_master WHERE type = 'index'")}
-    assert not indexes & {"idx_tasks_started_at", "idx_tasks_created_at"}
+    assert not indexes & {
+        "idx_tasks_started_at",
+        "idx_tasks_created_at",
+        "idx_tasks_stream_status_seq",
+        "idx_tasks_status_seq",
+    }
+    assert {"idx_tasks_queued", "idx_tasks_finished_status"} <= indexes
     triggers = {name for (name,) in rows(db, "SELECT name FROM sqlite_master WHERE type = 'trigger'")}
     assert len(triggers) == 6
 

@@ -60,7 +60,7 @@ def create_app(queue: Queue, catalog: Catalog, server: ServerInfo, options: Serv
         first_prune = 0.0 if options.purge_older_than is None else options.prune_interval_seconds
         tasks.append(asyncio.create_task(_prune_events(feed, options.prune_interval_seconds, first_prune)))
         if options.purge_older_than is not None:
-            tasks.append(asyncio.create_task(_purge(queue, options.purge_older_than)))
+            tasks.append(asyncio.create_task(_purge(queue, feed, options.purge_older_than)))
         try:
             yield
         finally:
@@ -117,10 +117,13 @@ def _constant(value: Any) -> Callable[[], Any]:
     return provide
 
 
-async def _purge(queue: Queue, older_than: timedelta) -> None:
+async def _purge(queue: Queue, feed: Feed, older_than: timedelta) -> None:
     try:
         deleted = await asyncio.to_thread(queue.purge, older_than)
         log.info("purged %d finished task(s) older than %d day(s)", deleted, older_than.days)
+        # then the change feed, down to the events kept for resuming clients (the feed is the store's
+        # upkeep, not the Queue's: its purge batches only trim as they go)
+        await asyncio.to_thread(feed.prune)
     except Exception:
         log.exception("purge at start failed; the server goes on")
 

@@ -64,15 +64,18 @@ INSERT_TASK = (
     "(SELECT IFNULL(MAX(seq), 0) + 1 FROM tasks))"
 )
 SELECT_TASK = f"SELECT {TASK_COLUMNS} FROM tasks WHERE id = ?"
-SELECT_NEXT_QUEUED = f"SELECT {TASK_COLUMNS} FROM tasks WHERE stream_id = ? AND status = 'queued' ORDER BY seq LIMIT 1"
+SELECT_NEXT_QUEUED = (
+    f"SELECT {TASK_COLUMNS} FROM tasks INDEXED BY idx_tasks_queued WHERE stream_id = ? AND status = 'queued' "
+    "ORDER BY seq LIMIT 1"
+)
 # A transition in one statement: the claim picks and changes the stream's first queued task; the
 # compare-and-set changes a task only while it is in the status the transition starts from. RETURNING
 # gives back the row as changed, so no second read. {set} is built from the transition's fields, and
 # {status} is the status it starts from, as a literal (a status enum's value, never input): with a
 # parameter there, the claim took twice as long.
 CLAIM_NEXT = (
-    "UPDATE tasks SET {set} WHERE id = "
-    "(SELECT id FROM tasks WHERE stream_id = ? AND status = '{status}' ORDER BY seq LIMIT 1) "
+    "UPDATE tasks SET {set} WHERE id = (SELECT id FROM tasks INDEXED BY idx_tasks_queued "
+    "WHERE stream_id = ? AND status = '{status}' ORDER BY seq LIMIT 1) "
     f"RETURNING {TASK_COLUMNS}"
 )
 APPLY_CHANGE = f"UPDATE tasks SET {{set}} WHERE id = ? AND status = '{{status}}' RETURNING {TASK_COLUMNS}"
@@ -90,22 +93,46 @@ SELECT_SWEEP_CANDIDATES = (
 SELECT_TASKS = f"SELECT {TASK_COLUMNS} FROM tasks"
 COUNT_TASKS = "SELECT COUNT(*) FROM tasks"
 TASK_FILTER_STREAM = "stream_id = ?"
-TASK_FILTER_STATUS = "status = ?"
+# A status is written into the statement as a literal (an enum's value, never input), so that SQLite
+# may use the partial index of that status, and the index is named: without statistics the planner
+# walks a stream's whole history, or the whole table, filtering rows. Which index serves which status:
+# queued the queue itself, running the sweep's (by start), finished the finished tasks by status and
+# stream (lists of one stream, and every count); a page of finished tasks across streams walks `seq`
+# newest first instead (they are most of the table, so the page fills at once).
+TASK_FILTER_STATUS = "status = '{status}'"
+TASK_FILTER_FINISHED = "status IN ('succeeded', 'failed')"
+STATUS_INDEX = {
+    TaskStatus.QUEUED: "idx_tasks_queued",
+    TaskStatus.RUNNING: "idx_tasks_running_started",
+    TaskStatus.SUCCEEDED: "idx_tasks_finished_status",
+    TaskStatus.FAILED: "idx_tasks_finished_status",
+}
 # Staleness is judged in Python by Task.is_stale (microsecond-exact, like the domain); SQL only narrows
 # to running tasks, which are few. julianday() arithmetic is float and ms-granular, so a task running for
 # exactly its timeout came out stale about a quarter of the time.
-TASK_FILTER_RUNNING = "status = 'running'"
 TASK_ORDER_NEWEST = " ORDER BY seq DESC"
 TASK_ORDER_OLDEST = " ORDER BY seq"
 TASK_PAGE = " LIMIT ? OFFSET ?"
-COUNT_BY_STREAM_STATUS = "SELECT stream_id, status, COUNT(*) FROM tasks GROUP BY stream_id, status"
-COUNT_ONE_STREAM = "SELECT status, COUNT(*) FROM tasks WHERE stream_id = ? GROUP BY status"
+# Counts per stream and status from the three partial indexes (queued, running, finished), never a
+# walk of the table: {where} narrows each to one stream when asked.
+COUNT_BY_STREAM_STATUS = (
+    "SELECT stream_id, 'queued', COUNT(*) FROM tasks INDEXED BY idx_tasks_queued WHERE status = 'queued'{where} "
+    "GROUP BY stream_id "
+    "UNION ALL SELECT stream_id, 'running', COUNT(*) FROM tasks INDEXED BY idx_tasks_running_started "
+    "WHERE status = 'running'{where} GROUP BY stream_id "
+    "UNION ALL SELECT stream_id, status, COUNT(*) FROM tasks INDEXED BY idx_tasks_finished_status "
+    "WHERE status IN ('succeeded', 'failed'){where} GROUP BY stream_id, status"
+)
+COUNT_ALL_STREAMS = COUNT_BY_STREAM_STATUS.format(where="")
+COUNT_ONE_STREAM = COUNT_BY_STREAM_STATUS.format(where=" AND stream_id = ?1")
+# Newest first through `seq`, named: the planner would rather take every finished task from the finished
+# index and sort them (2 s at a million tasks) than walk back from the newest until it has `limit`.
 SELECT_FINISHED_SINCE = (
-    "SELECT tool_name, status, started_at, finished_at FROM tasks "
+    "SELECT tool_name, status, started_at, finished_at FROM tasks INDEXED BY idx_tasks_seq "
     "WHERE status IN ('succeeded', 'failed') AND finished_at >= ? ORDER BY seq DESC LIMIT ?"
 )
 # Through the partial index of finished tasks by finish time (schema v5), named: without statistics the
-# planner prefers idx_tasks_status_seq and sorts every finished task for each batch (seconds at 1M tasks).
+# planner preferred another index and sorted every finished task for each batch (seconds at 1M tasks).
 DELETE_FINISHED = (
     "DELETE FROM tasks WHERE rowid IN (SELECT rowid FROM tasks INDEXED BY idx_tasks_finished "
     "WHERE status IN ('succeeded', 'failed') AND finished_at < ? ORDER BY finished_at LIMIT ?)"
@@ -383,6 +410,8 @@ class SqliteRepository:
         return None if row is None else _task(row)
 
     def claim_next(self, stream_id: str, change: TaskChange) -> Task | None:
+        if change.from_status is not TaskStatus.QUEUED:  # the statement walks the queued tasks' index
+            raise ValueError(f"claim_next takes a change from queued, not from {change.from_status.value}")
         sql = _change_sql(CLAIM_NEXT, change, _STATEMENTS)
         rows = self._conn.execute(sql, (*_change_params(change), stream_id)).fetchall()
         return _task(rows[0]) if rows else None
@@ -403,24 +432,24 @@ class SqliteRepository:
         where, params = _task_filter(query)
         order = TASK_ORDER_NEWEST if query.newest_first else TASK_ORDER_OLDEST
         limit = -1 if query.limit is None else query.limit
-        sql = SELECT_TASKS + where + order + TASK_PAGE
+        sql = _tasks_from(SELECT_TASKS, query, counting=False) + where + order + TASK_PAGE
         return [_task(r) for r in self._conn.execute(sql, (*params, limit, query.offset))]
 
     def count_tasks(self, query: TaskQuery) -> int:
         if query.stale_at is not None:
             return len(self._stale_tasks(query))
         where, params = _task_filter(query)
-        return int(self._conn.execute(COUNT_TASKS + where, params).fetchone()[0])
+        return int(self._conn.execute(_tasks_from(COUNT_TASKS, query, counting=True) + where, params).fetchone()[0])
 
     def task_counts(self, stream_ids: Sequence[str] | None = None) -> Mapping[str, Mapping[TaskStatus, int]]:
         counts: dict[str, dict[TaskStatus, int]] = {}
         if stream_ids is None:
-            for stream_id, status, n in self._conn.execute(COUNT_BY_STREAM_STATUS):
+            for stream_id, status, n in self._conn.execute(COUNT_ALL_STREAMS):
                 counts.setdefault(stream_id, {})[TaskStatus(status)] = n
             return counts
         for stream_id in stream_ids:
             rows = self._conn.execute(COUNT_ONE_STREAM, (stream_id,))
-            counts[stream_id] = {TaskStatus(status): n for status, n in rows}
+            counts[stream_id] = {TaskStatus(status): n for _, status, n in rows if n}
         return counts
 
     def finished_since(self, cutoff: datetime, limit: int) -> Sequence[FinishedTask]:
@@ -455,12 +484,17 @@ class SqliteRepository:
         assert query.stale_at is not None
         where, params = _task_filter(query)
         order = TASK_ORDER_NEWEST if query.newest_first else TASK_ORDER_OLDEST
-        rows = self._conn.execute(SELECT_TASKS + where + order, params)
+        rows = self._conn.execute(_tasks_from(SELECT_TASKS, query, counting=False) + where + order, params)
         return [t for t in map(_task, rows) if t.is_stale(query.stale_at)]
 
 
 def _where(clauses: list[str]) -> str:
     return " WHERE " + " AND ".join(clauses) if clauses else ""
+
+
+def _filtered_status(query: TaskQuery) -> TaskStatus | None:
+    # the stale filter narrows to running tasks (the Queue never combines it with another status)
+    return TaskStatus.RUNNING if query.stale_at is not None else query.status
 
 
 def _task_filter(query: TaskQuery) -> tuple[str, list[Any]]:
@@ -469,9 +503,21 @@ def _task_filter(query: TaskQuery) -> tuple[str, list[Any]]:
     if query.stream_id is not None:
         clauses.append(TASK_FILTER_STREAM)
         params.append(query.stream_id)
-    if query.status is not None:
-        clauses.append(TASK_FILTER_STATUS)
-        params.append(query.status.value)
-    if query.stale_at is not None:
-        clauses.append(TASK_FILTER_RUNNING)
+    status = _filtered_status(query)
+    if status is not None:
+        if status.finished:
+            # the finished index's own condition, word for word: SQLite uses a partial index only for a
+            # query whose terms include its WHERE, and does not see that `status = 'failed'` implies it
+            clauses.append(TASK_FILTER_FINISHED)
+        clauses.append(TASK_FILTER_STATUS.format(status=TaskStatus(status).value))
     return _where(clauses), params
+
+
+def _tasks_from(select: str, query: TaskQuery, *, counting: bool) -> str:
+    """`select` (… FROM tasks) through the index that serves the query's status filter, if any."""
+    status = _filtered_status(query)
+    if status is None:
+        return select
+    if status.finished and query.stream_id is None and not counting:
+        return f"{select} INDEXED BY idx_tasks_seq"  # not the finished index and a sort of all its rows
+    return f"{select} INDEXED BY {STATUS_INDEX[status]}"

@@ -109,16 +109,20 @@ CREATE INDEX IF NOT EXISTS idx_tasks_finished ON tasks(finished_at) WHERE status
 """
 
 # Version 6: a leaner write path (issue 13). Every index on `tasks` costs a page write in each transaction
-# that changes its key, so only indexes that a query uses stay; the query each serves (checked by
-# EXPLAIN QUERY PLAN in tests/integration/test_query_plans.py):
-#   sqlite_autoindex_tasks_1 (id)           a task by id: get, and every compare-and-set transition
-#   idx_tasks_seq (seq)                     the next seq at insert; all tasks newest/oldest first
-#   idx_tasks_stream_status_seq             claim and peek (a stream's first queued task); counts per stream
-#   idx_tasks_status_seq (status, seq)      tasks of one status across streams, newest first, and their count
-#   idx_tasks_stream_seq (stream_id, seq)   a stream's tasks newest first, a page at a time
-#   idx_tasks_running_deadline / _started   the sweep's candidates (partial: running tasks only)
-#   idx_tasks_finished (finished_at)        a purge batch (partial: finished tasks only)
-# idx_tasks_started_at and idx_tasks_created_at (schema v1) serve no query: dropped.
+# that changes its key, so only indexes that a query uses stay, and an index keyed by status, whose
+# entries move on every claim and report, gives way to partial indexes that a task enters and leaves
+# once. The query each index serves (checked by EXPLAIN QUERY PLAN in tests/integration/test_query_plans.py):
+#   sqlite_autoindex_tasks_1 (id)          a task by id: get, and every compare-and-set transition
+#   idx_tasks_seq (seq)                    the next seq at insert; all tasks (or all finished) newest first
+#   idx_tasks_stream_seq (stream_id, seq)  a stream's tasks newest first, a page at a time; its count
+#   idx_tasks_queued (partial: queued)     claim and peek (a stream's first queued task); queued lists, counts
+#   idx_tasks_running_deadline (running)   the sweep's dead candidates
+#   idx_tasks_running_started (running)    the sweep's candidates started "after now"; running lists, counts
+#   idx_tasks_finished_status (finished)   how many tasks of one finished status; a stream's tasks of one
+#                                          finished status, newest first; counts per stream and status
+#   idx_tasks_finished (finished_at)       a purge batch (partial: finished tasks only)
+# Dropped: idx_tasks_started_at and idx_tasks_created_at (schema v1) serve no query;
+# idx_tasks_stream_status_seq and idx_tasks_status_seq moved two entries on every status change.
 # The change feed loses AUTOINCREMENT: that keeps a counter row in sqlite_sequence, one more page written
 # by every change. A plain INTEGER PRIMARY KEY takes the largest seq plus one, so seqs still only grow
 # as long as the newest event is never deleted (the trim always keeps the newest ones). The triggers
@@ -126,6 +130,11 @@ CREATE INDEX IF NOT EXISTS idx_tasks_finished ON tasks(finished_at) WHERE status
 V6_LEAN_WRITES = """
 DROP INDEX IF EXISTS idx_tasks_started_at;
 DROP INDEX IF EXISTS idx_tasks_created_at;
+DROP INDEX IF EXISTS idx_tasks_stream_status_seq;
+DROP INDEX IF EXISTS idx_tasks_status_seq;
+CREATE INDEX IF NOT EXISTS idx_tasks_queued ON tasks(stream_id, seq) WHERE status = 'queued';
+CREATE INDEX IF NOT EXISTS idx_tasks_finished_status
+    ON tasks(status, stream_id, seq) WHERE status IN ('succeeded', 'failed');
 DROP TRIGGER IF EXISTS events_task_inserted;
 DROP TRIGGER IF EXISTS events_task_status;
 DROP TRIGGER IF EXISTS events_session_inserted;
