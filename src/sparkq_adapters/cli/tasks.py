@@ -103,6 +103,7 @@ def claim(
         str | None,
         Parameter(
             name="--wait",
+            metavar="SECONDS",
             help="Wait up to SECONDS for a task to be queued (bare --wait: until one is, or Ctrl-C).",
             show_default=False,
         ),
@@ -140,7 +141,10 @@ def parse_wait(text: str) -> float | None:
     except ValueError:
         seconds = math.nan
     if not math.isfinite(seconds) or seconds < 0:
-        raise common.UsageError(f"Invalid --wait {text!r}: give a number of seconds (0 or more), or no value to wait")
+        raise common.UsageError(
+            f"Invalid --wait {text!r}: give a number of seconds (0 or more), e.g. --wait 600, "
+            "or a bare --wait to wait until a task is queued"
+        )
     return seconds
 
 
