@@ -16,5 +16,6 @@ def help_text(*command: str) -> str:
 
 
 def test_claim_help_names_the_wait_value_seconds() -> None:
-    line = next(line for line in help_text("claim").splitlines() if "--wait" in line)
-    assert "--wait SECONDS " in line, line
+    text = help_text("claim")
+    [line] = [line for line in text.splitlines() if line.startswith("│ --wait")]
+    assert line.startswith("│ --wait SECONDS "), text
