@@ -19,6 +19,8 @@ CONFIG_ENV = "SPARKQ_CONFIG"
 LOOPBACK_HOSTS = ("127.0.0.1", "localhost", "::1")
 SYNCHRONOUS_MODES = ("normal", "full", "extra")
 _TOOL_NAME = re.compile(r"[A-Za-z0-9][A-Za-z0-9._-]{0,63}")
+#: the script folders of SPEC §6 and sparkq.yml.example; one that does not exist is skipped with a warning
+DEFAULT_SCRIPT_DIRS = ("scripts", "tools")
 
 
 class ConfigError(SparkQError):
@@ -95,7 +97,7 @@ class ConfigFile:
     database: DatabaseConfig = attrs.Factory(DatabaseConfig)
     purge: PurgeConfig = attrs.Factory(PurgeConfig)
     watcher: WatcherConfig = attrs.Factory(WatcherConfig)
-    script_dirs: list[str] = attrs.Factory(list)
+    script_dirs: list[str] = attrs.Factory(lambda: list(DEFAULT_SCRIPT_DIRS))
     task_classes: dict[TaskClass, TaskClassConfig] = attrs.Factory(_default_classes)
     tools: dict[str, ToolConfig] = attrs.Factory(_default_tools)
 

@@ -146,7 +146,8 @@ def test_scripts_table_fits_80_columns_with_details_under_each_script(scripted: 
     assert lines[3].split() == ["plain.py", "scripts/sub/plain.py", "(no", "header)"]
 
 
-def test_scripts_without_script_dirs_says_how_to_configure_them(sparkq: RunSparkq) -> None:
+def test_scripts_without_script_dirs_says_how_to_configure_them(sparkq: RunSparkq, workdir: Path) -> None:
+    (workdir / "sparkq.yml").write_text("script_dirs: []\n")  # the default is [scripts, tools]
     result = sparkq("scripts")
     assert result.returncode == 0
     assert result.stdout == "No script folders configured. List them under `script_dirs:` in sparkq.yml.\n"

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
+import attrs
 import pytest
 
 from sparkq_adapters import config
@@ -49,6 +50,12 @@ def test_relative_paths_are_relative_to_the_config_file_folder() -> None:
     assert settings.db_path == FILE.parent / "data" / "q.db"
     assert settings.lock_path == FILE.parent / "data" / "sparkq.lock"
     assert settings.script_dirs == [FILE.parent / "scripts"]
+
+
+def test_without_a_file_sparkq_runs_on_the_values_of_the_shipped_example_but_its_project() -> None:
+    example = config.parse((REPO / "sparkq.yml.example").read_text(), FILE).file
+    assert attrs.evolve(example, project=config.ProjectConfig()) == config.ConfigFile()
+    assert config.defaults(FILE.parent).file.script_dirs == ["scripts", "tools"]
 
 
 def test_the_shipped_example_is_a_valid_config_in_the_spec_shape() -> None:

@@ -54,7 +54,9 @@ def setup(
     ] = None,
     script_dir: Annotated[
         list[str] | None,
-        Parameter(help="A folder of scripts to index, relative to sparkq.yml; repeat for more."),
+        Parameter(
+            help="A folder of scripts to index, relative to sparkq.yml; repeat for more (default: scripts, tools)."
+        ),
     ] = None,
     port: Annotated[int | None, Parameter(help="Port of the server and web UI on 127.0.0.1 (default 8420).")] = None,
     fast_timeout: Annotated[int | None, Parameter(help="Timeout of FAST_SCRIPT tasks in seconds (30).")] = None,
@@ -286,7 +288,10 @@ def _from_flags(base: ConfigFile, flags: _Flags, base_dir: Path) -> ConfigFile:
         name=flag("--project-name", lambda: check_name(flags.project_name or _folder_name(base_dir))),
         repo=repo,
         prd=flag("--prd-path", lambda: check_prd(flags.prd_path or "", repo)),
-        script_dirs=[flag("--script-dir", partial(check_script_dir, d, base_dir)) for d in flags.script_dirs or []],
+        script_dirs=[
+            flag("--script-dir", partial(check_script_dir, d, base_dir))
+            for d in (base.script_dirs if flags.script_dirs is None else flags.script_dirs)
+        ],
         port=flag("--port", lambda: check_port(flags.port if flags.port is not None else base.server.port)),
         timeouts=timeouts,
     )
