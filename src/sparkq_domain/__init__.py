@@ -16,6 +16,7 @@ from .errors import (
     StorageCorrupt,
     StorageError,
     StorageFull,
+    StreamEnded,
     TooLarge,
 )
 from .limits import (
@@ -86,6 +87,7 @@ __all__ = [
     "Store",
     "Stream",
     "StreamCounts",
+    "StreamEnded",
     "Task",
     "TaskClass",
     "TaskPage",

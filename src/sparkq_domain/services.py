@@ -7,7 +7,7 @@ from datetime import datetime, timedelta
 
 import attrs
 
-from .errors import Conflict, Duplicate, InvalidInput, InvalidTransition, NotFound
+from .errors import Conflict, Duplicate, InvalidInput, InvalidTransition, NotFound, StreamEnded
 from .limits import check_payload, check_result, fit_error, fit_output
 from .model import (
     JSONObject,
@@ -36,6 +36,11 @@ PURGE_BATCH = 5000
 PURGE_PAUSE = 0.1
 #: change events trimmed per transaction, per task of a purge batch (an event row is far cheaper to delete)
 EVENTS_PER_TASK_ROW = 4
+#: what `StreamEnded` tells a worker that peeks at or claims from an ended stream
+ENDED_FOR_WORKERS = (
+    "no task can be claimed from it any more: stop this worker's loop "
+    "(`sparkq stream list --status active` shows the streams that take work)"
+)
 
 
 @attrs.frozen(kw_only=True)
@@ -256,22 +261,28 @@ class Queue:
             return task
 
     def peek(self, stream: str) -> Task | None:
-        """Return the next queued task of a claimable stream without changing anything."""
+        """Return the next queued task of a stream without changing anything; None when there is none.
+
+        Like `claim`, raises `StreamEnded` for a stream that has ended: a worker that checks for work
+        before it claims learns the same thing as one that claims.
+        """
         self.sweep_dead()
         with self._store.read() as repo:
             target = self._stream(repo, stream)
-            if target.status is not Status.ACTIVE:
-                return None
+            self._require_open(target, ENDED_FOR_WORKERS)
             return repo.next_queued(target.id)
 
     def claim(self, stream: str) -> Claimed | None:
-        """Move the oldest queued task of a stream to running; None when there is none."""
+        """Move the oldest queued task of a stream to running; None when there is none.
+
+        Raises `StreamEnded` for a stream that has ended: it will never have work again, and a
+        worker that took "nothing" for "nothing yet" would wait or poll forever.
+        """
         with self._store.write() as repo:
             now = self._clock.now()
-            self._sweep_running(repo, now)
             target = self._stream(repo, stream)
-            if target.status is not Status.ACTIVE:
-                return None
+            self._require_open(target, ENDED_FOR_WORKERS)  # before the sweep, which the refusal would roll back
+            self._sweep_running(repo, now)
             task = repo.next_queued(target.id)
             if task is None:
                 return None
@@ -286,7 +297,7 @@ class Queue:
             task = self._task(repo, task_id)
             stream = self._stream(repo, task.stream_id)
             claimed = task.claim(now)
-            self._require_open(stream, "has ended; its queued tasks cannot be claimed")
+            self._require_open(stream, "its queued tasks cannot be claimed")
             repo.save_task(claimed)
             return Claimed(task=claimed, stream=stream)
 
@@ -471,7 +482,7 @@ class Queue:
     def _require_open(stream: Stream, what: str) -> None:
         # A stream's own status decides: ending a session ends its streams in the same transaction.
         if stream.status is not Status.ACTIVE:
-            raise Conflict(f"Stream {stream.name!r} has ended (or its session has) and {what}")
+            raise StreamEnded(stream.name, what)
 
     @staticmethod
     def _session(repo: Repository, ref: str) -> Session:

@@ -3,14 +3,17 @@
 from __future__ import annotations
 
 import json
+from pathlib import Path
 from typing import Any
 
 import httpx
 import pytest
 
+from sparkq_entry.wiring import open_queue
 from tests.integration.conftest import Server
 
 from ..conftest import RunSparkq
+from .http_support import local_api
 
 
 def assert_error(response: httpx.Response, status: int, code: str, fragment: str = "") -> dict[str, Any]:
@@ -79,8 +82,30 @@ def test_streams_carry_task_counts_and_are_addressed_by_id_or_name(api: httpx.Cl
     assert changed["instructions"] == "Add login and logout"
     assert api.put("/api/streams/auth/end").json()["stream"]["status"] == "ended"
     assert_error(
-        api.post("/api/tasks", json={"stream_id": "auth", "tool_name": "run-bash", "payload": {}}), 409, "conflict"
+        api.post("/api/tasks", json={"stream_id": "auth", "tool_name": "run-bash", "payload": {}}),
+        409,
+        "stream_ended",
+        "accepts no new tasks",
     )
+
+
+def test_claim_and_peek_on_an_ended_stream_are_409_stream_ended_not_204_no_work(workdir: Path) -> None:
+    queue = open_queue(workdir / "sparkq.db")
+    queue.create_session("api-v2")
+    queue.create_stream("auth", "api-v2")
+    task = queue.enqueue("auth", "run-bash", {})
+    queue.end_stream("auth")
+    with local_api(workdir) as api:
+        for response in (
+            api.post("/api/streams/auth/claim"),
+            api.post("/api/streams/auth/claim", params={"wait": 30}),  # at once, not after 30 s of nothing
+            api.get("/api/streams/auth/peek"),
+        ):
+            assert_error(response, 409, "stream_ended", "Stream 'auth' has ended (or its session has)")
+            assert "stop this worker's loop" in response.json()["error"]["message"]
+        by_id = api.post(f"/api/tasks/{task.id}/claim")
+        assert_error(by_id, 409, "stream_ended", "Stream 'auth' has ended (or its session has)")
+    assert queue.get_task(task.id).status.value == "queued"
 
 
 def test_worker_protocol_peek_and_claim_return_the_cli_json(

@@ -87,7 +87,8 @@ def peek(
 ) -> None:
     """Print the next queued task of a stream as one line of JSON, changing nothing.
 
-    Prints nothing (exit 0) when the stream has no queued task.
+    Prints nothing (exit 0) when the stream has no queued task; a stream that has
+    ended (or whose session has) is an error (exit 1), as for `claim`.
 
         Examples:
           sparkq peek --stream auth
@@ -114,7 +115,9 @@ def claim(
     The task moves to running; report back with `sparkq complete` or `sparkq fail`.
     Prints nothing (exit 0) when the stream has no queued task. With --wait it
     blocks until a task is queued and claims it at once (within a second); when
-    the time is up it prints nothing (exit 0).
+    the time is up it prints nothing (exit 0). A stream that has ended (or whose
+    session has) will never have work again: that is an error (exit 1), so stop
+    the loop.
 
         Examples:
           sparkq claim --stream auth

@@ -23,6 +23,7 @@ from sparkq_domain.errors import (
     StorageBusy,
     StorageCorrupt,
     StorageFull,
+    StreamEnded,
     TooLarge,
 )
 from sparkq_domain.limits import MAX_OUTPUT_BYTES, MAX_PAYLOAD_BYTES, MAX_RESULT_BYTES, human_size
@@ -34,6 +35,7 @@ DOMAIN_STATUS: tuple[tuple[type[SparkQError], int, str], ...] = (
     (NotFound, 404, "not_found"),
     (TooLarge, 413, "too_large"),
     (Duplicate, 409, "duplicate"),
+    (StreamEnded, 409, "stream_ended"),
     (Conflict, 409, "conflict"),  # includes InvalidTransition
     (InvalidInput, 422, "invalid_input"),
     (ConfigError, 422, "invalid_config"),
