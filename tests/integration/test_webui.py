@@ -409,6 +409,36 @@ def test_task_detail_claims_completes_fails_and_requeues_from_the_ui(page: Page,
     expect(page.locator("#page-info")).to_have_text("1–4 of 4")
 
 
+def test_a_modal_never_outlives_its_page(page: Page, ui: Server, lib: Queue) -> None:
+    stream = new_stream(lib, "modal-lane")
+    task = lib.enqueue(stream, "run-bash", {"script": "x.sh"}).id
+    lib.claim_task(task)
+    open_page(page, ui, f"tasks?stream_id={stream}")
+    page.locator(f'#tasks-table a[href="#/tasks/{task}"]').click()
+    expect(page.locator("h1 .badge")).to_have_text("running")
+
+    # the Fail… form, then Back: the list shows, with no form left over it
+    page.click("#fail")
+    expect(page.locator("#fail-form")).to_be_visible()
+    page.go_back()
+    expect(page.locator(f'#tasks-table tr[data-task-id="{task}"]')).to_be_visible()
+    expect(page.locator(".modal-backdrop")).to_have_count(0)
+
+    # the confirmation over the form, then Back: both go, and nothing was failed
+    page.go_forward()
+    expect(page.locator("h1 .badge")).to_have_text("running")
+    page.click("#fail")
+    page.fill("#fail-form input[name=error_message]", "from another page")
+    page.click("#fail-form button[type=submit]")
+    expect(page.locator(".modal", has_text="Mark task")).to_be_visible()
+    page.go_back()
+    expect(page.locator(f'#tasks-table tr[data-task-id="{task}"]')).to_be_visible()
+    expect(page.locator(".modal-backdrop")).to_have_count(0)
+    page.keyboard.press("Enter")  # what would have confirmed the dialog, had it stayed
+    expect(page.locator(f'#tasks-table tr[data-task-id="{task}"]')).to_contain_text("running")
+    assert api_task(ui, task)["status"] == "running"
+
+
 def test_stale_rows_are_yellow_and_auto_failed_rows_red(
     page: Page, ui: Server, lib: Queue, clock: ShiftedClock
 ) -> None:

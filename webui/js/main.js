@@ -1,6 +1,7 @@
 // Entry point: routes the hash to a page, refreshes it on live events, drives the server indicator.
 import { replace, el } from "./dom.js";
 import { Live } from "./live.js";
+import { closeAllModals } from "./modal.js";
 import { parseHash } from "./router.js";
 import * as dashboard from "./pages/dashboard.js";
 import * as sessions from "./pages/sessions.js";
@@ -22,6 +23,8 @@ let debounce = null;
 function show() {
   const route = parseHash();
   const module = PAGES[route.name];
+  // a form left open would act on the page it came from (Back from "Fail…" must not fail that task)
+  closeAllModals();
   if (current && current.page.dispose) current.page.dispose();
   replace(root);
   for (const link of document.querySelectorAll(".nav a")) {

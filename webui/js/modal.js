@@ -2,6 +2,8 @@
 import { el, uid } from "./dom.js";
 
 const FOCUSABLE = "input, select, textarea, button, a[href], [tabindex]:not([tabindex='-1'])";
+// the close() of every open modal: a modal belongs to its page and goes when the page does
+const openModals = new Set();
 
 /**
  * Open a modal around `content` (usually a <form>). Returns {close, root}.
@@ -18,6 +20,7 @@ export function openModal({ title, content, onClose }) {
   function close() {
     if (closed) return;
     closed = true;
+    openModals.delete(close);
     document.removeEventListener("keydown", onKey, true);
     backdrop.remove();
     if (previous && typeof previous.focus === "function" && document.contains(previous)) previous.focus();
@@ -52,10 +55,16 @@ export function openModal({ title, content, onClose }) {
     if (event.target === backdrop) close();
   });
   document.addEventListener("keydown", onKey, true);
+  openModals.add(close);
   document.body.append(backdrop);
   const first = dialog.querySelector("input, select, textarea, button");
   if (first) first.focus();
   return { close, root: dialog };
+}
+
+/** Close every open modal, the top one first, as Cancel would (a question answers no). */
+export function closeAllModals() {
+  for (const close of [...openModals].reverse()) close();
 }
 
 /** Ask a yes/no question; resolves true when confirmed. */
