@@ -2,10 +2,12 @@
 
 from __future__ import annotations
 
+import logging
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
 
+import pytest
 from litestar.testing import TestClient
 
 from sparkq_adapters import config
@@ -22,3 +24,22 @@ def local_api(folder: Path) -> Iterator[TestClient]:  # type: ignore[type-arg]
     with TestClient(app, base_url=f"http://127.0.0.1:{PORT}") as client:
         client.headers["content-type"] = "application/json"  # state changes must say JSON (the guard)
         yield client
+
+
+@contextmanager
+def server_log(caplog: pytest.LogCaptureFixture) -> Iterator[None]:
+    """Let `caplog` see (only) the `sparkq.server` log while the block runs.
+
+    Building the app configures logging (Litestar's default `LoggingConfig`), which replaces the
+    root logger's handlers, caplog's among them; so its handler listens on our logger itself, before
+    or after the app is built, and the records stop there (they would reach it twice otherwise).
+    """
+    logger = logging.getLogger("sparkq.server")
+    propagate = logger.propagate
+    logger.addHandler(caplog.handler)
+    logger.propagate = False
+    try:
+        yield
+    finally:
+        logger.removeHandler(caplog.handler)
+        logger.propagate = propagate

@@ -290,6 +290,34 @@ def small_disk(tmp_path: Path) -> Iterator[SmallDisk]:
             _unmount(folder)
 
 
+# -- a read-only file -------------------------------------------------------------------------------
+
+
+@contextmanager
+def read_only(db: Path) -> Iterator[None]:
+    """The database file read-only until the block ends; its folder stays writable (for -wal, -shm).
+
+    As root (CI), permissions stop no writes: a read-only bind mount of the file onto itself does.
+    Otherwise, the file's mode.
+    """
+    if os.geteuid() != 0:
+        mode = db.stat().st_mode
+        db.chmod(0o444)
+        try:
+            yield
+        finally:
+            db.chmod(mode)
+        return
+    subprocess.run(["mount", "--bind", str(db), str(db)], check=True, capture_output=True, timeout=30)
+    try:
+        subprocess.run(["mount", "-o", "remount,ro,bind", str(db)], check=True, capture_output=True, timeout=30)
+        yield
+    finally:
+        # lazily if connections of the test process still hold it: it is gone from the folder at once
+        if subprocess.run(["umount", str(db)], capture_output=True, timeout=30).returncode != 0:
+            subprocess.run(["umount", "-l", str(db)], check=True, capture_output=True, timeout=30)
+
+
 # -- damaging databases (in other processes, none of which holds a connection) -----------------------
 
 PAGE_ONE_FROM_WAL = """

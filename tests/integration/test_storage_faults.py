@@ -9,6 +9,7 @@ database file nor keeps a connection: builders, damagers and hashes run in other
 from __future__ import annotations
 
 import json
+import logging
 import os
 import resource
 import signal
@@ -22,9 +23,10 @@ import pytest
 
 from sparkq_domain import StorageCorrupt
 from sparkq_entry.wiring import open_queue
-from tests.integration.conftest import Server, free_port
+from tests.integration.conftest import Server, free_port, wait_for
 
 from .cli_support import ok, refused
+from .http_support import local_api, server_log
 from .storage_support import (
     SmallDisk,
     build_db,
@@ -32,6 +34,7 @@ from .storage_support import (
     copy_page_one_from_wal,
     db_facts,
     python_script,
+    read_only,
     run_sparkq,
     small_disk,
     snapshot,
@@ -218,6 +221,29 @@ def test_a_write_lock_held_by_another_process_is_503_with_retry_after_never_a_ha
             assert api.post("/api/tasks", json=new_task).status_code == 201
     finally:
         server.stop()
+
+
+# -- issue 12, item 10: a read-only file --------------------------------------------------------------
+
+
+def test_a_read_only_database_is_503_without_retry_after_and_one_purge_line_in_the_log(
+    workdir: Path, caplog: pytest.LogCaptureFixture
+) -> None:
+    db = workdir / "sparkq.db"
+    build_db(db, 3)
+    new_task = {"stream_id": "auth", "tool_name": "run-bash", "payload": {}}
+    with read_only(db), server_log(caplog), local_api(workdir) as api:
+        # it stays read-only until someone changes it: asking clients to retry would only add load
+        for response in (api.post("/api/tasks", json=new_task), api.post("/api/sessions", json={"name": "s2"})):
+            assert_api_error(response, 503, "storage_error", f"The database {db} is read-only", "permissions")
+            assert "retry-after" not in response.headers
+        assert api.get("/api/tasks").json()["total"] == 3  # reads go on
+        # the purge at start could not write either: one line saying why, not a traceback
+        assert wait_for(lambda: any("purge" in r.getMessage() for r in caplog.records), timeout=15)
+    [purge] = [r for r in caplog.records if "purge" in r.getMessage()]
+    assert purge.levelno == logging.WARNING and "is read-only" in purge.getMessage()
+    assert not [r for r in caplog.records if r.exc_info], "no traceback for a storage problem"
+    assert "Traceback" not in caplog.text
 
 
 # -- item 4: damaged files ----------------------------------------------------------------------------

@@ -18,6 +18,7 @@ from litestar.openapi.plugins import JsonRenderPlugin
 from litestar.static_files import create_static_files_router
 
 from sparkq_domain import Queue
+from sparkq_domain.errors import SparkQError
 
 from .bodies import StrictJSONRequest
 from .errors import EXCEPTION_HANDLERS
@@ -121,6 +122,9 @@ async def _purge(queue: Queue, older_than: timedelta) -> None:
     try:
         deleted = await asyncio.to_thread(queue.purge, older_than)
         log.info("purged %d finished task(s) older than %d day(s)", deleted, older_than.days)
+    except SparkQError as exc:
+        # a storage problem (a read-only, damaged or locked file): its message says what to do
+        log.warning("purge at start skipped, the server goes on: %s", exc.message)
     except Exception:
         log.exception("purge at start failed; the server goes on")
 
@@ -136,11 +140,17 @@ async def _prune_events(feed: Feed, interval: float, first_after: float = 0.0) -
 
 
 async def _sweep_dead(queue: Queue, interval: float) -> None:
+    problem = None  # a storage problem is logged once, not every interval while it lasts
     while True:
         try:
             failed = await asyncio.to_thread(queue.sweep_dead)
+            problem = None
             for task in failed:
                 log.warning("auto-failed %s: no complete/fail within 2x its timeout (%ss)", task.id, task.timeout)
+        except SparkQError as exc:
+            if exc.message != problem:
+                log.warning("dead-task sweep failed, retrying every %gs: %s", interval, exc.message)
+            problem = exc.message
         except Exception:
             log.exception("dead-task sweep failed; retrying")
         await asyncio.sleep(interval)

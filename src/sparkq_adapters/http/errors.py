@@ -7,6 +7,7 @@ Every error response is `{"error": {"status": 404, "code": "not_found", "message
 from __future__ import annotations
 
 import json
+import logging
 from typing import Any
 
 from litestar import MediaType, Request, Response
@@ -29,6 +30,8 @@ from sparkq_domain.errors import (
 from sparkq_domain.limits import MAX_OUTPUT_BYTES, MAX_PAYLOAD_BYTES, MAX_RESULT_BYTES, human_size
 
 from ..config import ConfigError
+
+log = logging.getLogger("sparkq.server")
 
 #: domain error -> (HTTP status, code); the first matching class wins, so subclasses come first
 DOMAIN_STATUS: tuple[tuple[type[SparkQError], int, str], ...] = (
@@ -59,6 +62,9 @@ HTTP_CODES = {
 }
 
 RETRY_AFTER_SECONDS = "1"
+#: the storage problems that pass by themselves (a lock is released, space is freed), so a client
+#: may retry; a damaged or read-only file stays so until someone acts, and retries only add load
+PASSING = (StorageBusy, StorageFull)
 
 
 def error_body(status: int, message: str, code: str | None = None, details: Any = None) -> dict[str, Any]:
@@ -90,9 +96,7 @@ def too_large_message(max_body_bytes: int) -> str:
 def domain_error(_: Request[Any, Any, Any], exc: SparkQError) -> Response[Any]:
     for cls, status, code in DOMAIN_STATUS:
         if isinstance(exc, cls):
-            # busy and full pass; a damaged file does not, so asking to retry it would only add load
-            transient = status in (503, 507) and not isinstance(exc, StorageCorrupt)
-            headers = {"Retry-After": RETRY_AFTER_SECONDS} if transient else None
+            headers = {"Retry-After": RETRY_AFTER_SECONDS} if isinstance(exc, PASSING) else None
             return _response(status, error_body(status, exc.message, code), headers)
     raise AssertionError("SparkQError is always matched")  # pragma: no cover
 
@@ -125,7 +129,9 @@ def nesting_error(_: Request[Any, Any, Any], exc: RecursionError) -> Response[An
     return _response(400, error_body(400, message, "too_deep"))
 
 
-def unexpected_error(_: Request[Any, Any, Any], exc: Exception) -> Response[Any]:
+def unexpected_error(request: Request[Any, Any, Any], exc: Exception) -> Response[Any]:
+    # a bug or a failure nobody foresaw: the traceback is all there is to go on, so the log gets it
+    log.error("Unexpected %s answering %s %s", type(exc).__name__, request.method, request.url.path, exc_info=exc)
     message = f"Unexpected {type(exc).__name__}; the server log has details"
     return _response(500, error_body(500, message))
 
