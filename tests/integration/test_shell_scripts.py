@@ -149,7 +149,12 @@ def test_setup_creates_a_working_venv_and_is_idempotent(repo_copy: Path) -> None
 
     venv_python = repo_copy / ".venv" / "bin" / "python"
     where = subprocess.run(
-        [str(venv_python), "-c", "import sparkq_adapters, pytest; print(sparkq_adapters.__file__)"],
+        # everything the test suite needs, the benchmarks' peers included (test_bench_smoke runs them)
+        [
+            str(venv_python),
+            "-c",
+            "import sparkq_adapters, pytest, huey, litequeue, persistqueue; print(sparkq_adapters.__file__)",
+        ],
         capture_output=True,
         text=True,
         check=True,
@@ -173,6 +178,20 @@ def test_setup_creates_a_working_venv_and_is_idempotent(repo_copy: Path) -> None
     assert "Using the existing virtual environment" in again.stdout
     assert "already installed" in again.stdout
     assert time.monotonic() - started < 15
+
+    # a venv that lacks a package the suite needs is completed by what is installed, not by a timestamp
+    subprocess.run([str(venv_python), "-m", "pip", "uninstall", "-y", "-q", "litequeue"], check=True, env=env)
+    healed = subprocess.run(
+        [str(repo_copy / "scripts" / "venv")],
+        stdin=subprocess.DEVNULL,
+        capture_output=True,
+        text=True,
+        timeout=600,
+        env=env,
+    )
+    assert healed.returncode == 0, healed.stdout + healed.stderr
+    assert "missing: litequeue" in healed.stderr
+    subprocess.run([str(venv_python), "-c", "import litequeue"], check=True, env=env)
 
 
 def test_setup_refuses_a_python_older_than_3_11(repo_copy: Path, tmp_path: Path) -> None:
