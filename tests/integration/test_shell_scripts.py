@@ -181,6 +181,7 @@ def test_setup_creates_a_working_venv_and_is_idempotent(repo_copy: Path) -> None
 
     # a venv that lacks a package the suite needs is completed by what is installed, not by a timestamp
     subprocess.run([str(venv_python), "-m", "pip", "uninstall", "-y", "-q", "litequeue"], check=True, env=env)
+    shutil.copy2(REPO / "scripts" / "venv", repo_copy / "scripts" / "venv")  # IGNORED's "venv" left it out
     healed = subprocess.run(
         [str(repo_copy / "scripts" / "venv")],
         stdin=subprocess.DEVNULL,
