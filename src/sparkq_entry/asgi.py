@@ -63,7 +63,9 @@ def ui_dir() -> Path | None:
 
 
 def build_app(settings: Settings, port: int) -> ASGIApp:
-    queue = queue_from_settings(settings)
+    # before serving, damage anywhere in the file: found now, it is refused before a write lands in it
+    print(f"Checking the database {settings.db_path} (about a second per GB) …", flush=True)
+    queue = queue_from_settings(settings, check_pages=True)
     server = ServerInfo(pid=os.getpid(), port=port, started_at=format_time(SystemClock().now()))
     options = ServerOptions(
         port=port,
