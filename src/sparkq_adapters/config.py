@@ -118,7 +118,7 @@ class Settings:
 
     @property
     def lock_path(self) -> Path:
-        return self.db_path.with_name("sparkq.lock")
+        return lock_path_for(self.db_path)
 
     @property
     def watcher_dir(self) -> Path:
@@ -151,6 +151,63 @@ class Settings:
             for name, t in self.file.tools.items()
         }
         return Registry(class_timeouts=classes, tools=tools)
+
+
+LOCK_NAME = "sparkq.lock"
+
+
+def lock_path_for(db_path: Path) -> Path:
+    """The server's lockfile: `sparkq.lock` beside the database's real file.
+
+    Symlinks are resolved, so every path that reaches one database (a symlinked file or folder)
+    finds the same lock. A second name made by a hard link is refused when the database opens.
+    """
+    return db_path.resolve().with_name(LOCK_NAME)
+
+
+def salvage_db_path(explicit: str | os.PathLike[str] | None = None, cwd: Path | None = None) -> Path | None:
+    """The database a config file that does not load still names (else the default beside it).
+
+    For `sparkq stop` and `sparkq status`, which must still find a running server after
+    sparkq.yml was broken: only `database.path` is read, from YAML or, when the YAML itself is
+    invalid, from a `database:` section's `path:` line. None when the config file is missing.
+    """
+    try:
+        path = find_config(explicit, cwd)
+    except ConfigError:
+        return None
+    if path is None:
+        return defaults(cwd).db_path
+    try:
+        text = path.read_text(encoding="utf-8", errors="replace")
+    except OSError:
+        text = ""
+    return path.parent / (_database_path_in(text) or DatabaseConfig().path)
+
+
+def _database_path_in(text: str) -> str | None:
+    import yaml
+
+    try:
+        data = yaml.safe_load(text)
+    except yaml.YAMLError:
+        return _database_path_by_lines(text)
+    database = data.get("database") if isinstance(data, dict) else None
+    named = database.get("path") if isinstance(database, dict) else None
+    return named if isinstance(named, str) and named.strip() else None
+
+
+def _database_path_by_lines(text: str) -> str | None:
+    flow = re.search(r"^database:[ \t]*\{([^}]*)\}", text, re.M)
+    if flow:
+        found = re.search(r"(?:^|,)\s*path:\s*([^,]+)", flow.group(1))
+    else:
+        block = re.search(r"^database:[ \t]*(?:#.*)?\n((?:[ \t]+.*(?:\n|$)|[ \t]*(?:\n|$))*)", text, re.M)
+        found = re.search(r"^[ \t]+path:[ \t]*(.+?)[ \t]*$", block.group(1), re.M) if block else None
+    if not found:
+        return None
+    value = re.sub(r"\s+#.*$", "", found.group(1)).strip().strip("'\"")
+    return value or None
 
 
 def defaults(base_dir: Path | None = None) -> Settings:

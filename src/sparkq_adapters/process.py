@@ -250,6 +250,18 @@ def lock_holder(lock_path: str | os.PathLike[str]) -> int | None:
         os.close(fd)
 
 
+def lock_is_held(lock_path: str | os.PathLike[str]) -> bool:
+    """Whether any process holds the lockfile, whatever PID it names."""
+    try:
+        fd = os.open(lock_path, os.O_RDONLY | os.O_NOFOLLOW | os.O_NONBLOCK | os.O_CLOEXEC)
+    except OSError:
+        return False
+    try:
+        return _locked(fd)
+    finally:
+        os.close(fd)
+
+
 def clear_stale_lock(lock_path: str | os.PathLike[str]) -> bool:
     """Remove the lockfile if no process holds it; True if it was removed."""
     path = Path(lock_path)

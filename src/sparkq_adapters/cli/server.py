@@ -14,7 +14,7 @@ from sparkq_domain import Status, TaskStatus
 from sparkq_domain.errors import Conflict, NotFound
 
 from .. import server
-from ..process import is_sparkq, live_pid, pid_alive, read_pid, remove_if_unchanged
+from ..process import is_sparkq, lock_holder, pid_alive, read_pid, remove_if_unchanged
 from . import common, output
 from .common import UsageError
 from .watch import stream_intro, watchable
@@ -35,8 +35,11 @@ def run(
     With --session it also starts a watcher (`sparkq watch`) for every active stream
     of that session and stops them with the server. Without it, on a terminal, it
     offers the active sessions and the streams with queued work to pick from.
-    Stops on Ctrl-C, SIGTERM, or `sparkq stop`. Only one server runs per database
-    (a lockfile `sparkq.lock` beside it holds the PID).
+    Stops on Ctrl-C, SIGTERM, or `sparkq stop`. Only one server runs per database,
+    whatever path reaches it: the server holds a lock on `sparkq.lock` beside the
+    database's real file for as long as it runs. That file holds the server's PID and
+    nothing else (`kill $(cat sparkq.lock)` stops it too); the port it serves is in
+    `sparkq.port` beside it.
 
         Examples:
           sparkq run
@@ -53,7 +56,7 @@ def run(
 
     if session is not None:
         streams = watched_streams(session)
-    elif _interactive() and live_pid(settings.lock_path) is None:  # a running server: refused below
+    elif _interactive() and lock_holder(settings.lock_path) is None:  # a running server: refused below
         streams = pick_streams()
     else:
         streams = []
@@ -90,21 +93,36 @@ def stop(
     """Stop the server and every watcher (SIGTERM, then SIGKILL after 5 s).
 
     With --stream, stop only that stream's watcher. Running tasks stay running and
-    queued tasks stay queued.
+    queued tasks stay queued. Only the process that holds this database's lockfile
+    is signalled, never one that merely has the PID written in it. When sparkq.yml
+    no longer loads, the server is still found beside the database it names (the
+    error is shown); fix the file and run `sparkq stop` again for the watchers.
 
         Examples:
           sparkq stop
           sparkq stop --stream auth
     """
-    settings = common.settings()
     if stream is not None:
         pid = stop_watcher(_watcher_lock(stream))
         if pid is None:
             raise NotFound(f"No watcher running for stream {stream}")
         print(f"Watcher for stream {stream} stopped (PID {pid})")
         return 0
+    lock, ignored = common.server_lock()
+    if ignored is not None:
+        output.emit_error(f"Warning: the config does not load, so watchers are left alone: {ignored.message}")
+        output.emit_error(f"Warning: looking for the server at {lock}")
+        try:
+            server.stop(lock)
+        except server.ServerError as exc:
+            raise server.ServerError(
+                f"{exc.message}.\nIf a server runs on another database, stop it with: "
+                "kill $(cat /its/folder/sparkq.lock)"
+            ) from None
+        print("SparkQ server stopped")
+        return 0
     try:
-        server.stop(settings.lock_path)
+        server.stop(lock)
     except server.ServerError:
         stopped = stop_all_watchers()
         if not stopped:

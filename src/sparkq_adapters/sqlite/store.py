@@ -119,6 +119,7 @@ class SqliteStore:
 
     def _open(self) -> sqlite3.Connection:
         self._check_folder()
+        self._refuse_second_name()
         probe = None
         # before the first connection of this store: what SQLite cannot see, and a first look that
         # cannot write (see `_probe`)
@@ -172,6 +173,25 @@ class SqliteStore:
         if not self._where.parent.is_dir():
             raise StorageError(
                 f"The database folder {self._where.parent} does not exist; create it or set database.path in sparkq.yml"
+            )
+
+    def _refuse_second_name(self) -> None:
+        """Refuse a database file with more than one name (hard links): each name gets its own WAL.
+
+        SQLite names the `-wal` and `-shm` files after the name a program opened, so two names of
+        one file are two logs that know nothing of each other: commits made through one are lost
+        at the other's checkpoint, and a server locked through one name is not seen through the other.
+        """
+        try:
+            names = os.stat(self._where).st_nlink
+        except OSError:
+            return  # not created yet, or SQLite will say what is wrong with it
+        if names > 1:
+            raise StorageError(
+                f"The database {self._where} has {names} names (hard links). SQLite keeps a separate write-ahead "
+                "log beside each name, so changes made through one name are lost through the other; SparkQ will "
+                f"not open it. Stop every program using it, keep one name and delete the others (`find / -xdev "
+                f"-samefile {self._where}` lists them); to reach it from another folder, use a symbolic link (ln -s)"
             )
 
     # -- damage that SQLite does not see, or would make worse -----------------------------------
