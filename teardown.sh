@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
 # Remove SparkQ from this folder: stop the server and the watchers, then delete the queue
-# database (with its -wal/-shm files), the server's lockfile, the watchers' files
+# database (with its -wal/-shm files), sparkq.lock and sparkq.port, the watchers' files
 # <tmp>/sparkq-* (files and FIFOs, not folders) and the virtual environment ./.venv.
 # sparkq.yml and your code stay.
 #
@@ -8,8 +8,8 @@
 #   ./teardown.sh -y     no question (scripts, CI)
 #
 # The database path and <tmp> (watcher.tmp_dir) come from ./sparkq.yml (or $SPARKQ_CONFIG)
-# when there is one, else the defaults sparkq.db and /tmp. Only the processes whose PIDs are
-# written in those lockfiles are stopped, and only when they are SparkQ processes: SIGTERM,
+# when there is one, else the defaults sparkq.db and /tmp. The server is stopped only while it
+# holds the lock on sparkq.lock; a watcher only when its lockfile names a SparkQ process: SIGTERM,
 # up to 5 seconds to exit, then SIGKILL.
 set -euo pipefail
 shopt -s nullglob
@@ -80,11 +80,14 @@ PY
 fi
 tmp="${tmp%/}"
 [ -n "$tmp" ] || tmp="/"
-lock="$(dirname "$db")/sparkq.lock"
+# the server's lockfile is beside the database's real file (a symlinked database file included)
+db_target="$(readlink -f -- "$db" 2>/dev/null || true)"
+lock="$(dirname "${db_target:-$db}")/sparkq.lock"
+port_file="$(dirname "$lock")/sparkq.port"
 
 if [ "$assume_yes" = 0 ] && [ -t 0 ]; then
     echo "This stops SparkQ and deletes:"
-    echo "  $db (and its -wal/-shm files), $lock"
+    echo "  $db (and its -wal/-shm files), $lock, $port_file"
     echo "  $tmp/sparkq-*   (watcher lockfiles, FIFOs, done-flags)"
     echo "  $here/.venv"
     printf 'Continue? [y/N] '
@@ -113,8 +116,51 @@ command_of() {
     ps -o args= -p "$1" 2>/dev/null || tr '\0' ' ' < "/proc/$1/cmdline" 2>/dev/null || true
 }
 
+lock_holder() {
+    # the PID of the process that holds the lockfile's flock and is named in it (the running
+    # server), nothing when nobody holds it: a dead server's lock is gone, whatever PID the file
+    # still names, so a reused PID is never signalled
+    [ -f "$1" ] || return 0
+    if [ -n "$python" ]; then
+        "$python" - "$1" <<'PY' 2>/dev/null || true
+import sys
+
+try:
+    from sparkq_adapters.process import lock_holder  # also checks /proc/locks
+except ImportError:
+    import fcntl
+    import os
+
+    def lock_holder(path):
+        fd = os.open(path, os.O_RDONLY | os.O_NOFOLLOW | os.O_NONBLOCK)
+        try:
+            fcntl.flock(fd, fcntl.LOCK_SH | fcntl.LOCK_NB)
+        except BlockingIOError:
+            words = os.read(fd, 64).split()
+            return int(words[0]) if len(words) == 1 and words[0].isdigit() else None
+        finally:
+            os.close(fd)
+        return None
+
+pid = lock_holder(sys.argv[1])
+if pid is not None:
+    print(pid)
+PY
+    elif command -v flock >/dev/null 2>&1 && ! flock -n -s "$1" true 2>/dev/null; then
+        pid_in "$1"
+    fi
+}
+
 pids=()
-for lockfile in "$lock" "$tmp"/sparkq-*.lock; do
+server_pid="$(lock_holder "$lock")"
+if [ -n "$server_pid" ] && [ "$server_pid" != "$$" ]; then
+    echo "Stopping the server, PID $server_pid ($lock)"
+    kill -TERM "$server_pid" 2>/dev/null || true
+    pids+=("$server_pid")
+elif [ -f "$lock" ]; then
+    echo "No process holds $lock (the server is not running); nothing to stop for it"
+fi
+for lockfile in "$tmp"/sparkq-*.lock; do
     [ -f "$lockfile" ] || continue
     pid="$(pid_in "$lockfile")"
     if [ -z "$pid" ] || [ "$pid" -le 1 ] || [ "$pid" = "$$" ]; then
@@ -143,7 +189,8 @@ if [ "${#pids[@]}" -gt 0 ]; then
         sleep 0.1
     done
     for pid in "${pids[@]}"; do
-        if alive "$pid"; then
+        # the server only while it still holds its lock: after it exits, its PID may be anyone's
+        if alive "$pid" && { [ "$pid" != "$server_pid" ] || [ "$(lock_holder "$lock")" = "$pid" ]; }; then
             echo "PID $pid did not exit within 5 s; sending SIGKILL"
             kill -KILL "$pid" 2>/dev/null || true
         fi
@@ -154,7 +201,7 @@ fi
 removed=()
 # the watchers' files are plain files and FIFOs; folders named sparkq-* (caches of other
 # tools, say) are not SparkQ's, so they stay
-for path in "$db" "$db-wal" "$db-shm" "$db-journal" "$lock" "$tmp"/sparkq-*; do
+for path in "$db" "$db-wal" "$db-shm" "$db-journal" "$lock" "$port_file" "$tmp"/sparkq-*; do
     if [ -L "$path" ] || { [ -e "$path" ] && [ ! -d "$path" ]; }; then
         rm -f -- "$path"
         removed+=("$path")

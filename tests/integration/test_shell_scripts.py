@@ -46,8 +46,28 @@ def script_env(**extra: str) -> dict[str, str]:
     return env
 
 
-def start(argv0: str, *, ignore_term: bool = False) -> subprocess.Popen[bytes]:
-    """A `sleep 60` whose command line reads `argv0` (as a real server or watcher names SparkQ)."""
+HOLD_AND_EXEC = """
+import fcntl, os, signal, sys
+path, argv0, ignore_term = sys.argv[1], sys.argv[2], sys.argv[3] == "1"
+fd = os.open(path, os.O_RDWR | os.O_CREAT, 0o644)
+fcntl.flock(fd, fcntl.LOCK_EX)
+os.ftruncate(fd, 0)
+os.write(fd, f"{os.getpid()}\\n".encode())
+os.set_inheritable(fd, True)  # the lock stays with this PID through the exec
+if ignore_term:
+    signal.signal(signal.SIGTERM, signal.SIG_IGN)
+os.execv("/bin/sleep", [argv0, "60"])
+"""
+
+
+def start(argv0: str, *, ignore_term: bool = False, hold: Path | None = None) -> subprocess.Popen[bytes]:
+    """A `sleep 60` whose command line reads `argv0`; with `hold`, it holds that lockfile as SparkQ does.
+
+    Holding is an exclusive flock kept for the process's life, with its PID as the file's only line.
+    """
+    if hold is not None:
+        argv = [sys.executable, "-c", HOLD_AND_EXEC, str(hold), argv0, "1" if ignore_term else "0"]
+        return subprocess.Popen(argv, stdin=subprocess.DEVNULL)
     trap = "trap '' TERM; " if ignore_term else ""
     return subprocess.Popen(["bash", "-c", f"{trap}exec -a {argv0} sleep 60"], stdin=subprocess.DEVNULL)
 
@@ -72,14 +92,14 @@ def test_teardown_stops_server_and_watchers_and_deletes_what_sparkq_made(repo_co
         (data / name).write_bytes(b"x")
     (repo_copy / ".venv" / "bin").mkdir(parents=True)
 
-    server = start("sparkq-server-under-test")
+    server = start("sparkq-server-under-test", hold=data / "sparkq.lock")
     stubborn = start("sparkq-watch-under-test", ignore_term=True)  # needs the SIGKILL after 5 s
     stranger = start("not-ours-under-test")  # a PID reused by someone else: never touched
     procs = [server, stubborn, stranger]
     try:
         for proc, name in zip(procs, ("sparkq-server", "sparkq-watch", "not-ours"), strict=True):
             wait_started(proc, name)
-        (data / "sparkq.lock").write_text(f"{server.pid}\n")
+        (data / "sparkq.port").write_text("8420\n")  # the running server's port, beside its lockfile
         (wtmp / "sparkq-auth.lock").write_text(f"{stubborn.pid}\n")
         (wtmp / "sparkq-other.lock").write_text(f"{stranger.pid}\n")
         os.mkfifo(wtmp / "sparkq-auth-pipe")
@@ -115,6 +135,32 @@ def test_teardown_stops_server_and_watchers_and_deletes_what_sparkq_made(repo_co
         for proc in procs:
             proc.kill()
             proc.wait()
+
+
+def test_teardown_never_stops_a_process_whose_pid_is_only_written_in_sparkq_lock(
+    repo_copy: Path, tmp_path: Path
+) -> None:
+    (repo_copy / "sparkq.yml").write_text(f"watcher: {{tmp_dir: {tmp_path / 'empty'}}}\n")
+    # a dead server's PID, reused by a process whose command line even says sparkq
+    reused = start("sparkq-server-under-test")
+    try:
+        wait_started(reused, "sparkq-server")
+        (repo_copy / "sparkq.lock").write_text(f"{reused.pid}\n")
+        result = subprocess.run(
+            ["bash", str(repo_copy / "teardown.sh"), "-y"],
+            stdin=subprocess.DEVNULL,
+            capture_output=True,
+            text=True,
+            timeout=30,
+            env=script_env(PYTHON=sys.executable),
+        )
+        assert result.returncode == 0, result.stderr
+        assert f"No process holds {repo_copy}/sparkq.lock (the server is not running)" in result.stdout
+        assert reused.poll() is None
+        assert not (repo_copy / "sparkq.lock").exists()
+    finally:
+        reused.kill()
+        reused.wait()
 
 
 def test_teardown_with_nothing_to_do_succeeds(repo_copy: Path, tmp_path: Path) -> None:
