@@ -8,7 +8,7 @@ from datetime import datetime, timedelta
 import attrs
 
 from .errors import Conflict, Duplicate, InvalidInput, InvalidTransition, NotFound, StreamEnded
-from .limits import check_payload, check_result, fit_error, fit_output
+from .limits import check_payload, check_result, fit_error, fit_output, quoted
 from .model import (
     JSONObject,
     Project,
@@ -488,21 +488,21 @@ class Queue:
     def _session(repo: Repository, ref: str) -> Session:
         session = repo.get_session(ref) if _is_session_id(ref) else repo.find_session(ref)
         if session is None:
-            raise NotFound(f"Session {ref!r} not found; `sparkq session list` shows the sessions")
+            raise NotFound(f"Session {quoted(ref)} not found; `sparkq session list` shows the sessions")
         return session
 
     @staticmethod
     def _stream(repo: Repository, ref: str) -> Stream:
         stream = repo.get_stream(ref) if _is_stream_id(ref) else repo.find_stream(ref)
         if stream is None:
-            raise NotFound(f"Stream {ref!r} not found; `sparkq stream list` shows the streams")
+            raise NotFound(f"Stream {quoted(ref)} not found; `sparkq stream list` shows the streams")
         return stream
 
     @staticmethod
     def _task(repo: Repository, task_id: str) -> Task:
         task = repo.get_task(task_id)
         if task is None:
-            raise NotFound(f"Task {task_id!r} not found; `sparkq tasks` lists the tasks")
+            raise NotFound(f"Task {quoted(task_id)} not found; `sparkq tasks` lists the tasks")
         return task
 
 
@@ -512,7 +512,7 @@ def _status(value: Status | str | None) -> Status | None:
     try:
         return Status(value)
     except ValueError:
-        raise InvalidInput(f"Unknown status {value!r}. Use one of: active, ended") from None
+        raise InvalidInput(f"Unknown status {quoted(value)}. Use one of: active, ended") from None
 
 
 def _task_status(value: TaskStatus | str | None) -> TaskStatus | None:
@@ -522,7 +522,7 @@ def _task_status(value: TaskStatus | str | None) -> TaskStatus | None:
         return TaskStatus(value)
     except ValueError:
         known = ", ".join(s.value for s in TaskStatus)
-        raise InvalidInput(f"Unknown task status {value!r}. Use one of: {known}") from None
+        raise InvalidInput(f"Unknown task status {quoted(value)}. Use one of: {known}") from None
 
 
 def _full_counts(counts: Mapping[TaskStatus, int]) -> Mapping[TaskStatus, int]:
