@@ -20,7 +20,7 @@ from litestar.static_files import create_static_files_router
 from sparkq_domain import Queue
 from sparkq_domain.errors import SparkQError
 
-from .bodies import StrictJSONRequest
+from .bodies import StrictJSONRequest, read_body
 from .errors import EXCEPTION_HANDLERS
 from .events import EventHub, Feed, events
 from .security import ASGIApp, LocalOnly
@@ -106,6 +106,7 @@ def create_app(queue: Queue, catalog: Catalog, server: ServerInfo, options: Serv
         lifespan=[background],
         request_max_body_size=options.max_body_bytes,
         request_class=StrictJSONRequest,  # every JSON body, by SparkQ's strict reader
+        before_request=read_body,  # ... checked before any handler runs, also where a route takes no body
         debug=False,
     )
     return LocalOnly(app, port=options.port, max_body_bytes=options.max_body_bytes)

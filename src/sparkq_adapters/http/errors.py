@@ -14,6 +14,7 @@ from litestar import MediaType, Request, Response
 from litestar.exceptions import HTTPException, ValidationException
 from litestar.exceptions.http_exceptions import RequestEntityTooLarge
 from litestar.types import ExceptionHandlersMap
+from litestar.typing import FieldDefinition
 
 from sparkq_domain.errors import (
     Conflict,
@@ -27,7 +28,7 @@ from sparkq_domain.errors import (
     StreamEnded,
     TooLarge,
 )
-from sparkq_domain.limits import MAX_OUTPUT_BYTES, MAX_PAYLOAD_BYTES, MAX_RESULT_BYTES, human_size
+from sparkq_domain.limits import MAX_OUTPUT_BYTES, MAX_PAYLOAD_BYTES, MAX_RESULT_BYTES, human_size, quoted
 
 from ..config import ConfigError
 
@@ -53,6 +54,7 @@ HTTP_CODES = {
     403: "forbidden",
     404: "not_found",
     405: "method_not_allowed",
+    408: "request_timeout",
     409: "conflict",
     413: "too_large",
     415: "unsupported_media_type",
@@ -103,18 +105,51 @@ def domain_error(_: Request[Any, Any, Any], exc: SparkQError) -> Response[Any]:
 
 def http_error(request: Request[Any, Any, Any], exc: HTTPException) -> Response[Any]:
     status = exc.status_code
-    details = None
+    details = exc.extra if isinstance(exc.extra, list) else None
     message = exc.detail
     if isinstance(exc, RequestEntityTooLarge):  # a streamed body over the cap (the guard checks Content-Length)
         cap = request.route_handler.resolve_request_max_body_size()
         message = too_large_message(cap) if cap else message
     if isinstance(exc, ValidationException):
-        details = exc.extra if isinstance(exc.extra, list) else None
-        problems = "; ".join(
-            f"{d.get('key', 'body')}: {d.get('message', 'invalid')}" for d in details or [] if isinstance(d, dict)
-        )
-        message = f"{exc.detail}" + (f" ({problems})" if problems else "")
-    return _response(status, error_body(status, message, details=details), dict(exc.headers or {}))
+        # Litestar's own detail quotes the whole URL, however long: say what is wrong with which parameter instead
+        message = "; ".join(_parameter_problem(request, d) for d in details or [] if isinstance(d, dict))
+        message = message or "The request is not valid"
+    code = getattr(exc, "code", None)  # a BodyRefused says which way the body is wrong
+    return _response(status, error_body(status, message, code, details), dict(exc.headers or {}))
+
+
+def _parameter_problem(request: Request[Any, Any, Any], item: dict[str, Any]) -> str:
+    """`Invalid query parameter offset: must be an integer from 0 to 9007199254740991, got '-1'`."""
+    key, source = str(item.get("key") or "body"), str(getattr(item.get("source"), "value", item.get("source")))
+    raw: str | None = None
+    if source == "query":
+        raw = request.query_params.get(key)
+    elif source == "header":
+        raw = request.headers.get(key)
+    field = request.route_handler.parsed_fn_signature.parameters.get(key)
+    expected = _expected(field) if field is not None else None
+    where = f"{source} parameter " if source in ("query", "path", "header", "cookie") else ""
+    got = f", got {quoted(raw)}" if raw is not None else ""
+    return f"Invalid {where}{quoted(key)[1:-1]}: {expected or item.get('message', 'not valid')}{got}"
+
+
+def _expected(field: FieldDefinition) -> str | None:
+    """What a parameter takes, from its declaration: its type and its documented range."""
+    bounds = field.kwarg_definition
+    low = getattr(bounds, "ge", None)
+    high = getattr(bounds, "le", None)
+    if field.is_subclass_of(bool) or field.has_inner_subclass_of(bool):
+        return "must be true or false"
+    for kind, name in ((int, "an integer"), (float, "a number")):
+        if field.is_subclass_of(kind) or field.has_inner_subclass_of(kind):
+            if low is not None and high is not None:
+                return f"must be {name} from {_plain(low)} to {_plain(high)}"
+            return f"must be {name}"
+    return None
+
+
+def _plain(number: float) -> str:
+    return str(int(number)) if float(number).is_integer() else str(number)
 
 
 def encoding_error(_: Request[Any, Any, Any], exc: UnicodeError) -> Response[Any]:

@@ -16,6 +16,8 @@ from __future__ import annotations
 from collections.abc import Awaitable, Callable, MutableMapping
 from typing import Any
 
+from sparkq_domain.limits import quoted
+
 from .errors import error_bytes, too_large_message
 
 Scope = MutableMapping[str, Any]
@@ -63,7 +65,7 @@ class LocalOnly:
             return (
                 403,
                 "forbidden_host",
-                f"Host {shown!r} is not served here; use http://127.0.0.1:PORT/ (or localhost)",
+                f"Host {quoted(shown)} is not served here; use http://127.0.0.1:PORT/ (or localhost)",
             )
         if method.upper() in SAFE_METHODS:
             return None

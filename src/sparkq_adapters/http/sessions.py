@@ -23,8 +23,8 @@ class SessionController(Controller):
 
     @post("/", sync_to_thread=True)
     def create_session(self, queue: Queue, data: SessionCreate) -> dict[str, Any]:
-        """Start a session (name: 1-64 letters, digits, `.`, `_`, `-`)."""
-        return {"session": session_to_dict(queue.create_session(data.name, data.description))}
+        """Start a session (name: 1-64 letters, digits, `.`, `_`, `-`; `instructions` is an alias of `description`)."""
+        return {"session": session_to_dict(queue.create_session(data.name, data.text))}
 
     @get("/{session_ref:str}", sync_to_thread=True)
     def get_session(self, queue: Queue, session_ref: str) -> dict[str, Any]:
@@ -33,8 +33,8 @@ class SessionController(Controller):
 
     @put("/{session_ref:str}", sync_to_thread=True)
     def update_session(self, queue: Queue, session_ref: str, data: SessionUpdate) -> dict[str, Any]:
-        """Change a session's description."""
-        return {"session": session_to_dict(queue.describe_session(session_ref, data.description))}
+        """Change a session's description (or send it as `instructions`, its alias)."""
+        return {"session": session_to_dict(queue.describe_session(session_ref, data.text))}
 
     @put("/{session_ref:str}/end", sync_to_thread=True)
     def end_session(self, queue: Queue, session_ref: str) -> dict[str, Any]:

@@ -3,15 +3,14 @@
 from __future__ import annotations
 
 import asyncio
-import math
 from collections.abc import Awaitable, Callable
 from typing import Any
 
 from litestar import Controller, Response, get, post, put
+from litestar.params import Parameter
 from litestar.status_codes import HTTP_200_OK, HTTP_204_NO_CONTENT
 
 from sparkq_domain import Claimed, Queue
-from sparkq_domain.errors import InvalidInput
 
 from ..serialization import claimed_to_dict, stream_counts_to_dict, task_to_dict
 from ..waiting import MAX_HTTP_WAIT_SECONDS, claim_waiting_async, claimer
@@ -60,7 +59,19 @@ class StreamController(Controller):
         return Response(content=task_to_dict(task), status_code=HTTP_200_OK)
 
     @post("/{stream_ref:str}/claim", status_code=HTTP_200_OK)
-    async def claim(self, queue: Queue, hub: EventHub, stream_ref: str, wait: float | None = None) -> Response[Any]:
+    async def claim(
+        self,
+        queue: Queue,
+        hub: EventHub,
+        stream_ref: str,
+        wait: float | None = Parameter(
+            default=None,
+            ge=0,
+            le=MAX_HTTP_WAIT_SECONDS,
+            description=f"Seconds to wait for a task, 0 to {MAX_HTTP_WAIT_SECONDS:g}",
+            schema_extra={"minimum": 0},  # Litestar leaves out a falsy bound of an optional parameter
+        ),
+    ) -> Response[Any]:
         """Claim the oldest queued task of the stream (the CLI's `claim` JSON); 204 when there is none.
 
         With `?wait=SECONDS` (at most 60) the request waits for a task to be queued and returns
@@ -69,16 +80,10 @@ class StreamController(Controller):
         if wait is None:
             claimed = await asyncio.to_thread(queue.claim, stream_ref)
         else:
-            claimed = await claim_waiting_async(_waiting_claim(queue, stream_ref), hub, _check_wait(wait))
+            claimed = await claim_waiting_async(_waiting_claim(queue, stream_ref), hub, wait)
         if claimed is None:
             return Response(content=None, status_code=HTTP_204_NO_CONTENT)
         return Response(content=claimed_to_dict(claimed.task, claimed.stream), status_code=HTTP_200_OK)
-
-
-def _check_wait(wait: float) -> float:
-    if not (math.isfinite(wait) and 0 <= wait <= MAX_HTTP_WAIT_SECONDS):
-        raise InvalidInput(f"wait must be a number of seconds from 0 to {MAX_HTTP_WAIT_SECONDS:g}, not {wait:g}")
-    return wait
 
 
 def _waiting_claim(queue: Queue, stream_ref: str) -> Callable[[], Awaitable[Claimed | None]]:

@@ -9,6 +9,7 @@ from litestar.params import Parameter
 from litestar.status_codes import HTTP_200_OK
 
 from sparkq_domain import Claimed, Queue, Task
+from sparkq_domain.limits import MAX_JSON_INTEGER
 
 from ..serialization import stream_ref, task_row_dict
 from .bodies import TaskComplete, TaskCreate, TaskFail
@@ -22,6 +23,10 @@ def _with_stream(queue: Queue, claimed: Claimed) -> dict[str, Any]:
     return {"task": {**task_row_dict(claimed.task, queue.now(), full=True), "stream": stream_ref(claimed.stream)}}
 
 
+#: the largest page of tasks one request returns
+MAX_LIMIT = 1000
+
+
 class TaskController(Controller):
     path = "/api/tasks"
     tags = ("tasks",)
@@ -33,8 +38,10 @@ class TaskController(Controller):
         stream_id: str | None = None,
         status: str | None = None,
         stale: bool = False,
-        limit: int = Parameter(default=50, ge=1, le=1000),
-        offset: int = Parameter(default=0, ge=0),
+        limit: int = Parameter(default=50, ge=1, le=MAX_LIMIT, description=f"Rows per page, 1 to {MAX_LIMIT}"),
+        offset: int = Parameter(
+            default=0, ge=0, le=MAX_JSON_INTEGER, description=f"Rows to skip, 0 to {MAX_JSON_INTEGER} (2^53 - 1)"
+        ),
         order: str = Parameter(default="newest", pattern="^(newest|oldest)$"),
         full: bool = False,
     ) -> dict[str, Any]:
