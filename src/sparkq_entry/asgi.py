@@ -16,7 +16,7 @@ from sparkq_adapters import config, scripts
 from sparkq_adapters.clock import SystemClock, format_time
 from sparkq_adapters.config import Settings
 from sparkq_adapters.http.app import ServerOptions, create_app
-from sparkq_adapters.http.security import ASGIApp
+from sparkq_adapters.http.security import BODY_TIMEOUT_SECONDS, ASGIApp
 from sparkq_adapters.http.system import ServerInfo
 from sparkq_adapters.serialization import tool_dicts
 from sparkq_adapters.sqlite.changes import ChangeFeed
@@ -62,7 +62,7 @@ def ui_dir() -> Path | None:
     return next((folder for folder in candidates if (folder / "index.html").is_file()), None)
 
 
-def build_app(settings: Settings, port: int) -> ASGIApp:
+def build_app(settings: Settings, port: int, *, body_timeout_seconds: float = BODY_TIMEOUT_SECONDS) -> ASGIApp:
     # before serving, damage anywhere in the file: found now, it is refused before a write lands in it
     print(f"Checking the database {settings.db_path} (about a second per GB) …", flush=True)
     queue = queue_from_settings(settings, check_pages=True)
@@ -72,6 +72,7 @@ def build_app(settings: Settings, port: int) -> ASGIApp:
         max_body_bytes=settings.file.server.max_body_bytes,
         ui_dir=ui_dir(),
         purge_older_than=timedelta(days=settings.file.purge.older_than_days),
+        body_timeout_seconds=body_timeout_seconds,
     )
     feed = ChangeFeed(settings.db_path, busy_timeout_ms=settings.file.database.busy_timeout_ms)
     return create_app(queue, FileCatalog(settings, queue), server, options, feed)

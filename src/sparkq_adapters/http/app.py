@@ -23,7 +23,7 @@ from sparkq_domain.errors import SparkQError
 from .bodies import StrictJSONRequest, read_body
 from .errors import EXCEPTION_HANDLERS
 from .events import EventHub, Feed, events
-from .security import ASGIApp, LocalOnly
+from .security import BODY_TIMEOUT_SECONDS, ASGIApp, LocalOnly
 from .sessions import SessionController
 from .streams import StreamController
 from .system import Catalog, ServerInfo, SystemController, health_check
@@ -36,6 +36,8 @@ log = logging.getLogger("sparkq.server")
 class ServerOptions:
     port: int
     max_body_bytes: int = 8 * 1024 * 1024
+    #: a request body must arrive within this many seconds of its first byte being read (408 after)
+    body_timeout_seconds: float = BODY_TIMEOUT_SECONDS
     #: the static UI bundle; None serves no UI
     ui_dir: Path | None = None
     #: finished tasks older than this are purged once, in the background, at start
@@ -109,7 +111,12 @@ def create_app(queue: Queue, catalog: Catalog, server: ServerInfo, options: Serv
         before_request=read_body,  # ... checked before any handler runs, also where a route takes no body
         debug=False,
     )
-    return LocalOnly(app, port=options.port, max_body_bytes=options.max_body_bytes)
+    return LocalOnly(
+        app,
+        port=options.port,
+        max_body_bytes=options.max_body_bytes,
+        body_timeout_seconds=options.body_timeout_seconds,
+    )
 
 
 def _constant(value: Any) -> Callable[[], Any]:

@@ -7,14 +7,19 @@ execution. Without authentication, the defence is to accept only what a local cl
 - a state-changing request must not come from another origin (`Origin` other than ours, or
   `null`, or `Sec-Fetch-Site: cross-site`/`same-site`), and must be `Content-Type:
   application/json`, which a form or a "simple" cross-origin request cannot send;
-- bodies are capped (413: here by Content-Length, in Litestar for streamed bodies);
+- bodies are capped (413: here by Content-Length, in Litestar for streamed bodies), and must
+  arrive within `body_timeout_seconds` of the request (408, and the connection is closed): a
+  client trickling a byte a minute would otherwise hold a connection, and its handler, forever;
 - responses carry a strict CSP and `nosniff`; no CORS headers.
 """
 
 from __future__ import annotations
 
+import asyncio
 from collections.abc import Awaitable, Callable, MutableMapping
 from typing import Any
+
+from litestar.exceptions import HTTPException
 
 from sparkq_domain.limits import quoted
 
@@ -36,12 +41,31 @@ SECURITY_HEADERS = (
 )
 
 
+#: how long a request body may take to arrive, by default (8 MiB over loopback takes milliseconds)
+BODY_TIMEOUT_SECONDS = 30.0
+
+
+class BodyTimeout(HTTPException):
+    """The request body did not arrive in time (408); the connection is closed after the answer."""
+
+    status_code = 408
+
+    def __init__(self, seconds: float) -> None:
+        super().__init__(
+            detail=f"The request body did not arrive within {seconds:g} seconds; send the whole body at once",
+            headers={"Connection": "close"},
+        )
+
+
 class LocalOnly:
     """Wrap an ASGI app so that it answers only local, same-origin, JSON state changes."""
 
-    def __init__(self, app: ASGIApp, *, port: int, max_body_bytes: int) -> None:
+    def __init__(
+        self, app: ASGIApp, *, port: int, max_body_bytes: int, body_timeout_seconds: float = BODY_TIMEOUT_SECONDS
+    ) -> None:
         self.app = app
         self.max_body_bytes = max_body_bytes
+        self.body_timeout_seconds = body_timeout_seconds
         self.hosts = frozenset({f"127.0.0.1:{port}", f"localhost:{port}", f"[::1]:{port}"})
         self.origins = frozenset(f"http://{host}" for host in self.hosts)
 
@@ -53,9 +77,31 @@ class LocalOnly:
         problem = self.check(scope.get("method", "GET"), headers)
         if problem is not None:
             status, code, message = problem
-            await _reply(send, status, code, message)
+            await _reply(send, status, code, message, close=_has_body(headers))  # its body is never read
             return
-        await self.app(scope, receive, _with_security_headers(send))
+        if scope["type"] == "websocket":
+            await self.app(scope, receive, _with_security_headers(send))
+            return
+        body = _TimedBody(receive, self.body_timeout_seconds, expected=_has_body(headers))
+        started = False
+
+        async def send_marked(message: Message) -> None:
+            nonlocal started
+            if message["type"] == "http.response.start":
+                started = True
+                answer = list(message.get("headers", []))
+                if not body.complete and all(name.lower() != b"connection" for name, _ in answer):
+                    # answered before the body arrived (a route that reads none): close rather than wait for it
+                    message["headers"] = [*answer, (b"connection", b"close")]
+            await send(message)
+
+        try:
+            await self.app(scope, body.receive, _with_security_headers(send_marked))
+        except BodyTimeout as exc:
+            # the app's error mapping answers it where the body is read; this is for a reader outside it
+            if started:
+                raise
+            await _reply(send, 408, "request_timeout", exc.detail, close=True)
 
     def check(self, method: str, headers: dict[bytes, bytes]) -> tuple[int, str, str] | None:
         """Return (status, code, message) when the request must be refused, else None."""
@@ -108,6 +154,35 @@ def _headers(scope: Scope) -> dict[bytes, bytes]:
     return found
 
 
+def _has_body(headers: dict[bytes, bytes]) -> bool:
+    return headers.get(b"content-length", b"0") != b"0" or b"transfer-encoding" in headers
+
+
+class _TimedBody:
+    """The app's `receive`, bounded while the request body arrives: all of it within `seconds` of the first read."""
+
+    def __init__(self, receive: Receive, seconds: float, *, expected: bool) -> None:
+        self._receive = receive
+        self._seconds = seconds
+        self._deadline: float | None = None
+        #: the whole body has arrived (or none was announced)
+        self.complete = not expected
+
+    async def receive(self) -> Message:
+        if self.complete:  # then receive() waits for the client to go away (event streams): unbounded
+            return await self._receive()
+        loop = asyncio.get_running_loop()
+        if self._deadline is None:
+            self._deadline = loop.time() + self._seconds
+        try:
+            message = await asyncio.wait_for(self._receive(), max(0.0, self._deadline - loop.time()))
+        except TimeoutError:
+            raise BodyTimeout(self._seconds) from None
+        if message["type"] != "http.request" or not message.get("more_body", False):
+            self.complete = True
+        return message
+
+
 def _with_security_headers(send: Send) -> Send:
     async def wrapped(message: Message) -> None:
         if message["type"] == "http.response.start":
@@ -119,7 +194,7 @@ def _with_security_headers(send: Send) -> Send:
     return wrapped
 
 
-async def _reply(send: Send, status: int, code: str, message: str) -> None:
+async def _reply(send: Send, status: int, code: str, message: str, *, close: bool = False) -> None:
     body = error_bytes(status, message, code)
     await send(
         {
@@ -129,6 +204,7 @@ async def _reply(send: Send, status: int, code: str, message: str) -> None:
                 (b"content-type", b"application/json"),
                 (b"content-length", str(len(body)).encode()),
                 *SECURITY_HEADERS,
+                *([(b"connection", b"close")] if close else []),
             ],
         }
     )
