@@ -32,6 +32,8 @@ class FileCatalog:
         self._settings = settings
         self._queue = queue
         self._index = scripts.build_index_for(settings)
+        #: the database this server serves, whatever a reloaded file says
+        self._db_path = settings.db_path.resolve()
 
     def tools(self) -> list[dict[str, Any]]:
         return tool_dicts(self._queue.registry)
@@ -40,25 +42,41 @@ class FileCatalog:
         return self._index.to_list()
 
     def reload(self) -> dict[str, Any]:
-        if self._settings.source is None:
-            raise config.ConfigError(f"{config.CONFIG_NAME} not found")
-        settings = config.load_file(self._settings.source)
-        self._index = scripts.build_index_for(settings)
+        """Re-read the config file (looking for one again if the server started without) and rebuild the index."""
+        # started on built-in defaults, the server looks the way the CLI does (`sparkq setup` may have
+        # written ./sparkq.yml since): --config and $SPARKQ_CONFIG named no file, so that is the start folder's
+        path = self._settings.source or config.find_config(cwd=self._settings.base_dir)
+        if path is None:
+            raise config.ConfigError(
+                f"{config.CONFIG_NAME} not found in {self._settings.base_dir}, where the server was started; "
+                "write it with `sparkq setup`"
+            )
+        settings = config.load_file(path)
+        index = scripts.build_index_for(settings)
         self._queue.use_registry(settings.registry())
-        self._settings = settings
+        self._settings, self._index = settings, index
+        warnings = list(index.warnings)
+        if settings.db_path.resolve() != self._db_path:
+            warnings.append(
+                f"{path} names the database {settings.db_path}; this server serves {self._db_path} "
+                "until it is restarted (tools and scripts are reloaded)"
+            )
         return {
+            "config": str(path),
             "tools": len(settings.registry().tools),
-            "scripts": len(self._index.scripts),
-            "warnings": list(self._index.warnings),
+            "scripts": len(index.scripts),
+            "warnings": warnings,
         }
 
 
 def ui_dir() -> Path | None:
-    """The static UI: the installed `sparkq_webui` folder, else `webui/` of a source checkout."""
+    """The static UI: `webui/` of a source checkout, else the installed `sparkq_webui` folder."""
+    # the checkout first: an editable install also holds a `sparkq_webui` copy made at install
+    # time, which would serve a stale UI after every edit of webui/
+    candidates = [Path(__file__).resolve().parents[2] / "webui"]
     # `sparkq_webui` is a plain folder in the wheel (a namespace package): find it by its locations
     spec = importlib.util.find_spec("sparkq_webui")
-    candidates = [Path(p) for p in (spec.submodule_search_locations or [])] if spec is not None else []
-    candidates.append(Path(__file__).resolve().parents[2] / "webui")
+    candidates += [Path(p) for p in (spec.submodule_search_locations or [])] if spec is not None else []
     return next((folder for folder in candidates if (folder / "index.html").is_file()), None)
 
 

@@ -145,10 +145,10 @@ def reload() -> int:
     _warn(index)
     n_tools, n_scripts = len(settings.file.tools), len(index.scripts)
     output.emit(f"Reloaded {path.name}: {output.plural(n_tools, 'tool')}, {output.plural(n_scripts, 'script')}")
-    return _reload_server(settings)
+    return _reload_server(settings, index)
 
 
-def _reload_server(settings: Settings) -> int:
+def _reload_server(settings: Settings, index: ScriptIndex) -> int:
     """Tell a running server to reload too (it serves the tools and scripts to the UI)."""
     from ..local_api import post_json
     from .status import server_state
@@ -172,6 +172,13 @@ def _reload_server(settings: Settings) -> int:
         f"Server reloaded (PID {server['pid']}): {output.plural(body.get('tools', 0), 'tool')}, "
         f"{output.plural(body.get('scripts', 0), 'script')}"
     )
+    # what only the server sees: a file other than ours, a database it cannot switch to while running
+    read = body.get("config")
+    if read is not None and settings.source is not None and Path(read) != settings.source:
+        output.emit_error(
+            f"Warning: the server read {read}, not {settings.source}; restart it with this file to use it"
+        )
+    output.emit_error(*(f"Warning: {w}" for w in body.get("warnings", []) if w not in index.warnings))
     return 0
 
 

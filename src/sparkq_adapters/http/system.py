@@ -86,5 +86,10 @@ class SystemController(Controller):
 
     @post("/reload", sync_to_thread=True, status_code=HTTP_200_OK)
     def reload(self, catalog: Catalog) -> dict[str, Any]:
-        """Re-read sparkq.yml's tools and rebuild the script index."""
+        """Re-read sparkq.yml's tools and rebuild the script index.
+
+        A server started without a config file looks for ./sparkq.yml in its start folder again, as
+        the CLI would, so `sparkq setup` then `sparkq reload` needs no restart. Answers the file read,
+        the counts, and warnings (script folders that cannot be read, a database it cannot switch to).
+        """
         return catalog.reload()
