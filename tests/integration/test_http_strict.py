@@ -13,9 +13,11 @@ from typing import Any
 
 import httpx
 import pytest
+from litestar import post
 from litestar.testing import TestClient
 
 from sparkq_adapters import config
+from sparkq_adapters.http.bodies import OTHER_BODY, SessionCreate, body_type
 from sparkq_domain.limits import MAX_JSON_INTEGER
 from sparkq_entry.asgi import build_app
 
@@ -111,6 +113,24 @@ def test_bodiless_routes_still_work_with_an_empty_object_and_with_no_body(api: T
     assert api.post(f"/api/tasks/{running}/requeue", content=b"").status_code == 201
     assert api.post(f"/api/tasks/{running}/requeue", json={}).status_code == 201
     assert api.put("/api/streams/st/end", content=b"").json()["stream"]["status"] == "ended"
+
+
+@post("/x", sync_to_thread=False)
+def _raw(data: dict[str, Any]) -> None: ...
+
+
+@post("/y", sync_to_thread=False)
+def _typed(data: SessionCreate) -> None: ...
+
+
+@post("/z", sync_to_thread=False)
+def _bare() -> None: ...
+
+
+def test_the_body_check_follows_each_route_s_declared_body() -> None:
+    # an attrs body is checked against its class; no body means {} or nothing; any other body type is
+    # Litestar's to check (a route with a plain dict body is not refused every key)
+    assert (body_type(_typed), body_type(_bare), body_type(_raw)) == (SessionCreate, None, OTHER_BODY)
 
 
 def test_a_session_takes_instructions_as_the_alias_of_its_description(api: TestClient[Any]) -> None:
