@@ -93,17 +93,25 @@ def test_teardown_stops_server_and_watchers_and_deletes_what_sparkq_made(repo_co
     (repo_copy / ".venv" / "bin").mkdir(parents=True)
 
     server = start("sparkq-server-under-test", hold=data / "sparkq.lock")
-    stubborn = start("sparkq-watch-under-test", ignore_term=True)  # needs the SIGKILL after 5 s
+    # a watcher that needs the SIGKILL after 5 s
+    stubborn = start("sparkq-watch-under-test", ignore_term=True, hold=wtmp / "sparkq-auth.lock")
     stranger = start("not-ours-under-test")  # a PID reused by someone else: never touched
     procs = [server, stubborn, stranger]
     try:
         for proc, name in zip(procs, ("sparkq-server", "sparkq-watch", "not-ours"), strict=True):
             wait_started(proc, name)
         (data / "sparkq.port").write_text("8420\n")  # the running server's port, beside its lockfile
-        (wtmp / "sparkq-auth.lock").write_text(f"{stubborn.pid}\n")
-        (wtmp / "sparkq-other.lock").write_text(f"{stranger.pid}\n")
+        (wtmp / "sparkq-other.lock").write_text(f"{stranger.pid}\n")  # names it, but nobody holds it
         os.mkfifo(wtmp / "sparkq-auth-pipe")
         (wtmp / "sparkq-auth-done").touch()
+        # the watcher files serve this database (by another path to it, too)
+        (wtmp / "sparkq-auth.database").write_text(f"{data / 'q.db'}\n")
+        (repo_copy / "data-link").symlink_to(data)
+        (wtmp / "sparkq-other.database").write_text(f"{repo_copy / 'data-link' / 'q.db'}\n")
+        # another project's watcher files in the same folder stay
+        foreign = ["sparkq-foreign.lock", "sparkq-foreign-pipe", "sparkq-foreign-done", "sparkq-foreign.database"]
+        for name in foreign:
+            (wtmp / name).write_text(f"{tmp_path / 'elsewhere' / 'sparkq.db'}\n")
         (wtmp / "unrelated.txt").touch()
         (wtmp / "sparkq-cache").mkdir()
 
@@ -124,10 +132,11 @@ def test_teardown_stops_server_and_watchers_and_deletes_what_sparkq_made(repo_co
         assert stubborn.wait(timeout=2) == -9  # SIGKILL, after the grace period
         assert 4.5 < elapsed < 15
         assert stranger.poll() is None
-        assert f"PID {stranger.pid} from {wtmp}/sparkq-other.lock is not a SparkQ process" in result.stdout
+        assert f"No process holds {wtmp}/sparkq-other.lock (that watcher is not running)" in result.stdout
 
         assert sorted(p.name for p in data.iterdir()) == []
-        assert sorted(p.name for p in wtmp.iterdir()) == ["sparkq-cache", "unrelated.txt"]
+        assert sorted(p.name for p in wtmp.iterdir()) == sorted(["sparkq-cache", "unrelated.txt", *foreign])
+        assert f"Left alone in {wtmp} (another database's watchers): foreign" in result.stdout
         assert not (repo_copy / ".venv").exists()
         assert (repo_copy / "sparkq.yml").exists()
         assert result.stdout.rstrip().endswith(f"The folder {repo_copy} can now be deleted.")

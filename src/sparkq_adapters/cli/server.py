@@ -13,8 +13,8 @@ from cyclopts import Parameter
 from sparkq_domain import Status, TaskStatus
 from sparkq_domain.errors import Conflict, NotFound
 
-from .. import server
-from ..process import is_sparkq, lock_holder, pid_alive, read_pid, remove_if_unchanged
+from .. import server, watcher
+from ..process import Process, clear_stale_lock, lock_holder
 from . import common, output
 from .common import UsageError
 from .watch import stream_intro, watchable
@@ -201,36 +201,60 @@ def stop_child(child: subprocess.Popen[bytes]) -> None:
         pass
 
 
-def stop_watcher(lock: Path) -> int | None:
-    """Stop the watcher named in `lock` (if it is a live SparkQ process); its PID, or None."""
-    pid = read_pid(lock)
-    if pid is None or not pid_alive(pid) or not is_sparkq(pid):
-        if lock.exists():
-            remove_if_unchanged(lock, pid)
+def stop_watcher(files: watcher.WatcherFiles) -> int | None:
+    """Stop the stream's watcher if it serves this database; its PID, or None when none runs.
+
+    The watcher is the process that holds the flock on its lockfile and is named in it (never a
+    process that merely reuses a PID), and it is this database's when the stream's record names
+    this database. Another project's watcher in a shared folder is refused with an error naming
+    its database, and its files are left as they are.
+    """
+    database = common.settings().db_path
+    pid = watcher.running(files)
+    if not watcher.serves(files, database):
+        if pid is not None:
+            other = watcher.recorded_database(files)
+            serves = f"serves {other}" if other is not None else "records no database"
+            raise NotFound(
+                f"No watcher for stream {files.stream} serves this database ({database}); the one"
+                f" running in {files.folder} (PID {pid}) {serves}, so it is left alone"
+            )
         return None
-    server.terminate(pid)
-    remove_if_unchanged(lock, pid)
+    if pid is None:
+        clear_stale_lock(files.lock)
+        return None
+    try:
+        with Process(pid) as process:
+            # the handle is on the process that held the lock when we looked: make sure it still does
+            if watcher.running(files) != pid:
+                return None
+            server.terminate(process)
+    except ProcessLookupError:
+        return None
+    clear_stale_lock(files.lock)  # after a SIGKILL the file stays behind, unlocked
     return pid
 
 
 def stop_all_watchers() -> list[int]:
+    """Stop every watcher that serves this database (never another project's in a shared folder)."""
+    settings = common.settings()
     stopped = []
-    for lock in sorted(common.settings().watcher_dir.glob("sparkq-*.lock")):
-        pid = stop_watcher(lock)
+    for files in watcher.serving(settings.watcher_dir, settings.db_path):
+        pid = stop_watcher(files)
         if pid is not None:
-            name = lock.name.removeprefix("sparkq-").removesuffix(".lock")
-            print(f"Watcher for stream {name} stopped (PID {pid})")
+            print(f"Watcher for stream {files.stream} stopped (PID {pid})")
             stopped.append(pid)
     return stopped
 
 
-def _watcher_lock(stream: str) -> Path:
+def _watcher_lock(stream: str) -> watcher.WatcherFiles:
+    """The files of the stream's watcher; `stream` is its name or id."""
     folder = common.settings().watcher_dir
-    lock = folder / f"sparkq-{stream}.lock"
-    if not lock.exists() and stream.startswith("str_"):
+    files = watcher.WatcherFiles.for_stream(folder, stream)
+    if not files.lock.exists() and not files.database.exists() and stream.startswith("str_"):
         # an id: the files are named after the stream's name
-        lock = folder / f"sparkq-{common.queue().get_stream(stream).name}.lock"
-    return lock
+        files = watcher.WatcherFiles.for_stream(folder, common.queue().get_stream(stream).name)
+    return files
 
 
 def _sparkq_command() -> list[str]:
