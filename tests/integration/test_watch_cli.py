@@ -495,3 +495,22 @@ def test_with_its_own_tmp_dir_a_second_project_watches_the_same_stream_and_its_w
             worker.wait()
         assert stop(a_auth) == 0
         assert stop(b_auth) == 0
+
+
+def test_stop_stream_never_signals_a_process_that_merely_has_the_pid_in_the_lockfile(
+    workdir: Path, tmp_dir: Path, sparkq: RunSparkq
+) -> None:
+    # a dead watcher's PID, reused by a process whose command line even says sparkq; it holds no lock
+    imposter = subprocess.Popen([sys.executable, "-c", "import time; time.sleep(60)", "sparkq-watch"])
+    try:
+        (tmp_dir / "sparkq-a.lock").write_text(f"{imposter.pid}\n")
+        (tmp_dir / "sparkq-a.database").write_text(f"{(workdir / 'sparkq.db').resolve()}\n")
+        result = sparkq("stop", "--stream", "a")
+        assert (result.returncode, result.stderr) == (1, "Error: No watcher running for stream a\n")
+        everything = sparkq("stop")
+        assert f"PID {imposter.pid}" not in everything.stdout
+        assert imposter.poll() is None
+        assert not (tmp_dir / "sparkq-a.lock").exists()  # stale: nobody held it
+    finally:
+        imposter.kill()
+        imposter.wait()
