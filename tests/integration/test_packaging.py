@@ -94,11 +94,29 @@ def test_what_the_readme_tells_a_worker_to_run_comes_with_the_installed_package(
     assert "sparkq_entry/cli.py" in installed
 
 
-def test_ui_dir_finds_an_installed_sparkq_webui_folder_first(tmp_path: Path) -> None:
+def test_ui_dir_serves_the_checkouts_webui_over_an_installed_copy(tmp_path: Path) -> None:
+    # an editable install also holds a `sparkq_webui` copy made at install time: serving it
+    # would show a stale UI after every edit of webui/
     installed = tmp_path / "site" / "sparkq_webui"
     installed.mkdir(parents=True)
     (installed / "index.html").write_text("<!doctype html>")
     probe = "from sparkq_entry.asgi import ui_dir; print(ui_dir())"
     env = {**os.environ, "PYTHONPATH": os.pathsep.join([str(tmp_path / "site"), os.environ.get("PYTHONPATH", "")])}
     out = subprocess.run([sys.executable, "-c", probe], capture_output=True, text=True, env=env, check=True)
-    assert out.stdout.strip() == str(installed)
+    assert out.stdout.strip() == str(ROOT / "webui")
+
+
+def test_ui_dir_of_a_wheel_install_is_its_sparkq_webui_folder(wheel: Path, tmp_path: Path) -> None:
+    site = tmp_path / "site"
+    subprocess.run(
+        [sys.executable, "-m", "pip", "install", "--no-deps", "-q", "--target", str(site), str(wheel)],
+        check=True,
+        capture_output=True,
+        timeout=300,
+    )
+    probe = "import sparkq_entry; from sparkq_entry.asgi import ui_dir; print(sparkq_entry.__file__); print(ui_dir())"
+    env = {**os.environ, "PYTHONPATH": str(site)}
+    out = subprocess.run([sys.executable, "-c", probe], capture_output=True, text=True, env=env, check=True, cwd=tmp_path)
+    where, folder = out.stdout.split()
+    assert Path(where).is_relative_to(site)
+    assert folder == str(site / "sparkq_webui")
