@@ -295,6 +295,11 @@ class Watcher:
         self._wake = Wake(files.pipe)
         self.wakes = 0
 
+    @property
+    def waking(self) -> bool:
+        """Whether a wake is still waiting in the FIFO for the worker to read it."""
+        return self._wake.pending
+
     def idle(self) -> bool:
         """Whether the worker said it is idle (the done-flag exists)."""
         return self.files.done.exists()

@@ -127,6 +127,33 @@ def test_a_watcher_wakes_the_idle_worker_when_work_is_queued(
     assert not (tmp_dir / "sparkq-a.lock").exists()
 
 
+def test_a_stream_ended_while_its_worker_waits_wakes_the_worker_and_stops_the_watcher(
+    workdir: Path, tmp_dir: Path, sparkq: RunSparkq
+) -> None:
+    # left alone, the worker would wait on the FIFO for ever: wake it, so its claim says the stream ended
+    proc = start_watch(workdir, "a")
+    worker = None
+    try:
+        assert wait_for(lambda: lock_pid(tmp_dir / "sparkq-a.lock") == proc.pid, timeout=10)
+        wait_cmd = f"touch {tmp_dir}/sparkq-a-done && cat {tmp_dir}/sparkq-a-pipe && sparkq claim --stream a"
+        worker = subprocess.Popen(
+            ["bash", "-c", wait_cmd], cwd=workdir, stdout=subprocess.PIPE, stderr=subprocess.PIPE, env=sparkq_env()
+        )
+        assert wait_for(lambda: (tmp_dir / "sparkq-a-done").exists())
+        assert sparkq("stream", "end", "a").returncode == 0
+        out, err = worker.communicate(timeout=15)
+        assert out.decode().splitlines() == ["wake"]
+        assert worker.returncode == 1 and err.decode().startswith("Error: Stream 'a' has ended")
+        assert proc.wait(timeout=15) == 0
+        assert "Stream a has ended; watcher stopped" in (workdir / "watch-a.log").read_text()
+    finally:
+        if worker is not None and worker.poll() is None:
+            worker.kill()
+            worker.wait()
+        stop(proc)
+    assert not (tmp_dir / "sparkq-a.lock").exists()
+
+
 # -- stop ------------------------------------------------------------------------------------------
 
 
@@ -305,7 +332,7 @@ def test_http_claim_wait_long_polls(tmp_dir: Path, server: Server, sparkq: RunSp
     assert claimed["id"] == created.json()["task"]["id"]
     with server.client() as client:
         assert client.post("/api/streams/a/claim", params={"wait": 0.3}).status_code == 204
-        assert client.post("/api/streams/a/claim", params={"wait": 61}).status_code == 422
+        assert client.post("/api/streams/a/claim", params={"wait": 61}).status_code == 400
         assert client.post("/api/streams/nope/claim", params={"wait": 1}).status_code == 404
 
 

@@ -13,7 +13,7 @@ from typing import TYPE_CHECKING, Annotated
 from cyclopts import Parameter
 
 from sparkq_domain import Status, TaskStatus
-from sparkq_domain.errors import Conflict
+from sparkq_domain.errors import Conflict, StreamEnded
 
 from .. import watcher
 from ..config import CONFIG_NAME
@@ -35,7 +35,8 @@ def watch(stream: Annotated[str, Parameter(help="The stream to watch (its name o
     `<tmp>/sparkq-S.lock`); `<tmp>` is watcher.tmp_dir, /tmp by default. The files
     serve one database (`<tmp>/sparkq-S.database`): another project's stream of the
     same name needs its own watcher.tmp_dir. Stops on Ctrl-C, SIGTERM or
-    `sparkq stop --stream S`.
+    `sparkq stop --stream S`; when the stream ends, it wakes the idle worker (whose
+    claim then says so) and stops.
 
         Examples:
           sparkq watch auth
@@ -51,6 +52,7 @@ def watch(stream: Annotated[str, Parameter(help="The stream to watch (its name o
     files = watcher.WatcherFiles.for_stream(folder, name)
     config = settings.file.watcher
     stop = threading.Event()
+    ended = threading.Event()
 
     def on_signal(signum: int, frame: object) -> None:
         stop.set()
@@ -62,19 +64,33 @@ def watch(stream: Annotated[str, Parameter(help="The stream to watch (its name o
         output.print_lines(stream_intro(counts))
         output.emit(f"Watching (PID {os.getpid()}): FIFO {files.pipe}, done-flag {files.done}. Stop with Ctrl-C.")
         sys.stdout.flush()
+
+        def has_work() -> bool:
+            try:
+                return queue.peek(counts.stream.id) is not None
+            except StreamEnded:
+                # wake the idle worker anyway: its claim reports the end and its loop stops,
+                # where a worker left waiting on the FIFO would wait for ever
+                ended.set()
+                return True
+
         loop = watcher.Watcher(
             files,
-            has_work=lambda: queue.peek(counts.stream.id) is not None,
+            has_work=has_work,
             data_version=common.data_version(),
             idle_poll=config.idle_poll_seconds,
             busy_poll=config.busy_poll_seconds,
         )
-        loop.run(stop.is_set)
+        # once the stream has ended, stop as soon as the worker has read its last wake
+        loop.run(lambda: stop.is_set() or (ended.is_set() and not loop.waking))
     finally:
         for sig, handler in previous.items():
             signal.signal(sig, handler)
         lock.release()
-    print(f"Watcher for stream {name} stopped", file=sys.stderr)
+    print(
+        f"Stream {name} has ended; watcher stopped" if ended.is_set() else f"Watcher for stream {name} stopped",
+        file=sys.stderr,
+    )
     return 0
 
 
