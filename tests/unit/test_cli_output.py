@@ -6,14 +6,13 @@ import io
 import os
 import subprocess
 from datetime import UTC, datetime, timedelta
-from pathlib import Path
 
 import pytest
 
 from sparkq_adapters.cli import output
 from sparkq_adapters.cli.output import Cell, Column
 from sparkq_adapters.cli.tasks import parse_age
-from sparkq_adapters.process import live_pid, pid_alive, read_pid
+from sparkq_adapters.process import pid_alive
 from sparkq_domain import Session, Status, Stream, StreamCounts, Task, TaskClass, TaskStatus
 
 NOW = datetime(2026, 3, 1, 12, 0, 0, tzinfo=UTC)
@@ -213,27 +212,6 @@ def test_parse_age_refuses_anything_else_naming_the_forms(text: str) -> None:
 
 
 # -- the lockfile --------------------------------------------------------------------------------
-
-
-def test_read_pid_takes_the_first_word_and_ignores_garbage(tmp_path: Path) -> None:
-    lock = tmp_path / "sparkq.lock"
-    assert read_pid(lock) is None
-    lock.write_text("4242\n8420\n")
-    assert read_pid(lock) == 4242
-    for junk in ("", "pid", "-1", "0", "12abc"):
-        lock.write_text(junk)
-        assert read_pid(lock) is None, junk
-
-
-def test_live_pid_is_none_for_a_dead_process(tmp_path: Path) -> None:
-    child = subprocess.Popen(["true"])
-    child.wait()
-    lock = tmp_path / "sparkq.lock"
-    lock.write_text(str(child.pid))
-    assert pid_alive(child.pid) is False
-    assert live_pid(lock) is None
-    lock.write_text(str(os.getpid()))
-    assert live_pid(lock) == os.getpid()
 
 
 def test_an_unreaped_child_counts_as_dead() -> None:
