@@ -22,7 +22,7 @@ assume_yes=0
 for arg in "$@"; do
     case "$arg" in
         -y|--yes) assume_yes=1 ;;
-        -h|--help) sed -n '2,13p' "$0" | sed 's/^# \{0,1\}//'; exit 0 ;;
+        -h|--help) awk 'NR > 1 && !/^#/ { exit } NR > 1 { sub(/^# ?/, ""); print }' "$0"; exit 0 ;;
         *) echo "teardown.sh: unknown option $arg (try --help)" >&2; exit 2 ;;
     esac
 done

@@ -265,3 +265,11 @@ def test_setup_refuses_a_python_older_than_3_11(repo_copy: Path, tmp_path: Path)
     assert result.returncode == 1
     assert "needs Python 3.11 or newer" in result.stderr
     assert not (repo_copy / ".venv").exists()
+
+
+@pytest.mark.parametrize("script", ["setup.sh", "teardown.sh"])
+def test_help_prints_the_whole_header_comment(script: str) -> None:
+    lines = (REPO / script).read_text(encoding="utf-8").splitlines()
+    header = [line.removeprefix("#").removeprefix(" ") for line in lines[1 : lines.index("set -euo pipefail")]]
+    shown = subprocess.run([str(REPO / script), "--help"], capture_output=True, text=True, timeout=30, check=True)
+    assert shown.stdout.splitlines() == header
