@@ -556,7 +556,8 @@ def to_yaml(file: ConfigFile) -> str:
         ("# Finished tasks older than this are deleted when the server starts.\n", {"purge": attrs.asdict(file.purge)}),
         (
             "# Watchers (sparkq watch STREAM): poll intervals while the worker is idle / busy, and the\n"
-            "# folder of their files <tmp_dir>/sparkq-<stream>.lock, -pipe and -done.\n",
+            "# folder of their files <tmp_dir>/sparkq-<stream>.lock, -pipe, -done and .database; two\n"
+            "# projects with a stream of the same name need different folders (e.g. .sparkq-tmp).\n",
             {"watcher": watcher},
         ),
         (

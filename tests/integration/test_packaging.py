@@ -116,7 +116,9 @@ def test_ui_dir_of_a_wheel_install_is_its_sparkq_webui_folder(wheel: Path, tmp_p
     )
     probe = "import sparkq_entry; from sparkq_entry.asgi import ui_dir; print(sparkq_entry.__file__); print(ui_dir())"
     env = {**os.environ, "PYTHONPATH": str(site)}
-    out = subprocess.run([sys.executable, "-c", probe], capture_output=True, text=True, env=env, check=True, cwd=tmp_path)
+    out = subprocess.run(
+        [sys.executable, "-c", probe], capture_output=True, text=True, env=env, check=True, cwd=tmp_path
+    )
     where, folder = out.stdout.split()
     assert Path(where).is_relative_to(site)
     assert folder == str(site / "sparkq_webui")

@@ -52,7 +52,10 @@ class StreamController(Controller):
 
     @get("/{stream_ref:str}/peek", sync_to_thread=True)
     def peek(self, queue: Queue, stream_ref: str) -> Response[Any]:
-        """The next queued task of the stream, unchanged (the CLI's `peek` JSON); 204 when there is none."""
+        """The next queued task of the stream, unchanged (the CLI's `peek` JSON); 204 when there is none.
+
+        409 `stream_ended` when the stream (or its session) has ended: it will never have work again.
+        """
         task = queue.peek(stream_ref)
         if task is None:
             return Response(content=None, status_code=HTTP_204_NO_CONTENT)
@@ -75,7 +78,8 @@ class StreamController(Controller):
         """Claim the oldest queued task of the stream (the CLI's `claim` JSON); 204 when there is none.
 
         With `?wait=SECONDS` (at most 60) the request waits for a task to be queued and returns
-        as soon as one is claimed; 204 when the time is up.
+        as soon as one is claimed; 204 when the time is up. 409 `stream_ended` when the stream
+        (or its session) has ended: stop the worker's loop.
         """
         if wait is None:
             claimed = await asyncio.to_thread(queue.claim, stream_ref)
