@@ -101,6 +101,7 @@ def create_app(queue: Queue, catalog: Catalog, server: ServerInfo, options: Serv
             version="0.1.0",
             description="A local task queue: queue work, walk away, review results later.",
             path="/schema",
+            use_handler_docstrings=True,  # each endpoint's docstring is its description
             # the JSON document itself: browser UIs for it load scripts from CDNs (offline here, and
             # blocked by our CSP)
             render_plugins=[JsonRenderPlugin(path=["/", "/openapi.json"])],

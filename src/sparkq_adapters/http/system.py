@@ -7,12 +7,16 @@ from typing import Any, Protocol, runtime_checkable
 
 import attrs
 from litestar import Controller, get, post
+from litestar.params import Parameter
 from litestar.status_codes import HTTP_200_OK
 
 from sparkq_domain import Queue, Status
 
 from ..clock import format_time
-from ..serialization import counts_to_dict, session_to_dict, stats_to_dict, stream_counts_to_dict
+from ..serialization import counts_to_dict, session_to_dict, stats_to_dict, stream_counts_to_dict, task_row_dict
+
+#: the most newest tasks one overview carries (the dashboard shows 10)
+MAX_OVERVIEW_TASKS = 100
 
 
 @runtime_checkable
@@ -67,6 +71,37 @@ class SystemController(Controller):
             },
             "counts": counts_to_dict(queue.status_counts()),
             "sessions": sessions,
+        }
+
+    @get("/overview", sync_to_thread=True)
+    def overview(
+        self,
+        queue: Queue,
+        stream_id: str | None = Parameter(default=None, description="Newest tasks of this stream only (id or name)"),
+        limit: int = Parameter(
+            default=10, ge=1, le=MAX_OVERVIEW_TASKS, description=f"Newest tasks to include, 1 to {MAX_OVERVIEW_TASKS}"
+        ),
+    ) -> dict[str, Any]:
+        """Everything the dashboard shows, in one answer (one request per refresh).
+
+        `counts`: tasks per status over all streams; `sessions`: how many are active and ended;
+        `streams`: every stream with its session's name and task counts (as `GET /api/streams`);
+        `tasks`/`total`: the newest `limit` task rows (as `GET /api/tasks`), of `stream_id` if given;
+        `stats`: as `GET /api/stats`. 404 when `stream_id` names no stream.
+        """
+        # the task page first: an unknown stream is refused before anything else is read
+        page = queue.list_tasks(stream=stream_id, limit=limit)
+        now = queue.now()
+        sessions = queue.list_sessions()
+        active = sum(1 for s in sessions if s.status is Status.ACTIVE)
+        return {
+            "generated_at": format_time(now),
+            "counts": counts_to_dict(queue.status_counts()),
+            "sessions": {"active": active, "ended": len(sessions) - active},
+            "streams": [stream_counts_to_dict(s) for s in queue.list_streams()],
+            "tasks": [task_row_dict(t, now) for t in page.tasks],
+            "total": page.total,
+            "stats": stats_to_dict(queue.stats()),
         }
 
     @get("/stats", sync_to_thread=True)
