@@ -24,10 +24,16 @@ Examples:
   sparkq claim --stream auth
 """
 
-VERSION = "0.1.0"
+
+def _version() -> str:
+    """SparkQ's version (`sparkq --version`), from the package metadata, looked up only when asked."""
+    from ..version import version
+
+    return version()
+
 
 # Flags are plain switches (`--json`), without generated `--no-json` twins.
-app = App(name="sparkq", help=HELP, version=VERSION, default_parameter=Parameter(negative=()))
+app = App(name="sparkq", help=HELP, version=_version, default_parameter=Parameter(negative=()))
 
 _C = "sparkq_adapters.cli."
 

@@ -20,6 +20,7 @@ from litestar.static_files import create_static_files_router
 from sparkq_domain import Queue
 from sparkq_domain.errors import SparkQError
 
+from ..version import version
 from .bodies import StrictJSONRequest, read_body
 from .errors import EXCEPTION_HANDLERS
 from .events import EventHub, Feed, events
@@ -98,7 +99,7 @@ def create_app(queue: Queue, catalog: Catalog, server: ServerInfo, options: Serv
         exception_handlers=EXCEPTION_HANDLERS,
         openapi_config=OpenAPIConfig(
             title="SparkQ",
-            version="0.1.0",
+            version=version(),
             description="A local task queue: queue work, walk away, review results later.",
             path="/schema",
             use_handler_docstrings=True,  # each endpoint's docstring is its description
