@@ -89,6 +89,20 @@ def test_table_aligns_columns_and_shrinks_only_flexible_ones_to_fit() -> None:
     assert all(len(line) <= 40 for line in lines)
 
 
+def test_table_measures_emoji_sequences_and_zero_width_characters_as_a_terminal_draws_them() -> None:
+    # a thumbs-up with a skin tone, a ZWJ family: one glyph of two columns each; a zero-width space: none
+    rows = [["👍🏽", "x"], ["👨\u200d👩\u200d👧", "y"], ["a\u200bb", "z"], ["ab", "w"]]
+    assert output.table((Column("A"), Column("B")), rows) == [
+        "A   B",
+        "👍🏽  x",
+        "👨\u200d👩\u200d👧  y",
+        "a\u200bb  z",
+        "ab  w",
+    ]
+    assert output.truncate("👍🏽👍🏽👍🏽", 5) == "👍🏽👍🏽…"
+    assert output.display_width("👨\u200d👩\u200d👧 a\u200b") == 4
+
+
 def test_table_colours_only_when_asked() -> None:
     rows = [[Cell("failed", "red")]]
     assert output.table((Column("STATUS"),), rows, color=False) == ["STATUS", "failed"]
