@@ -54,11 +54,15 @@ export function describe(err) {
 
 export const FINISHED = new Set(["succeeded", "failed"]);
 
-/** A page's refresh: run `load`; a failure is shown in `problem` while the page is still shown. */
+/**
+ * A page's refresh: run `load(changes)`; a failure is shown in `problem` while the page is still shown.
+ * `changes` is the set of event kinds since the last refresh (empty: only time passed), or null when
+ * anything may have changed.
+ */
 export function refresher(load, problem, isAlive) {
-  return async function refresh() {
+  return async function refresh(changes) {
     try {
-      await load();
+      await load(changes);
     } catch (err) {
       if (isAlive()) replace(problem, errorPanel(describe(err)));
     }

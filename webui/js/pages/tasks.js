@@ -35,14 +35,28 @@ export function mount(root, _params, query) {
     go("tasks", { status, stream_id: streamId, offset, ...change });
   }
 
-  async function load() {
+  // The stream list (the filter's options, the rows' stream names) is read as the page mounts and
+  // again only after a stream or session event: a refresh is then the one /api/tasks request.
+  let streams = null;
+
+  function streamsTouched(changes) {
+    if (changes === null) return true; // events may have been missed
+    return [...(changes || [])].some((kind) => kind.startsWith("stream.") || kind.startsWith("session."));
+  }
+
+  async function load(changes) {
     const params = { stream_id: streamId, limit: PAGE_SIZE, offset };
     if (status === "stale") params.stale = "true";
     else params.status = status;
-    const [page, streams] = await Promise.all([api.get("/api/tasks", params), loadStreams()]);
+    const reread = streams === null || streamsTouched(changes);
+    if (reread) streams = null; // a failed read is retried by the next refresh
+    const [page, fresh] = await Promise.all([api.get("/api/tasks", params), reread ? loadStreams() : null]);
     if (!alive) return;
     replace(problem);
-    streamOptions(streamSelect, streams.streams, streamId);
+    if (fresh) {
+      streams = fresh;
+      streamOptions(streamSelect, streams.streams, streamId);
+    }
     render(page, streams.byId);
   }
 
