@@ -517,7 +517,7 @@ def batches(page: Page, *, clear: bool = False) -> list[list[str]]:
     return got
 
 
-def test_a_refresh_of_the_dashboard_or_the_task_list_is_one_request(page: Page, tmp_path: Path) -> None:
+def test_a_refresh_of_the_dashboard_the_task_list_or_the_sessions_is_one_request(page: Page, tmp_path: Path) -> None:
     srv = Server(tmp_path, free_port())  # its own server: only this test's changes refresh its pages
     try:
         q = open_queue(tmp_path / "sparkq.db")
@@ -546,6 +546,17 @@ def test_a_refresh_of_the_dashboard_or_the_task_list_is_one_request(page: Page, 
         q.create_stream("later-lane", "counted")
         expect(page.locator("select[name=stream] option", has_text="later-lane")).to_have_count(1, timeout=BY_EVENT)
         assert ["/api/streams", "/api/tasks"] in [sorted(b) for b in batches(page)]
+
+        # the sessions page: a task event refreshes it with /api/sessions alone (streams come with their events)
+        page.evaluate("location.hash = '#/sessions'")
+        expect(page.locator('#sessions-table tr[data-name="counted"] td').nth(3)).to_have_text("2")
+        assert sorted(batches(page, clear=True)[-1]) == ["/api/sessions", "/api/streams"]
+        q.enqueue(stream, "run-bash", {})
+        page.wait_for_function("() => window.__batches.length > 0", timeout=BY_EVENT)
+        refreshes = batches(page, clear=True)
+        assert all(b == ["/api/sessions"] for b in refreshes), refreshes
+        q.create_stream("third-lane", "counted")
+        expect(page.locator('#sessions-table tr[data-name="counted"] td').nth(3)).to_have_text("3", timeout=BY_EVENT)
     finally:
         srv.stop()
 

@@ -56,8 +56,8 @@ export const FINISHED = new Set(["succeeded", "failed"]);
 
 /**
  * A page's refresh: run `load(changes)`; a failure is shown in `problem` while the page is still shown.
- * `changes` is the set of event kinds since the last refresh (empty: only time passed), or null when
- * anything may have changed.
+ * `changes` is the set of event kinds since the last refresh (empty: only time passed); null or
+ * undefined (a page refreshing after its own action) when anything may have changed.
  */
 export function refresher(load, problem, isAlive) {
   return async function refresh(changes) {
@@ -67,6 +67,12 @@ export function refresher(load, problem, isAlive) {
       if (isAlive()) replace(problem, errorPanel(describe(err)));
     }
   };
+}
+
+/** Whether `changes` (see `refresher`) may have touched the stream list: a stream or session event. */
+export function touchesStreams(changes) {
+  if (!changes) return true;
+  return [...changes].some((kind) => kind.startsWith("stream.") || kind.startsWith("session."));
 }
 
 /** Ask, then end a session or a stream (`kind`); say how it went. Resolves false if cancelled. */
