@@ -118,8 +118,27 @@ def test_color_is_for_terminals_without_no_color(monkeypatch: pytest.MonkeyPatch
     monkeypatch.setenv("TERM", "xterm")
     assert output.color_enabled(Tty()) is True
     assert output.color_enabled(io.StringIO()) is False
+    monkeypatch.setenv("FORCE_COLOR", "1")  # a pipe stays plain whatever rich's convention asks
+    assert output.color_enabled(io.StringIO()) is False
     monkeypatch.setenv("NO_COLOR", "1")
     assert output.color_enabled(Tty()) is False
+    monkeypatch.delenv("NO_COLOR")
+    monkeypatch.setenv("TERM", "dumb")
+    assert output.color_enabled(Tty()) is False
+
+
+def test_width_is_columns_else_80_when_piped_even_on_a_dumb_terminal(monkeypatch: pytest.MonkeyPatch) -> None:
+    class Tty(io.StringIO):
+        def isatty(self) -> bool:
+            return True
+
+    monkeypatch.setenv("TERM", "dumb")
+    monkeypatch.setenv("COLUMNS", "132")
+    assert output.terminal_width(Tty()) == 132
+    monkeypatch.setenv("COLUMNS", "20")
+    assert output.terminal_width(io.StringIO()) == output.MIN_WIDTH
+    monkeypatch.delenv("COLUMNS")
+    assert output.terminal_width(io.StringIO()) == 80
 
 
 def test_status_cell_marks_stale_and_auto_failed_tasks() -> None:

@@ -54,16 +54,13 @@ def _isatty(stream: TextIO) -> bool:
 
 
 def console(stream: TextIO | None = None) -> Console:
-    """rich's view of `stream` (stdout): a terminal only when it is one, 80 columns (or $COLUMNS) when piped."""
+    """rich's view of `stream` (stdout), for its colours: a terminal only when it is one."""
     from rich.console import Console
 
     target = sys.stdout if stream is None else stream
-    if _isatty(target):
-        # rich reads the size ($COLUMNS first), NO_COLOR and TERM=dumb; never FORCE_COLOR's say-so
-        return Console(file=target, force_terminal=True)
-    columns = os.environ.get("COLUMNS", "")
-    width = int(columns) if columns.isdigit() and int(columns) > 0 else DEFAULT_WIDTH
-    return Console(file=target, force_terminal=False, width=width)
+    # rich reads NO_COLOR, TERM=dumb and the colours the terminal has; whether it is a terminal is
+    # the stream's say, never FORCE_COLOR's, so a pipe gets plain text
+    return Console(file=target, force_terminal=_isatty(target))
 
 
 def color_enabled(stream: TextIO | None = None) -> bool:
@@ -73,8 +70,21 @@ def color_enabled(stream: TextIO | None = None) -> bool:
 
 
 def terminal_width(stream: TextIO | None = None) -> int:
-    """$COLUMNS, else the terminal's width, else 80 (when piped); never below 40."""
-    return max(console(stream).width, MIN_WIDTH)
+    """$COLUMNS, else the terminal's width, else 80 (when piped); never below 40.
+
+    Measured here rather than by rich, which would take a dumb terminal as 80 columns whatever
+    $COLUMNS says, and measure stdin's terminal first (so `sparkq tasks | less` would not get 80).
+    """
+    columns = os.environ.get("COLUMNS", "")
+    if columns.isdigit() and int(columns) > 0:
+        return max(int(columns), MIN_WIDTH)
+    target = sys.stdout if stream is None else stream
+    try:
+        if target.isatty():
+            return max(os.get_terminal_size(target.fileno()).columns, MIN_WIDTH)
+    except (AttributeError, ValueError, OSError):
+        pass
+    return DEFAULT_WIDTH
 
 
 def paint(text: str, style: str | None, *, color: bool) -> str:
