@@ -247,21 +247,6 @@ def tool_dicts(registry: Registry) -> list[dict[str, Any]]:
     return items
 
 
-# -- config (the one cattrs converter) -------------------------------------------------------------
-
-_converter: cattrs.Converter | None = None
-
-
-def converter() -> cattrs.Converter:
-    """The one cattrs converter: unknown keys are errors, so typos in sparkq.yml are caught."""
-    global _converter
-    if _converter is None:
-        import cattrs
-
-        _converter = cattrs.Converter(forbid_extra_keys=True)
-    return _converter
-
-
 # -- request bodies (a converter of their own: strict JSON types, worded for JSON) -----------------
 
 T = TypeVar("T")
