@@ -25,6 +25,8 @@ from sparkq_domain.model import MAX_TIMEOUT_SECONDS, validate_name, validate_tim
 if TYPE_CHECKING:
     import cattrs
 
+    from .scripts import ScriptIndex
+
 CONFIG_NAME = "sparkq.yml"
 CONFIG_ENV = "SPARKQ_CONFIG"
 LOOPBACK_HOSTS = ("127.0.0.1", "localhost", "::1")
@@ -293,16 +295,45 @@ def defaults(base_dir: Path | None = None) -> Settings:
     return Settings(file=ConfigFile(), source=None, base_dir=(base_dir or Path.cwd()).resolve())
 
 
-def find_config(explicit: str | os.PathLike[str] | None = None, cwd: Path | None = None) -> Path | None:
-    """The config to use: `--config`, else `$SPARKQ_CONFIG`, else `./sparkq.yml` if it exists."""
+def config_path_for(explicit: str | os.PathLike[str] | None = None, cwd: Path | None = None) -> Path:
+    """Where the config file is, or goes: `--config`, else `$SPARKQ_CONFIG`, else `./sparkq.yml`.
+
+    The one rule of every command: `sparkq setup` writes there, the others read there.
+    """
     chosen = explicit or os.environ.get(CONFIG_ENV)
-    if chosen:
-        path = Path(chosen).expanduser()
-        if not path.is_file():
-            raise ConfigError(f"Config file {path} not found; check --config / ${CONFIG_ENV}, or run `sparkq setup`")
+    path = Path(chosen).expanduser() if chosen else (cwd or Path.cwd()) / CONFIG_NAME
+    return path.absolute()
+
+
+def find_config(explicit: str | os.PathLike[str] | None = None, cwd: Path | None = None) -> Path | None:
+    """The config file to read (`config_path_for`); None when `./sparkq.yml` does not exist.
+
+    A file named by `--config` or `$SPARKQ_CONFIG` must exist.
+    """
+    path = config_path_for(explicit, cwd)
+    if path.is_file():
         return path.resolve()
-    local = (cwd or Path.cwd()) / CONFIG_NAME
-    return local.resolve() if local.is_file() else None
+    if explicit or os.environ.get(CONFIG_ENV):
+        raise ConfigError(f"Config file {path} not found; check --config / ${CONFIG_ENV}, or run `sparkq setup`")
+    return None
+
+
+def reload(
+    explicit: str | os.PathLike[str] | None = None, cwd: Path | None = None, *, where: str = ""
+) -> tuple[Settings, ScriptIndex]:
+    """Read the config file again, which must exist now, and rebuild its script index.
+
+    What `sparkq reload` and the server's `POST /api/reload` both do; `where` says in the
+    not-found error whose folder was looked in (", where the server was started").
+    """
+    from .scripts import build_index_for
+
+    path = find_config(explicit, cwd)
+    if path is None:
+        folder = config_path_for(None, cwd).parent
+        raise ConfigError(f"{CONFIG_NAME} not found in {folder}{where}; write it with `sparkq setup`")
+    settings = load_file(path)
+    return settings, build_index_for(settings)
 
 
 def load(explicit: str | os.PathLike[str] | None = None, cwd: Path | None = None) -> Settings:

@@ -45,14 +45,10 @@ class FileCatalog:
         """Re-read the config file (looking for one again if the server started without) and rebuild the index."""
         # started on built-in defaults, the server looks the way the CLI does (`sparkq setup` may have
         # written ./sparkq.yml since): --config and $SPARKQ_CONFIG named no file, so that is the start folder's
-        path = self._settings.source or config.find_config(cwd=self._settings.base_dir)
-        if path is None:
-            raise config.ConfigError(
-                f"{config.CONFIG_NAME} not found in {self._settings.base_dir}, where the server was started; "
-                "write it with `sparkq setup`"
-            )
-        settings = config.load_file(path)
-        index = scripts.build_index_for(settings)
+        settings, index = config.reload(
+            self._settings.source, cwd=self._settings.base_dir, where=", where the server was started"
+        )
+        path = settings.source
         self._queue.use_registry(settings.registry())
         self._settings, self._index = settings, index
         warnings = list(index.warnings)

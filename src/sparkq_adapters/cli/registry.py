@@ -137,11 +137,10 @@ def reload() -> int:
           sparkq --config ~/work/app/sparkq.yml reload
     """
     from .. import config
-    from ..scripts import build_index_for
 
-    path = _config_file()
-    settings = config.load_file(path)
-    index = build_index_for(settings)
+    settings, index = config.reload(common.config_path())
+    path = settings.source
+    assert path is not None  # reload reads a file, never the built-in defaults
     _warn(index)
     n_tools, n_scripts = len(settings.file.tools), len(index.scripts)
     output.emit(f"Reloaded {path.name}: {output.plural(n_tools, 'tool')}, {output.plural(n_scripts, 'script')}")
@@ -184,19 +183,6 @@ def _reload_server(settings: Settings, index: ScriptIndex) -> int:
 
 class ServerUnreachable(SparkQError):
     """The running server could not be told about the change."""
-
-
-def _config_file() -> Path:
-    """The config file reload reads: --config, else $SPARKQ_CONFIG, else ./sparkq.yml."""
-    import os
-
-    from .. import config
-
-    chosen = common.config_path() or os.environ.get(config.CONFIG_ENV)
-    path = Path(chosen).expanduser() if chosen else Path.cwd() / config.CONFIG_NAME
-    if not path.is_file():
-        raise config.ConfigError(f"{path.name} not found\nLooked for {path.absolute()}; create it with `sparkq setup`")
-    return path.resolve()
 
 
 def _warn(index: ScriptIndex) -> None:

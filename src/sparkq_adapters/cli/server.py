@@ -13,7 +13,7 @@ from cyclopts import Parameter
 from sparkq_domain import Status, TaskStatus
 from sparkq_domain.errors import Conflict, NotFound
 
-from .. import server, watcher
+from .. import config, server, watcher
 from ..process import Process, clear_stale_lock, lock_holder
 from . import common, output
 from .common import UsageError
@@ -48,7 +48,7 @@ def run(
     """
     settings = common.settings()
     chosen = settings.file.server.port if port is None else port
-    if not 1 <= chosen <= 65535:
+    if not config.PORT.holds(chosen):
         raise UsageError(f"Invalid port {chosen}: use a number from 1 to 65535")
     host = settings.file.server.host
     shown_host = "127.0.0.1" if host == "localhost" else host

@@ -154,8 +154,7 @@ class _Flags:
 def _target() -> Path:
     from .. import config
 
-    chosen = common.config_path() or os.environ.get(config.CONFIG_ENV)
-    return Path(chosen).expanduser().absolute() if chosen else Path.cwd() / config.CONFIG_NAME
+    return config.config_path_for(common.config_path())
 
 
 def _is_terminal() -> bool:
@@ -245,15 +244,19 @@ def check_script_dir(text: str, base_dir: Path) -> str:
 
 
 def check_port(value: str | int) -> int:
+    from ..config import PORT
+
     port = _whole_number(value, "a port number such as 8420")
-    if not 1 <= port <= 65535:
+    if not PORT.holds(port):
         raise InvalidInput(f"{port} is not a port number; use one from 1 to 65535, e.g. 8420")
     return port
 
 
 def check_timeout(value: str | int) -> int:
+    from ..config import SECONDS
+
     seconds = _whole_number(value, "a number of seconds such as 300")
-    if not 1 <= seconds <= MAX_TIMEOUT_SECONDS:
+    if not SECONDS.holds(seconds):
         raise InvalidInput(f"Use a timeout from 1 to {MAX_TIMEOUT_SECONDS} seconds, not {seconds}")
     return seconds
 
