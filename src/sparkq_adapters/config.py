@@ -556,6 +556,43 @@ def _list_of(conv: cattrs.Converter, type_: Any) -> Callable[[Any, Any], Any]:
     return structure
 
 
+_FAILED = object()
+
+
+def _mapping_of(conv: cattrs.Converter, type_: Any) -> Callable[[Any, Any], Any]:
+    """A mapping must be a YAML mapping; its keys are checked even where a value is wrong."""
+    from cattrs.errors import IterableValidationError, IterableValidationNote
+
+    key_type, value_type = get_args(type_)
+    structure_key, structure_value = conv.get_structure_hook(key_type), conv.get_structure_hook(value_type)
+
+    def structure(value: Any, _: Any) -> Any:
+        if not isinstance(value, dict):
+            raise _Expected("a mapping (key: value)", value)
+        result: dict[Any, Any] = {}
+        errors: list[Exception] = []
+
+        def attempt(hook: Callable[[Any, Any], Any], data: Any, target: Any, where: str, key: Any) -> Any:
+            try:
+                return hook(data, target)
+            except Exception as exc:
+                exc.add_note(IterableValidationNote(f"Structuring mapping {where} @ key {key!r}", key, target))
+                errors.append(exc)
+                return _FAILED
+
+        for key, item in value.items():
+            # both are checked, so a wrong name is reported with a wrong value under it
+            new_key = attempt(structure_key, key, key_type, "key", key)
+            new_value = attempt(structure_value, item, value_type, "value", key)
+            if new_key is not _FAILED and new_value is not _FAILED:
+                result[new_key] = new_value
+        if errors:
+            raise IterableValidationError(f"While structuring {type_!r}", errors, type_)
+        return result
+
+    return structure
+
+
 def _number(value: float) -> float | int:
     """60.0 is written as 60, as a person writes it."""
     return int(value) if float(value).is_integer() else value
@@ -585,6 +622,9 @@ def _converter() -> cattrs.Converter:
     conv.register_structure_hook_factory(lambda t: _rule_of(t) is not None, functools.partial(_constrained, conv))
     conv.register_structure_hook_factory(
         lambda t: getattr(t, "__origin__", None) is list, functools.partial(_list_of, conv)
+    )
+    conv.register_structure_hook_factory(
+        lambda t: getattr(t, "__origin__", None) is dict and t != dict[str, Any], functools.partial(_mapping_of, conv)
     )
     conv.register_unstructure_hook(float, _number)
     # plain text for YAML: cattrs passes a StrEnum through, which yaml.safe_dump cannot write

@@ -253,6 +253,12 @@ def test_a_wrong_type_and_a_value_out_of_range_are_reported_together() -> None:
     assert "database.synchronous: expected normal or full or extra, got 'fast'" in message
 
 
+def test_a_wrong_tool_name_is_reported_with_a_wrong_value_under_it() -> None:
+    message = error_of("tools: {'bad name': {timeout: 0}}\n")
+    assert "tools.bad name: expected a tool name" in message
+    assert "tools.bad name.timeout: expected a whole number of seconds from 1 to" in message
+
+
 def test_a_list_entry_is_named_by_its_index() -> None:
     assert "script_dirs[1]: expected text (put it in quotes), got 5" in error_of("script_dirs: [scripts, 5]\n")
 
