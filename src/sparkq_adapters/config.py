@@ -96,7 +96,7 @@ class SynchronousMode(StrEnum):
     EXTRA = "extra"
 
 
-#: the one list of synchronous modes a config may name (`off` is refused: a crash could corrupt the queue)
+#: the one list of synchronous modes a config may name (`off` is refused: a power loss could corrupt the file)
 SYNCHRONOUS_MODES = tuple(m.value for m in SynchronousMode)
 
 #: field metadata: `to_yaml` writes the key only when it differs from its default, as the example does
