@@ -21,7 +21,8 @@ from sparkq_domain import Queue
 from sparkq_domain.errors import SparkQError
 
 from ..version import version
-from .bodies import StrictJSONRequest, read_body
+from .bodies import BODIES, StrictJSONRequest, read_body
+from .contract import refine
 from .errors import EXCEPTION_HANDLERS
 from .events import EventHub, Feed, events
 from .security import BODY_TIMEOUT_SECONDS, ASGIApp, LocalOnly
@@ -113,6 +114,7 @@ def create_app(queue: Queue, catalog: Catalog, server: ServerInfo, options: Serv
         before_request=read_body,  # ... checked before any handler runs, also where a route takes no body
         debug=False,
     )
+    refine(app.openapi_schema, BODIES)
     return LocalOnly(
         app,
         port=options.port,

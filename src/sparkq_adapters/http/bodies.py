@@ -24,6 +24,7 @@ from litestar.types import Empty
 from sparkq_domain.limits import MAX_QUOTED_CHARS, quoted
 
 from ..serialization import REQUIRED, BodyMismatch, json_kind, json_problem, loads, structure_body
+from .security import NotJSON, says_json
 
 #: the methods whose bodies are read and checked (the guard lets only JSON through for these)
 BODY_METHODS = frozenset({"POST", "PUT", "PATCH"})
@@ -72,6 +73,8 @@ class StrictJSONRequest(Request[Any, Any, Any]):
 async def read_body(request: Request[Any, Any, Any]) -> None:
     """Read and check the body of every state change before its handler runs, also where it takes none."""
     if request.method in BODY_METHODS:
+        if not says_json(request.headers.get("content-type")):
+            raise NotJSON()  # what no form and no "simple" cross-origin request can send (security.py)
         await request.json()
 
 
@@ -84,8 +87,8 @@ def body_type(handler: Any) -> Any:
     if not isinstance(handler, HTTPRouteHandler):
         return OTHER_BODY
     data = handler.parsed_fn_signature.parameters.get("data")
-    if data is None:
-        return None
+    if data is None or data.annotation == NoBody | None:
+        return None  # `NoBody | None` documents the `{}` (or nothing) that a route without body fields takes
     return data.annotation if attrs.has(data.annotation) else OTHER_BODY
 
 
@@ -166,8 +169,13 @@ def _unknown(keys: list[str]) -> str:
 
 
 def _doc(text: str) -> KwargDefinition:
-    """A field description for the OpenAPI schema."""
+    """A field description for the OpenAPI schema (the rest of it: `contract.FIELD_RULES`)."""
     return KwargDefinition(description=text)
+
+
+@attrs.define(kw_only=True)
+class NoBody:
+    """No body fields: send `{}`, or no body (with `Content-Type: application/json` all the same)."""
 
 
 DESCRIPTION_ALIAS = "instructions is an alias of description"
@@ -265,3 +273,7 @@ class TaskFail:
         if self.error_type and self.error_type.strip() and self.error_message.strip():
             return f"{self.error_type.strip()}: {self.error_message}"
         return self.error_message
+
+
+#: every body class of the API (the OpenAPI document says they take no other keys)
+BODIES = (NoBody, SessionCreate, SessionUpdate, StreamCreate, StreamUpdate, TaskCreate, TaskComplete, TaskFail)

@@ -16,11 +16,14 @@ from collections.abc import AsyncIterator
 from typing import Any, Protocol
 
 from litestar import Request, get
+from litestar.di import NamedDependency
 from litestar.exceptions import ClientException
 from litestar.params import Parameter
 from litestar.response import ServerSentEvent, ServerSentEventMessage
 
 from sparkq_domain.limits import MAX_JSON_INTEGER, quoted
+
+from .contract import reads
 
 log = logging.getLogger("sparkq.server")
 
@@ -143,10 +146,10 @@ def _message(event: dict[str, Any]) -> ServerSentEventMessage:
     return ServerSentEventMessage(data=json.dumps(event), event=event["kind"], id=event["seq"])
 
 
-@get("/api/events", tags=["events"], media_type="text/event-stream")
+@get("/api/events", tags=["events"], media_type="text/event-stream", responses=reads(400))
 async def events(
     request: Request[Any, Any, Any],
-    hub: EventHub,
+    hub: NamedDependency[EventHub],
     after: int | None = Parameter(
         default=None,
         ge=0,

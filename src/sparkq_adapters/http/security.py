@@ -4,9 +4,10 @@ Agents execute what is queued, so a web page able to enqueue a task would be rem
 execution. Without authentication, the defence is to accept only what a local client sends:
 
 - `Host` must be `127.0.0.1:PORT`, `localhost:PORT` or `[::1]:PORT` (defeats DNS rebinding);
-- a state-changing request must not come from another origin (`Origin` other than ours, or
+- a state-changing request (POST, PUT, PATCH, DELETE) must not come from another origin (`Origin` other than ours, or
   `null`, or `Sec-Fetch-Site: cross-site`/`same-site`), and must be `Content-Type:
-  application/json`, which a form or a "simple" cross-origin request cannot send;
+  application/json`, which a form or a "simple" cross-origin request cannot send (that one is
+  checked by the app, where the route is known: `NotJSON`);
 - bodies are capped (413: here by Content-Length, in Litestar for streamed bodies), and must
   arrive within `body_timeout_seconds` of the request (408, and the connection is closed): a
   client trickling a byte a minute would otherwise hold a connection, and its handler, forever;
@@ -31,7 +32,8 @@ Receive = Callable[[], Awaitable[Message]]
 Send = Callable[[Message], Awaitable[None]]
 ASGIApp = Callable[..., Awaitable[None]]
 
-SAFE_METHODS = frozenset({"GET", "HEAD", "OPTIONS"})
+#: the methods that could change something: only these must come from our origin and say JSON
+STATE_CHANGING_METHODS = frozenset({"POST", "PUT", "PATCH", "DELETE"})
 CSP = "default-src 'self'; frame-ancestors 'none'; base-uri 'none'; form-action 'self'; object-src 'none'"
 SECURITY_HEADERS = (
     (b"content-security-policy", CSP.encode()),
@@ -113,8 +115,8 @@ class LocalOnly:
                 "forbidden_host",
                 f"Host {quoted(shown)} is not served here; use http://127.0.0.1:PORT/ (or localhost)",
             )
-        if method.upper() in SAFE_METHODS:
-            return None
+        if method.upper() not in STATE_CHANGING_METHODS:
+            return None  # GET/HEAD/OPTIONS, and methods no route takes: the app answers those 405
         origin = headers.get(b"origin")
         if origin is not None and origin.decode("latin-1") not in self.origins:
             return (
@@ -124,13 +126,6 @@ class LocalOnly:
             )
         if headers.get(b"sec-fetch-site", b"").lower() in (b"cross-site", b"same-site"):
             return 403, "forbidden_origin", "Cross-site requests may not change SparkQ"
-        content_type = headers.get(b"content-type", b"").split(b";")[0].strip().lower()
-        if content_type != b"application/json":
-            return (
-                415,
-                "unsupported_media_type",
-                "Requests that change SparkQ must send 'Content-Type: application/json' (with a body of {} if empty)",
-            )
         length = headers.get(b"content-length")
         if length is not None:
             if not length.isdigit():
@@ -141,6 +136,27 @@ class LocalOnly:
 
     def _too_large(self) -> str:
         return too_large_message(self.max_body_bytes)
+
+
+class NotJSON(HTTPException):
+    """A state change that does not say `Content-Type: application/json` (415).
+
+    Refused by the app once the route is known (`bodies.read_body`, before the body is read), so a
+    method no route takes is answered 405 first; no handler runs either way.
+    """
+
+    status_code = 415
+    code = "unsupported_media_type"
+
+    def __init__(self) -> None:
+        super().__init__(
+            detail="Requests that change SparkQ must send 'Content-Type: application/json' (with a body of {} if empty)"
+        )
+
+
+def says_json(content_type: str | None) -> bool:
+    """Whether a `Content-Type` header value is JSON (parameters such as charset aside)."""
+    return (content_type or "").split(";")[0].strip().lower() == "application/json"
 
 
 def _headers(scope: Scope) -> dict[bytes, bytes]:
