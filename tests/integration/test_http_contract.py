@@ -128,3 +128,17 @@ def test_the_schema_says_what_the_body_reader_and_the_domain_enforce(document: d
     claim = document["paths"]["/api/tasks/{task_id}/claim"]["post"]["requestBody"]
     assert "Content-Type: application/json" in claim["description"]
     assert {"$ref": "#/components/schemas/NoBody"} in claim["content"]["application/json"]["schema"]["oneOf"]
+
+
+def test_options_lists_every_method_of_a_path(tmp_path: Path) -> None:
+    # Litestar 2.x lists only the first handler's method (litestar-org/litestar#4169)
+    with local_api(tmp_path) as api:
+        for path, allowed in (
+            ("/api/tasks", "GET, OPTIONS, POST"),
+            ("/api/sessions/s", "GET, OPTIONS, PUT"),
+            ("/api/streams/s", "GET, OPTIONS, PUT"),
+            ("/api/status", "GET, OPTIONS"),
+        ):
+            response = api.options(path)
+            assert response.status_code == 204
+            assert response.headers["allow"] == allowed, path

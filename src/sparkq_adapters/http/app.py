@@ -15,6 +15,7 @@ from litestar import Litestar
 from litestar.di import Provide
 from litestar.openapi import OpenAPIConfig
 from litestar.openapi.plugins import JsonRenderPlugin
+from litestar.routes import HTTPRoute
 from litestar.static_files import create_static_files_router
 
 from sparkq_domain import Queue
@@ -115,12 +116,28 @@ def create_app(queue: Queue, catalog: Catalog, server: ServerInfo, options: Serv
         debug=False,
     )
     refine(app.openapi_schema, BODIES)
+    _allow_every_method(app)
     return LocalOnly(
         app,
         port=options.port,
         max_body_bytes=options.max_body_bytes,
         body_timeout_seconds=options.body_timeout_seconds,
     )
+
+
+def _allow_every_method(app: Litestar) -> None:
+    """Make each path's OPTIONS answer list all of its methods, not only those of its first handler.
+
+    Litestar 2.x builds the OPTIONS handler with the path's first route and keeps it when later
+    handlers join the path (litestar-org/litestar#4169, fixed in 3.0): point it at the whole route.
+    """
+    for route in app.routes:
+        if not isinstance(route, HTTPRoute) or "OPTIONS" not in route.route_handler_map:
+            continue
+        options = route.route_handler_map["OPTIONS"][0].fn
+        for cell in getattr(options, "__closure__", None) or ():
+            if isinstance(cell.cell_contents, HTTPRoute):
+                cell.cell_contents = route
 
 
 def _constant(value: Any) -> Callable[[], Any]:
