@@ -1,16 +1,17 @@
 #!/usr/bin/env bash
-# Remove SparkQ from this folder: stop the server and the watchers, then delete the queue
-# database (with its -wal/-shm files), the server's lockfile, the watchers' files
-# <tmp>/sparkq-* (files and FIFOs, not folders) and the virtual environment ./.venv.
-# sparkq.yml and your code stay.
+# Remove SparkQ from this folder: stop the server and this database's watchers, then delete
+# the queue database (with its -wal/-shm files), sparkq.lock and sparkq.port, the files of this
+# database's watchers in <tmp> (sparkq-S.lock, -pipe, -done, .database) and the virtual
+# environment ./.venv. sparkq.yml, your code and other projects' watchers stay.
 #
 #   ./teardown.sh        asks first when run on a terminal
 #   ./teardown.sh -y     no question (scripts, CI)
 #
 # The database path and <tmp> (watcher.tmp_dir) come from ./sparkq.yml (or $SPARKQ_CONFIG)
-# when there is one, else the defaults sparkq.db and /tmp. Only the processes whose PIDs are
-# written in those lockfiles are stopped, and only when they are SparkQ processes: SIGTERM,
-# up to 5 seconds to exit, then SIGKILL.
+# when there is one, else the defaults sparkq.db and /tmp. A stream's watcher files are this
+# database's when <tmp>/sparkq-S.database names it. The server and each watcher are stopped
+# only while they hold the lock on their lockfile (sparkq.lock, <tmp>/sparkq-S.lock):
+# SIGTERM, up to 5 seconds to exit, then SIGKILL.
 set -euo pipefail
 shopt -s nullglob
 
@@ -21,7 +22,7 @@ assume_yes=0
 for arg in "$@"; do
     case "$arg" in
         -y|--yes) assume_yes=1 ;;
-        -h|--help) sed -n '2,12p' "$0" | sed 's/^# \{0,1\}//'; exit 0 ;;
+        -h|--help) awk 'NR > 1 && !/^#/ { exit } NR > 1 { sub(/^# ?/, ""); print }' "$0"; exit 0 ;;
         *) echo "teardown.sh: unknown option $arg (try --help)" >&2; exit 2 ;;
     esac
 done
@@ -80,12 +81,45 @@ PY
 fi
 tmp="${tmp%/}"
 [ -n "$tmp" ] || tmp="/"
-lock="$(dirname "$db")/sparkq.lock"
+# the server's lockfile is beside the database's real file (a symlinked database file included)
+db_target="$(readlink -f -- "$db" 2>/dev/null || true)"
+lock="$(dirname "${db_target:-$db}")/sparkq.lock"
+port_file="$(dirname "$lock")/sparkq.port"
+
+# this database's watchers: <tmp>/sparkq-S.database names the database stream S's files serve
+# (the same file: same device and inode; or, once it is gone, the same resolved path).
+# <tmp> may be shared with other projects (the default /tmp is), whose files are left alone.
+db_real="$db"
+if db_dir="$(cd "$(dirname "$db")" 2>/dev/null && pwd -P)"; then db_real="${db_dir%/}/$(basename "$db")"; fi
+streams=()
+others=()
+for record in "$tmp"/sparkq-*.database; do
+    stream="${record#"$tmp"/sparkq-}"
+    stream="${stream%.database}"
+    recorded=""
+    if [ -f "$record" ] && [ ! -L "$record" ]; then
+        IFS= read -r recorded < "$record" || true
+    fi
+    if [ -n "$recorded" ] && { [ "$recorded" -ef "$db" ] || [ "$recorded" = "$db_real" ]; }; then
+        streams+=("$stream")
+    else
+        others+=("$stream")
+    fi
+done
+watcher_files=()
+watcher_locks=()
+for stream in ${streams[@]+"${streams[@]}"}; do
+    watcher_locks+=("$tmp/sparkq-$stream.lock")
+    watcher_files+=("$tmp/sparkq-$stream.lock" "$tmp/sparkq-$stream-pipe" "$tmp/sparkq-$stream-done"
+        "$tmp/sparkq-$stream.database")
+done
 
 if [ "$assume_yes" = 0 ] && [ -t 0 ]; then
     echo "This stops SparkQ and deletes:"
-    echo "  $db (and its -wal/-shm files), $lock"
-    echo "  $tmp/sparkq-*   (watcher lockfiles, FIFOs, done-flags)"
+    echo "  $db (and its -wal/-shm files), $lock, $port_file"
+    if [ "${#streams[@]}" -gt 0 ]; then
+        echo "  the watcher files in $tmp of stream(s): ${streams[*]}"
+    fi
     echo "  $here/.venv"
     printf 'Continue? [y/N] '
     read -r answer || answer=""
@@ -109,31 +143,71 @@ alive() {
     return 0
 }
 
-command_of() {
-    ps -o args= -p "$1" 2>/dev/null || tr '\0' ' ' < "/proc/$1/cmdline" 2>/dev/null || true
+lock_holder() {
+    # the PID of the process that holds the lockfile's flock and is named in it (the running
+    # server), nothing when nobody holds it: a dead server's lock is gone, whatever PID the file
+    # still names, so a reused PID is never signalled
+    [ -f "$1" ] || return 0
+    if [ -n "$python" ]; then
+        "$python" - "$1" <<'PY' 2>/dev/null || true
+import sys
+
+try:
+    from sparkq_adapters.process import lock_holder  # also checks /proc/locks
+except ImportError:
+    import fcntl
+    import os
+
+    def lock_holder(path):
+        fd = os.open(path, os.O_RDONLY | os.O_NOFOLLOW | os.O_NONBLOCK)
+        try:
+            fcntl.flock(fd, fcntl.LOCK_SH | fcntl.LOCK_NB)
+        except BlockingIOError:
+            words = os.read(fd, 64).split()
+            return int(words[0]) if len(words) == 1 and words[0].isdigit() else None
+        finally:
+            os.close(fd)
+        return None
+
+pid = lock_holder(sys.argv[1])
+if pid is not None:
+    print(pid)
+PY
+    elif command -v flock >/dev/null 2>&1 && ! flock -n -s "$1" true 2>/dev/null; then
+        pid_in "$1"
+    fi
 }
 
 pids=()
-for lockfile in "$lock" "$tmp"/sparkq-*.lock; do
+server_pid="$(lock_holder "$lock")"
+if [ -n "$server_pid" ] && [ "$server_pid" != "$$" ]; then
+    echo "Stopping the server, PID $server_pid ($lock)"
+    kill -TERM "$server_pid" 2>/dev/null || true
+    pids+=("$server_pid")
+elif [ -f "$lock" ]; then
+    echo "No process holds $lock (the server is not running); nothing to stop for it"
+fi
+# this database's watchers, each only while it holds the flock on its lockfile (as the server)
+for lockfile in ${watcher_locks[@]+"${watcher_locks[@]}"}; do
     [ -f "$lockfile" ] || continue
-    pid="$(pid_in "$lockfile")"
-    if [ -z "$pid" ] || [ "$pid" -le 1 ] || [ "$pid" = "$$" ]; then
-        echo "No usable PID in $lockfile; nothing to stop for it"
+    pid="$(lock_holder "$lockfile")"
+    if [ -z "$pid" ] || [ "$pid" = "$$" ]; then
+        echo "No process holds $lockfile (that watcher is not running); nothing to stop for it"
         continue
     fi
-    if ! alive "$pid"; then
-        echo "PID $pid from $lockfile is not running"
-        continue
-    fi
-    cmd="$(command_of "$pid")"
-    case "$cmd" in
-        *sparkq*) ;;
-        *) echo "PID $pid from $lockfile is not a SparkQ process ($cmd); left alone"; continue ;;
-    esac
-    echo "Stopping PID $pid ($lockfile)"
+    echo "Stopping the watcher, PID $pid ($lockfile)"
     kill -TERM "$pid" 2>/dev/null || true
     pids+=("$pid")
 done
+
+still_holds() {
+    # after a process exits its PID may be anyone's: SIGKILL only one that still holds its lock
+    local file
+    for file in "$lock" ${watcher_locks[@]+"${watcher_locks[@]}"}; do
+        [ "$(lock_holder "$file")" = "$1" ] && return 0
+    done
+    return 1
+}
 
 if [ "${#pids[@]}" -gt 0 ]; then
     for _ in $(seq 50); do
@@ -143,7 +217,7 @@ if [ "${#pids[@]}" -gt 0 ]; then
         sleep 0.1
     done
     for pid in "${pids[@]}"; do
-        if alive "$pid"; then
+        if alive "$pid" && still_holds "$pid"; then
             echo "PID $pid did not exit within 5 s; sending SIGKILL"
             kill -KILL "$pid" 2>/dev/null || true
         fi
@@ -152,9 +226,8 @@ fi
 
 # -- delete -------------------------------------------------------------------------------------
 removed=()
-# the watchers' files are plain files and FIFOs; folders named sparkq-* (caches of other
-# tools, say) are not SparkQ's, so they stay
-for path in "$db" "$db-wal" "$db-shm" "$db-journal" "$lock" "$tmp"/sparkq-*; do
+# the watchers' files are plain files and FIFOs; a folder with such a name is not SparkQ's
+for path in "$db" "$db-wal" "$db-shm" "$db-journal" "$lock" "$port_file" ${watcher_files[@]+"${watcher_files[@]}"}; do
     if [ -L "$path" ] || { [ -e "$path" ] && [ ! -d "$path" ]; }; then
         rm -f -- "$path"
         removed+=("$path")
@@ -170,6 +243,9 @@ if [ "${#removed[@]}" -gt 0 ]; then
     printf '  %s\n' "${removed[@]}"
 else
     echo "Nothing to delete."
+fi
+if [ "${#others[@]}" -gt 0 ]; then
+    echo "Left alone in $tmp (another database's watchers): ${others[*]}"
 fi
 echo
 echo "SparkQ is torn down. The folder $here can now be deleted."

@@ -1,78 +1,161 @@
-"""`sparkq.yml`: finding it, reading it, checking it, and the built-in defaults of SPEC §6."""
+"""`sparkq.yml`: finding it, reading it, checking it, and the built-in defaults of SPEC §6.
+
+The file's shape is the attrs classes below; the values that have a range are constrained types
+(`Port`, `Seconds`, `SynchronousMode`, ...), so one cattrs pass reads and checks the whole file
+and every problem is named by its key (`server.port: expected a port number from 1 to 65535`).
+"""
 
 from __future__ import annotations
 
+import functools
 import os
 import re
 import sys
+from collections.abc import Callable, Iterator
+from enum import StrEnum
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Annotated, Any, get_args, get_origin
 
 import attrs
 
 from sparkq_domain import DEFAULT_CLASS_TIMEOUTS, DEFAULT_TOOLS, Registry, TaskClass, ToolSpec
-from sparkq_domain.errors import SparkQError
-from sparkq_domain.model import MAX_TIMEOUT_SECONDS
+from sparkq_domain.errors import InvalidInput, SparkQError
+from sparkq_domain.model import MAX_TIMEOUT_SECONDS, validate_name, validate_timeout
+
+if TYPE_CHECKING:
+    import cattrs
+
+    from .scripts import ScriptIndex
 
 CONFIG_NAME = "sparkq.yml"
 CONFIG_ENV = "SPARKQ_CONFIG"
 LOOPBACK_HOSTS = ("127.0.0.1", "localhost", "::1")
-SYNCHRONOUS_MODES = ("normal", "full", "extra")
-_TOOL_NAME = re.compile(r"[A-Za-z0-9][A-Za-z0-9._-]{0,63}")
+#: the script folders of SPEC §6 and sparkq.yml.example; one that does not exist is skipped with a warning
+DEFAULT_SCRIPT_DIRS = ("scripts", "tools")
 
 
 class ConfigError(SparkQError):
     """The configuration file is missing or wrong."""
 
 
+# -- constrained types -----------------------------------------------------------------------------
+# A value with a range is `Annotated[<base type>, Rule(...)]`: the type checker sees the base type,
+# and the config's converter checks the base type strictly, then the rule. The rules are also what
+# `sparkq setup` and `sparkq run --port` check their answers and flags against.
+
+
+@attrs.frozen
+class Rule:
+    """What a config value must be, in words, and the check."""
+
+    expected: str
+    ok: Callable[[Any], bool]
+
+    def holds(self, value: Any) -> bool:
+        return self.ok(value)
+
+
+def _is_timeout(seconds: int) -> bool:
+    try:
+        validate_timeout(seconds)  # the domain's one timeout rule
+    except InvalidInput:
+        return False
+    return True
+
+
+def _is_tool_name(name: str) -> bool:
+    try:
+        validate_name("tool", name)  # the domain's one name rule
+    except InvalidInput:
+        return False
+    return True
+
+
+PORT = Rule("a port number from 1 to 65535", lambda n: 1 <= n <= 65535)
+SECONDS = Rule(f"a whole number of seconds from 1 to {MAX_TIMEOUT_SECONDS}", _is_timeout)
+TOOL_NAME = Rule("a tool name of letters, digits, '.', '_' or '-' (starting with a letter or digit)", _is_tool_name)
+
+Port = Annotated[int, PORT]
+#: a task timeout: whole seconds, 1 to 30 days
+Seconds = Annotated[int, SECONDS]
+ToolName = Annotated[str, TOOL_NAME]
+LoopbackHost = Annotated[str, Rule(f"a loopback address ({', '.join(LOOPBACK_HOSTS)})", LOOPBACK_HOSTS.__contains__)]
+JournalMode = Annotated[str, Rule("wal", lambda m: m == "wal")]
+FilePath = Annotated[str, Rule("a file path", lambda p: bool(p.strip()))]
+FolderPath = Annotated[str, Rule("a folder path", lambda p: bool(p.strip()))]
+BodyLimit = Annotated[int, Rule("at least 1024", lambda n: n >= 1024)]
+Count = Annotated[int, Rule("0 or more", lambda n: n >= 0)]
+Interval = Annotated[float, Rule("more than 0", lambda n: n > 0)]
+
+
+class SynchronousMode(StrEnum):
+    """SQLite's `synchronous`: `normal` survives process crashes; `full`/`extra` also power loss."""
+
+    NORMAL = "normal"
+    FULL = "full"
+    EXTRA = "extra"
+
+
+#: the one list of synchronous modes a config may name (`off` is refused: a power loss could corrupt the file)
+SYNCHRONOUS_MODES = tuple(m.value for m in SynchronousMode)
+
+#: field metadata: `to_yaml` writes the key only when it differs from its default, as the example does
+_IF_CHANGED = "sparkq_written_if_changed"
+_WRITTEN_IF_CHANGED = {_IF_CHANGED: True}
+
+
+# -- the shape of the file -------------------------------------------------------------------------
+
+
 @attrs.frozen(kw_only=True)
 class ProjectConfig:
-    name: str | None = None
-    repo_path: str | None = None
-    prd_path: str | None = None
+    name: str | None = attrs.field(default=None, metadata=_WRITTEN_IF_CHANGED)
+    repo_path: str | None = attrs.field(default=None, metadata=_WRITTEN_IF_CHANGED)
+    prd_path: str | None = attrs.field(default=None, metadata=_WRITTEN_IF_CHANGED)
 
 
 @attrs.frozen(kw_only=True)
 class ServerConfig:
-    port: int = 8420
-    host: str = "127.0.0.1"
+    port: Port = 8420
+    host: LoopbackHost = attrs.field(default="127.0.0.1", metadata=_WRITTEN_IF_CHANGED)
     #: request bodies above this are refused with 413
-    max_body_bytes: int = 8 * 1024 * 1024
+    max_body_bytes: BodyLimit = attrs.field(default=8 * 1024 * 1024, metadata=_WRITTEN_IF_CHANGED)
 
 
 @attrs.frozen(kw_only=True)
 class DatabaseConfig:
     #: relative to the folder of the config file (or the current folder without one)
-    path: str = "sparkq.db"
-    mode: str = "wal"
-    #: `normal` survives process crashes; `full` also survives power loss, at some speed
-    synchronous: str = "normal"
-    busy_timeout_ms: int = 5000
+    path: FilePath = "sparkq.db"
+    mode: JournalMode = "wal"
+    synchronous: SynchronousMode = attrs.field(
+        default=SynchronousMode.NORMAL, converter=SynchronousMode, metadata=_WRITTEN_IF_CHANGED
+    )
+    busy_timeout_ms: Count = attrs.field(default=5000, metadata=_WRITTEN_IF_CHANGED)
 
 
 @attrs.frozen(kw_only=True)
 class PurgeConfig:
-    older_than_days: int = 3
+    older_than_days: Count = 3
 
 
 @attrs.frozen(kw_only=True)
 class WatcherConfig:
-    idle_poll_seconds: float = 60
-    busy_poll_seconds: float = 120
-    tmp_dir: str = "/tmp"
+    idle_poll_seconds: Interval = 60
+    busy_poll_seconds: Interval = 120
+    tmp_dir: FolderPath = "/tmp"
 
 
 @attrs.frozen(kw_only=True)
 class TaskClassConfig:
-    timeout: int
+    timeout: Seconds
 
 
 @attrs.frozen(kw_only=True)
 class ToolConfig:
     description: str = ""
     task_class: TaskClass = TaskClass.MEDIUM_SCRIPT
-    timeout: int | None = None
-    payload_template: dict[str, Any] | None = None
+    timeout: Seconds | None = attrs.field(default=None, metadata=_WRITTEN_IF_CHANGED)
+    payload_template: dict[str, Any] | None = attrs.field(default=None, metadata=_WRITTEN_IF_CHANGED)
 
 
 def _default_classes() -> dict[TaskClass, TaskClassConfig]:
@@ -95,9 +178,9 @@ class ConfigFile:
     database: DatabaseConfig = attrs.Factory(DatabaseConfig)
     purge: PurgeConfig = attrs.Factory(PurgeConfig)
     watcher: WatcherConfig = attrs.Factory(WatcherConfig)
-    script_dirs: list[str] = attrs.Factory(list)
+    script_dirs: list[FolderPath] = attrs.Factory(lambda: list(DEFAULT_SCRIPT_DIRS))
     task_classes: dict[TaskClass, TaskClassConfig] = attrs.Factory(_default_classes)
-    tools: dict[str, ToolConfig] = attrs.Factory(_default_tools)
+    tools: dict[ToolName, ToolConfig] = attrs.Factory(_default_tools)
 
 
 @attrs.frozen(kw_only=True)
@@ -116,7 +199,7 @@ class Settings:
 
     @property
     def lock_path(self) -> Path:
-        return self.db_path.with_name("sparkq.lock")
+        return lock_path_for(self.db_path)
 
     @property
     def watcher_dir(self) -> Path:
@@ -151,20 +234,106 @@ class Settings:
         return Registry(class_timeouts=classes, tools=tools)
 
 
+LOCK_NAME = "sparkq.lock"
+
+
+def lock_path_for(db_path: Path) -> Path:
+    """The server's lockfile: `sparkq.lock` beside the database's real file.
+
+    Symlinks are resolved, so every path that reaches one database (a symlinked file or folder)
+    finds the same lock. A second name made by a hard link is refused when the database opens.
+    """
+    return db_path.resolve().with_name(LOCK_NAME)
+
+
+def salvage_db_path(explicit: str | os.PathLike[str] | None = None, cwd: Path | None = None) -> Path | None:
+    """The database a config file that does not load still names (else the default beside it).
+
+    For `sparkq stop` and `sparkq status`, which must still find a running server after
+    sparkq.yml was broken: only `database.path` is read, from YAML or, when the YAML itself is
+    invalid, from a `database:` section's `path:` line. None when the config file is missing.
+    """
+    try:
+        path = find_config(explicit, cwd)
+    except ConfigError:
+        return None
+    if path is None:
+        return defaults(cwd).db_path
+    try:
+        text = path.read_text(encoding="utf-8", errors="replace")
+    except OSError:
+        text = ""
+    return path.parent / (_database_path_in(text) or DatabaseConfig().path)
+
+
+def _database_path_in(text: str) -> str | None:
+    import yaml
+
+    try:
+        data = yaml.safe_load(text)
+    except yaml.YAMLError:
+        return _database_path_by_lines(text)
+    database = data.get("database") if isinstance(data, dict) else None
+    named = database.get("path") if isinstance(database, dict) else None
+    return named if isinstance(named, str) and named.strip() else None
+
+
+def _database_path_by_lines(text: str) -> str | None:
+    flow = re.search(r"^database:[ \t]*\{([^}]*)\}", text, re.M)
+    if flow:
+        found = re.search(r"(?:^|,)\s*path:\s*([^,]+)", flow.group(1))
+    else:
+        block = re.search(r"^database:[ \t]*(?:#.*)?\n((?:[ \t]+.*(?:\n|$)|[ \t]*(?:\n|$))*)", text, re.M)
+        found = re.search(r"^[ \t]+path:[ \t]*(.+?)[ \t]*$", block.group(1), re.M) if block else None
+    if not found:
+        return None
+    value = re.sub(r"\s+#.*$", "", found.group(1)).strip().strip("'\"")
+    return value or None
+
+
 def defaults(base_dir: Path | None = None) -> Settings:
     return Settings(file=ConfigFile(), source=None, base_dir=(base_dir or Path.cwd()).resolve())
 
 
-def find_config(explicit: str | os.PathLike[str] | None = None, cwd: Path | None = None) -> Path | None:
-    """The config to use: `--config`, else `$SPARKQ_CONFIG`, else `./sparkq.yml` if it exists."""
+def config_path_for(explicit: str | os.PathLike[str] | None = None, cwd: Path | None = None) -> Path:
+    """Where the config file is, or goes: `--config`, else `$SPARKQ_CONFIG`, else `./sparkq.yml`.
+
+    The one rule of every command: `sparkq setup` writes there, the others read there.
+    """
     chosen = explicit or os.environ.get(CONFIG_ENV)
-    if chosen:
-        path = Path(chosen).expanduser()
-        if not path.is_file():
-            raise ConfigError(f"Config file {path} not found; check --config / ${CONFIG_ENV}, or run `sparkq setup`")
+    path = Path(chosen).expanduser() if chosen else (cwd or Path.cwd()) / CONFIG_NAME
+    return path.absolute()
+
+
+def find_config(explicit: str | os.PathLike[str] | None = None, cwd: Path | None = None) -> Path | None:
+    """The config file to read (`config_path_for`); None when `./sparkq.yml` does not exist.
+
+    A file named by `--config` or `$SPARKQ_CONFIG` must exist.
+    """
+    path = config_path_for(explicit, cwd)
+    if path.is_file():
         return path.resolve()
-    local = (cwd or Path.cwd()) / CONFIG_NAME
-    return local.resolve() if local.is_file() else None
+    if explicit or os.environ.get(CONFIG_ENV):
+        raise ConfigError(f"Config file {path} not found; check --config / ${CONFIG_ENV}, or run `sparkq setup`")
+    return None
+
+
+def reload(
+    explicit: str | os.PathLike[str] | None = None, cwd: Path | None = None, *, where: str = ""
+) -> tuple[Settings, ScriptIndex]:
+    """Read the config file again, which must exist now, and rebuild its script index.
+
+    What `sparkq reload` and the server's `POST /api/reload` both do; `where` says in the
+    not-found error whose folder was looked in (", where the server was started").
+    """
+    from .scripts import build_index_for
+
+    path = find_config(explicit, cwd)
+    if path is None:
+        folder = config_path_for(None, cwd).parent
+        raise ConfigError(f"{CONFIG_NAME} not found in {folder}{where}; write it with `sparkq setup`")
+    settings = load_file(path)
+    return settings, build_index_for(settings)
 
 
 def load(explicit: str | os.PathLike[str] | None = None, cwd: Path | None = None) -> Settings:
@@ -280,10 +449,9 @@ def parse(text: str, path: Path) -> Settings:
     if not isinstance(data, dict):
         raise ConfigError(f"{path}: expected a mapping of settings (project:, server:, tools:, ...), got {_kind(data)}")
     try:
-        file = _strict_converter().structure(data, ConfigFile)
+        file = _converter().structure(data, ConfigFile)
     except Exception as exc:  # cattrs raises an exception group describing every problem
-        raise ConfigError(f"{path}: " + "; ".join(_describe(exc))) from None
-    _check(file, path)
+        raise ConfigError(f"{path}: " + "; ".join(_problems(exc, "", ConfigFile))) from None
     return Settings(file=file, source=path, base_dir=path.parent)
 
 
@@ -339,10 +507,11 @@ def _task_class(value: Any, _: type) -> TaskClass:
         raise _Expected("a task class: " + ", ".join(c.value for c in TaskClass), value) from None
 
 
-def _str_list(value: Any, _: type) -> list[str]:
-    if not isinstance(value, list) or not all(isinstance(v, str) for v in value):
-        raise _Expected("a list of folder names, e.g. [scripts, tools]", value)
-    return list(value)
+def _synchronous(value: Any, _: type) -> SynchronousMode:
+    try:
+        return SynchronousMode(_str(value, str).lower())
+    except ValueError:
+        raise _Expected(" or ".join(SYNCHRONOUS_MODES), value) from None
 
 
 def _json_object(value: Any, _: type) -> dict[str, Any]:
@@ -351,100 +520,163 @@ def _json_object(value: Any, _: type) -> dict[str, Any]:
     return dict(value)
 
 
-_strict_converters: set[int] = set()
-_UNKNOWN = "\x00unknown\x00"
+def _rule_of(type_: Any) -> Rule | None:
+    if get_origin(type_) is not Annotated:
+        return None
+    return next((m for m in type_.__metadata__ if isinstance(m, Rule)), None)
 
 
-def _strict_converter() -> Any:
-    """The one cattrs converter of `serialization`, with strict hooks for the config's scalar types."""
-    from .serialization import converter
+def _constrained(conv: cattrs.Converter, type_: Any) -> Callable[[Any, Any], Any]:
+    """The hook of `Annotated[base, rule]`: the strict hook of the base type, then the rule."""
+    base = get_args(type_)[0]
+    structure_base = conv.get_structure_hook(base)
+    rule = _rule_of(type_)
+    assert rule is not None
 
-    conv = converter()
-    if id(conv) not in _strict_converters:
-        conv.register_structure_hook(int, _int)
-        conv.register_structure_hook(float, _float)
-        conv.register_structure_hook(str, _str)
-        conv.register_structure_hook(TaskClass, _task_class)
-        conv.register_structure_hook_func(lambda t: t == list[str], _str_list)
-        conv.register_structure_hook_func(lambda t: t == dict[str, Any], _json_object)
-        _strict_converters.add(id(conv))
+    def structure(value: Any, _: Any) -> Any:
+        checked = structure_base(value, base)
+        if not rule.holds(checked):
+            raise _Expected(rule.expected, checked)
+        return checked
+
+    return structure
+
+
+def _list_of(conv: cattrs.Converter, type_: Any) -> Callable[[Any, Any], Any]:
+    """A list must be a YAML list (cattrs would take the letters of a string)."""
+    from cattrs.cols import list_structure_factory
+
+    items = list_structure_factory(type_, conv)
+
+    def structure(value: Any, _: Any) -> Any:
+        if not isinstance(value, list):
+            raise _Expected("a list of folder names, e.g. [scripts, tools]", value)
+        return items(value, type_)
+
+    return structure
+
+
+_FAILED = object()
+
+
+def _mapping_of(conv: cattrs.Converter, type_: Any) -> Callable[[Any, Any], Any]:
+    """A mapping must be a YAML mapping; its keys are checked even where a value is wrong."""
+    from cattrs.errors import IterableValidationError, IterableValidationNote
+
+    key_type, value_type = get_args(type_)
+    structure_key, structure_value = conv.get_structure_hook(key_type), conv.get_structure_hook(value_type)
+
+    def structure(value: Any, _: Any) -> Any:
+        if not isinstance(value, dict):
+            raise _Expected("a mapping (key: value)", value)
+        result: dict[Any, Any] = {}
+        errors: list[Exception] = []
+
+        def attempt(hook: Callable[[Any, Any], Any], data: Any, target: Any, where: str, key: Any) -> Any:
+            try:
+                return hook(data, target)
+            except Exception as exc:
+                exc.add_note(IterableValidationNote(f"Structuring mapping {where} @ key {key!r}", key, target))
+                errors.append(exc)
+                return _FAILED
+
+        for key, item in value.items():
+            # both are checked, so a wrong name is reported with a wrong value under it
+            new_key = attempt(structure_key, key, key_type, "key", key)
+            new_value = attempt(structure_value, item, value_type, "value", key)
+            if new_key is not _FAILED and new_value is not _FAILED:
+                result[new_key] = new_value
+        if errors:
+            raise IterableValidationError(f"While structuring {type_!r}", errors, type_)
+        return result
+
+    return structure
+
+
+def _number(value: float) -> float | int:
+    """60.0 is written as 60, as a person writes it."""
+    return int(value) if float(value).is_integer() else value
+
+
+def _omitting_defaults(conv: cattrs.Converter, cls: type) -> Callable[[Any], dict[str, Any]]:
+    from cattrs.gen import make_dict_unstructure_fn, override
+
+    omitted: dict[str, Any] = {
+        a.name: override(omit_if_default=True) for a in attrs.fields(cls) if a.metadata.get(_IF_CHANGED)
+    }
+    return make_dict_unstructure_fn(cls, conv, **omitted)
+
+
+@functools.cache
+def _converter() -> cattrs.Converter:
+    """The config's own cattrs converter: strict scalars, constrained types, unknown keys refused."""
+    import cattrs
+
+    conv = cattrs.Converter(forbid_extra_keys=True)
+    conv.register_structure_hook(int, _int)
+    conv.register_structure_hook(float, _float)
+    conv.register_structure_hook(str, _str)
+    conv.register_structure_hook(TaskClass, _task_class)
+    conv.register_structure_hook(SynchronousMode, _synchronous)
+    conv.register_structure_hook_func(lambda t: t == dict[str, Any], _json_object)
+    conv.register_structure_hook_factory(lambda t: _rule_of(t) is not None, functools.partial(_constrained, conv))
+    conv.register_structure_hook_factory(
+        lambda t: getattr(t, "__origin__", None) is list, functools.partial(_list_of, conv)
+    )
+    conv.register_structure_hook_factory(
+        lambda t: getattr(t, "__origin__", None) is dict and t != dict[str, Any], functools.partial(_mapping_of, conv)
+    )
+    conv.register_unstructure_hook(float, _number)
+    # plain text for YAML: cattrs passes a StrEnum through, which yaml.safe_dump cannot write
+    conv.register_unstructure_hook(TaskClass, lambda c: c.value)
+    conv.register_unstructure_hook(SynchronousMode, lambda m: m.value)
+    conv.register_unstructure_hook_factory(attrs.has, functools.partial(_omitting_defaults, conv))
     return conv
 
 
-def _describe(exc: BaseException) -> list[str]:
-    """Turn cattrs' exception group into `key: expected ..., got ...` phrases."""
-    import cattrs
-    from cattrs.errors import ForbiddenExtraKeysError
-
-    def fmt(error: BaseException, type_: type | None) -> str:
-        if isinstance(error, _Expected):
-            return error.describe()
-        if isinstance(error, ForbiddenExtraKeysError):
-            known = ", ".join(a.name for a in attrs.fields(error.cl))
-            # the key is only known here; `_UNKNOWN` lines get their full key below
-            return _UNKNOWN.join(["", known, *sorted(map(str, error.extra_fields))])
-        if isinstance(error, KeyError):
-            return "a required key is missing"
-        if type_ is not None and attrs.has(type_):
-            known = ", ".join(a.name for a in attrs.fields(type_))
-            return f"expected a mapping with the keys {known}"
-        if isinstance(error, AttributeError):  # `.items()` on something that is not a mapping
-            return "expected a mapping (key: value)"
-        return f"invalid value ({error})"
-
-    lines = []
-    for line in cattrs.transform_error(exc, path="$", format_exception=fmt):
-        message, _, where = line.rpartition(" @ ")
-        key = where.removeprefix("$").replace("['", ".").replace("']", "").lstrip(".")
-        if message.startswith(_UNKNOWN):
-            _, known, *unknown = message.split(_UNKNOWN)
-            for name in unknown:
-                lines.append(f"{key + '.' if key else ''}{name}: unknown key; expected one of: {known}")
-        else:
-            lines.append(f"{key}: {message}" if key else message)
-    return lines
-
-
-def _check(file: ConfigFile, path: Path) -> None:
-    problems = []
-
-    def need(ok: bool, key: str, expected: str, got: Any) -> None:
-        if not ok:
-            problems.append(f"{key}: expected {expected}, got {got!r}")
-
-    need(1 <= file.server.port <= 65535, "server.port", "a port number from 1 to 65535", file.server.port)
-    loopback = f"a loopback address ({', '.join(LOOPBACK_HOSTS)})"
-    need(file.server.host in LOOPBACK_HOSTS, "server.host", loopback, file.server.host)
-    need(file.server.max_body_bytes >= 1024, "server.max_body_bytes", "at least 1024", file.server.max_body_bytes)
-    need(file.database.mode == "wal", "database.mode", "wal", file.database.mode)
-    need(bool(file.database.path.strip()), "database.path", "a file path", file.database.path)
-    need(
-        file.database.synchronous.lower() in SYNCHRONOUS_MODES,
-        "database.synchronous",
-        " or ".join(SYNCHRONOUS_MODES),
-        file.database.synchronous,
+def _problems(exc: BaseException, key: str, type_: Any) -> Iterator[str]:
+    """Walk cattrs' exception group: one `key.path: expected ..., got ...` phrase per problem."""
+    from cattrs.errors import (
+        AttributeValidationNote,
+        ClassValidationError,
+        ForbiddenExtraKeysError,
+        IterableValidationError,
+        IterableValidationNote,
     )
-    need(file.database.busy_timeout_ms >= 0, "database.busy_timeout_ms", "0 or more", file.database.busy_timeout_ms)
-    need(file.purge.older_than_days >= 0, "purge.older_than_days", "0 or more", file.purge.older_than_days)
-    need(file.watcher.idle_poll_seconds > 0, "watcher.idle_poll_seconds", "more than 0", file.watcher.idle_poll_seconds)
-    need(file.watcher.busy_poll_seconds > 0, "watcher.busy_poll_seconds", "more than 0", file.watcher.busy_poll_seconds)
-    need(bool(file.watcher.tmp_dir.strip()), "watcher.tmp_dir", "a folder path", file.watcher.tmp_dir)
-    for i, folder in enumerate(file.script_dirs):
-        need(bool(folder.strip()), f"script_dirs[{i}]", "a folder path", folder)
-    seconds = f"a whole number of seconds from 1 to {MAX_TIMEOUT_SECONDS}"
-    for cls, c in file.task_classes.items():
-        need(1 <= c.timeout <= MAX_TIMEOUT_SECONDS, f"task_classes.{cls.value}.timeout", seconds, c.timeout)
-    for name, tool in file.tools.items():
-        need(
-            _TOOL_NAME.fullmatch(name) is not None,
-            f"tools.{name}",
-            "a tool name of letters, digits, '.', '_' or '-' (starting with a letter or digit)",
-            name,
-        )
-        if tool.timeout is not None:
-            need(1 <= tool.timeout <= MAX_TIMEOUT_SECONDS, f"tools.{name}.timeout", seconds, tool.timeout)
-    if problems:
-        raise ConfigError(f"{path}: " + "; ".join(problems))
+
+    if isinstance(exc, ForbiddenExtraKeysError):
+        known = ", ".join(a.name for a in attrs.fields(exc.cl))
+        for name in sorted(map(str, exc.extra_fields)):
+            yield f"{_key(key, name)}: unknown key; expected one of: {known}"
+        return
+    if isinstance(exc, ClassValidationError | IterableValidationError):
+        for sub in exc.exceptions:
+            notes = getattr(sub, "__notes__", [])
+            note = next((n for n in notes if isinstance(n, AttributeValidationNote | IterableValidationNote)), None)
+            if isinstance(note, AttributeValidationNote):
+                yield from _problems(sub, _key(key, note.name), note.type)
+            elif isinstance(note, IterableValidationNote):
+                yield from _problems(sub, _key(key, note.index), note.type)
+            else:
+                yield from _problems(sub, key, type_)
+        return
+    if isinstance(exc, _Expected):
+        message = exc.describe()
+    elif isinstance(exc, KeyError):
+        message = "a required key is missing"
+    elif attrs.has(type_):
+        message = f"expected a mapping with the keys {', '.join(a.name for a in attrs.fields(type_))}"
+    elif isinstance(exc, AttributeError):  # `.items()` on something that is not a mapping
+        message = "expected a mapping (key: value)"
+    else:
+        message = f"invalid value ({exc})"
+    yield f"{key}: {message}" if key else message
+
+
+def _key(parent: str, name: str | int) -> str:
+    if isinstance(name, int):
+        return f"{parent}[{name}]"
+    return f"{parent}.{name}" if parent else name
 
 
 def to_yaml(file: ConfigFile) -> str:
@@ -458,58 +690,35 @@ def to_yaml(file: ConfigFile) -> str:
     def dump(data: dict[str, Any]) -> str:
         return yaml.safe_dump(data, sort_keys=False, default_flow_style=None, allow_unicode=True, width=100)
 
-    def number(value: float) -> float | int:
-        return int(value) if float(value).is_integer() else value
-
-    server_defaults, db_defaults = ServerConfig(), DatabaseConfig()
-    project = {k: v for k, v in attrs.asdict(file.project).items() if v is not None}
-    server: dict[str, Any] = {"port": file.server.port}
-    for key in ("host", "max_body_bytes"):
-        if getattr(file.server, key) != getattr(server_defaults, key):
-            server[key] = getattr(file.server, key)
-    database: dict[str, Any] = {"path": file.database.path, "mode": file.database.mode}
-    for key in ("synchronous", "busy_timeout_ms"):
-        if getattr(file.database, key) != getattr(db_defaults, key):
-            database[key] = getattr(file.database, key)
-    watcher = {
-        "idle_poll_seconds": number(file.watcher.idle_poll_seconds),
-        "busy_poll_seconds": number(file.watcher.busy_poll_seconds),
-        "tmp_dir": file.watcher.tmp_dir,
-    }
-    classes = {cls.value: {"timeout": c.timeout} for cls, c in file.task_classes.items()}
-    tools: dict[str, Any] = {}
-    for name, tool in file.tools.items():
-        entry: dict[str, Any] = {"description": tool.description, "task_class": tool.task_class.value}
-        if tool.timeout is not None:
-            entry["timeout"] = tool.timeout
-        if tool.payload_template is not None:
-            entry["payload_template"] = tool.payload_template
-        tools[name] = entry
-
+    data: dict[str, Any] = _converter().unstructure(file)
     sections: list[tuple[str, dict[str, Any]]] = [
         (
             "# SparkQ configuration. Every key is optional; see sparkq.yml.example for all of them.\n"
             "# Relative paths are relative to the folder of this file.\n",
-            {"project": project} if project else {},
+            {"project": data["project"]} if data["project"] else {},
         ),
-        ("# The server (sparkq run) listens on 127.0.0.1 only.\n", {"server": server}),
-        ("# One SQLite file in WAL mode; sparkq.lock (the server's PID) goes beside it.\n", {"database": database}),
-        ("# Finished tasks older than this are deleted when the server starts.\n", {"purge": attrs.asdict(file.purge)}),
+        ("# The server (sparkq run) listens on 127.0.0.1 only.\n", {"server": data["server"]}),
+        (
+            "# One SQLite file in WAL mode; sparkq.lock (the server's PID) goes beside it.\n",
+            {"database": data["database"]},
+        ),
+        ("# Finished tasks older than this are deleted when the server starts.\n", {"purge": data["purge"]}),
         (
             "# Watchers (sparkq watch STREAM): poll intervals while the worker is idle / busy, and the\n"
-            "# folder of their files <tmp_dir>/sparkq-<stream>.lock, -pipe and -done.\n",
-            {"watcher": watcher},
+            "# folder of their files <tmp_dir>/sparkq-<stream>.lock, -pipe, -done and .database; two\n"
+            "# projects with a stream of the same name need different folders (e.g. .sparkq-tmp).\n",
+            {"watcher": data["watcher"]},
         ),
         (
             "# Folders scanned for scripts with `# name:`, `# description:`, `# inputs:`, `# outputs:`\n"
             "# and `# tags:` header lines (sparkq scripts).\n",
-            {"script_dirs": list(file.script_dirs)},
+            {"script_dirs": data["script_dirs"]},
         ),
-        ("# Default timeout in seconds of each task class.\n", {"task_classes": classes}),
+        ("# Default timeout in seconds of each task class.\n", {"task_classes": data["task_classes"]}),
         (
             "# The tools a task can be queued for. A tool's timeout overrides its class default (an\n"
             "# enqueue --timeout overrides both); payload_template pre-fills the UI's enqueue form.\n",
-            {"tools": tools},
+            {"tools": data["tools"]},
         ),
     ]
-    return "\n".join(comment + (dump(data) if data else "") for comment, data in sections)
+    return "\n".join(comment + (dump(section) if section else "") for comment, section in sections)

@@ -37,13 +37,14 @@ if TYPE_CHECKING:
 MAX_HEAD_BYTES = 8 * 1024
 #: a script folder that holds more files than this is most likely not a script folder
 MAX_FILES_PER_DIR = 10_000
+#: the header fields a script may declare, one `# field: value` line each
 FIELDS = ("name", "description", "inputs", "outputs", "tags")
 SCRIPT_SUFFIXES = frozenset(
     {".sh", ".bash", ".zsh", ".fish", ".ksh", ".py", ".rb", ".pl", ".php", ".js", ".mjs", ".ts", ".lua", ".r", ".R"}
 )
 SKIPPED_DIRS = frozenset({"__pycache__", "node_modules"})
 
-_FIELD_LINE = re.compile(r"#+\s*(name|description|inputs|outputs|tags)\s*:\s?(.*)$", re.IGNORECASE)
+_FIELD_LINE = re.compile(rf"#+\s*({'|'.join(FIELDS)})\s*:\s?(.*)$", re.IGNORECASE)
 
 
 @attrs.frozen(kw_only=True)
@@ -80,9 +81,6 @@ class ScriptIndex:
 
     def to_list(self) -> list[dict[str, Any]]:
         return [s.to_dict() for s in self.scripts]
-
-    def find(self, name: str) -> ScriptEntry | None:
-        return next((s for s in self.scripts if s.name == name), None)
 
 
 def build_index(script_dirs: Iterable[str | os.PathLike[str]], base_dir: str | os.PathLike[str]) -> ScriptIndex:

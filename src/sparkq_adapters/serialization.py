@@ -1,4 +1,4 @@
-"""Wire formats: JSON input parsing, entity -> JSON dicts, and the one cattrs converter (for config).
+"""Wire formats: JSON input parsing, entity -> JSON dicts, and the cattrs converters (config, request bodies).
 
 The entity -> dict functions are written out by hand rather than through cattrs: the CLI calls
 them on every `peek`/`claim`, and importing cattrs would cost that hot path ~20 ms per call.
@@ -11,11 +11,11 @@ import json
 import math
 from collections.abc import Mapping
 from datetime import datetime
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, TypeVar
 
 from sparkq_domain import Registry, Session, Stats, Stream, StreamCounts, Task, TaskStatus
 from sparkq_domain.errors import InvalidInput
-from sparkq_domain.limits import INTEGER_RULE, MAX_JSON_INTEGER, shown_integer
+from sparkq_domain.limits import INTEGER_RULE, MAX_JSON_INTEGER, quoted, shown_integer
 
 from .clock import format_optional, format_time
 
@@ -247,16 +247,98 @@ def tool_dicts(registry: Registry) -> list[dict[str, Any]]:
     return items
 
 
-# -- config (the one cattrs converter) -------------------------------------------------------------
+# -- request bodies (a converter of their own: strict JSON types, worded for JSON) -----------------
 
-_converter: cattrs.Converter | None = None
+T = TypeVar("T")
 
 
-def converter() -> cattrs.Converter:
-    """The one cattrs converter: unknown keys are errors, so typos in sparkq.yml are caught."""
-    global _converter
-    if _converter is None:
+#: what `BodyMismatch` says of a key the body lacks
+REQUIRED = "is required"
+
+
+class BodyMismatch(ValueError):
+    """A JSON object that does not fit a body type: what is wrong with which key, and the unknown keys."""
+
+    def __init__(self, problems: list[tuple[str, str]], unknown: list[str]) -> None:
+        super().__init__(problems, unknown)
+        #: (key, what is wrong with it), e.g. ("timeout", "must be an integer, got a string: '77'")
+        self.problems = problems
+        #: keys the type does not have, sorted
+        self.unknown = unknown
+
+
+class _WrongType(ValueError):
+    def __init__(self, expected: str, got: Any) -> None:
+        super().__init__(expected, got)
+        self.expected = expected
+        self.got = got
+
+
+def json_kind(value: Any) -> str:
+    """What a JSON value is, for an error message: `null`, `a string: 'x'`, `the number 7`, `an array`."""
+    if value is None:
+        return "null"
+    if isinstance(value, bool):
+        return "true" if value else "false"
+    if isinstance(value, int | float):
+        return f"the number {quoted(value)}"
+    if isinstance(value, str):
+        return f"a string: {quoted(value)}"
+    if isinstance(value, dict):
+        return "an object"
+    if isinstance(value, list):
+        return "an array"
+    return type(value).__name__
+
+
+def _exact(expected: str, *types: type) -> Any:
+    def hook(value: Any, _: Any) -> Any:
+        # bool is an int to Python, never to a JSON reader: `true` is not a timeout
+        if (isinstance(value, bool) and bool not in types) or not isinstance(value, types):
+            raise _WrongType(expected, value)
+        return value
+
+    return hook
+
+
+_body_converter: cattrs.Converter | None = None
+
+
+def body_converter() -> cattrs.Converter:
+    """The converter of request bodies: unknown keys are errors and types are exact (no "77" -> 77)."""
+    global _body_converter
+    if _body_converter is None:
         import cattrs
 
-        _converter = cattrs.Converter(forbid_extra_keys=True)
-    return _converter
+        conv = cattrs.Converter(forbid_extra_keys=True)
+        conv.register_structure_hook(str, _exact("a string", str))
+        conv.register_structure_hook(int, _exact("an integer", int))
+        conv.register_structure_hook(float, _exact("a number", int, float))
+        conv.register_structure_hook(bool, _exact("true or false", bool))
+        # the values inside a payload or result are the domain's to check (`sparkq_domain.limits`)
+        conv.register_structure_hook_func(lambda t: t == dict[str, Any], _exact("a JSON object", dict))
+        _body_converter = conv
+    return _body_converter
+
+
+def structure_body(value: dict[str, Any], cls: type[T]) -> T:
+    """Build the attrs class `cls` from a JSON object, strictly; raises `BodyMismatch` naming every problem."""
+    from cattrs.errors import ClassValidationError, ForbiddenExtraKeysError
+
+    try:
+        return body_converter().structure(value, cls)
+    except ClassValidationError as exc:
+        problems: list[tuple[str, str]] = []
+        unknown: list[str] = []
+        with_notes, without_notes = exc.group_exceptions()
+        for error, note in with_notes:
+            if isinstance(error, KeyError):
+                problems.append((note.name, REQUIRED))
+            elif isinstance(error, _WrongType):
+                problems.append((note.name, f"must be {error.expected}, got {json_kind(error.got)}"))
+            else:  # pragma: no cover - the hooks above raise only _WrongType
+                problems.append((note.name, f"is not valid ({type(error).__name__})"))
+        for error in without_notes:
+            if isinstance(error, ForbiddenExtraKeysError):
+                unknown.extend(sorted(map(str, error.extra_fields)))
+        raise BodyMismatch(problems, unknown) from None

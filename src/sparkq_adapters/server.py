@@ -1,4 +1,9 @@
-"""Running the HTTP server as a process: the lockfile, the loopback socket, uvicorn, stopping it."""
+"""Running the HTTP server as a process: the lockfile, the loopback socket, uvicorn, stopping it.
+
+The server holds an exclusive flock on `sparkq.lock` (beside the database's real path) for its
+whole life; the file holds its PID and nothing else. The port it serves is in `sparkq.port`
+beside it, written and removed by the lock's holder only, and believed only while the lock is held.
+"""
 
 from __future__ import annotations
 
@@ -7,6 +12,7 @@ import os
 import signal
 import socket
 import sys
+import tempfile
 import time
 from collections.abc import Callable
 from pathlib import Path
@@ -14,12 +20,13 @@ from typing import TYPE_CHECKING
 
 from sparkq_domain.errors import Conflict, SparkQError
 
-from .process import LockHeld, acquire_lockfile, is_sparkq, pid_alive, read_pid, release_lockfile, remove_if_unchanged
+from .process import HeldLock, LockHeld, Process, clear_stale_lock, hold_lock, lock_holder, lock_is_held
 
 if TYPE_CHECKING:
     import uvicorn
 
 STOP_GRACE_SECONDS = 5.0
+PORT_FILE = "sparkq.port"
 
 
 class ServerError(SparkQError):
@@ -40,21 +47,62 @@ class AlreadyRunning(Conflict):
         super().__init__(f"SparkQ server already running (PID {pid})\nStop it first with: sparkq stop")
 
 
-def acquire_lock(lock_path: Path, port: int) -> None:
-    """Create the lockfile with our PID; replace one left by a dead process; refuse a live one."""
+def port_path(lock_path: Path) -> Path:
+    """The file beside the lockfile that names the port the running server listens on."""
+    return lock_path.with_name(PORT_FILE)
+
+
+def acquire_lock(lock_path: Path, port: int) -> HeldLock:
+    """Hold the lockfile (our PID) and record our port beside it; refuse when a server holds it."""
     try:
-        taken = acquire_lockfile(lock_path, f"{os.getpid()}\n{port}\n")
-    except LockHeld as held:
-        raise AlreadyRunning(held.pid) from None
+        held = hold_lock(lock_path)
+    except LockHeld as exc:
+        raise AlreadyRunning(exc.pid) from None
     except OSError as exc:
         raise ServerError(f"Cannot create the lockfile {lock_path}: {exc.strerror}") from None
-    if not taken:
-        raise ServerError(f"Could not take the lockfile {lock_path}; another SparkQ is starting at the same time")
+    try:
+        _write_port(port_path(lock_path), port)
+    except OSError as exc:
+        held.release()
+        raise ServerError(f"Cannot write {port_path(lock_path)}: {exc.strerror}") from None
+    return held
 
 
-release_lock = release_lockfile
-_remove_if_unchanged = remove_if_unchanged
-_is_sparkq = is_sparkq
+def release_lock(held: HeldLock) -> None:
+    """Remove the port file and the lockfile, in that order, while the lock is still ours."""
+    if held.held:
+        try:
+            port_path(held.path).unlink()
+        except OSError:
+            pass  # gone already, or a read-only folder: not believed without the lock anyway
+    held.release()
+
+
+def running_port(lock_path: Path) -> int | None:
+    """The port the server holding `lock_path` recorded; None when unreadable."""
+    try:
+        text = port_path(lock_path).read_text(encoding="ascii", errors="replace").strip()
+    except OSError:
+        return None
+    return int(text) if text.isdigit() and 0 < int(text) < 65536 else None
+
+
+def _write_port(target: Path, port: int) -> None:
+    """Write the port file whole or not at all (a temp file renamed over it)."""
+    fd, tmp = tempfile.mkstemp(dir=target.parent, prefix=".sparkq-port-")
+    try:
+        data = f"{port}\n".encode()
+        if os.write(fd, data) != len(data):
+            raise OSError(errno.ENOSPC, os.strerror(errno.ENOSPC))
+        os.fchmod(fd, 0o644)
+        os.close(fd)
+        fd = -1
+        os.replace(tmp, target)
+    except BaseException:
+        if fd >= 0:
+            os.close(fd)
+        os.unlink(tmp)
+        raise
 
 
 def bind_loopback(host: str, port: int) -> socket.socket:
@@ -114,7 +162,7 @@ def serve(
     """
     import uvicorn
 
-    acquire_lock(lock_path, port)
+    held = acquire_lock(lock_path, port)
     # uvicorn shuts down gracefully on SIGINT/SIGTERM, then re-raises the signal to the handler
     # that was there before it: ours turns it into an exception, so `finally` still runs.
     # SIGINT too: otherwise asyncio's own SIGINT handler cancels the lifespan with a traceback.
@@ -130,40 +178,63 @@ def serve(
     finally:
         for sig, handler in previous.items():
             signal.signal(sig, handler)
-        release_lock(lock_path)
+        release_lock(held)
 
 
 def stop(lock_path: Path, *, grace: float = STOP_GRACE_SECONDS) -> int:
-    """Stop the server named in the lockfile: SIGTERM, then SIGKILL after `grace` seconds.
+    """Stop the server holding the lockfile: SIGTERM, then SIGKILL after `grace` seconds.
 
-    Returns the PID stopped. Raises ServerError when no server runs (removing a stale lockfile).
+    Only the process that holds the lockfile's flock and is named in it is signalled (through a
+    pidfd, so not even a PID reused meanwhile can be hit). Returns the PID stopped. Raises
+    ServerError when no server runs, removing a lockfile that nobody holds.
     """
-    pid = read_pid(lock_path)
-    if pid is None or not pid_alive(pid) or not _is_sparkq(pid):
-        stale = lock_path.exists()
-        if stale:
-            _remove_if_unchanged(lock_path, pid)
-        raise ServerError("Server not running" + (" (removed a stale lockfile)" if stale else ""))
-    terminate(pid, grace=grace)
-    _remove_if_unchanged(lock_path, pid)
-    return pid
+    pid = lock_holder(lock_path)
+    if pid is not None:
+        try:
+            with Process(pid) as process:
+                # the handle is on the process that held the lock when we looked: make sure it still does
+                if lock_holder(lock_path) == pid:
+                    terminate(process, grace=grace)
+                    # after a SIGKILL the file stays behind, unlocked
+                    clear_stale_lock(lock_path)
+                    return pid
+        except ProcessLookupError:
+            pass
+        except PermissionError:
+            raise ServerError(
+                f"The server (PID {pid}) belongs to another user; stop it as that user, or with: kill {pid}"
+            ) from None
+    if lock_is_held(lock_path):
+        raise ServerError(
+            f"{lock_path} is locked by a process other than the one it names, so nothing was signalled; "
+            f"`lsof {lock_path}` shows which process holds it"
+        )
+    stale = clear_stale_lock(lock_path)
+    raise ServerError("Server not running" + (" (removed a stale lockfile)" if stale else ""))
 
 
-def terminate(pid: int, *, grace: float = STOP_GRACE_SECONDS) -> bool:
-    """SIGTERM `pid`, wait up to `grace` seconds, then SIGKILL; True if it had to be killed."""
+def terminate(target: int | Process, *, grace: float = STOP_GRACE_SECONDS) -> bool:
+    """SIGTERM the process, wait up to `grace` seconds, then SIGKILL; True if it had to be killed."""
+    if isinstance(target, int):
+        try:
+            process = Process(target)
+        except ProcessLookupError:
+            return False
+        with process:
+            return terminate(process, grace=grace)
     try:
-        os.kill(pid, signal.SIGTERM)
+        target.send(signal.SIGTERM)
     except ProcessLookupError:
         return False
     deadline = time.monotonic() + grace
     while time.monotonic() < deadline:
-        if not pid_alive(pid):
+        if not target.alive():
             return False
         time.sleep(0.05)
     try:
-        os.kill(pid, signal.SIGKILL)
+        target.send(signal.SIGKILL)
     except ProcessLookupError:
         return False
-    while pid_alive(pid) and time.monotonic() < deadline + 5:
+    while target.alive() and time.monotonic() < deadline + 5:
         time.sleep(0.05)
     return True

@@ -13,8 +13,6 @@ import time
 from collections.abc import Awaitable, Callable
 from typing import TYPE_CHECKING, Protocol, TypeVar
 
-from sparkq_domain.errors import Conflict
-
 if TYPE_CHECKING:
     from sparkq_domain import Claimed, Queue
 
@@ -118,13 +116,9 @@ def _next_wait(deadline: float | None, clock: Callable[[], float]) -> float | No
 
 
 def claimer(queue: Queue, stream: str) -> Callable[[], Claimed | None]:
-    """`queue.claim(stream)` for the waiting loops, refusing a stream that has ended (it never gets work)."""
-    from sparkq_domain import Status
+    """`queue.claim(stream)` for the waiting loops (a stream that has ended raises `StreamEnded`, ending the wait)."""
 
     def claim() -> Claimed | None:
-        claimed = queue.claim(stream)
-        if claimed is None and queue.get_stream(stream).status is not Status.ACTIVE:
-            raise Conflict(f"Stream {stream!r} has ended (or its session has); nothing can be claimed from it")
-        return claimed
+        return queue.claim(stream)
 
     return claim

@@ -2,8 +2,14 @@
 
 Files in the watcher folder `<tmp>` (watcher.tmp_dir):
 
-- `sparkq-<stream>.lock` holds the watcher's PID; a second watcher for the stream is refused,
-  a lockfile left by a dead process is replaced. Removed when the watcher exits.
+- `sparkq-<stream>.lock` holds the watcher's PID (one line), and the watcher holds an exclusive
+  flock on it for its whole life (`process.hold_lock`): a second watcher for the stream is
+  refused, a file nobody holds is stale whatever PID it names and is taken over. Removed when
+  the watcher exits.
+- `sparkq-<stream>.database` records the database the stream's files serve (its resolved path,
+  one line). `<tmp>` is shared by every project that keeps the default `/tmp`, so this is how
+  a watcher, `sparkq stop` and `teardown.sh` tell their own stream's files from another
+  project's of the same name. It stays with the FIFO when the watcher exits.
 - `sparkq-<stream>-done` is touched by the worker when it is idle.
 - `sparkq-<stream>-pipe` is the FIFO the worker `cat`s. It stays when the watcher exits: a
   worker may be blocked reading it, and a restarted watcher wakes that same reader.
@@ -24,6 +30,7 @@ worker within about `tick` seconds.
 from __future__ import annotations
 
 import array
+import errno
 import fcntl
 import os
 import stat
@@ -36,7 +43,7 @@ import attrs
 
 from sparkq_domain.errors import Conflict, SparkQError
 
-from .process import LockHeld, acquire_lockfile, release_lockfile
+from .process import HeldLock, LockHeld, hold_lock, lock_holder
 
 TICK_SECONDS = 0.25
 WAKE = b"wake\n"
@@ -52,35 +59,153 @@ class WatcherRunning(Conflict):
         super().__init__(f"Watcher for stream {stream} already running (PID {pid})")
 
 
+SEPARATE = (
+    "Two projects need separate watcher folders: set watcher.tmp_dir in this project's sparkq.yml,"
+    " e.g. `watcher: {tmp_dir: .sparkq-tmp}` (relative to sparkq.yml; create the folder)"
+)
+
+
+class OtherDatabase(Conflict):
+    """The stream's files in the watcher folder serve another project's database."""
+
+    def __init__(self, files: WatcherFiles, database: Path, pid: int | None) -> None:
+        self.database = database
+        self.pid = pid
+        if pid is not None:
+            what = (
+                f"Watcher for stream {files.stream} in {files.folder} already running (PID {pid})"
+                f" for another database, {database}"
+            )
+            after = ""
+        else:
+            what = (
+                f"The watcher files of stream {files.stream} in {files.folder} belong to another database,"
+                f" {database} (its watcher stopped; its worker may still wait on the FIFO)"
+            )
+            after = "; or, if that project is done with them, run its teardown.sh"
+        super().__init__(f"{what}. {SEPARATE}{after}")
+
+
 @attrs.frozen(kw_only=True)
 class WatcherFiles:
+    stream: str
     lock: Path
     pipe: Path
     done: Path
+    database: Path
 
     @classmethod
     def for_stream(cls, tmp_dir: Path, stream: str) -> WatcherFiles:
         return cls(
+            stream=stream,
             lock=tmp_dir / f"sparkq-{stream}.lock",
             pipe=tmp_dir / f"sparkq-{stream}-pipe",
             done=tmp_dir / f"sparkq-{stream}-done",
+            database=tmp_dir / f"sparkq-{stream}.database",
         )
 
+    @property
+    def folder(self) -> Path:
+        return self.lock.parent
 
-def acquire(files: WatcherFiles, stream: str) -> None:
-    """Take the stream's lockfile, or raise `WatcherRunning` naming the live watcher's PID."""
+
+def serving(tmp_dir: Path, database: Path) -> list[WatcherFiles]:
+    """The streams in `tmp_dir` whose files serve `database`, by name."""
+    found = []
+    for record in sorted(tmp_dir.glob("sparkq-*.database")):
+        files = WatcherFiles.for_stream(tmp_dir, record.name.removeprefix("sparkq-").removesuffix(".database"))
+        if serves(files, database):
+            found.append(files)
+    return found
+
+
+def recorded_database(files: WatcherFiles) -> Path | None:
+    """The database the stream's files serve, as their watcher recorded it; None if none did."""
     try:
-        taken = acquire_lockfile(files.lock, f"{os.getpid()}\n")
+        # O_NOFOLLOW|O_NONBLOCK: a symlink or FIFO planted in a shared /tmp is not a record
+        fd = os.open(files.database, os.O_RDONLY | os.O_NOFOLLOW | os.O_NONBLOCK)
+    except OSError:
+        return None
+    try:
+        if not stat.S_ISREG(os.fstat(fd).st_mode):
+            return None
+        line = os.read(fd, 8192).decode("utf-8", errors="surrogateescape").partition("\n")[0]
+    except OSError:
+        return None
+    finally:
+        os.close(fd)
+    return Path(line) if line.startswith("/") else None
+
+
+def same_database(recorded: Path, database: Path) -> bool:
+    """Whether two paths name one database file: by device and inode, by resolved path once gone."""
+    try:
+        return os.path.samefile(recorded, database)
+    except OSError:
+        return os.path.realpath(recorded) == os.path.realpath(database)
+
+
+def serves(files: WatcherFiles, database: Path) -> bool:
+    """Whether the stream's files are recorded as serving `database`."""
+    recorded = recorded_database(files)
+    return recorded is not None and same_database(recorded, database)
+
+
+def acquire(files: WatcherFiles, database: Path) -> HeldLock:
+    """Take the stream's lockfile for `database` and record that database beside it.
+
+    Refused (`WatcherRunning`) while a watcher for the stream runs, and (`OtherDatabase`) while
+    the stream's files serve another database that still exists, even with no watcher running:
+    that project's worker may still wait on the FIFO, and would be woken for our work. A record
+    of a database that no longer exists (a deleted project) is taken over. Returns the held
+    lock; its `release()` at exit removes the lockfile.
+    """
+    try:
+        lock = hold_lock(files.lock)
     except LockHeld as held:
-        raise WatcherRunning(stream, held.pid) from None
+        other = recorded_database(files)
+        if other is not None and not same_database(other, database):
+            raise OtherDatabase(files, other, held.pid) from None
+        raise WatcherRunning(files.stream, held.pid) from None
     except OSError as exc:
-        raise WatcherError(f"Cannot create the lockfile {files.lock}: {exc.strerror}") from None
-    if not taken:
-        raise WatcherError(f"Could not take the lockfile {files.lock}; another watcher is starting at the same time")
+        raise WatcherError(f"Cannot take the lockfile {files.lock}: {exc.strerror}") from None
+    other = recorded_database(files)
+    if other is not None and not same_database(other, database) and other.exists():
+        lock.release()
+        raise OtherDatabase(files, other, None)
+    try:
+        _record(files.database, database)
+    except OSError as exc:
+        lock.release()
+        raise WatcherError(f"Cannot write {files.database}: {exc.strerror}") from None
+    return lock
 
 
-def release(files: WatcherFiles) -> None:
-    release_lockfile(files.lock)
+def _record(path: Path, database: Path) -> None:
+    """Write the database's resolved path into the record; only the lock holder calls this."""
+    data = f"{os.path.realpath(database)}\n".encode("utf-8", errors="surrogateescape")
+    try:
+        mode: int | None = os.lstat(path).st_mode
+    except FileNotFoundError:
+        mode = None
+    if mode is not None and not stat.S_ISREG(mode):
+        path.unlink()  # a symlink or FIFO planted there is no record of ours
+        mode = None
+    # never through a symlink planted meanwhile; an existing file is opened without O_CREAT,
+    # which a sticky /tmp may refuse on a file of another user even where opening works
+    flags = os.O_WRONLY | os.O_NOFOLLOW | os.O_NONBLOCK | os.O_CLOEXEC
+    fd = os.open(path, flags) if mode is not None else os.open(path, flags | os.O_CREAT | os.O_EXCL, 0o644)
+    try:
+        os.ftruncate(fd, 0)
+        if os.write(fd, data) != len(data):
+            raise OSError(errno.ENOSPC, os.strerror(errno.ENOSPC))
+    finally:
+        os.close(fd)
+
+
+def running(files: WatcherFiles) -> int | None:
+    """The PID of the stream's live watcher: the process that holds its lockfile and is named in it."""
+    return lock_holder(files.lock)
 
 
 def ensure_fifo(path: Path) -> None:
@@ -169,6 +294,11 @@ class Watcher:
         self._log = log or (lambda _: None)
         self._wake = Wake(files.pipe)
         self.wakes = 0
+
+    @property
+    def waking(self) -> bool:
+        """Whether a wake is still waiting in the FIFO for the worker to read it."""
+        return self._wake.pending
 
     def idle(self) -> bool:
         """Whether the worker said it is idle (the done-flag exists)."""

@@ -16,6 +16,7 @@ from .errors import (
     StorageCorrupt,
     StorageError,
     StorageFull,
+    StreamEnded,
     TooLarge,
 )
 from .limits import (
@@ -87,6 +88,7 @@ __all__ = [
     "Store",
     "Stream",
     "StreamCounts",
+    "StreamEnded",
     "Task",
     "TaskChange",
     "TaskClass",

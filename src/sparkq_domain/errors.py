@@ -26,6 +26,14 @@ class Conflict(SparkQError):
     """The operation does not fit the current state."""
 
 
+class StreamEnded(Conflict):
+    """The stream has ended (or its session has): it takes no tasks and gives none."""
+
+    def __init__(self, stream: str, consequence: str) -> None:
+        self.stream = stream
+        super().__init__(f"Stream {stream!r} has ended (or its session has) and {consequence}")
+
+
 class InvalidTransition(Conflict):
     """The task's current status does not allow this operation."""
 

@@ -143,6 +143,25 @@ def shown_integer(digits: str) -> str:
     return digits if len(digits) <= 24 else f"{digits[:12]}…({len(digits.lstrip('-'))} digits)"
 
 
+#: the most characters of a user's value that an error message quotes
+MAX_QUOTED_CHARS = 200
+
+
+def quoted(value: object) -> str:
+    """`repr(value)` for an error message; a long text is cut to its first `MAX_QUOTED_CHARS` characters.
+
+    Error messages name what was wrong, and the caller sent it: a 1 MB name echoed back whole
+    helps nobody and costs both sides. Values that are not text are shown by their type unless small.
+    """
+    if isinstance(value, str):
+        if len(value) <= MAX_QUOTED_CHARS:
+            return repr(value)
+        return f"{value[:MAX_QUOTED_CHARS] + '…'!r} ({len(value):,} characters)"
+    if value is None or isinstance(value, bool | float) or (isinstance(value, int) and value.bit_length() <= 80):
+        return repr(value)
+    return f"a {type(value).__name__}"
+
+
 def _shown_int(value: int) -> str:
     if value.bit_length() <= 80:
         return shown_integer(str(value))

@@ -11,6 +11,7 @@ from typing import Any
 import attrs
 
 from .errors import InvalidInput, InvalidTransition
+from .limits import quoted
 
 JSONObject = dict[str, Any]
 
@@ -62,7 +63,7 @@ def validate_name(kind: str, name: str) -> str:
     """Return `name` if it is a valid session/stream name, else raise InvalidInput."""
     if not isinstance(name, str) or _NAME.fullmatch(name) is None:
         raise InvalidInput(
-            f"Invalid {kind} name {name!r}: use 1-64 letters, digits, '.', '_' or '-', "
+            f"Invalid {kind} name {quoted(name)}: use 1-64 letters, digits, '.', '_' or '-', "
             "starting with a letter or digit (e.g. 'api-v2')"
         )
     return name
@@ -71,7 +72,7 @@ def validate_name(kind: str, name: str) -> str:
 def validate_timeout(timeout: int) -> int:
     """Return `timeout` if it is a whole number of seconds in range, else raise InvalidInput."""
     if isinstance(timeout, bool) or not isinstance(timeout, int):
-        raise InvalidInput(f"Invalid timeout {timeout!r}: give a whole number of seconds")
+        raise InvalidInput(f"Invalid timeout {quoted(timeout)}: give a whole number of seconds")
     if not 1 <= timeout <= MAX_TIMEOUT_SECONDS:
         raise InvalidInput(f"Invalid timeout {timeout}: must be between 1 and {MAX_TIMEOUT_SECONDS} seconds")
     return timeout
@@ -147,7 +148,7 @@ class Registry:
             return self.tools[name]
         except KeyError:
             known = ", ".join(sorted(self.tools)) or "(none configured)"
-            raise InvalidInput(f"Unknown tool {name!r}. Known tools: {known}") from None
+            raise InvalidInput(f"Unknown tool {quoted(name)}. Known tools: {known}") from None
 
     def resolve(
         self, tool_name: str, *, timeout: int | None = None, task_class: TaskClass | str | None = None
@@ -167,7 +168,7 @@ def parse_task_class(value: TaskClass | str) -> TaskClass:
         return TaskClass(value)
     except ValueError:
         known = ", ".join(c.value for c in TaskClass)
-        raise InvalidInput(f"Unknown task class {value!r}. Use one of: {known}") from None
+        raise InvalidInput(f"Unknown task class {quoted(value)}. Use one of: {known}") from None
 
 
 DEFAULT_TOOLS: Mapping[str, ToolSpec] = {

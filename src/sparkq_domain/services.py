@@ -7,8 +7,8 @@ from datetime import datetime, timedelta
 
 import attrs
 
-from .errors import Conflict, Duplicate, InvalidInput, InvalidTransition, NotFound
-from .limits import check_payload, check_result, fit_error, fit_output
+from .errors import Conflict, Duplicate, InvalidInput, InvalidTransition, NotFound, StreamEnded
+from .limits import check_payload, check_result, fit_error, fit_output, quoted
 from .model import (
     JSONObject,
     Project,
@@ -39,6 +39,11 @@ MAX_PAGE = 1000
 PURGE_BATCH = 5000
 #: seconds between purge transactions: a gap that lets the claims and enqueues waiting for the lock in
 PURGE_PAUSE = 0.1
+#: what `StreamEnded` tells a worker that peeks at or claims from an ended stream
+ENDED_FOR_WORKERS = (
+    "no task can be claimed from it any more: stop this worker's loop "
+    "(`sparkq stream list --status active` shows the streams that take work)"
+)
 
 
 class _Overdue(Exception):
@@ -263,22 +268,28 @@ class Queue:
             return task
 
     def peek(self, stream: str) -> Task | None:
-        """Return the next queued task of a claimable stream without changing anything."""
+        """Return the next queued task of a stream without changing anything; None when there is none.
+
+        Like `claim`, raises `StreamEnded` for a stream that has ended: a worker that checks for work
+        before it claims learns the same thing as one that claims.
+        """
         self.sweep_dead()
         with self._store.read() as repo:
             target = self._stream(repo, stream)
-            if target.status is not Status.ACTIVE:
-                return None
+            self._require_open(target, ENDED_FOR_WORKERS)
             return repo.next_queued(target.id)
 
     def claim(self, stream: str) -> Claimed | None:
-        """Move the oldest queued task of a stream to running; None when there is none."""
+        """Move the oldest queued task of a stream to running; None when there is none.
+
+        Raises `StreamEnded` for a stream that has ended: it will never have work again, and a
+        worker that took "nothing" for "nothing yet" would wait or poll forever.
+        """
         with self._store.write() as repo:
             now = self._clock.now()
-            self._sweep_running(repo, now)
             target = self._stream(repo, stream)
-            if target.status is not Status.ACTIVE:
-                return None
+            self._require_open(target, ENDED_FOR_WORKERS)  # before the sweep, which the refusal would roll back
+            self._sweep_running(repo, now)
             claimed = repo.claim_next(target.id, claim_change(now))
             return None if claimed is None else Claimed(task=claimed, stream=target)
 
@@ -289,7 +300,7 @@ class Queue:
             task = self._task(repo, task_id)
             stream = self._stream(repo, task.stream_id)
             task.claim(now)  # refuses a task that is not queued, before the stream's state
-            self._require_open(stream, "has ended; its queued tasks cannot be claimed")
+            self._require_open(stream, "its queued tasks cannot be claimed")
             claimed = self._apply(repo, task_id, claim_change(now))
             return Claimed(task=claimed, stream=stream)
 
@@ -496,27 +507,27 @@ class Queue:
     def _require_open(stream: Stream, what: str) -> None:
         # A stream's own status decides: ending a session ends its streams in the same transaction.
         if stream.status is not Status.ACTIVE:
-            raise Conflict(f"Stream {stream.name!r} has ended (or its session has) and {what}")
+            raise StreamEnded(stream.name, what)
 
     @staticmethod
     def _session(repo: Repository, ref: str) -> Session:
         session = repo.get_session(ref) if _is_session_id(ref) else repo.find_session(ref)
         if session is None:
-            raise NotFound(f"Session {ref!r} not found; `sparkq session list` shows the sessions")
+            raise NotFound(f"Session {quoted(ref)} not found; `sparkq session list` shows the sessions")
         return session
 
     @staticmethod
     def _stream(repo: Repository, ref: str) -> Stream:
         stream = repo.get_stream(ref) if _is_stream_id(ref) else repo.find_stream(ref)
         if stream is None:
-            raise NotFound(f"Stream {ref!r} not found; `sparkq stream list` shows the streams")
+            raise NotFound(f"Stream {quoted(ref)} not found; `sparkq stream list` shows the streams")
         return stream
 
     @staticmethod
     def _task(repo: Repository, task_id: str) -> Task:
         task = repo.get_task(task_id)
         if task is None:
-            raise NotFound(f"Task {task_id!r} not found; `sparkq tasks` lists the tasks")
+            raise NotFound(f"Task {quoted(task_id)} not found; `sparkq tasks` lists the tasks")
         return task
 
 
@@ -526,7 +537,7 @@ def _status(value: Status | str | None) -> Status | None:
     try:
         return Status(value)
     except ValueError:
-        raise InvalidInput(f"Unknown status {value!r}. Use one of: active, ended") from None
+        raise InvalidInput(f"Unknown status {quoted(value)}. Use one of: active, ended") from None
 
 
 def _task_status(value: TaskStatus | str | None) -> TaskStatus | None:
@@ -536,7 +547,7 @@ def _task_status(value: TaskStatus | str | None) -> TaskStatus | None:
         return TaskStatus(value)
     except ValueError:
         known = ", ".join(s.value for s in TaskStatus)
-        raise InvalidInput(f"Unknown task status {value!r}. Use one of: {known}") from None
+        raise InvalidInput(f"Unknown task status {quoted(value)}. Use one of: {known}") from None
 
 
 def _full_counts(counts: Mapping[TaskStatus, int]) -> Mapping[TaskStatus, int]:

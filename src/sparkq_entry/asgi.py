@@ -16,7 +16,7 @@ from sparkq_adapters import config, scripts
 from sparkq_adapters.clock import SystemClock, format_time
 from sparkq_adapters.config import Settings
 from sparkq_adapters.http.app import ServerOptions, create_app
-from sparkq_adapters.http.security import ASGIApp
+from sparkq_adapters.http.security import BODY_TIMEOUT_SECONDS, ASGIApp
 from sparkq_adapters.http.system import ServerInfo
 from sparkq_adapters.serialization import tool_dicts
 from sparkq_adapters.sqlite.changes import ChangeFeed
@@ -32,6 +32,8 @@ class FileCatalog:
         self._settings = settings
         self._queue = queue
         self._index = scripts.build_index_for(settings)
+        #: the database this server serves, whatever a reloaded file says
+        self._db_path = settings.db_path.resolve()
 
     def tools(self) -> list[dict[str, Any]]:
         return tool_dicts(self._queue.registry)
@@ -40,36 +42,51 @@ class FileCatalog:
         return self._index.to_list()
 
     def reload(self) -> dict[str, Any]:
-        if self._settings.source is None:
-            raise config.ConfigError(f"{config.CONFIG_NAME} not found")
-        settings = config.load_file(self._settings.source)
-        self._index = scripts.build_index_for(settings)
+        """Re-read the config file (looking for one again if the server started without) and rebuild the index."""
+        # started on built-in defaults, the server looks the way the CLI does (`sparkq setup` may have
+        # written ./sparkq.yml since): --config and $SPARKQ_CONFIG named no file, so that is the start folder's
+        settings, index = config.reload(
+            self._settings.source, cwd=self._settings.base_dir, where=", where the server was started"
+        )
+        path = settings.source
         self._queue.use_registry(settings.registry())
-        self._settings = settings
+        self._settings, self._index = settings, index
+        warnings = list(index.warnings)
+        if settings.db_path.resolve() != self._db_path:
+            warnings.append(
+                f"{path} names the database {settings.db_path}; this server serves {self._db_path} "
+                "until it is restarted (tools and scripts are reloaded)"
+            )
         return {
+            "config": str(path),
             "tools": len(settings.registry().tools),
-            "scripts": len(self._index.scripts),
-            "warnings": list(self._index.warnings),
+            "scripts": len(index.scripts),
+            "warnings": warnings,
         }
 
 
 def ui_dir() -> Path | None:
-    """The static UI: the installed `sparkq_webui` folder, else `webui/` of a source checkout."""
+    """The static UI: `webui/` of a source checkout, else the installed `sparkq_webui` folder."""
+    # the checkout first: an editable install also holds a `sparkq_webui` copy made at install
+    # time, which would serve a stale UI after every edit of webui/
+    candidates = [Path(__file__).resolve().parents[2] / "webui"]
     # `sparkq_webui` is a plain folder in the wheel (a namespace package): find it by its locations
     spec = importlib.util.find_spec("sparkq_webui")
-    candidates = [Path(p) for p in (spec.submodule_search_locations or [])] if spec is not None else []
-    candidates.append(Path(__file__).resolve().parents[2] / "webui")
+    candidates += [Path(p) for p in (spec.submodule_search_locations or [])] if spec is not None else []
     return next((folder for folder in candidates if (folder / "index.html").is_file()), None)
 
 
-def build_app(settings: Settings, port: int) -> ASGIApp:
-    queue = queue_from_settings(settings)
+def build_app(settings: Settings, port: int, *, body_timeout_seconds: float = BODY_TIMEOUT_SECONDS) -> ASGIApp:
+    # before serving, damage anywhere in the file: found now, it is refused before a write lands in it
+    print(f"Checking the database {settings.db_path} (about a second per GB) …", flush=True)
+    queue = queue_from_settings(settings, check_pages=True)
     server = ServerInfo(pid=os.getpid(), port=port, started_at=format_time(SystemClock().now()))
     options = ServerOptions(
         port=port,
         max_body_bytes=settings.file.server.max_body_bytes,
         ui_dir=ui_dir(),
         purge_older_than=timedelta(days=settings.file.purge.older_than_days),
+        body_timeout_seconds=body_timeout_seconds,
     )
     feed = ChangeFeed(settings.db_path, busy_timeout_ms=settings.file.database.busy_timeout_ms)
     return create_app(queue, FileCatalog(settings, queue), server, options, feed)

@@ -31,10 +31,16 @@ def open_queue(
     return queue
 
 
-def queue_from_settings(settings: Settings, *, clock: Clock | None = None) -> Queue:
-    """The queue that a CLI command or the server uses, built from the loaded config."""
+def queue_from_settings(settings: Settings, *, clock: Clock | None = None, check_pages: bool = False) -> Queue:
+    """The queue that a CLI command or the server uses, built from the loaded config.
+
+    `check_pages` reads every page of the file before anything else (about a second per GB): the
+    server does, once at start; CLI calls must stay quick, and do not.
+    """
     db = settings.file.database
-    store: Store = SqliteStore(settings.db_path, synchronous=db.synchronous, busy_timeout_ms=db.busy_timeout_ms)
+    store: Store = SqliteStore(
+        settings.db_path, synchronous=db.synchronous, busy_timeout_ms=db.busy_timeout_ms, check_pages=check_pages
+    )
     queue = Queue(store, clock or SystemClock(), _ids(), settings.registry())
     project = settings.file.project
     queue.ensure_project(settings.project_name, project.repo_path, project.prd_path)

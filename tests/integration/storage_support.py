@@ -290,6 +290,34 @@ def small_disk(tmp_path: Path) -> Iterator[SmallDisk]:
             _unmount(folder)
 
 
+# -- a read-only file -------------------------------------------------------------------------------
+
+
+@contextmanager
+def read_only(db: Path) -> Iterator[None]:
+    """The database file read-only until the block ends; its folder stays writable (for -wal, -shm).
+
+    As root (CI), permissions stop no writes: a read-only bind mount of the file onto itself does.
+    Otherwise, the file's mode.
+    """
+    if os.geteuid() != 0:
+        mode = db.stat().st_mode
+        db.chmod(0o444)
+        try:
+            yield
+        finally:
+            db.chmod(mode)
+        return
+    subprocess.run(["mount", "--bind", str(db), str(db)], check=True, capture_output=True, timeout=30)
+    try:
+        subprocess.run(["mount", "-o", "remount,ro,bind", str(db)], check=True, capture_output=True, timeout=30)
+        yield
+    finally:
+        # lazily if connections of the test process still hold it: it is gone from the folder at once
+        if subprocess.run(["umount", str(db)], capture_output=True, timeout=30).returncode != 0:
+            subprocess.run(["umount", "-l", str(db)], check=True, capture_output=True, timeout=30)
+
+
 # -- damaging databases (in other processes, none of which holds a connection) -----------------------
 
 PAGE_ONE_FROM_WAL = """
@@ -318,3 +346,32 @@ def copy_page_one_from_wal(db: Path) -> int:
     is under way, or after a crash in one. Returns the page count the header now gives.
     """
     return int(python_script(PAGE_ONE_FROM_WAL, str(db)).stdout)
+
+
+OVERWRITE_ROOT_PAGES = """
+    import random, sqlite3, sys
+    from pathlib import Path
+
+    db, where = sys.argv[1], sys.argv[2]
+    # the main file alone: no -wal or -shm is made, looked at or left behind (its schema is all in it)
+    conn = sqlite3.connect(Path(db).absolute().as_uri() + "?immutable=1", uri=True)
+    page_size = conn.execute("PRAGMA page_size").fetchone()[0]
+    pages = [row[0] for row in conn.execute("SELECT rootpage FROM sqlite_master WHERE " + where)]
+    conn.close()
+    assert pages, "no table or index matches"
+    noise = random.Random(12).randbytes(page_size)  # the same noise every run
+    with open(db, "r+b") as f:
+        for page in pages:
+            f.seek((page - 1) * page_size)
+            f.write(noise)
+    print(" ".join(map(str, pages)))
+"""
+
+
+def overwrite_root_pages(db: Path, where: str) -> list[int]:
+    """Write random bytes over the root page of each table or index that `where` picks from sqlite_master.
+
+    Done in the main file by another process, as a stray program or a failing disk would; returns
+    the page numbers. Nothing else about the file changes: its size, its header, the other pages.
+    """
+    return [int(page) for page in python_script(OVERWRITE_ROOT_PAGES, str(db), where).stdout.split()]

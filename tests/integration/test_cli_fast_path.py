@@ -43,7 +43,8 @@ def test_the_fast_path_imports_neither_cyclopts_nor_the_server(workdir: Path) ->
         "import sys\n"
         "from sparkq_entry.cli import main\n"
         "main(['peek', '--stream', 'nope'])\n"
-        "heavy = {'cyclopts', 'litestar', 'uvicorn', 'yaml', 'cattrs', 'statistics', 'decimal', 'asyncio', 'http'}\n"
+        "heavy = {'cyclopts', 'litestar', 'uvicorn', 'yaml', 'cattrs', 'statistics', 'decimal', 'asyncio', 'http',"
+        " 'rich'}\n"
         "print(sorted({m.split('.')[0] for m in sys.modules} & heavy))\n"
     )
     out = subprocess.run(

@@ -114,7 +114,7 @@ def test_stream_end_keeps_queued_tasks_but_refuses_new_ones(sparkq: RunSparkq, w
         ok(sparkq("stream", "end", "auth")) == "Stream auth ended; 1 queued task kept in history, no longer claimable\n"
     )
     assert "has ended" in refused(sparkq("enqueue", "run-bash", "{}", "--stream", "auth"))
-    assert ok(sparkq("claim", "--stream", "auth")) == ""
+    assert "has ended" in refused(sparkq("claim", "--stream", "auth"))
     assert json.loads(ok(sparkq("tasks", "--json")))[0]["status"] == "queued"
 
 

@@ -14,6 +14,8 @@ from typing import TYPE_CHECKING
 
 import pytest
 
+from sparkq_adapters.process import hold_lock
+
 from .cli_support import make_stream, ok, ok_json
 
 if TYPE_CHECKING:
@@ -81,20 +83,26 @@ def test_status_treats_lockfile_of_dead_process_as_not_running(sparkq: RunSparkq
 
 def test_status_with_live_pid_but_no_api_says_unreachable(sparkq: RunSparkq, workdir: Path) -> None:
     (workdir / "sparkq.yml").write_text(f"server: {{port: {_free_port()}}}\n")
-    (workdir / "sparkq.lock").write_text(str(os.getpid()))
-    lines = ok(sparkq("status")).splitlines()
+    with hold_lock(workdir / "sparkq.lock"):  # this process stands in for the server
+        lines = ok(sparkq("status")).splitlines()
     assert lines[0] == f"SparkQ server: running but API unreachable (PID {os.getpid()})"
+
+
+def test_status_believes_a_lockfile_only_while_its_lock_is_held(sparkq: RunSparkq, workdir: Path) -> None:
+    # a live PID in a file nobody holds is a dead server's PID reused by someone else
+    (workdir / "sparkq.lock").write_text(f"{os.getpid()}\n")
+    assert ok(sparkq("status")).splitlines()[0] == "SparkQ server: not running"
 
 
 def test_status_with_live_pid_and_healthy_api_says_running(
     sparkq: RunSparkq, workdir: Path, health_server: int
 ) -> None:
     (workdir / "sparkq.yml").write_text(f"server: {{port: {health_server}}}\n")
-    (workdir / "sparkq.lock").write_text(f"{os.getpid()}\n")
-    assert ok(sparkq("status")).splitlines()[0] == (
-        f"SparkQ server: running (PID {os.getpid()}, http://127.0.0.1:{health_server})"
-    )
-    report = ok_json(sparkq("status", "--json"))
+    with hold_lock(workdir / "sparkq.lock"):
+        assert ok(sparkq("status")).splitlines()[0] == (
+            f"SparkQ server: running (PID {os.getpid()}, http://127.0.0.1:{health_server})"
+        )
+        report = ok_json(sparkq("status", "--json"))
     assert report["server"] == {"state": "running", "pid": os.getpid(), "url": f"http://127.0.0.1:{health_server}"}
 
 

@@ -69,6 +69,25 @@ def test_peek_and_claim_print_nothing_when_stream_has_no_queued_task(sparkq: Run
     assert ok(sparkq("claim", "--stream", "auth")) == ""
 
 
+@pytest.mark.parametrize("path", ["fast", "cyclopts"])
+def test_claim_and_peek_on_an_ended_stream_fail_with_its_name_instead_of_printing_nothing(
+    sparkq: RunSparkq, workdir: Path, path: str
+) -> None:
+    queue = make_stream(workdir)
+    task = queue.enqueue("auth", "run-bash", {})
+    queue.end_stream("auth")
+    env = {"SPARKQ_CLI_FAST_PATH": "0"} if path == "cyclopts" else None
+    for args in (("claim", "--stream", "auth"), ("claim", "--stream=auth"), ("peek", "--stream", "auth")):
+        result = sparkq(*args, env=env)
+        message = refused(result)  # exit 1, one `Error: …`, no traceback
+        assert result.stdout == ""
+        assert message.startswith("Error: Stream 'auth' has ended (or its session has)"), message
+        assert "stop this worker's loop" in message
+    # the waiting form says the same at once (it would never get work)
+    assert refused(sparkq("claim", "--stream", "auth", "--wait", "30", env=env)) == message
+    assert queue.get_task(task.id).status.value == "queued"
+
+
 def test_claim_returns_oldest_task_with_its_stream_instructions(sparkq: RunSparkq, workdir: Path) -> None:
     queue = make_stream(workdir, instructions="Add login.\nDone when tests pass.")
     first = queue.enqueue("auth", "run-bash", {"n": 1})

@@ -53,3 +53,39 @@ def test_reload_with_a_broken_config_changes_nothing_on_the_server(workdir: Path
         assert [t["name"] for t in httpx.get(srv.url + "/api/tools").json()["tools"]] == ["lint"]
     finally:
         srv.stop()
+
+
+def test_reload_after_setup_reaches_a_server_started_without_a_config(workdir: Path, sparkq: RunSparkq) -> None:
+    srv = Server(workdir, free_port())  # no sparkq.yml yet: the server runs on built-in defaults
+    try:
+        (workdir / "scripts").mkdir()
+        (workdir / "scripts" / "deploy.sh").write_text("#!/bin/sh\n# name: deploy\n# description: Ship it\necho\n")
+        setup = sparkq("setup", "--defaults", "--script-dir", "scripts")
+        assert setup.returncode == 0, setup.stderr
+        result = sparkq("reload")
+        assert result.returncode == 0, result.stderr
+        assert result.stdout.splitlines() == [
+            "Reloaded sparkq.yml: 6 tools, 1 script",
+            f"Server reloaded (PID {srv.proc.pid}): 6 tools, 1 script",
+        ]
+        assert result.stderr == ""
+        assert [s["name"] for s in httpx.get(srv.url + "/api/scripts").json()["scripts"]] == ["deploy"]
+    finally:
+        srv.stop()
+
+
+def test_reload_warns_when_the_server_read_another_file_than_the_cli(workdir: Path, sparkq: RunSparkq) -> None:
+    srv = Server(workdir, free_port())  # started without a file: it reloads ./sparkq.yml
+    try:
+        (workdir / "sparkq.yml").write_text("script_dirs: []\ntools:\n  lint: {task_class: FAST_SCRIPT}\n")
+        other = workdir / "other.yml"
+        other.write_text("script_dirs: []\ntools:\n  lint: {task_class: FAST_SCRIPT}\n  test: {}\n")
+        result = sparkq("--config", str(other), "reload")
+        assert result.returncode == 0, result.stderr
+        assert result.stdout.splitlines()[-1] == f"Server reloaded (PID {srv.proc.pid}): 1 tool, 0 scripts"
+        assert result.stderr == (
+            f"Warning: the server read {(workdir / 'sparkq.yml').resolve()}, not {other.resolve()}; "
+            "restart it with this file to use it\n"
+        )
+    finally:
+        srv.stop()

@@ -326,9 +326,9 @@ HOSTILE_BODIES = [
     (body(b'{"script": "~/x.sh"}'), 422, "invalid_input", "starts with '~'"),
     (body(b'{"script": "a\\\\..\\\\..\\\\x"}'), 422, "invalid_input", "contains a backslash"),
     (body(b'{"script": "x.sh\\u0000"}'), 422, "invalid_input", "contains a control character"),
-    (b"[1, 2]", 400, "bad_request", "Expected `object`, got `array`"),
-    (b'"a string"', 400, "bad_request", "Expected `object`, got `str`"),
-    (body(b"[1]"), 400, "bad_request", "payload: Expected `object`, got `array`"),
+    (b"[1, 2]", 400, "bad_request", "must be a JSON object; got an array"),
+    (b'"a string"', 400, "bad_request", "must be a JSON object; got a string: 'a string'"),
+    (body(b"[1]"), 400, "bad_request", "payload must be a JSON object, got an array"),
     (b'{"stream_id": "x"', 400, "bad_request", "not valid JSON"),
 ]
 

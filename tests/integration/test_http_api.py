@@ -3,14 +3,19 @@
 from __future__ import annotations
 
 import json
+import logging
+import sqlite3
+from pathlib import Path
 from typing import Any
 
 import httpx
 import pytest
 
+from sparkq_entry.wiring import open_queue
 from tests.integration.conftest import Server
 
 from ..conftest import RunSparkq
+from .http_support import local_api, server_log
 
 
 def assert_error(response: httpx.Response, status: int, code: str, fragment: str = "") -> dict[str, Any]:
@@ -79,8 +84,30 @@ def test_streams_carry_task_counts_and_are_addressed_by_id_or_name(api: httpx.Cl
     assert changed["instructions"] == "Add login and logout"
     assert api.put("/api/streams/auth/end").json()["stream"]["status"] == "ended"
     assert_error(
-        api.post("/api/tasks", json={"stream_id": "auth", "tool_name": "run-bash", "payload": {}}), 409, "conflict"
+        api.post("/api/tasks", json={"stream_id": "auth", "tool_name": "run-bash", "payload": {}}),
+        409,
+        "stream_ended",
+        "accepts no new tasks",
     )
+
+
+def test_claim_and_peek_on_an_ended_stream_are_409_stream_ended_not_204_no_work(workdir: Path) -> None:
+    queue = open_queue(workdir / "sparkq.db")
+    queue.create_session("api-v2")
+    queue.create_stream("auth", "api-v2")
+    task = queue.enqueue("auth", "run-bash", {})
+    queue.end_stream("auth")
+    with local_api(workdir) as api:
+        for response in (
+            api.post("/api/streams/auth/claim"),
+            api.post("/api/streams/auth/claim", params={"wait": 30}),  # at once, not after 30 s of nothing
+            api.get("/api/streams/auth/peek"),
+        ):
+            assert_error(response, 409, "stream_ended", "Stream 'auth' has ended (or its session has)")
+            assert "stop this worker's loop" in response.json()["error"]["message"]
+        by_id = api.post(f"/api/tasks/{task.id}/claim")
+        assert_error(by_id, 409, "stream_ended", "Stream 'auth' has ended (or its session has)")
+    assert queue.get_task(task.id).status.value == "queued"
 
 
 def test_worker_protocol_peek_and_claim_return_the_cli_json(
@@ -225,3 +252,24 @@ def test_openapi_schema_is_served(api: httpx.Client) -> None:
     assert schema["info"]["title"] == "SparkQ"
     for path in ("/api/tasks", "/api/streams/{stream_ref}/claim", "/api/sessions/{session_ref}/end", "/api/health"):
         assert path in schema["paths"]
+
+
+def test_an_unexpected_error_is_a_500_whose_traceback_is_in_the_server_log(
+    workdir: Path, caplog: pytest.LogCaptureFixture
+) -> None:
+    queue = open_queue(workdir / "sparkq.db")
+    queue.create_session("api-v2")
+    queue.create_stream("auth", "api-v2")
+    task = queue.enqueue("auth", "run-bash", {})
+    # another program wrote a payload that is not JSON: reading the task fails in a way no rule foresaw
+    conn = sqlite3.connect(workdir / "sparkq.db")
+    with conn:
+        conn.execute("UPDATE tasks SET payload = '{not json' WHERE id = ?", (task.id,))
+    conn.close()
+    with local_api(workdir) as api, server_log(caplog):
+        response = api.get(f"/api/tasks/{task.id}")
+    assert_error(response, 500, "internal_error", "Unexpected JSONDecodeError; the server log has details")
+    [record] = [r for r in caplog.records if r.name == "sparkq.server" and r.levelno >= logging.ERROR]
+    assert record.getMessage() == f"Unexpected JSONDecodeError answering GET /api/tasks/{task.id}"
+    assert record.exc_info is not None and record.exc_info[0] is json.JSONDecodeError
+    assert "Traceback (most recent call last)" in caplog.text and "json.decoder.JSONDecodeError" in caplog.text

@@ -146,7 +146,8 @@ def test_scripts_table_fits_80_columns_with_details_under_each_script(scripted: 
     assert lines[3].split() == ["plain.py", "scripts/sub/plain.py", "(no", "header)"]
 
 
-def test_scripts_without_script_dirs_says_how_to_configure_them(sparkq: RunSparkq) -> None:
+def test_scripts_without_script_dirs_says_how_to_configure_them(sparkq: RunSparkq, workdir: Path) -> None:
+    (workdir / "sparkq.yml").write_text("script_dirs: []\n")  # the default is [scripts, tools]
     result = sparkq("scripts")
     assert result.returncode == 0
     assert result.stdout == "No script folders configured. List them under `script_dirs:` in sparkq.yml.\n"
@@ -167,10 +168,13 @@ def test_reload_of_a_config_without_tools_counts_the_builtin_ones(workdir: Path,
     assert sparkq("reload").stdout == "Reloaded sparkq.yml: 6 tools, 0 scripts\n"
 
 
-def test_reload_without_config_file_says_not_found(sparkq: RunSparkq) -> None:
+def test_reload_without_config_file_says_not_found(workdir: Path, sparkq: RunSparkq) -> None:
     result = sparkq("reload")
     assert result.returncode == 1
-    assert result.stderr.splitlines()[0] == "Error: sparkq.yml not found"
+    assert (
+        result.stderr.splitlines()[0]
+        == f"Error: sparkq.yml not found in {workdir.resolve()}; write it with `sparkq setup`"
+    )
     assert "sparkq setup" in result.stderr
 
 
@@ -196,3 +200,11 @@ def test_reload_reads_the_config_given_by_the_environment(workdir: Path, sparkq:
     other.write_text("tools: {only: {description: the one}}\n")
     result = sparkq("reload", env={"SPARKQ_CONFIG": str(other)})
     assert result.stdout == "Reloaded elsewhere.yml: 1 tool, 0 scripts\n"
+
+
+def test_reload_finds_its_file_by_the_rule_of_every_command(workdir: Path, sparkq: RunSparkq) -> None:
+    gone = workdir / "gone.yml"
+    refused = [sparkq(command, env={"SPARKQ_CONFIG": str(gone)}) for command in ("reload", "tools")]
+    assert [r.returncode for r in refused] == [1, 1]
+    expected = f"Error: Config file {gone} not found; check --config / $SPARKQ_CONFIG, or run `sparkq setup`\n"
+    assert [r.stderr for r in refused] == [expected, expected]

@@ -9,13 +9,16 @@ import sys
 import time
 from pathlib import Path
 
+import attrs
 import pexpect
 import pytest
 import yaml
 
+from sparkq_adapters import config
 from tests.conftest import RunSparkq
 
 SPARKQ = str(Path(sys.executable).parent / "sparkq")
+EXAMPLE = Path(__file__).resolve().parents[2] / "sparkq.yml.example"
 
 
 def terminal_env() -> dict[str, str]:
@@ -154,11 +157,26 @@ def test_defaults_without_terminal_writes_default_config_db_and_project(workdir:
     written = read_config(workdir / "sparkq.yml")
     assert written["server"] == {"port": 8420}
     assert written["database"] == {"path": "sparkq.db", "mode": "wal"}
-    assert written["script_dirs"] == []
+    assert written["script_dirs"] == ["scripts", "tools"]
     assert written["task_classes"]["LLM_HEAVY"] == {"timeout": 900}
     assert project_row(workdir / "sparkq.db") == (workdir.name, str(workdir.resolve()), None)
     # the written file is what the other commands now read
     assert sparkq("tools", "--json").returncode == 0
+
+
+def test_defaults_write_the_values_of_the_shipped_example_key_by_key(workdir: Path, sparkq: RunSparkq) -> None:
+    assert sparkq("setup", "--defaults").returncode == 0
+    written = read_config(workdir / "sparkq.yml")
+    example = read_config(EXAMPLE)
+    # the example's project is made up; setup names the project after its folder
+    assert written.pop("project") == {"name": workdir.name, "repo_path": str(workdir.resolve())}
+    del example["project"]
+    assert list(written) == list(example)
+    for key, value in example.items():
+        assert written[key] == value, key
+    # and both are what SparkQ runs on without any file
+    parsed = config.parse((workdir / "sparkq.yml").read_text(), workdir / "sparkq.yml").file
+    assert attrs.evolve(parsed, project=config.ProjectConfig()) == config.ConfigFile()
 
 
 def test_flags_change_the_defaults(workdir: Path, sparkq: RunSparkq) -> None:

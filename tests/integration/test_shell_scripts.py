@@ -46,8 +46,28 @@ def script_env(**extra: str) -> dict[str, str]:
     return env
 
 
-def start(argv0: str, *, ignore_term: bool = False) -> subprocess.Popen[bytes]:
-    """A `sleep 60` whose command line reads `argv0` (as a real server or watcher names SparkQ)."""
+HOLD_AND_EXEC = """
+import fcntl, os, signal, sys
+path, argv0, ignore_term = sys.argv[1], sys.argv[2], sys.argv[3] == "1"
+fd = os.open(path, os.O_RDWR | os.O_CREAT, 0o644)
+fcntl.flock(fd, fcntl.LOCK_EX)
+os.ftruncate(fd, 0)
+os.write(fd, f"{os.getpid()}\\n".encode())
+os.set_inheritable(fd, True)  # the lock stays with this PID through the exec
+if ignore_term:
+    signal.signal(signal.SIGTERM, signal.SIG_IGN)
+os.execv("/bin/sleep", [argv0, "60"])
+"""
+
+
+def start(argv0: str, *, ignore_term: bool = False, hold: Path | None = None) -> subprocess.Popen[bytes]:
+    """A `sleep 60` whose command line reads `argv0`; with `hold`, it holds that lockfile as SparkQ does.
+
+    Holding is an exclusive flock kept for the process's life, with its PID as the file's only line.
+    """
+    if hold is not None:
+        argv = [sys.executable, "-c", HOLD_AND_EXEC, str(hold), argv0, "1" if ignore_term else "0"]
+        return subprocess.Popen(argv, stdin=subprocess.DEVNULL)
     trap = "trap '' TERM; " if ignore_term else ""
     return subprocess.Popen(["bash", "-c", f"{trap}exec -a {argv0} sleep 60"], stdin=subprocess.DEVNULL)
 
@@ -72,18 +92,26 @@ def test_teardown_stops_server_and_watchers_and_deletes_what_sparkq_made(repo_co
         (data / name).write_bytes(b"x")
     (repo_copy / ".venv" / "bin").mkdir(parents=True)
 
-    server = start("sparkq-server-under-test")
-    stubborn = start("sparkq-watch-under-test", ignore_term=True)  # needs the SIGKILL after 5 s
+    server = start("sparkq-server-under-test", hold=data / "sparkq.lock")
+    # a watcher that needs the SIGKILL after 5 s
+    stubborn = start("sparkq-watch-under-test", ignore_term=True, hold=wtmp / "sparkq-auth.lock")
     stranger = start("not-ours-under-test")  # a PID reused by someone else: never touched
     procs = [server, stubborn, stranger]
     try:
         for proc, name in zip(procs, ("sparkq-server", "sparkq-watch", "not-ours"), strict=True):
             wait_started(proc, name)
-        (data / "sparkq.lock").write_text(f"{server.pid}\n")
-        (wtmp / "sparkq-auth.lock").write_text(f"{stubborn.pid}\n")
-        (wtmp / "sparkq-other.lock").write_text(f"{stranger.pid}\n")
+        (data / "sparkq.port").write_text("8420\n")  # the running server's port, beside its lockfile
+        (wtmp / "sparkq-other.lock").write_text(f"{stranger.pid}\n")  # names it, but nobody holds it
         os.mkfifo(wtmp / "sparkq-auth-pipe")
         (wtmp / "sparkq-auth-done").touch()
+        # the watcher files serve this database (by another path to it, too)
+        (wtmp / "sparkq-auth.database").write_text(f"{data / 'q.db'}\n")
+        (repo_copy / "data-link").symlink_to(data)
+        (wtmp / "sparkq-other.database").write_text(f"{repo_copy / 'data-link' / 'q.db'}\n")
+        # another project's watcher files in the same folder stay
+        foreign = ["sparkq-foreign.lock", "sparkq-foreign-pipe", "sparkq-foreign-done", "sparkq-foreign.database"]
+        for name in foreign:
+            (wtmp / name).write_text(f"{tmp_path / 'elsewhere' / 'sparkq.db'}\n")
         (wtmp / "unrelated.txt").touch()
         (wtmp / "sparkq-cache").mkdir()
 
@@ -104,10 +132,11 @@ def test_teardown_stops_server_and_watchers_and_deletes_what_sparkq_made(repo_co
         assert stubborn.wait(timeout=2) == -9  # SIGKILL, after the grace period
         assert 4.5 < elapsed < 15
         assert stranger.poll() is None
-        assert f"PID {stranger.pid} from {wtmp}/sparkq-other.lock is not a SparkQ process" in result.stdout
+        assert f"No process holds {wtmp}/sparkq-other.lock (that watcher is not running)" in result.stdout
 
         assert sorted(p.name for p in data.iterdir()) == []
-        assert sorted(p.name for p in wtmp.iterdir()) == ["sparkq-cache", "unrelated.txt"]
+        assert sorted(p.name for p in wtmp.iterdir()) == sorted(["sparkq-cache", "unrelated.txt", *foreign])
+        assert f"Left alone in {wtmp} (another database's watchers): foreign" in result.stdout
         assert not (repo_copy / ".venv").exists()
         assert (repo_copy / "sparkq.yml").exists()
         assert result.stdout.rstrip().endswith(f"The folder {repo_copy} can now be deleted.")
@@ -115,6 +144,32 @@ def test_teardown_stops_server_and_watchers_and_deletes_what_sparkq_made(repo_co
         for proc in procs:
             proc.kill()
             proc.wait()
+
+
+def test_teardown_never_stops_a_process_whose_pid_is_only_written_in_sparkq_lock(
+    repo_copy: Path, tmp_path: Path
+) -> None:
+    (repo_copy / "sparkq.yml").write_text(f"watcher: {{tmp_dir: {tmp_path / 'empty'}}}\n")
+    # a dead server's PID, reused by a process whose command line even says sparkq
+    reused = start("sparkq-server-under-test")
+    try:
+        wait_started(reused, "sparkq-server")
+        (repo_copy / "sparkq.lock").write_text(f"{reused.pid}\n")
+        result = subprocess.run(
+            ["bash", str(repo_copy / "teardown.sh"), "-y"],
+            stdin=subprocess.DEVNULL,
+            capture_output=True,
+            text=True,
+            timeout=30,
+            env=script_env(PYTHON=sys.executable),
+        )
+        assert result.returncode == 0, result.stderr
+        assert f"No process holds {repo_copy}/sparkq.lock (the server is not running)" in result.stdout
+        assert reused.poll() is None
+        assert not (repo_copy / "sparkq.lock").exists()
+    finally:
+        reused.kill()
+        reused.wait()
 
 
 def test_teardown_with_nothing_to_do_succeeds(repo_copy: Path, tmp_path: Path) -> None:
@@ -149,7 +204,12 @@ def test_setup_creates_a_working_venv_and_is_idempotent(repo_copy: Path) -> None
 
     venv_python = repo_copy / ".venv" / "bin" / "python"
     where = subprocess.run(
-        [str(venv_python), "-c", "import sparkq_adapters, pytest; print(sparkq_adapters.__file__)"],
+        # everything the test suite needs, the benchmarks' peers included (test_bench_smoke runs them)
+        [
+            str(venv_python),
+            "-c",
+            "import sparkq_adapters, pytest, huey, litequeue, persistqueue; print(sparkq_adapters.__file__)",
+        ],
         capture_output=True,
         text=True,
         check=True,
@@ -174,6 +234,21 @@ def test_setup_creates_a_working_venv_and_is_idempotent(repo_copy: Path) -> None
     assert "already installed" in again.stdout
     assert time.monotonic() - started < 15
 
+    # a venv that lacks a package the suite needs is completed by what is installed, not by a timestamp
+    subprocess.run([str(venv_python), "-m", "pip", "uninstall", "-y", "-q", "litequeue"], check=True, env=env)
+    shutil.copy2(REPO / "scripts" / "venv", repo_copy / "scripts" / "venv")  # IGNORED's "venv" left it out
+    healed = subprocess.run(
+        [str(repo_copy / "scripts" / "venv")],
+        stdin=subprocess.DEVNULL,
+        capture_output=True,
+        text=True,
+        timeout=600,
+        env=env,
+    )
+    assert healed.returncode == 0, healed.stdout + healed.stderr
+    assert "missing: litequeue" in healed.stderr
+    subprocess.run([str(venv_python), "-c", "import litequeue"], check=True, env=env)
+
 
 def test_setup_refuses_a_python_older_than_3_11(repo_copy: Path, tmp_path: Path) -> None:
     fake = tmp_path / "python-old"
@@ -190,3 +265,11 @@ def test_setup_refuses_a_python_older_than_3_11(repo_copy: Path, tmp_path: Path)
     assert result.returncode == 1
     assert "needs Python 3.11 or newer" in result.stderr
     assert not (repo_copy / ".venv").exists()
+
+
+@pytest.mark.parametrize("script", ["setup.sh", "teardown.sh"])
+def test_help_prints_the_whole_header_comment(script: str) -> None:
+    lines = (REPO / script).read_text(encoding="utf-8").splitlines()
+    header = [line.removeprefix("#").removeprefix(" ") for line in lines[1 : lines.index("set -euo pipefail")]]
+    shown = subprocess.run([str(REPO / script), "--help"], capture_output=True, text=True, timeout=30, check=True)
+    assert shown.stdout.splitlines() == header

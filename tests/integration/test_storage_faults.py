@@ -9,6 +9,7 @@ database file nor keeps a connection: builders, damagers and hashes run in other
 from __future__ import annotations
 
 import json
+import logging
 import os
 import resource
 import signal
@@ -22,16 +23,19 @@ import pytest
 
 from sparkq_domain import StorageCorrupt
 from sparkq_entry.wiring import open_queue
-from tests.integration.conftest import Server, free_port
+from tests.integration.conftest import Server, free_port, wait_for
 
 from .cli_support import ok, refused
+from .http_support import local_api, server_log
 from .storage_support import (
     SmallDisk,
     build_db,
     commit_in_wal_and_crash,
     copy_page_one_from_wal,
     db_facts,
+    overwrite_root_pages,
     python_script,
+    read_only,
     run_sparkq,
     small_disk,
     snapshot,
@@ -220,6 +224,29 @@ def test_a_write_lock_held_by_another_process_is_503_with_retry_after_never_a_ha
         server.stop()
 
 
+# -- issue 12, item 10: a read-only file --------------------------------------------------------------
+
+
+def test_a_read_only_database_is_503_without_retry_after_and_one_purge_line_in_the_log(
+    workdir: Path, caplog: pytest.LogCaptureFixture
+) -> None:
+    db = workdir / "sparkq.db"
+    build_db(db, 3)
+    new_task = {"stream_id": "auth", "tool_name": "run-bash", "payload": {}}
+    with read_only(db), server_log(caplog), local_api(workdir) as api:
+        # it stays read-only until someone changes it: asking clients to retry would only add load
+        for response in (api.post("/api/tasks", json=new_task), api.post("/api/sessions", json={"name": "s2"})):
+            assert_api_error(response, 503, "storage_error", f"The database {db} is read-only", "permissions")
+            assert "retry-after" not in response.headers
+        assert api.get("/api/tasks").json()["total"] == 3  # reads go on
+        # the purge at start could not write either: one line saying why, not a traceback
+        assert wait_for(lambda: any("purge" in r.getMessage() for r in caplog.records), timeout=15)
+    [purge] = [r for r in caplog.records if "purge" in r.getMessage()]
+    assert purge.levelno == logging.WARNING and "is read-only" in purge.getMessage()
+    assert not [r for r in caplog.records if r.exc_info], "no traceback for a storage problem"
+    assert "Traceback" not in caplog.text
+
+
 # -- item 4: damaged files ----------------------------------------------------------------------------
 
 
@@ -329,6 +356,52 @@ def test_damage_found_while_serving_is_503_database_damaged_without_retry_after(
                 assert "retry-after" not in response.headers  # retrying cannot help
     finally:
         server.stop()
+
+
+# -- issue 12, item 14: damage anywhere in the file -------------------------------------------------------
+
+SESSIONS_TABLE = "type = 'table' AND name = 'sessions'"  # page 4 of today's schema
+TASKS_INDEXES = "type = 'index' AND tbl_name = 'tasks'"  # every insert into tasks goes through each
+
+
+@pytest.mark.parametrize("where", [SESSIONS_TABLE, TASKS_INDEXES], ids=["a-table-page", "index-pages"])
+def test_random_bytes_over_a_page_are_found_before_the_server_serves_and_never_written(
+    workdir: Path, where: str
+) -> None:
+    db = workdir / "sparkq.db"
+    build_db(db, 300)
+    overwrite_root_pages(db, where)  # size, header and page count stay right: the open checks pass
+    before = snapshot(db)
+
+    result = start_server(workdir)
+    message = refused(result)  # exit 1, one `Error: …`, no traceback
+    assert f"The database {db} is damaged" in message and "restore it from a backup" in message, message
+    assert "sqlite3 shell's `.recover`" in message
+    assert f"Checking the database {db} (about a second per GB) …" in result.stdout
+    assert "running at" not in result.stdout, "the server must refuse to start, not serve errors"
+    assert snapshot(db) == before, "the database was written, or -wal / -shm files were left behind"
+    assert not (workdir / "sparkq.lock").exists()
+
+
+def test_damage_met_while_serving_refuses_every_later_write_with_the_recovery_advice(workdir: Path) -> None:
+    db = workdir / "sparkq.db"
+    build_db(db, 300)
+    new_task = {"stream_id": "auth", "tool_name": "run-bash", "payload": {}}
+    with local_api(workdir) as api:  # the file was sound at start
+        overwrite_root_pages(db, TASKS_INDEXES)  # then damaged under the running server
+        before = snapshot(db)
+        # SQLite meets the damaged index (SQLITE_CORRUPT) while adding the task
+        damaged = api.post("/api/tasks", json=new_task)
+        message = assert_api_error(damaged, 503, "database_damaged", f"The database {db} is damaged")
+        assert "restore it from a backup" in message and "retry-after" not in damaged.headers
+        # from then on nothing is written into the file, not even what would not touch a damaged page
+        for response in (api.post("/api/sessions", json={"name": "s2"}), api.put("/api/streams/auth/end")):
+            assert_api_error(response, 503, "database_damaged", "restore it from a backup")
+            assert response.json()["error"]["message"] == message and "retry-after" not in response.headers
+        assert api.get("/api/sessions").json()["sessions"][0]["name"] == "s"  # what can be read still is
+        after = snapshot(db)
+    assert after["sparkq.db"] == before["sparkq.db"], "a write reached the damaged file"
+    assert after.get("sparkq.db-wal") == before.get("sparkq.db-wal"), "a write reached its write-ahead log"
 
 
 def test_deleting_the_shm_as_advised_opens_the_database_as_its_main_file_has_it(workdir: Path) -> None:

@@ -6,6 +6,7 @@ import json
 import shutil
 import signal
 import subprocess
+import sys
 import threading
 import time
 from pathlib import Path
@@ -73,7 +74,7 @@ def test_watch_holds_the_lock_refuses_a_second_and_exits_cleanly_on_sigterm(
             capture_output=True,
             text=True,
             timeout=30,
-            env=sparkq_env({"SPARKQ_WATCHER_TMP": str(tmp_dir)}),
+            env=sparkq_env(),
         )
         assert shell.returncode == 1
         assert shell.stderr == f"Error: Watcher for stream a already running (PID {proc.pid})\n"
@@ -105,8 +106,7 @@ def test_a_watcher_wakes_the_idle_worker_when_work_is_queued(
     if kind == "watch":
         proc = start_watch(workdir, "a")
     else:
-        env = sparkq_env({"SPARKQ_WATCHER_TMP": str(tmp_dir), "SPARKQ_IDLE_POLL": "1", "SPARKQ_BUSY_POLL": "2"})
-        proc = start([str(WATCHER_SH), "a"], workdir, workdir / "watch-a.log", env)
+        proc = start([str(WATCHER_SH), "a"], workdir, workdir / "watch-a.log", sparkq_env())
     worker = None
     try:
         assert wait_for(lambda: lock_pid(tmp_dir / "sparkq-a.lock") == proc.pid, timeout=10)
@@ -124,6 +124,33 @@ def test_a_watcher_wakes_the_idle_worker_when_work_is_queued(
             worker.kill()
             worker.wait()
         assert stop(proc) == 0
+    assert not (tmp_dir / "sparkq-a.lock").exists()
+
+
+def test_a_stream_ended_while_its_worker_waits_wakes_the_worker_and_stops_the_watcher(
+    workdir: Path, tmp_dir: Path, sparkq: RunSparkq
+) -> None:
+    # left alone, the worker would wait on the FIFO for ever: wake it, so its claim says the stream ended
+    proc = start_watch(workdir, "a")
+    worker = None
+    try:
+        assert wait_for(lambda: lock_pid(tmp_dir / "sparkq-a.lock") == proc.pid, timeout=10)
+        wait_cmd = f"touch {tmp_dir}/sparkq-a-done && cat {tmp_dir}/sparkq-a-pipe && sparkq claim --stream a"
+        worker = subprocess.Popen(
+            ["bash", "-c", wait_cmd], cwd=workdir, stdout=subprocess.PIPE, stderr=subprocess.PIPE, env=sparkq_env()
+        )
+        assert wait_for(lambda: (tmp_dir / "sparkq-a-done").exists())
+        assert sparkq("stream", "end", "a").returncode == 0
+        out, err = worker.communicate(timeout=15)
+        assert out.decode().splitlines() == ["wake"]
+        assert worker.returncode == 1 and err.decode().startswith("Error: Stream 'a' has ended")
+        assert proc.wait(timeout=15) == 0
+        assert "Stream a has ended; watcher stopped" in (workdir / "watch-a.log").read_text()
+    finally:
+        if worker is not None and worker.poll() is None:
+            worker.kill()
+            worker.wait()
+        stop(proc)
     assert not (tmp_dir / "sparkq-a.lock").exists()
 
 
@@ -305,7 +332,7 @@ def test_http_claim_wait_long_polls(tmp_dir: Path, server: Server, sparkq: RunSp
     assert claimed["id"] == created.json()["task"]["id"]
     with server.client() as client:
         assert client.post("/api/streams/a/claim", params={"wait": 0.3}).status_code == 204
-        assert client.post("/api/streams/a/claim", params={"wait": 61}).status_code == 422
+        assert client.post("/api/streams/a/claim", params={"wait": 61}).status_code == 400
         assert client.post("/api/streams/nope/claim", params={"wait": 1}).status_code == 404
 
 
@@ -314,7 +341,7 @@ def test_teardown_stops_real_watchers_and_removes_their_files(tmp_path: Path) ->
     shutil.copytree(REPO, repo, ignore=IGNORED, symlinks=True)
     watchers = tmp_path / "w"
     write_config(repo, watchers)
-    env = sparkq_env({"SPARKQ_WATCHER_TMP": str(watchers)})
+    env = sparkq_env()
     for args in (["session", "create", "s1"], ["stream", "create", "a", "--session", "s1"]):
         subprocess.run([SPARKQ, *args], cwd=repo, env=env, check=True, capture_output=True)
     subprocess.run([SPARKQ, "stream", "create", "b", "--session", "s1"], cwd=repo, env=env, check=True)
@@ -334,3 +361,183 @@ def test_teardown_stops_real_watchers_and_removes_their_files(tmp_path: Path) ->
     finally:
         stop(watch)
         stop(shell)
+
+
+# -- two projects, one watcher folder --------------------------------------------------------------
+
+
+def sparkq_in(folder: Path, *args: str) -> subprocess.CompletedProcess[str]:
+    return subprocess.run([SPARKQ, *args], cwd=folder, env=sparkq_env(), capture_output=True, text=True, timeout=60)
+
+
+def project(folder: Path, watchers: Path, streams: tuple[str, ...]) -> Path:
+    """A project folder with its own database, watchers in `watchers`, session s1 and `streams`."""
+    folder.mkdir(exist_ok=True)
+    write_config(folder, watchers)
+    assert sparkq_in(folder, "session", "create", "s1").returncode == 0
+    for name in streams:
+        assert sparkq_in(folder, "stream", "create", name, "--session", "s1").returncode == 0
+    return folder
+
+
+def test_two_projects_sharing_a_watcher_folder_touch_only_their_own_watchers(tmp_path: Path) -> None:
+    shared = tmp_path / "shared-watchers"
+    a = project(tmp_path / "a", shared, ("auth",))
+    b = tmp_path / "b"
+    shutil.copytree(REPO, b, ignore=IGNORED, symlinks=True)  # B has its own teardown.sh
+    project(b, shared, ("auth", "billing"))
+    a_auth = start_watch(a, "auth")
+    b_billing = None
+    try:
+        assert wait_for(lambda: lock_pid(shared / "sparkq-auth.lock") == a_auth.pid, timeout=10)
+        assert (shared / "sparkq-auth.database").read_text() == f"{(a / 'sparkq.db').resolve()}\n"
+
+        # B's watcher of its own stream `auth` is refused, naming A's database and the way out
+        refused = sparkq_in(b, "watch", "auth")
+        assert refused.returncode == 1
+        assert refused.stderr.startswith(
+            f"Error: Watcher for stream auth in {shared} already running (PID {a_auth.pid})"
+            f" for another database, {(a / 'sparkq.db').resolve()}. Two projects need separate watcher folders:"
+            " set watcher.tmp_dir in this project's sparkq.yml, e.g. `watcher: {tmp_dir: .sparkq-tmp}`"
+        )
+
+        # B's watcher of a stream A does not have runs beside A's, and says how its worker waits
+        b_billing = start_watch(b, "billing")
+        assert wait_for(lambda: lock_pid(shared / "sparkq-billing.lock") == b_billing.pid, timeout=10)
+        assert wait_for(lambda: "Watching" in (b / "watch-billing.log").read_text())
+        assert (
+            f"Worker wait command: touch {shared}/sparkq-billing-done && cat {shared}/sparkq-billing-pipe"
+            " >/dev/null && sparkq claim --stream billing\n"
+        ) in (b / "watch-billing.log").read_text()
+
+        # B's `stop --stream auth` leaves A's watcher alone, and says whose it is
+        not_ours = sparkq_in(b, "stop", "--stream", "auth")
+        assert not_ours.returncode == 1
+        assert not_ours.stderr == (
+            f"Error: No watcher for stream auth serves this database ({b.resolve() / 'sparkq.db'}); the one running"
+            f" in {shared} (PID {a_auth.pid}) serves {(a / 'sparkq.db').resolve()}, so it is left alone\n"
+        )
+        assert a_auth.poll() is None
+
+        # B's `stop` stops B's watchers only
+        everything = sparkq_in(b, "stop")
+        assert everything.returncode == 0, everything.stderr
+        assert f"Watcher for stream billing stopped (PID {b_billing.pid})\n" in everything.stdout
+        assert "auth" not in everything.stdout
+        assert b_billing.wait(timeout=10) == 0
+        assert a_auth.poll() is None
+
+        # B's teardown deletes B's watcher files and leaves A's watcher and files
+        (shared / "sparkq-auth-done").touch()  # A's worker is idle, waiting on A's FIFO
+        torn = subprocess.run(
+            [str(b / "teardown.sh"), "-y"],
+            cwd=b,
+            env=sparkq_env({"PYTHON": sys.executable}),
+            stdin=subprocess.DEVNULL,
+            capture_output=True,
+            text=True,
+            timeout=60,
+        )
+        assert torn.returncode == 0, torn.stderr
+        assert f"Left alone in {shared} (another database's watchers): auth" in torn.stdout
+        assert a_auth.poll() is None
+        assert sorted(p.name for p in shared.iterdir()) == [
+            "sparkq-auth-done",
+            "sparkq-auth-pipe",
+            "sparkq-auth.database",
+            "sparkq-auth.lock",
+        ]
+        assert lock_pid(shared / "sparkq-auth.lock") == a_auth.pid
+        assert not (b / "sparkq.db").exists()
+    finally:
+        assert stop(a_auth) == 0
+        if b_billing is not None:
+            stop(b_billing)
+    assert not (shared / "sparkq-auth.lock").exists()
+
+
+def test_a_stopped_projects_files_still_refuse_another_project_until_it_tears_down(tmp_path: Path) -> None:
+    shared = tmp_path / "shared-watchers"
+    a = tmp_path / "a"
+    shutil.copytree(REPO, a, ignore=IGNORED, symlinks=True)
+    project(a, shared, ("auth",))
+    b = project(tmp_path / "b", shared, ("auth",))
+    a_auth = start_watch(a, "auth")
+    try:
+        assert wait_for(lambda: lock_pid(shared / "sparkq-auth.lock") == a_auth.pid, timeout=10)
+    finally:
+        assert stop(a_auth) == 0
+    # A's worker may still wait on the FIFO: B would wake it for B's work
+    refused = sparkq_in(b, "watch", "auth")
+    assert refused.returncode == 1
+    assert refused.stderr.startswith(
+        f"Error: The watcher files of stream auth in {shared} belong to another database, {(a / 'sparkq.db').resolve()}"
+    )
+    assert refused.stderr.rstrip().endswith("or, if that project is done with them, run its teardown.sh")
+    torn = subprocess.run(
+        [str(a / "teardown.sh"), "-y"],
+        cwd=a,
+        env=sparkq_env({"PYTHON": sys.executable}),
+        stdin=subprocess.DEVNULL,
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
+    assert torn.returncode == 0, torn.stderr
+    assert list(shared.iterdir()) == []
+    b_auth = start_watch(b, "auth")
+    try:
+        assert wait_for(lambda: lock_pid(shared / "sparkq-auth.lock") == b_auth.pid, timeout=10)
+    finally:
+        assert stop(b_auth) == 0
+
+
+def test_with_its_own_tmp_dir_a_second_project_watches_the_same_stream_and_its_worker_wakes(tmp_path: Path) -> None:
+    shared = tmp_path / "shared-watchers"
+    a = project(tmp_path / "a", shared, ("auth",))
+    b = project(tmp_path / "b", shared, ("auth",))
+    (b / "sparkq.yml").write_text("watcher: {tmp_dir: .sparkq-tmp, idle_poll_seconds: 1, busy_poll_seconds: 2}\n")
+    (b / ".sparkq-tmp").mkdir()
+    a_auth, b_auth, worker = start_watch(a, "auth"), start_watch(b, "auth"), None
+    try:
+        assert wait_for(lambda: lock_pid(shared / "sparkq-auth.lock") == a_auth.pid, timeout=10)
+        assert wait_for(lambda: lock_pid(b / ".sparkq-tmp" / "sparkq-auth.lock") == b_auth.pid, timeout=10)
+        assert wait_for(lambda: "Worker wait command: " in (b / "watch-auth.log").read_text())
+        log = (b / "watch-auth.log").read_text()
+        wait_cmd = log.partition("Worker wait command: ")[2].splitlines()[0]
+        assert wait_cmd == (
+            f"touch {b.resolve()}/.sparkq-tmp/sparkq-auth-done"
+            f" && cat {b.resolve()}/.sparkq-tmp/sparkq-auth-pipe >/dev/null"
+            " && sparkq claim --stream auth"
+        )
+        # the printed command, run literally by B's worker, is woken by B's watcher for B's task
+        worker = subprocess.Popen(["bash", "-c", wait_cmd], cwd=b, stdout=subprocess.PIPE, env=sparkq_env())
+        assert wait_for(lambda: (b / ".sparkq-tmp" / "sparkq-auth-done").exists())
+        task_id = sparkq_in(b, "enqueue", "run-bash", '{"script": "x"}', "--stream", "auth").stdout.strip()
+        out = worker.communicate(timeout=15)[0].decode()
+        assert json.loads(out)["id"] == task_id
+    finally:
+        if worker is not None and worker.poll() is None:
+            worker.kill()
+            worker.wait()
+        assert stop(a_auth) == 0
+        assert stop(b_auth) == 0
+
+
+def test_stop_stream_never_signals_a_process_that_merely_has_the_pid_in_the_lockfile(
+    workdir: Path, tmp_dir: Path, sparkq: RunSparkq
+) -> None:
+    # a dead watcher's PID, reused by a process whose command line even says sparkq; it holds no lock
+    imposter = subprocess.Popen([sys.executable, "-c", "import time; time.sleep(60)", "sparkq-watch"])
+    try:
+        (tmp_dir / "sparkq-a.lock").write_text(f"{imposter.pid}\n")
+        (tmp_dir / "sparkq-a.database").write_text(f"{(workdir / 'sparkq.db').resolve()}\n")
+        result = sparkq("stop", "--stream", "a")
+        assert (result.returncode, result.stderr) == (1, "Error: No watcher running for stream a\n")
+        everything = sparkq("stop")
+        assert f"PID {imposter.pid}" not in everything.stdout
+        assert imposter.poll() is None
+        assert not (tmp_dir / "sparkq-a.lock").exists()  # stale: nobody held it
+    finally:
+        imposter.kill()
+        imposter.wait()

@@ -409,6 +409,158 @@ def test_task_detail_claims_completes_fails_and_requeues_from_the_ui(page: Page,
     expect(page.locator("#page-info")).to_have_text("1–4 of 4")
 
 
+def test_a_modal_never_outlives_its_page(page: Page, ui: Server, lib: Queue) -> None:
+    stream = new_stream(lib, "modal-lane")
+    task = lib.enqueue(stream, "run-bash", {"script": "x.sh"}).id
+    lib.claim_task(task)
+    open_page(page, ui, f"tasks?stream_id={stream}")
+    page.locator(f'#tasks-table a[href="#/tasks/{task}"]').click()
+    expect(page.locator("h1 .badge")).to_have_text("running")
+
+    # the Fail… form, then Back: the list shows, with no form left over it
+    page.click("#fail")
+    expect(page.locator("#fail-form")).to_be_visible()
+    page.go_back()
+    expect(page.locator(f'#tasks-table tr[data-task-id="{task}"]')).to_be_visible()
+    expect(page.locator("dialog")).to_have_count(0)
+
+    # the confirmation over the form, then Back: both go, and nothing was failed
+    page.go_forward()
+    expect(page.locator("h1 .badge")).to_have_text("running")
+    page.click("#fail")
+    page.fill("#fail-form input[name=error_message]", "from another page")
+    page.click("#fail-form button[type=submit]")
+    expect(page.locator(".modal", has_text="Mark task")).to_be_visible()
+    page.go_back()
+    expect(page.locator(f'#tasks-table tr[data-task-id="{task}"]')).to_be_visible()
+    expect(page.locator("dialog")).to_have_count(0)
+    page.keyboard.press("Enter")  # what would have confirmed the dialog, had it stayed
+    expect(page.locator(f'#tasks-table tr[data-task-id="{task}"]')).to_contain_text("running")
+    assert api_task(ui, task)["status"] == "running"
+
+
+def test_modals_are_native_dialogs_escape_and_backdrop_cancel_and_focus_starts_inside(
+    page: Page, ui: Server, lib: Queue
+) -> None:
+    stream = new_stream(lib, "dialog-lane")
+    task = lib.enqueue(stream, "run-bash", {"script": "x.sh"}).id
+    lib.claim_task(task)
+    open_page(page, ui, f"tasks/{task}")
+    expect(page.locator("h1 .badge")).to_have_text("running")
+    form = page.locator("#fail-form")
+    inside = "() => !!document.activeElement && !!document.activeElement.closest('dialog.modal[open]')"
+
+    # a modal <dialog> (the browser makes the page behind inert and keeps focus in it), focus inside
+    page.click("#fail")
+    expect(form).to_be_visible()
+    assert page.eval_on_selector("dialog.modal", "d => d.open && d.matches(':modal')") is True
+    assert page.evaluate(inside) is True
+    expect(form.locator("input[name=error_message]")).to_be_focused()
+
+    # Escape closes it without acting, and focus goes back to the button that opened it
+    form.locator("input[name=error_message]").fill("not meant")
+    page.keyboard.press("Escape")
+    expect(page.locator("dialog")).to_have_count(0)
+    expect(page.locator("#fail")).to_be_focused()
+
+    # a click on the backdrop closes it too; a click inside it does not
+    page.click("#fail")
+    page.click("#fail-form label")
+    expect(form).to_be_visible()
+    page.mouse.click(5, 5)
+    expect(page.locator("dialog")).to_have_count(0)
+
+    # the confirmation over the form: Escape, then a backdrop click, answer no and close only it
+    page.click("#fail")
+    page.fill("#fail-form input[name=error_message]", "still not meant")
+    for dismiss in (lambda: page.keyboard.press("Escape"), lambda: page.mouse.click(5, 5)):
+        page.click("#fail-form button[type=submit]")
+        confirm = page.locator("dialog.modal", has_text="Mark task")
+        expect(confirm).to_be_visible()
+        assert page.evaluate(inside) is True
+        expect(confirm.locator("button", has_text="Mark failed")).to_be_focused()
+        dismiss()
+        expect(confirm).to_have_count(0)
+        expect(form).to_be_visible()
+    page.keyboard.press("Escape")
+    expect(page.locator("dialog")).to_have_count(0)
+    expect(page.locator("h1 .badge")).to_have_text("running")
+    assert api_task(ui, task)["status"] == "running"
+
+
+#: wraps the page's fetch to record its API requests in batches, one per run of script: a refresh
+#: starts all its requests at once (before any answer comes), so each batch is what one refresh asked
+#: for (the server indicator's /api/health checks aside). An init script runs before the UI's own.
+RECORD_REQUESTS = """
+window.__batches = [];
+let batch = null;
+const realFetch = window.fetch;
+window.fetch = function (input, init) {
+  const path = new URL(input instanceof Request ? input.url : String(input), location.href).pathname;
+  if (path !== "/api/health") {
+    if (!batch) {
+      batch = [];
+      window.__batches.push(batch);
+      queueMicrotask(() => { batch = null; });
+    }
+    batch.push(path);
+  }
+  return realFetch.call(this, input, init);
+};
+"""
+
+
+def batches(page: Page, *, clear: bool = False) -> list[list[str]]:
+    got = page.evaluate("window.__batches.map((b) => b.slice())")
+    if clear:
+        page.evaluate("window.__batches.length = 0")
+    return got
+
+
+def test_a_refresh_of_the_dashboard_the_task_list_or_the_sessions_is_one_request(page: Page, tmp_path: Path) -> None:
+    srv = Server(tmp_path, free_port())  # its own server: only this test's changes refresh its pages
+    try:
+        q = open_queue(tmp_path / "sparkq.db")
+        q.create_session("counted")
+        stream = q.create_stream("counted-lane", "counted").id
+        page.add_init_script(RECORD_REQUESTS)
+
+        open_page(page, srv, "dashboard")
+        expect(page.locator('[data-count="queued"] .card-value')).to_have_text("0")
+        batches(page, clear=True)
+        task = q.enqueue(stream, "run-bash", {}).id  # an event: the dashboard refreshes
+        expect(page.locator(f'#recent-tasks tr[data-task-id="{task}"]')).to_be_visible(timeout=BY_EVENT)
+        expect(page.locator('[data-count="queued"] .card-value')).to_have_text("1")
+        refreshes = batches(page, clear=True)
+        assert refreshes and all(b == ["/api/overview"] for b in refreshes), refreshes
+
+        page.evaluate("location.hash = '#/tasks'")
+        expect(page.locator(f'#tasks-table tr[data-task-id="{task}"]')).to_contain_text("counted-lane")
+        assert sorted(batches(page, clear=True)[0]) == ["/api/streams", "/api/tasks"]  # as the page mounts
+        second = q.enqueue(stream, "run-bash", {}).id
+        expect(page.locator(f'#tasks-table tr[data-task-id="{second}"]')).to_contain_text("counted-lane")
+        refreshes = batches(page, clear=True)
+        assert refreshes and all(b == ["/api/tasks"] for b in refreshes), refreshes
+
+        # the stream list is read again after a stream event: a new stream joins the filter
+        q.create_stream("later-lane", "counted")
+        expect(page.locator("select[name=stream] option", has_text="later-lane")).to_have_count(1, timeout=BY_EVENT)
+        assert ["/api/streams", "/api/tasks"] in [sorted(b) for b in batches(page)]
+
+        # the sessions page: a task event refreshes it with /api/sessions alone (streams come with their events)
+        page.evaluate("location.hash = '#/sessions'")
+        expect(page.locator('#sessions-table tr[data-name="counted"] td').nth(3)).to_have_text("2")
+        assert sorted(batches(page, clear=True)[-1]) == ["/api/sessions", "/api/streams"]
+        q.enqueue(stream, "run-bash", {})
+        page.wait_for_function("() => window.__batches.length > 0", timeout=BY_EVENT)
+        refreshes = batches(page, clear=True)
+        assert all(b == ["/api/sessions"] for b in refreshes), refreshes
+        q.create_stream("third-lane", "counted")
+        expect(page.locator('#sessions-table tr[data-name="counted"] td').nth(3)).to_have_text("3", timeout=BY_EVENT)
+    finally:
+        srv.stop()
+
+
 def test_stale_rows_are_yellow_and_auto_failed_rows_red(
     page: Page, ui: Server, lib: Queue, clock: ShiftedClock
 ) -> None:

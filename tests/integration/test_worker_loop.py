@@ -11,6 +11,8 @@ from __future__ import annotations
 
 import json
 import os
+import re
+import shlex
 import signal
 import subprocess
 import sys
@@ -23,7 +25,7 @@ import pytest
 from tests.conftest import RunSparkq
 from tests.integration.conftest import Server, free_port, wait_for
 
-from .worker_support import sparkq_env, write_config
+from .worker_support import ROOT, sparkq_env, write_config
 
 WORKER = r"""#!/usr/bin/env bash
 # A scripted worker: WORKER_PLAYBOOK.md's loop, literally. Usage: worker.sh NAME STREAM TMP LOG OUT
@@ -221,3 +223,32 @@ def test_a_killed_worker_s_task_is_auto_failed_requeued_and_finished_by_the_surv
     stop_id = loop.enqueue_cli("a", {"script": "STOP"})
     assert loop.workers[survivor].wait(timeout=20) == 0
     assert loop.claims()[-1] == (survivor, "a", stop_id)
+
+
+def playbook_poll_loop(stream: str) -> str:
+    """WORKER_PLAYBOOK.md's polling loop (for when the watcher is dead), for `stream`, as the playbook has it."""
+    blocks = re.findall(r"```sh\n(.*?)```", (ROOT / "WORKER_PLAYBOOK.md").read_text(), re.DOTALL)
+    loop = next(block for block in blocks if "sleep 30" in block)
+    return loop.replace("--stream S", f"--stream {shlex.quote(stream)}")
+
+
+def test_the_playbook_poll_loop_stops_at_an_ended_stream_instead_of_polling_forever(
+    workdir: Path, sparkq: RunSparkq
+) -> None:
+    for args in (("session", "create", "s1"), ("stream", "create", "a", "--session", "s1")):
+        assert sparkq(*args).returncode == 0
+    assert sparkq("stream", "create", "b", "--session", "s1").returncode == 0
+    assert sparkq("enqueue", "run-bash", '{"script": "x"}', "--stream", "b").returncode == 0
+    assert sparkq("stream", "end", "a").returncode == 0
+
+    def run(script: str) -> subprocess.CompletedProcess[str]:
+        # the timeout only catches a loop that polls on (every 30 s): the ended stream must end it at once
+        return subprocess.run(
+            ["bash", "-c", script], cwd=workdir, env=sparkq_env(), capture_output=True, text=True, timeout=20
+        )
+
+    ended = run(playbook_poll_loop("a"))
+    assert ended.stdout == "\n"  # no task
+    assert ended.stderr.startswith("Error: Stream 'a' has ended (or its session has)"), ended.stderr
+    claimed = run(playbook_poll_loop("b"))  # the same loop still hands over work
+    assert json.loads(claimed.stdout)["stream"]["name"] == "b" and claimed.stderr == ""

@@ -38,3 +38,30 @@ def test_every_other_form_goes_through_cyclopts(args: list[str]) -> None:
 def test_the_fast_path_can_be_switched_off(monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setenv(worker.FAST_PATH_ENV, "0")
     assert worker.fast_path(["peek", "--stream", "auth"]) is None
+
+
+@pytest.mark.parametrize(
+    ("args", "spelled"),
+    [
+        (["claim", "--stream", "a", "--wait"], ["claim", "--stream", "a", "--wait=forever"]),
+        (["claim", "--wait", "--stream", "a"], ["claim", "--wait=forever", "--stream", "a"]),
+        (["claim", "--wait", "-h"], ["claim", "--wait=forever", "-h"]),
+        (["claim", "--stream", "a", "--wait", "--"], ["claim", "--stream", "a", "--wait=forever", "--"]),
+    ],
+)
+def test_a_bare_wait_is_spelled_out_as_forever(args: list[str], spelled: list[str]) -> None:
+    assert worker.bare_wait(args) == spelled
+
+
+@pytest.mark.parametrize(
+    "args",
+    [
+        ["claim", "--stream", "a", "--wait", "30"],
+        ["claim", "--stream", "a", "--wait", "-5"],  # a value, refused by name later
+        ["claim", "--stream", "a", "--wait", "abc"],  # a value too: `parse_wait` says what --wait takes
+        ["claim", "--stream", "a", "--wait=abc"],
+        ["peek", "--stream", "a", "--wait"],
+    ],
+)
+def test_wait_with_a_value_and_other_commands_pass_unchanged(args: list[str]) -> None:
+    assert worker.bare_wait(args) == args

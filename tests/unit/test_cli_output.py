@@ -6,14 +6,13 @@ import io
 import os
 import subprocess
 from datetime import UTC, datetime, timedelta
-from pathlib import Path
 
 import pytest
 
 from sparkq_adapters.cli import output
 from sparkq_adapters.cli.output import Cell, Column
 from sparkq_adapters.cli.tasks import parse_age
-from sparkq_adapters.process import live_pid, pid_alive, read_pid
+from sparkq_adapters.process import pid_alive
 from sparkq_domain import Session, Status, Stream, StreamCounts, Task, TaskClass, TaskStatus
 
 NOW = datetime(2026, 3, 1, 12, 0, 0, tzinfo=UTC)
@@ -90,6 +89,20 @@ def test_table_aligns_columns_and_shrinks_only_flexible_ones_to_fit() -> None:
     assert all(len(line) <= 40 for line in lines)
 
 
+def test_table_measures_emoji_sequences_and_zero_width_characters_as_a_terminal_draws_them() -> None:
+    # a thumbs-up with a skin tone, a ZWJ family: one glyph of two columns each; a zero-width space: none
+    rows = [["👍🏽", "x"], ["👨\u200d👩\u200d👧", "y"], ["a\u200bb", "z"], ["ab", "w"]]
+    assert output.table((Column("A"), Column("B")), rows) == [
+        "A   B",
+        "👍🏽  x",
+        "👨\u200d👩\u200d👧  y",
+        "a\u200bb  z",
+        "ab  w",
+    ]
+    assert output.truncate("👍🏽👍🏽👍🏽", 5) == "👍🏽👍🏽…"
+    assert output.display_width("👨\u200d👩\u200d👧 a\u200b") == 4
+
+
 def test_table_colours_only_when_asked() -> None:
     rows = [[Cell("failed", "red")]]
     assert output.table((Column("STATUS"),), rows, color=False) == ["STATUS", "failed"]
@@ -105,8 +118,27 @@ def test_color_is_for_terminals_without_no_color(monkeypatch: pytest.MonkeyPatch
     monkeypatch.setenv("TERM", "xterm")
     assert output.color_enabled(Tty()) is True
     assert output.color_enabled(io.StringIO()) is False
+    monkeypatch.setenv("FORCE_COLOR", "1")  # a pipe stays plain whatever rich's convention asks
+    assert output.color_enabled(io.StringIO()) is False
     monkeypatch.setenv("NO_COLOR", "1")
     assert output.color_enabled(Tty()) is False
+    monkeypatch.delenv("NO_COLOR")
+    monkeypatch.setenv("TERM", "dumb")
+    assert output.color_enabled(Tty()) is False
+
+
+def test_width_is_columns_else_80_when_piped_even_on_a_dumb_terminal(monkeypatch: pytest.MonkeyPatch) -> None:
+    class Tty(io.StringIO):
+        def isatty(self) -> bool:
+            return True
+
+    monkeypatch.setenv("TERM", "dumb")
+    monkeypatch.setenv("COLUMNS", "132")
+    assert output.terminal_width(Tty()) == 132
+    monkeypatch.setenv("COLUMNS", "20")
+    assert output.terminal_width(io.StringIO()) == output.MIN_WIDTH
+    monkeypatch.delenv("COLUMNS")
+    assert output.terminal_width(io.StringIO()) == 80
 
 
 def test_status_cell_marks_stale_and_auto_failed_tasks() -> None:
@@ -213,27 +245,6 @@ def test_parse_age_refuses_anything_else_naming_the_forms(text: str) -> None:
 
 
 # -- the lockfile --------------------------------------------------------------------------------
-
-
-def test_read_pid_takes_the_first_word_and_ignores_garbage(tmp_path: Path) -> None:
-    lock = tmp_path / "sparkq.lock"
-    assert read_pid(lock) is None
-    lock.write_text("4242\n8420\n")
-    assert read_pid(lock) == 4242
-    for junk in ("", "pid", "-1", "0", "12abc"):
-        lock.write_text(junk)
-        assert read_pid(lock) is None, junk
-
-
-def test_live_pid_is_none_for_a_dead_process(tmp_path: Path) -> None:
-    child = subprocess.Popen(["true"])
-    child.wait()
-    lock = tmp_path / "sparkq.lock"
-    lock.write_text(str(child.pid))
-    assert pid_alive(child.pid) is False
-    assert live_pid(lock) is None
-    lock.write_text(str(os.getpid()))
-    assert live_pid(lock) == os.getpid()
 
 
 def test_an_unreaped_child_counts_as_dead() -> None:

@@ -4,11 +4,15 @@ from __future__ import annotations
 
 from pathlib import Path
 
+import attrs
 import pytest
+from hypothesis import given
+from hypothesis import strategies as st
 
 from sparkq_adapters import config
 from sparkq_adapters.config import ConfigError
 from sparkq_domain import DEFAULT_TOOLS, InvalidInput, TaskClass
+from sparkq_domain.model import MAX_TIMEOUT_SECONDS, validate_name
 
 REPO = Path(__file__).resolve().parents[2]
 FILE = Path("/home/me/app/sparkq.yml")
@@ -49,6 +53,12 @@ def test_relative_paths_are_relative_to_the_config_file_folder() -> None:
     assert settings.db_path == FILE.parent / "data" / "q.db"
     assert settings.lock_path == FILE.parent / "data" / "sparkq.lock"
     assert settings.script_dirs == [FILE.parent / "scripts"]
+
+
+def test_without_a_file_sparkq_runs_on_the_values_of_the_shipped_example_but_its_project() -> None:
+    example = config.parse((REPO / "sparkq.yml.example").read_text(), FILE).file
+    assert attrs.evolve(example, project=config.ProjectConfig()) == config.ConfigFile()
+    assert config.defaults(FILE.parent).file.script_dirs == ["scripts", "tools"]
 
 
 def test_the_shipped_example_is_a_valid_config_in_the_spec_shape() -> None:
@@ -230,3 +240,59 @@ def test_to_yaml_of_defaults_has_the_example_sections_and_no_empty_values() -> N
         assert f"\n{section}" in text
     assert "null" not in text
     assert "host" not in text  # left out while it holds its default, as in the example
+
+
+# -- one pass, constrained types -------------------------------------------------------------------
+
+
+def test_a_wrong_type_and_a_value_out_of_range_are_reported_together() -> None:
+    # the type check and the range check are one pass: a range problem is not hidden behind a type one
+    message = error_of("server: {port: abc}\ntools: {'-x': {}}\ndatabase: {synchronous: fast}\n")
+    assert "server.port: expected a whole number, got 'abc'" in message
+    assert "tools.-x: expected a tool name" in message
+    assert "database.synchronous: expected normal or full or extra, got 'fast'" in message
+
+
+def test_a_wrong_tool_name_is_reported_with_a_wrong_value_under_it() -> None:
+    message = error_of("tools: {'bad name': {timeout: 0}}\n")
+    assert "tools.bad name: expected a tool name" in message
+    assert "tools.bad name.timeout: expected a whole number of seconds from 1 to" in message
+
+
+def test_a_list_entry_is_named_by_its_index() -> None:
+    assert "script_dirs[1]: expected text (put it in quotes), got 5" in error_of("script_dirs: [scripts, 5]\n")
+
+
+def test_the_synchronous_mode_is_read_as_its_type_in_any_case() -> None:
+    database = parse("database: {synchronous: FULL}\n").file.database
+    assert database.synchronous is config.SynchronousMode.FULL
+    assert config.SYNCHRONOUS_MODES == ("normal", "full", "extra")
+
+
+def test_the_rules_setup_and_run_check_against_are_the_config_types() -> None:
+    assert config.PORT.holds(1) and config.PORT.holds(65535)
+    assert not config.PORT.holds(0) and not config.PORT.holds(65536)
+    assert config.SECONDS.holds(MAX_TIMEOUT_SECONDS) and not config.SECONDS.holds(MAX_TIMEOUT_SECONDS + 1)
+
+
+@given(st.text(max_size=70))
+def test_a_tool_name_is_valid_exactly_when_the_domain_takes_it_as_a_name(name: str) -> None:
+    try:
+        validate_name("tool", name)
+        domain_ok = True
+    except InvalidInput:
+        domain_ok = False
+    assert config.TOOL_NAME.holds(name) is domain_ok
+
+
+def test_to_yaml_writes_only_the_keys_the_example_writes_and_changed_optional_ones() -> None:
+    file = attrs.evolve(
+        config.ConfigFile(),
+        database=config.DatabaseConfig(synchronous=config.SynchronousMode.EXTRA),
+        watcher=config.WatcherConfig(idle_poll_seconds=5.0),
+    )
+    text = config.to_yaml(file)
+    assert "database: {path: sparkq.db, mode: wal, synchronous: extra}\n" in text
+    assert "watcher: {idle_poll_seconds: 5, busy_poll_seconds: 120, tmp_dir: /tmp}\n" in text
+    assert "  run-bash: {description: Execute a bash script, task_class: MEDIUM_SCRIPT}\n" in text
+    assert parse(text).file == file

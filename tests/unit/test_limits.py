@@ -226,8 +226,6 @@ def test_script_index_names_cannot_lead_anywhere(tmp_path: Path) -> None:
     index = build_index(["scripts"], tmp_path)
     (entry,) = index.scripts
     assert entry.name == "../../etc/passwd" and entry.path == "scripts/x.sh"  # the name is a label, never a path
-    assert index.find("../../etc/passwd") is entry
-    assert index.find("/etc/passwd") is None and index.find("x.sh/../../../etc/passwd") is None
 
 
 # -- through the Queue: the same for the library, the CLI and the API --------------------------------

@@ -17,6 +17,7 @@ from sparkq_domain import (
     Queue,
     Registry,
     Status,
+    StreamEnded,
     TaskClass,
     TaskStatus,
     ToolSpec,
@@ -151,12 +152,22 @@ def test_claim_on_empty_stream_returns_none(queue: Queue) -> None:
     assert queue.peek("auth") is None
 
 
-def test_queued_tasks_of_an_ended_stream_are_not_claimable_but_stay(queue: Queue) -> None:
+def test_claiming_from_or_peeking_at_an_ended_stream_is_an_error_not_no_work(queue: Queue) -> None:
     task = queue.enqueue("auth", "run-bash", {})
-    queue.end_stream("auth")
-    assert queue.claim("auth") is None
-    assert queue.peek("auth") is None
-    assert queue.get_task(task.id).status is TaskStatus.QUEUED
+    stream = queue.end_stream("auth")
+    queue.create_session("other")
+    queue.create_stream("billing", "other")
+    queue.enqueue("billing", "run-bash", {})
+    queue.end_session("other")
+    # by name or id, ended itself or with its session: the error names the stream and says what to do
+    for ref, name in (("auth", "auth"), (stream.id, "auth"), ("billing", "billing")):
+        for look in (queue.claim, queue.peek):
+            with pytest.raises(StreamEnded, match=f"^Stream '{name}' has ended .*stop this worker's loop") as ended:
+                look(ref)
+            assert isinstance(ended.value, Conflict) and ended.value.stream == name
+        with pytest.raises(StreamEnded, match="cannot be claimed"):
+            queue.claim_task(queue.list_tasks(stream=ref).tasks[0].id)
+    assert queue.get_task(task.id).status is TaskStatus.QUEUED  # the queued tasks stay in history
 
 
 def test_claim_is_per_stream(queue: Queue) -> None:

@@ -158,3 +158,47 @@ def test_an_io_error_with_no_space_left_is_reported_as_a_full_disk(
     monkeypatch.setattr(store_module, "free_bytes", lambda folder: 0)
     error = SqliteStore(tmp_path / "q.db")._translate(sqlite_error("SQLITE_IOERR_WRITE", "disk I/O error"))
     assert type(error) is StorageFull and "is full; nothing was written" in error.message
+
+
+def test_once_sqlite_reports_the_file_damaged_the_store_refuses_every_write_but_a_busy_file_passes(
+    tmp_path: Path,
+) -> None:
+    store = SqliteStore(tmp_path / "q.db")
+    busy = store._failure(sqlite_error("SQLITE_BUSY", "database is locked"))
+    assert type(busy) is StorageBusy
+    with store.write() as repo:  # a lock that was held is no reason to stop writing
+        assert repo.get_project() is None
+    damaged = store._failure(sqlite_error("SQLITE_CORRUPT", "database disk image is malformed"))
+    for _ in range(2):
+        with pytest.raises(StorageCorrupt) as refused:
+            store.write()
+        assert refused.value.message == damaged.message and "restore it from a backup" in damaged.message
+    with store.read() as repo:  # reading what can still be read is harmless
+        assert repo.get_project() is None
+    not_a_database = SqliteStore(tmp_path / "r.db")
+    not_a_database._failure(sqlite_error("SQLITE_NOTADB", "file is not a database"))
+    with pytest.raises(StorageCorrupt, match="is not a SQLite database"):
+        not_a_database.write()
+
+
+def test_quick_check_passes_a_sound_file_and_lists_the_pages_of_a_damaged_one(tmp_path: Path) -> None:
+    db = tmp_path / "q.db"
+    conn = sqlite3.connect(db)
+    conn.execute("CREATE TABLE t (x TEXT)")
+    conn.execute("CREATE INDEX t_x ON t (x)")
+    conn.executemany("INSERT INTO t VALUES (?)", [(f"row {n} " + "x" * 200,) for n in range(500)])
+    conn.commit()
+    assert store_module.quick_check_problem(conn) is None
+    index_root = conn.execute("SELECT rootpage FROM sqlite_master WHERE name = 't_x'").fetchone()[0]
+    page_size = conn.execute("PRAGMA page_size").fetchone()[0]
+    conn.close()
+    with open(db, "r+b") as f:  # no connection is open: closing this descriptor drops no lock
+        f.seek((index_root - 1) * page_size)
+        f.write(bytes([0xFF]) * page_size)
+    conn = sqlite3.connect(f"file:{db}?mode=ro", uri=True)
+    try:
+        problem = store_module.quick_check_problem(conn)
+    finally:
+        conn.close()
+    assert problem is not None and problem.startswith("SQLite's quick_check found ")
+    assert f"Page {index_root}:" in problem and "***" not in problem

@@ -29,6 +29,7 @@ from sparkq_domain import (
     InvalidTransition,
     Queue,
     Store,
+    StreamEnded,
     Task,
     TaskQuery,
     TaskStatus,
@@ -197,8 +198,14 @@ class QueueMachine(RuleBasedStateMachine):
     @rule(index=st.integers(0, 10))
     def claim(self, index: int) -> None:
         stream = self.pick(list(self.stream_session), index)
+        if not self.claimable(stream):
+            before = self.stored()
+            with pytest.raises(StreamEnded):
+                self.queue.claim(stream)
+            assert self.stored() == before, "a refused claim must change nothing"
+            return
         self.sweep()
-        expected = self.next_queued(stream) if self.claimable(stream) else None
+        expected = self.next_queued(stream)
         claimed = self.queue.claim(stream)
         if expected is None:
             assert claimed is None
@@ -341,7 +348,11 @@ class QueueMachine(RuleBasedStateMachine):
     def peek(self, index: int) -> None:
         stream = self.pick(list(self.stream_session), index)
         self.sweep()
-        expected = self.next_queued(stream) if self.claimable(stream) else None
+        if not self.claimable(stream):
+            with pytest.raises(StreamEnded):
+                self.queue.peek(stream)
+            return
+        expected = self.next_queued(stream)
         got = self.queue.peek(stream)
         assert (got.id if got else None) == (expected.id if expected else None)
 

@@ -24,6 +24,7 @@ def files(tmp_path: Path) -> WatcherFiles:
 def test_files_are_named_after_the_stream(tmp_path: Path) -> None:
     f = WatcherFiles.for_stream(tmp_path, "auth")
     assert (f.lock.name, f.pipe.name, f.done.name) == ("sparkq-auth.lock", "sparkq-auth-pipe", "sparkq-auth-done")
+    assert f.database.name == "sparkq-auth.database"
 
 
 def test_ensure_fifo_creates_it_and_replaces_a_plain_file(files: WatcherFiles) -> None:
@@ -147,20 +148,117 @@ def test_without_changes_the_poll_intervals_bound_the_looks(files: WatcherFiles)
     assert looks == pytest.approx([0, 60, 120, 180])
 
 
-def test_a_second_watcher_is_refused_and_a_dead_ones_lock_replaced(files: WatcherFiles) -> None:
-    # a live SparkQ-looking process holds the lock
-    holder = subprocess.Popen([sys.executable, "-c", "import time; time.sleep(30)", "sparkq-watch"])
+HOLD = """
+import sys, time
+from pathlib import Path
+from sparkq_adapters import watcher
+watcher.acquire(watcher.WatcherFiles.for_stream(Path(sys.argv[1]), "auth"), Path(sys.argv[2]))
+print("held", flush=True)
+time.sleep(60)
+"""
+
+
+def _hold(files: WatcherFiles, database: Path) -> subprocess.Popen[str]:
+    """Another process that took the stream's watcher lock for `database` (as `sparkq watch` does)."""
+    holder = subprocess.Popen(
+        [sys.executable, "-c", HOLD, str(files.folder), str(database)], stdout=subprocess.PIPE, text=True
+    )
+    assert holder.stdout is not None and holder.stdout.readline() == "held\n"
+    return holder
+
+
+def test_a_second_watcher_is_refused_and_a_dead_ones_lock_replaced(files: WatcherFiles, tmp_path: Path) -> None:
+    db = _database(tmp_path / "proj")
+    holder = _hold(files, db)
     try:
-        files.lock.write_text(f"{holder.pid}\n")
+        assert watcher.running(files) == holder.pid
         with pytest.raises(WatcherRunning, match=rf"Watcher for stream auth already running \(PID {holder.pid}\)"):
-            watcher.acquire(files, "auth")
+            watcher.acquire(files, db)
     finally:
         holder.kill()
         holder.wait()
-    watcher.acquire(files, "auth")  # the holder is dead now: its lockfile is replaced
-    assert files.lock.read_text().split()[0] == str(os.getpid())
-    watcher.release(files)
+    assert files.lock.read_text() == f"{holder.pid}\n"  # left behind by the killed holder
+    assert watcher.running(files) is None  # nobody holds it: stale
+    lock = watcher.acquire(files, db)  # taken over
+    assert files.lock.read_text() == f"{os.getpid()}\n"  # one PID line: `kill $(cat …)` stays safe
+    lock.release()
     assert not files.lock.exists()
+
+
+def test_a_live_process_named_in_an_unheld_lockfile_is_no_watcher(files: WatcherFiles, tmp_path: Path) -> None:
+    # the PID of a dead watcher reused by another process whose command line even says sparkq
+    other = subprocess.Popen([sys.executable, "-c", "import time; time.sleep(60)", "sparkq-watch"])
+    try:
+        files.lock.write_text(f"{other.pid}\n")
+        assert watcher.running(files) is None
+        lock = watcher.acquire(files, _database(tmp_path / "proj"))
+        assert files.lock.read_text() == f"{os.getpid()}\n"
+        lock.release()
+    finally:
+        other.kill()
+        other.wait()
+
+
+def _database(folder: Path) -> Path:
+    folder.mkdir(parents=True, exist_ok=True)
+    db = folder / "sparkq.db"
+    db.touch()
+    return db
+
+
+def test_a_watcher_records_its_database_and_any_path_to_it_is_the_same(files: WatcherFiles, tmp_path: Path) -> None:
+    db = _database(tmp_path / "proj")
+    (tmp_path / "link").symlink_to(tmp_path / "proj")
+    lock = watcher.acquire(files, tmp_path / "link" / "sparkq.db")
+    try:
+        assert files.database.read_text() == f"{db.resolve()}\n"
+        assert watcher.serves(files, db) and watcher.serves(files, tmp_path / "link" / "sparkq.db")
+        assert not watcher.serves(files, _database(tmp_path / "other"))
+        assert watcher.serving(files.folder, db) == [files]
+        assert watcher.serving(files.folder, tmp_path / "other" / "sparkq.db") == []
+    finally:
+        lock.release()
+    assert files.database.exists()  # stays with the FIFO: it says whose the FIFO is
+    watcher.acquire(files, db).release()  # the same project restarts its watcher
+
+
+def test_another_databases_files_refuse_a_watcher_until_that_database_is_gone(
+    files: WatcherFiles, tmp_path: Path
+) -> None:
+    ours, theirs = _database(tmp_path / "b"), _database(tmp_path / "a")
+    holder = _hold(files, theirs)  # project A's watcher
+    try:
+        with pytest.raises(watcher.OtherDatabase) as live:
+            watcher.acquire(files, ours)
+        assert str(live.value).startswith(
+            f"Watcher for stream auth in {files.folder} already running (PID {holder.pid}) for another database,"
+            f" {theirs.resolve()}. Two projects need separate watcher folders: set watcher.tmp_dir"
+        )
+    finally:
+        holder.kill()
+        holder.wait()
+    with pytest.raises(watcher.OtherDatabase, match="belong to another database") as stopped:
+        watcher.acquire(files, ours)  # no watcher, but their worker may still wait on the FIFO
+    assert "run its teardown.sh" in str(stopped.value)
+    assert watcher.serves(files, theirs)
+    theirs.unlink()  # that project is gone: its leftovers are taken over
+    lock = watcher.acquire(files, ours)
+    assert watcher.serves(files, ours)
+    lock.release()
+
+
+def test_a_planted_record_is_never_followed_or_believed(files: WatcherFiles, tmp_path: Path) -> None:
+    db = _database(tmp_path / "proj")
+    victim = tmp_path / "victim"
+    victim.write_text("keep me\n")
+    files.database.symlink_to(victim)
+    assert watcher.recorded_database(files) is None
+    watcher.acquire(files, db).release()
+    assert victim.read_text() == "keep me\n"
+    assert watcher.serves(files, db)
+    files.database.unlink()
+    os.mkfifo(files.database)  # would block a plain read
+    assert watcher.recorded_database(files) is None
 
 
 def test_bare_wait_means_forever_and_never_takes_the_fast_path() -> None:

@@ -1,6 +1,7 @@
 // Entry point: routes the hash to a page, refreshes it on live events, drives the server indicator.
 import { replace, el } from "./dom.js";
 import { Live } from "./live.js";
+import { closeAllModals } from "./modal.js";
 import { parseHash } from "./router.js";
 import * as dashboard from "./pages/dashboard.js";
 import * as sessions from "./pages/sessions.js";
@@ -18,10 +19,16 @@ const PERIODIC_MS = 10000;
 const root = document.getElementById("app");
 let current = null; // {page, name, refreshing, again}
 let debounce = null;
+// the event kinds since the last refresh, handed to the page's refresh so it fetches only what they
+// touch (the task list re-reads the stream list only after a stream or session event); null: anything
+// may have changed (events may have been missed while the server was away)
+let changes = new Set();
 
 function show() {
   const route = parseHash();
   const module = PAGES[route.name];
+  // a form left open would act on the page it came from (Back from "Fail…" must not fail that task)
+  closeAllModals();
   if (current && current.page.dispose) current.page.dispose();
   replace(root);
   for (const link of document.querySelectorAll(".nav a")) {
@@ -35,6 +42,7 @@ function show() {
     return;
   }
   document.title = `SparkQ · ${module.title || route.name}`;
+  changes = new Set(); // the new page reads everything as it mounts
   current = { page: module.mount(root, route.params, route.query), refreshing: false, again: false };
 }
 
@@ -47,8 +55,10 @@ async function refresh() {
     return;
   }
   target.refreshing = true;
+  const seen = changes;
+  changes = new Set();
   try {
-    await target.page.refresh();
+    await target.page.refresh(seen);
   } catch (err) {
     console.warn("refresh failed", err);
   } finally {
@@ -60,14 +70,19 @@ async function refresh() {
   }
 }
 
-function refreshSoon() {
+/** Refresh shortly, for a change of `kind` ("task.enqueued", …); no kind: anything may have changed. */
+function refreshSoon(kind) {
+  if (changes !== null) {
+    if (kind) changes.add(kind);
+    else changes = null;
+  }
   clearTimeout(debounce);
   debounce = setTimeout(refresh, DEBOUNCE_MS);
 }
 
 const indicator = document.getElementById("server-status");
 const live = new Live({
-  onEvent: () => refreshSoon(),
+  onEvent: (event) => refreshSoon(event && event.kind),
   onState: (state, was) => {
     indicator.dataset.state = state;
     indicator.querySelector(".label").textContent = state === "up" ? "Server online" : "Server unreachable";

@@ -1,7 +1,16 @@
-// Modal dialogs: focus the first field on open, Escape closes, Enter submits, focus returns.
+// Modal dialogs on the native <dialog>: the browser traps focus, makes the page behind inert, and
+// closes on Escape; we add: focus the first field on open, a backdrop click closes, focus returns.
 import { el, uid } from "./dom.js";
 
-const FOCUSABLE = "input, select, textarea, button, a[href], [tabindex]:not([tabindex='-1'])";
+// the close() of every open modal: a modal belongs to its page and goes when the page does
+const openModals = new Set();
+
+/** Whether a pointer event on the <dialog> itself fell outside its box, i.e. on its ::backdrop. */
+function onBackdrop(dialog, event) {
+  if (event.target !== dialog) return false;
+  const box = dialog.getBoundingClientRect();
+  return event.clientX < box.left || event.clientX > box.right || event.clientY < box.top || event.clientY > box.bottom;
+}
 
 /**
  * Open a modal around `content` (usually a <form>). Returns {close, root}.
@@ -10,52 +19,37 @@ const FOCUSABLE = "input, select, textarea, button, a[href], [tabindex]:not([tab
 export function openModal({ title, content, onClose }) {
   const previous = document.activeElement;
   const heading = el("h2", { id: uid("modal-title"), class: "modal-title" }, title);
-  const dialog = el("div", { class: "modal", role: "dialog", "aria-modal": "true", "aria-labelledby": heading.id },
-    heading, content);
-  const backdrop = el("div", { class: "modal-backdrop" }, dialog);
+  const dialog = el("dialog", { class: "modal", role: "dialog", "aria-labelledby": heading.id }, heading, content);
   let closed = false;
 
+  // Runs at once when we close it (a route change must leave no dialog behind, not one a task
+  // later), and on the dialog's own "close" event when the browser closed it (Escape).
   function close() {
     if (closed) return;
     closed = true;
-    document.removeEventListener("keydown", onKey, true);
-    backdrop.remove();
+    openModals.delete(close);
+    if (dialog.open) dialog.close();
+    dialog.remove();
     if (previous && typeof previous.focus === "function" && document.contains(previous)) previous.focus();
     if (onClose) onClose();
   }
 
-  function onKey(event) {
-    // with stacked modals (a confirmation over a form) only the top one answers keys
-    const all = document.querySelectorAll(".modal-backdrop");
-    if (all[all.length - 1] !== backdrop) return;
-    if (event.key === "Escape") {
-      event.preventDefault();
-      event.stopPropagation();
-      close();
-    } else if (event.key === "Tab") {
-      // keep focus inside the dialog
-      const items = [...dialog.querySelectorAll(FOCUSABLE)].filter((n) => !n.disabled && n.offsetParent !== null);
-      if (!items.length) return;
-      const first = items[0];
-      const last = items[items.length - 1];
-      if (event.shiftKey && document.activeElement === first) {
-        event.preventDefault();
-        last.focus();
-      } else if (!event.shiftKey && document.activeElement === last) {
-        event.preventDefault();
-        first.focus();
-      }
-    }
-  }
-
-  backdrop.addEventListener("mousedown", (event) => {
-    if (event.target === backdrop) close();
+  dialog.addEventListener("close", close);
+  // mousedown, not click: a drag that starts in a field and ends outside must not close the form
+  dialog.addEventListener("mousedown", (event) => {
+    if (onBackdrop(dialog, event)) close();
   });
-  document.addEventListener("keydown", onKey, true);
-  document.body.append(backdrop);
+  openModals.add(close);
+  document.body.append(dialog);
+  dialog.showModal();
   const first = dialog.querySelector("input, select, textarea, button");
   if (first) first.focus();
   return { close, root: dialog };
+}
+
+/** Close every open modal, the top one first, as Cancel would (a question answers no). */
+export function closeAllModals() {
+  for (const close of [...openModals].reverse()) close();
 }
 
 /** Ask a yes/no question; resolves true when confirmed. */

@@ -1,12 +1,16 @@
 """The Cyclopts app. It imports only cyclopts: each command module is imported when it runs.
 
-That keeps `sparkq peek` from paying for the HTTP server, YAML or cattrs on every call;
-`tests/integration/test_cli_app.py` resolves every import string so a typo fails in CI.
+That keeps `sparkq complete` from paying for the HTTP server, YAML or cattrs on every call.
+`sparkq --help` lists each command with the summary given here, so listing imports none of
+them either; a command's own `--help` page is its whole docstring. Each summary is the first
+line of that docstring: `tests/integration/test_cli_app.py` checks they agree, and resolves
+every import string so a typo fails in CI.
 """
 
 from __future__ import annotations
 
 from cyclopts import App, Parameter
+from cyclopts.command_spec import CommandSpec
 
 HELP = """SparkQ: a local task queue. Queue work, walk away, review results later.
 
@@ -20,47 +24,88 @@ Examples:
   sparkq claim --stream auth
 """
 
-VERSION = "0.1.0"
+
+def _version() -> str:
+    """SparkQ's version (`sparkq --version`), from the package metadata, looked up only when asked."""
+    from ..version import version
+
+    return version()
+
 
 # Flags are plain switches (`--json`), without generated `--no-json` twins.
-app = App(name="sparkq", help=HELP, version=VERSION, default_parameter=Parameter(negative=()))
+app = App(name="sparkq", help=HELP, version=_version, default_parameter=Parameter(negative=()))
 
 _C = "sparkq_adapters.cli."
 
+
+class _Lazy(CommandSpec):
+    """A command imported when it runs: listed by its summary, its own help page the whole docstring."""
+
+    def resolve(self, parent_app: App) -> App:
+        first = not self.is_resolved
+        resolved = super().resolve(parent_app)
+        if first:
+            # Cyclopts puts the registration's help (our summary) over the docstring; the page wants it all
+            resolved.help = None
+        return resolved
+
+
+def _command(parent: App, name: str, target: str, summary: str) -> None:
+    """Register `sparkq_adapters.cli.<target>` as `name`, imported only when it runs."""
+    if name in parent:
+        raise ValueError(f"Command {name!r} is registered twice")
+    # what App.command(import_string, name=..., help=...) stores, with the page keeping the docstring
+    parent._commands[name] = _Lazy(import_path=_C + target, name=name, help=summary)
+
+
 # the server
-app.command(_C + "server:run", name="run")
-app.command(_C + "server:stop", name="stop")
+_command(app, "run", "server:run", "Start the SparkQ server (API and web UI) on 127.0.0.1 in the foreground.")
+_command(app, "stop", "server:stop", "Stop the server and every watcher (SIGTERM, then SIGKILL after 5 s).")
 
 # set-up and configuration
-app.command(_C + "setup:setup", name="setup")
-app.command(_C + "status:status", name="status")
-app.command(_C + "registry:reload", name="reload")
-app.command(_C + "registry:tools", name="tools")
-app.command(_C + "registry:scripts", name="scripts")
+_command(app, "setup", "setup:setup", "Set SparkQ up for this project: write sparkq.yml and create the database.")
+_command(
+    app,
+    "status",
+    "status:status",
+    "Show whether the server runs, the active sessions and streams, and task counts per status.",
+)
+_command(app, "reload", "registry:reload", "Re-read sparkq.yml and rebuild the script index, checking both.")
+_command(app, "tools", "registry:tools", "List the tools a task can be queued for, with each tool's class and timeout.")
+_command(
+    app, "scripts", "registry:scripts", "List the scripts found in the script folders (`script_dirs:` in sparkq.yml)."
+)
 
 # sessions and streams
 session = App(name="session", help="Create, list and end sessions (bounded periods of work).")
-session.command(_C + "sessions:session_create", name="create")
-session.command(_C + "sessions:session_list", name="list")
-session.command(_C + "sessions:session_end", name="end")
+_command(session, "create", "sessions:session_create", "Start a session: a bounded period of work that holds streams.")
+_command(session, "list", "sessions:session_list", "List sessions, oldest first, with how many streams each holds.")
+_command(session, "end", "sessions:session_end", "End a session and every active stream in it.")
 app.command(session)
 
 stream = App(name="stream", help="Create, list and end streams (feature lanes with instructions).")
-stream.command(_C + "sessions:stream_create", name="create")
-stream.command(_C + "sessions:stream_list", name="list")
-stream.command(_C + "sessions:stream_end", name="end")
+_command(stream, "create", "sessions:stream_create", "Create a stream (a feature lane) in a session.")
+_command(
+    stream, "list", "sessions:stream_list", "List streams with their session, status, task counts and instructions."
+)
+_command(stream, "end", "sessions:stream_end", "End a stream: it accepts no new tasks.")
 app.command(stream)
 
 # the worker protocol
-app.command(_C + "tasks:enqueue", name="enqueue")
-app.command(_C + "tasks:peek", name="peek")
-app.command(_C + "tasks:claim", name="claim")
-app.command(_C + "tasks:complete", name="complete")
-app.command(_C + "tasks:fail", name="fail")
-app.command(_C + "tasks:requeue", name="requeue")
-app.command(_C + "watch:watch", name="watch")
+_command(app, "enqueue", "tasks:enqueue", "Queue a task at the back of a stream and print its id.")
+_command(app, "peek", "tasks:peek", "Print the next queued task of a stream as one line of JSON, changing nothing.")
+_command(
+    app,
+    "claim",
+    "tasks:claim",
+    "Claim the oldest queued task of a stream: print it, with the stream's instructions, as one line of JSON.",
+)
+_command(app, "complete", "tasks:complete", "Report a running task as succeeded, with its result and captured output.")
+_command(app, "fail", "tasks:fail", "Report a running task as failed, with the error and captured output.")
+_command(app, "requeue", "tasks:requeue", "Queue a fresh copy of a finished task and print the new id.")
+_command(app, "watch", "watch:watch", "Watch a stream and wake its idle worker through a FIFO when a task is queued.")
 
 # reviewing
-app.command(_C + "tasks:list_tasks", name="tasks")
-app.command(_C + "tasks:show_task", name="task")
-app.command(_C + "tasks:purge", name="purge")
+_command(app, "tasks", "tasks:list_tasks", "List tasks, newest first; stale and auto-failed tasks are marked.")
+_command(app, "task", "tasks:show_task", "Show everything about one task.")
+_command(app, "purge", "tasks:purge", "Delete succeeded and failed tasks that finished longer ago than the given age.")

@@ -66,6 +66,26 @@ def settings() -> Settings:
     return _ctx.settings
 
 
+def server_lock() -> tuple[Path, SparkQError | None]:
+    """The server's lockfile, found even when sparkq.yml does not load; with the error then ignored.
+
+    `sparkq stop` and `sparkq status` must still reach a running server after its config was
+    broken: the lockfile is then looked for beside the database the file still names.
+    """
+    from .. import config
+
+    try:
+        return settings().lock_path, None
+    except config.ConfigError as exc:
+        db = config.salvage_db_path(_ctx.config_path)
+        if db is None:
+            raise config.ConfigError(
+                f"{exc.message}\nA running server can still be stopped with: kill $(cat /path/to/sparkq.lock) "
+                "(the lockfile beside its database)"
+            ) from None
+        return config.lock_path_for(db), exc
+
+
 def queue() -> Queue:
     """The queue on the configured database, opened (and created) on first use."""
     if _ctx.queue is None:

@@ -2,14 +2,16 @@
 
 The render functions are pure (lines in, lines out, `now`, `width` and `color` passed in) so they are
 unit-tested without a terminal; the `print_*` functions decide those from the real stdout.
-This module sits on the `peek`/`claim` hot path: it imports only the standard library's cheap modules.
+`rich` draws the tables, measures and cuts text, paints colours and reads the terminal (its size,
+`NO_COLOR`, `TERM=dumb`), always imported inside the function that needs it: this module sits on the
+`peek`/`claim` hot path, whose one line of JSON needs none of that.
 """
 
 from __future__ import annotations
 
+import io
 import os
 import sys
-import unicodedata
 from collections.abc import Iterable, Mapping, Sequence
 from datetime import datetime, timedelta
 from typing import TYPE_CHECKING, Any, NamedTuple, TextIO
@@ -17,6 +19,8 @@ from typing import TYPE_CHECKING, Any, NamedTuple, TextIO
 from ..serialization import dumps
 
 if TYPE_CHECKING:
+    from rich.console import Console, RenderableType
+
     from sparkq_domain import Session, Stream, StreamCounts, Task, TaskStatus
 
 DEFAULT_WIDTH = 80
@@ -24,8 +28,8 @@ MIN_WIDTH = 40
 ELLIPSIS = "…"
 STALE_MARK = "⚠ stale"
 AUTO_FAILED_MARK = "⚠ auto"
-
-_SGR = {"bold": "1", "dim": "2", "red": "31", "green": "32", "yellow": "33", "blue": "34"}
+#: spaces between two table columns
+GAP = 2
 
 #: the colour of each status word; queued stays blue, ended sessions/streams dim
 STATUS_STYLES: Mapping[str, str] = {
@@ -42,19 +46,35 @@ STATUS_STYLES: Mapping[str, str] = {
 # -- terminal --------------------------------------------------------------------------------------
 
 
-def color_enabled(stream: TextIO | None = None) -> bool:
-    """Colour only for a terminal, and never when NO_COLOR is set (https://no-color.org) or TERM=dumb."""
-    if os.environ.get("NO_COLOR") or os.environ.get("TERM") == "dumb":
-        return False
-    target = sys.stdout if stream is None else stream
+def _isatty(stream: TextIO) -> bool:
     try:
-        return target.isatty()
+        return stream.isatty()
     except (AttributeError, ValueError):
         return False
 
 
+def console(stream: TextIO | None = None) -> Console:
+    """rich's view of `stream` (stdout), for its colours: a terminal only when it is one."""
+    from rich.console import Console
+
+    target = sys.stdout if stream is None else stream
+    # rich reads NO_COLOR, TERM=dumb and the colours the terminal has; whether it is a terminal is
+    # the stream's say, never FORCE_COLOR's, so a pipe gets plain text
+    return Console(file=target, force_terminal=_isatty(target))
+
+
+def color_enabled(stream: TextIO | None = None) -> bool:
+    """Colour only for a terminal, and never when NO_COLOR is set (https://no-color.org) or TERM=dumb."""
+    seen = console(stream)
+    return seen.is_terminal and seen.color_system is not None and not seen.no_color
+
+
 def terminal_width(stream: TextIO | None = None) -> int:
-    """$COLUMNS, else the terminal's width, else 80 (when piped); never below 40."""
+    """$COLUMNS, else the terminal's width, else 80 (when piped); never below 40.
+
+    Measured here rather than by rich, which would take a dumb terminal as 80 columns whatever
+    $COLUMNS says, and measure stdin's terminal first (so `sparkq tasks | less` would not get 80).
+    """
     columns = os.environ.get("COLUMNS", "")
     if columns.isdigit() and int(columns) > 0:
         return max(int(columns), MIN_WIDTH)
@@ -68,9 +88,33 @@ def terminal_width(stream: TextIO | None = None) -> int:
 
 
 def paint(text: str, style: str | None, *, color: bool) -> str:
+    """`text` in a rich style (`red`, `bold`, ...) as terminal escapes; unchanged without colour."""
     if not color or not style or not text:
         return text
-    return f"\x1b[{_SGR[style]}m{text}\x1b[0m"
+    from rich.color import ColorSystem
+    from rich.style import Style
+
+    return Style.parse(style).render(text, color_system=ColorSystem.STANDARD)
+
+
+def render(renderable: RenderableType, *, width: int, color: bool) -> list[str]:
+    """Draw a rich renderable `width` columns wide into lines, without trailing blanks."""
+    from rich.console import Console
+
+    buffer = io.StringIO()
+    drawer = Console(
+        file=buffer,
+        width=max(width, 1),
+        force_terminal=color,
+        color_system="standard" if color else None,
+        no_color=not color,
+        markup=False,
+        emoji=False,
+        highlight=False,
+        legacy_windows=False,
+    )
+    drawer.print(renderable)
+    return [line.rstrip(" ") for line in buffer.getvalue().split("\n")[:-1]]
 
 
 # -- text ------------------------------------------------------------------------------------------
@@ -100,13 +144,9 @@ def display_width(text: str) -> int:
     """Columns `text` takes in a terminal: wide East Asian characters count 2, combining marks 0."""
     if text.isascii():
         return len(text)
-    return sum(_char_width(c) for c in text)
+    from rich.cells import cell_len
 
-
-def _char_width(char: str) -> int:
-    if unicodedata.combining(char):
-        return 0
-    return 2 if unicodedata.east_asian_width(char) in ("W", "F") else 1
+    return cell_len(text)
 
 
 def truncate(text: str, width: int) -> str:
@@ -115,15 +155,11 @@ def truncate(text: str, width: int) -> str:
         return text
     if width <= 0:
         return ""
-    out: list[str] = []
-    used = 0
-    for char in text:
-        w = _char_width(char)
-        if used + w > width - 1:
-            break
-        out.append(char)
-        used += w
-    return "".join(out) + ELLIPSIS
+    from rich.cells import chop_cells
+
+    # the longest head that fits before the `…` (a wide character that would straddle it is left out)
+    head = next(iter(chop_cells(text, width - 1)), "") if width > 1 else ""
+    return (head if display_width(head) < width else "") + ELLIPSIS
 
 
 def first_line(text: str | None) -> str:
@@ -206,15 +242,40 @@ class Cell(NamedTuple):
 def table(
     columns: Sequence[Column], rows: Iterable[Sequence[str | Cell]], *, width: int = DEFAULT_WIDTH, color: bool = False
 ) -> list[str]:
-    """Render aligned columns two spaces apart, shrinking the flexible columns to fit `width`."""
+    """Aligned columns two spaces apart (a rich table without borders), the flexible ones shrunk to fit `width`."""
+    from rich.table import Table
+    from rich.text import Text
+
     body = [[c if isinstance(c, Cell) else Cell(c) for c in row] for row in rows]
     body = [[Cell(clean_line(c.text), c.style) for c in row] for row in body]
+    widths = fit_widths(columns, body, width)
+    body = [[Cell(truncate(c.text, w), c.style) for c, w in zip(row, widths, strict=True)] for row in body]
+    grid = Table(box=None, padding=(0, GAP // 2), pad_edge=False, show_edge=False, header_style="")
+    for col, col_width in zip(columns, widths, strict=True):
+        grid.add_column(
+            Text.assemble((col.header, "bold")),
+            justify="right" if col.align == ">" else "left",
+            width=col_width,
+            no_wrap=True,
+            overflow="ellipsis",
+        )
+    for row in body:
+        # the style spans the words only, never the padding around them
+        grid.add_row(*(Text.assemble((cell.text, cell.style or "")) for cell in row))
+    return render(grid, width=sum(widths) + GAP * (len(widths) - 1), color=color)
+
+
+def fit_widths(columns: Sequence[Column], body: Sequence[Sequence[Cell]], width: int) -> list[int]:
+    """Each column's width: its widest cell (up to its max), the widest flexible ones cut first to fit `width`.
+
+    Only flexible columns shrink, and not below their minimum: ids, statuses and ages are never cut,
+    so a table that cannot fit runs wider than `width` rather than lose them.
+    """
     widths = []
     for i, col in enumerate(columns):
         natural = max([display_width(col.header), *(display_width(row[i].text) for row in body)])
         widths.append(min(natural, col.max_width) if col.max_width else natural)
-    gap = 2
-    overflow = sum(widths) + gap * (len(columns) - 1) - width
+    overflow = sum(widths) + GAP * (len(columns) - 1) - width
     while overflow > 0:
         shrinkable = [i for i, col in enumerate(columns) if col.flex and widths[i] > col.min_width]
         if not shrinkable:
@@ -222,21 +283,7 @@ def table(
         widest = max(shrinkable, key=lambda i: widths[i])
         widths[widest] -= 1
         overflow -= 1
-
-    def render(cells: Sequence[Cell]) -> str:
-        parts = []
-        last = len(cells) - 1
-        for i, (cell, col) in enumerate(zip(cells, columns, strict=True)):
-            text = truncate(cell.text, widths[i])
-            pad = " " * (widths[i] - display_width(text))
-            if col.align == ">":
-                parts.append(pad + paint(text, cell.style, color=color))
-            else:
-                parts.append(paint(text, cell.style, color=color) + ("" if i == last else pad))
-        return (" " * gap).join(parts).rstrip()
-
-    header = [Cell(col.header, "bold") for col in columns]
-    return [render(header), *(render(row) for row in body)]
+    return widths
 
 
 def status_cell(status: str) -> Cell:

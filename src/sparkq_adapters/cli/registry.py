@@ -137,18 +137,17 @@ def reload() -> int:
           sparkq --config ~/work/app/sparkq.yml reload
     """
     from .. import config
-    from ..scripts import build_index_for
 
-    path = _config_file()
-    settings = config.load_file(path)
-    index = build_index_for(settings)
+    settings, index = config.reload(common.config_path())
+    path = settings.source
+    assert path is not None  # reload reads a file, never the built-in defaults
     _warn(index)
     n_tools, n_scripts = len(settings.file.tools), len(index.scripts)
     output.emit(f"Reloaded {path.name}: {output.plural(n_tools, 'tool')}, {output.plural(n_scripts, 'script')}")
-    return _reload_server(settings)
+    return _reload_server(settings, index)
 
 
-def _reload_server(settings: Settings) -> int:
+def _reload_server(settings: Settings, index: ScriptIndex) -> int:
     """Tell a running server to reload too (it serves the tools and scripts to the UI)."""
     from ..local_api import post_json
     from .status import server_state
@@ -172,24 +171,18 @@ def _reload_server(settings: Settings) -> int:
         f"Server reloaded (PID {server['pid']}): {output.plural(body.get('tools', 0), 'tool')}, "
         f"{output.plural(body.get('scripts', 0), 'script')}"
     )
+    # what only the server sees: a file other than ours, a database it cannot switch to while running
+    read = body.get("config")
+    if read is not None and settings.source is not None and Path(read) != settings.source:
+        output.emit_error(
+            f"Warning: the server read {read}, not {settings.source}; restart it with this file to use it"
+        )
+    output.emit_error(*(f"Warning: {w}" for w in body.get("warnings", []) if w not in index.warnings))
     return 0
 
 
 class ServerUnreachable(SparkQError):
     """The running server could not be told about the change."""
-
-
-def _config_file() -> Path:
-    """The config file reload reads: --config, else $SPARKQ_CONFIG, else ./sparkq.yml."""
-    import os
-
-    from .. import config
-
-    chosen = common.config_path() or os.environ.get(config.CONFIG_ENV)
-    path = Path(chosen).expanduser() if chosen else Path.cwd() / config.CONFIG_NAME
-    if not path.is_file():
-        raise config.ConfigError(f"{path.name} not found\nLooked for {path.absolute()}; create it with `sparkq setup`")
-    return path.resolve()
 
 
 def _warn(index: ScriptIndex) -> None:

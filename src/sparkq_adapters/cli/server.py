@@ -13,8 +13,8 @@ from cyclopts import Parameter
 from sparkq_domain import Status, TaskStatus
 from sparkq_domain.errors import Conflict, NotFound
 
-from .. import server
-from ..process import is_sparkq, live_pid, pid_alive, read_pid, remove_if_unchanged
+from .. import config, server, watcher
+from ..process import Process, clear_stale_lock, lock_holder
 from . import common, output
 from .common import UsageError
 from .watch import stream_intro, watchable
@@ -35,8 +35,11 @@ def run(
     With --session it also starts a watcher (`sparkq watch`) for every active stream
     of that session and stops them with the server. Without it, on a terminal, it
     offers the active sessions and the streams with queued work to pick from.
-    Stops on Ctrl-C, SIGTERM, or `sparkq stop`. Only one server runs per database
-    (a lockfile `sparkq.lock` beside it holds the PID).
+    Stops on Ctrl-C, SIGTERM, or `sparkq stop`. Only one server runs per database,
+    whatever path reaches it: the server holds a lock on `sparkq.lock` beside the
+    database's real file for as long as it runs. That file holds the server's PID and
+    nothing else (`kill $(cat sparkq.lock)` stops it too); the port it serves is in
+    `sparkq.port` beside it.
 
         Examples:
           sparkq run
@@ -45,7 +48,7 @@ def run(
     """
     settings = common.settings()
     chosen = settings.file.server.port if port is None else port
-    if not 1 <= chosen <= 65535:
+    if not config.PORT.holds(chosen):
         raise UsageError(f"Invalid port {chosen}: use a number from 1 to 65535")
     host = settings.file.server.host
     shown_host = "127.0.0.1" if host == "localhost" else host
@@ -53,7 +56,7 @@ def run(
 
     if session is not None:
         streams = watched_streams(session)
-    elif _interactive() and live_pid(settings.lock_path) is None:  # a running server: refused below
+    elif _interactive() and lock_holder(settings.lock_path) is None:  # a running server: refused below
         streams = pick_streams()
     else:
         streams = []
@@ -90,21 +93,36 @@ def stop(
     """Stop the server and every watcher (SIGTERM, then SIGKILL after 5 s).
 
     With --stream, stop only that stream's watcher. Running tasks stay running and
-    queued tasks stay queued.
+    queued tasks stay queued. Only the process that holds this database's lockfile
+    is signalled, never one that merely has the PID written in it. When sparkq.yml
+    no longer loads, the server is still found beside the database it names (the
+    error is shown); fix the file and run `sparkq stop` again for the watchers.
 
         Examples:
           sparkq stop
           sparkq stop --stream auth
     """
-    settings = common.settings()
     if stream is not None:
         pid = stop_watcher(_watcher_lock(stream))
         if pid is None:
             raise NotFound(f"No watcher running for stream {stream}")
         print(f"Watcher for stream {stream} stopped (PID {pid})")
         return 0
+    lock, ignored = common.server_lock()
+    if ignored is not None:
+        output.emit_error(f"Warning: the config does not load, so watchers are left alone: {ignored.message}")
+        output.emit_error(f"Warning: looking for the server at {lock}")
+        try:
+            server.stop(lock)
+        except server.ServerError as exc:
+            raise server.ServerError(
+                f"{exc.message}.\nIf a server runs on another database, stop it with: "
+                "kill $(cat /its/folder/sparkq.lock)"
+            ) from None
+        print("SparkQ server stopped")
+        return 0
     try:
-        server.stop(settings.lock_path)
+        server.stop(lock)
     except server.ServerError:
         stopped = stop_all_watchers()
         if not stopped:
@@ -183,36 +201,60 @@ def stop_child(child: subprocess.Popen[bytes]) -> None:
         pass
 
 
-def stop_watcher(lock: Path) -> int | None:
-    """Stop the watcher named in `lock` (if it is a live SparkQ process); its PID, or None."""
-    pid = read_pid(lock)
-    if pid is None or not pid_alive(pid) or not is_sparkq(pid):
-        if lock.exists():
-            remove_if_unchanged(lock, pid)
+def stop_watcher(files: watcher.WatcherFiles) -> int | None:
+    """Stop the stream's watcher if it serves this database; its PID, or None when none runs.
+
+    The watcher is the process that holds the flock on its lockfile and is named in it (never a
+    process that merely reuses a PID), and it is this database's when the stream's record names
+    this database. Another project's watcher in a shared folder is refused with an error naming
+    its database, and its files are left as they are.
+    """
+    database = common.settings().db_path
+    pid = watcher.running(files)
+    if not watcher.serves(files, database):
+        if pid is not None:
+            other = watcher.recorded_database(files)
+            serves = f"serves {other}" if other is not None else "records no database"
+            raise NotFound(
+                f"No watcher for stream {files.stream} serves this database ({database}); the one"
+                f" running in {files.folder} (PID {pid}) {serves}, so it is left alone"
+            )
         return None
-    server.terminate(pid)
-    remove_if_unchanged(lock, pid)
+    if pid is None:
+        clear_stale_lock(files.lock)
+        return None
+    try:
+        with Process(pid) as process:
+            # the handle is on the process that held the lock when we looked: make sure it still does
+            if watcher.running(files) != pid:
+                return None
+            server.terminate(process)
+    except ProcessLookupError:
+        return None
+    clear_stale_lock(files.lock)  # after a SIGKILL the file stays behind, unlocked
     return pid
 
 
 def stop_all_watchers() -> list[int]:
+    """Stop every watcher that serves this database (never another project's in a shared folder)."""
+    settings = common.settings()
     stopped = []
-    for lock in sorted(common.settings().watcher_dir.glob("sparkq-*.lock")):
-        pid = stop_watcher(lock)
+    for files in watcher.serving(settings.watcher_dir, settings.db_path):
+        pid = stop_watcher(files)
         if pid is not None:
-            name = lock.name.removeprefix("sparkq-").removesuffix(".lock")
-            print(f"Watcher for stream {name} stopped (PID {pid})")
+            print(f"Watcher for stream {files.stream} stopped (PID {pid})")
             stopped.append(pid)
     return stopped
 
 
-def _watcher_lock(stream: str) -> Path:
+def _watcher_lock(stream: str) -> watcher.WatcherFiles:
+    """The files of the stream's watcher; `stream` is its name or id."""
     folder = common.settings().watcher_dir
-    lock = folder / f"sparkq-{stream}.lock"
-    if not lock.exists() and stream.startswith("str_"):
+    files = watcher.WatcherFiles.for_stream(folder, stream)
+    if not files.lock.exists() and not files.database.exists() and stream.startswith("str_"):
         # an id: the files are named after the stream's name
-        lock = folder / f"sparkq-{common.queue().get_stream(stream).name}.lock"
-    return lock
+        files = watcher.WatcherFiles.for_stream(folder, common.queue().get_stream(stream).name)
+    return files
 
 
 def _sparkq_command() -> list[str]:

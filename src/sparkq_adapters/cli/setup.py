@@ -54,7 +54,9 @@ def setup(
     ] = None,
     script_dir: Annotated[
         list[str] | None,
-        Parameter(help="A folder of scripts to index, relative to sparkq.yml; repeat for more."),
+        Parameter(
+            help="A folder of scripts to index, relative to sparkq.yml; repeat for more (default: scripts, tools)."
+        ),
     ] = None,
     port: Annotated[int | None, Parameter(help="Port of the server and web UI on 127.0.0.1 (default 8420).")] = None,
     fast_timeout: Annotated[int | None, Parameter(help="Timeout of FAST_SCRIPT tasks in seconds (30).")] = None,
@@ -152,8 +154,7 @@ class _Flags:
 def _target() -> Path:
     from .. import config
 
-    chosen = common.config_path() or os.environ.get(config.CONFIG_ENV)
-    return Path(chosen).expanduser().absolute() if chosen else Path.cwd() / config.CONFIG_NAME
+    return config.config_path_for(common.config_path())
 
 
 def _is_terminal() -> bool:
@@ -243,15 +244,19 @@ def check_script_dir(text: str, base_dir: Path) -> str:
 
 
 def check_port(value: str | int) -> int:
+    from ..config import PORT
+
     port = _whole_number(value, "a port number such as 8420")
-    if not 1 <= port <= 65535:
+    if not PORT.holds(port):
         raise InvalidInput(f"{port} is not a port number; use one from 1 to 65535, e.g. 8420")
     return port
 
 
 def check_timeout(value: str | int) -> int:
+    from ..config import SECONDS
+
     seconds = _whole_number(value, "a number of seconds such as 300")
-    if not 1 <= seconds <= MAX_TIMEOUT_SECONDS:
+    if not SECONDS.holds(seconds):
         raise InvalidInput(f"Use a timeout from 1 to {MAX_TIMEOUT_SECONDS} seconds, not {seconds}")
     return seconds
 
@@ -286,7 +291,10 @@ def _from_flags(base: ConfigFile, flags: _Flags, base_dir: Path) -> ConfigFile:
         name=flag("--project-name", lambda: check_name(flags.project_name or _folder_name(base_dir))),
         repo=repo,
         prd=flag("--prd-path", lambda: check_prd(flags.prd_path or "", repo)),
-        script_dirs=[flag("--script-dir", partial(check_script_dir, d, base_dir)) for d in flags.script_dirs or []],
+        script_dirs=[
+            flag("--script-dir", partial(check_script_dir, d, base_dir))
+            for d in (base.script_dirs if flags.script_dirs is None else flags.script_dirs)
+        ],
         port=flag("--port", lambda: check_port(flags.port if flags.port is not None else base.server.port)),
         timeouts=timeouts,
     )

@@ -2,12 +2,13 @@
 
 from __future__ import annotations
 
+from pathlib import Path
 from typing import Annotated, Any
 
 from cyclopts import Parameter
 
 from ..local_api import healthy
-from ..process import live_pid, read_port
+from ..process import lock_holder
 from ..serialization import counts_to_dict, session_to_dict, stream_counts_to_dict
 from . import common, output
 
@@ -22,13 +23,25 @@ def status(
 
     The first line is one of `SparkQ server: running (PID X, URL)`,
     `SparkQ server: running but API unreachable (PID X)` or `SparkQ server: not running`.
+    When sparkq.yml does not load, that line is still shown (the server is looked for
+    beside the database the file names), then the config error.
 
         Examples:
           sparkq status
           sparkq status --json | jq .task_counts.queued
     """
+    lock, ignored = common.server_lock()
+    if ignored is not None:
+        from ..config import ConfigError, ServerConfig
+
+        default = ServerConfig()
+        server = server_state(lock, default.host, default.port)
+        if not json:
+            output.emit(server_line(server))
+        stop_hint = "`sparkq stop` still stops it" if server["pid"] is not None else "no server holds " + str(lock)
+        raise ConfigError(f"{ignored.message}\n(the server was looked for at {lock}: {stop_hint})")
     settings = common.settings()
-    server = server_state(settings.lock_path, settings.file.server.host, settings.file.server.port)
+    server = server_state(lock, settings.file.server.host, settings.file.server.port)
     if not json:
         # said before the database is opened, so a broken database does not hide the server's state
         output.emit(server_line(server))
@@ -61,12 +74,14 @@ def status(
     output.print_lines(lines)
 
 
-def server_state(lock_path: Any, host: str, port: int) -> dict[str, Any]:
+def server_state(lock_path: Path, host: str, port: int) -> dict[str, Any]:
     """`{"state": "running" | "unreachable" | "not running", "pid", "url"}` from the lockfile and /api/health."""
-    pid = live_pid(lock_path)
+    from ..server import running_port
+
+    pid = lock_holder(lock_path)
     if pid is None:
         return {"state": "not running", "pid": None, "url": None}
-    port = read_port(lock_path) or port  # `sparkq run --port N` records the port it really uses
+    port = running_port(lock_path) or port  # `sparkq run --port N` records the port it really uses
     url = f"http://{f'[{host}]' if ':' in host else host}:{port}"
     state = "running" if healthy(url) else "unreachable"
     return {"state": state, "pid": pid, "url": url}

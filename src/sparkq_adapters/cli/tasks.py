@@ -87,7 +87,8 @@ def peek(
 ) -> None:
     """Print the next queued task of a stream as one line of JSON, changing nothing.
 
-    Prints nothing (exit 0) when the stream has no queued task.
+    Prints nothing (exit 0) when the stream has no queued task; a stream that has
+    ended (or whose session has) is an error (exit 1), as for `claim`.
 
         Examples:
           sparkq peek --stream auth
@@ -103,6 +104,7 @@ def claim(
         str | None,
         Parameter(
             name="--wait",
+            metavar="SECONDS",
             help="Wait up to SECONDS for a task to be queued (bare --wait: until one is, or Ctrl-C).",
             show_default=False,
         ),
@@ -113,7 +115,9 @@ def claim(
     The task moves to running; report back with `sparkq complete` or `sparkq fail`.
     Prints nothing (exit 0) when the stream has no queued task. With --wait it
     blocks until a task is queued and claims it at once (within a second); when
-    the time is up it prints nothing (exit 0).
+    the time is up it prints nothing (exit 0). A stream that has ended (or whose
+    session has) will never have work again: that is an error (exit 1), so stop
+    the loop.
 
         Examples:
           sparkq claim --stream auth
@@ -140,7 +144,10 @@ def parse_wait(text: str) -> float | None:
     except ValueError:
         seconds = math.nan
     if not math.isfinite(seconds) or seconds < 0:
-        raise common.UsageError(f"Invalid --wait {text!r}: give a number of seconds (0 or more), or no value to wait")
+        raise common.UsageError(
+            f"Invalid --wait {text!r}: give a number of seconds (0 or more), e.g. --wait 600, "
+            "or a bare --wait to wait until a task is queued"
+        )
     return seconds
 
 

@@ -3,31 +3,40 @@
 from __future__ import annotations
 
 import os
+import shlex
 import signal
 import sys
 import threading
+from pathlib import Path
 from typing import TYPE_CHECKING, Annotated
 
 from cyclopts import Parameter
 
 from sparkq_domain import Status, TaskStatus
-from sparkq_domain.errors import Conflict
+from sparkq_domain.errors import Conflict, StreamEnded
 
 from .. import watcher
+from ..config import CONFIG_NAME
 from . import common, output
 
 if TYPE_CHECKING:
     from sparkq_domain import Queue, StreamCounts
 
+    from ..config import Settings
+
 
 def watch(stream: Annotated[str, Parameter(help="The stream to watch (its name or id).")], /) -> int:
     """Watch a stream and wake its idle worker through a FIFO when a task is queued.
 
-    The worker waits with `touch <tmp>/sparkq-S-done && cat <tmp>/sparkq-S-pipe`;
-    when the done-flag exists and the stream has a queued task, the watcher removes
-    the flag and writes `wake` into the FIFO. One watcher per stream (lockfile
-    `<tmp>/sparkq-S.lock`); `<tmp>` is watcher.tmp_dir. Stops on Ctrl-C, SIGTERM
-    or `sparkq stop --stream S`.
+    The worker waits with `touch <tmp>/sparkq-S-done && cat <tmp>/sparkq-S-pipe
+    >/dev/null && sparkq claim --stream S` (printed on start, paths filled in); when
+    the done-flag exists and the stream has a queued task, the watcher removes the
+    flag and writes `wake` into the FIFO. One watcher per stream (lockfile
+    `<tmp>/sparkq-S.lock`); `<tmp>` is watcher.tmp_dir, /tmp by default. The files
+    serve one database (`<tmp>/sparkq-S.database`): another project's stream of the
+    same name needs its own watcher.tmp_dir. Stops on Ctrl-C, SIGTERM or
+    `sparkq stop --stream S`; when the stream ends, it wakes the idle worker (whose
+    claim then says so) and stops.
 
         Examples:
           sparkq watch auth
@@ -43,30 +52,45 @@ def watch(stream: Annotated[str, Parameter(help="The stream to watch (its name o
     files = watcher.WatcherFiles.for_stream(folder, name)
     config = settings.file.watcher
     stop = threading.Event()
+    ended = threading.Event()
 
     def on_signal(signum: int, frame: object) -> None:
         stop.set()
 
-    watcher.acquire(files, name)
+    lock = watcher.acquire(files, settings.db_path)
     previous = {sig: signal.signal(sig, on_signal) for sig in (signal.SIGTERM, signal.SIGINT)}
     try:
         watcher.ensure_fifo(files.pipe)
         output.print_lines(stream_intro(counts))
         output.emit(f"Watching (PID {os.getpid()}): FIFO {files.pipe}, done-flag {files.done}. Stop with Ctrl-C.")
         sys.stdout.flush()
+
+        def has_work() -> bool:
+            try:
+                return queue.peek(counts.stream.id) is not None
+            except StreamEnded:
+                # wake the idle worker anyway: its claim reports the end and its loop stops,
+                # where a worker left waiting on the FIFO would wait for ever
+                ended.set()
+                return True
+
         loop = watcher.Watcher(
             files,
-            has_work=lambda: queue.peek(counts.stream.id) is not None,
+            has_work=has_work,
             data_version=common.data_version(),
             idle_poll=config.idle_poll_seconds,
             busy_poll=config.busy_poll_seconds,
         )
-        loop.run(stop.is_set)
+        # once the stream has ended, stop as soon as the worker has read its last wake
+        loop.run(lambda: stop.is_set() or (ended.is_set() and not loop.waking))
     finally:
         for sig, handler in previous.items():
             signal.signal(sig, handler)
-        watcher.release(files)
-    print(f"Watcher for stream {name} stopped", file=sys.stderr)
+        lock.release()
+    print(
+        f"Stream {name} has ended; watcher stopped" if ended.is_set() else f"Watcher for stream {name} stopped",
+        file=sys.stderr,
+    )
     return 0
 
 
@@ -79,9 +103,21 @@ def watchable(queue: Queue, ref: str) -> StreamCounts:
 
 
 def stream_intro(counts: StreamCounts) -> list[str]:
-    """What `watch` and `run --session` print per stream: name, queued count, instructions."""
+    """What `watch` and `run --session` print per stream: name, queued count, instructions, wait command."""
     queued = counts.counts.get(TaskStatus.QUEUED, 0)
     instructions = counts.stream.instructions or "(no instructions)"
     lines = [f"Stream {counts.stream.name} (session {counts.session_name}): {queued} queued"]
     lines += ["  " + line for line in instructions.splitlines() or [""]]
+    lines.append(f"Worker wait command: {wait_command(common.settings(), counts.stream.name)}")
     return lines
+
+
+def wait_command(settings: Settings, stream: str) -> str:
+    """The exact command a worker of `stream` waits with (SPEC §7), with this project's paths."""
+    folder = Path(os.path.abspath(settings.watcher_dir))
+    files = watcher.WatcherFiles.for_stream(folder, stream)
+    claim = f"sparkq claim --stream {shlex.quote(stream)}"
+    if settings.source is not None and settings.source != (Path.cwd() / CONFIG_NAME).resolve():
+        # a worker in another folder would not find this config by itself
+        claim = f"sparkq --config {shlex.quote(str(settings.source))} claim --stream {shlex.quote(stream)}"
+    return f"touch {shlex.quote(str(files.done))} && cat {shlex.quote(str(files.pipe))} >/dev/null && {claim}"

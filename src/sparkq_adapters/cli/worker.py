@@ -40,10 +40,12 @@ WAIT_FOREVER = "forever"
 
 
 def bare_wait(args: list[str]) -> list[str]:
-    """`claim ... --wait` without a number means "wait forever": spell that out for Cyclopts.
+    """`claim ... --wait` without a value means "wait forever": spell that out for Cyclopts.
 
-    Only `claim` is touched; `--wait 30`, `--wait=30` and every other command pass unchanged,
-    and the result never matches the fast path (which takes only the plain forms).
+    `--wait` is bare when nothing follows it or the next word is another option (`--stream S`);
+    any other next word is its value, so `--wait abc` reaches `parse_wait`, which says what
+    `--wait` takes. Only `claim` is touched; `--wait 30`, `--wait=30` and every other command
+    pass unchanged, and the result never matches the fast path (which takes only the plain forms).
     """
     if not args or args[0] != "claim" or "--wait" not in args:
         return args
@@ -51,9 +53,14 @@ def bare_wait(args: list[str]) -> list[str]:
     for i, arg in enumerate(out):
         if arg == "--":
             break
-        if arg == "--wait" and (i + 1 == len(out) or not _is_number(out[i + 1])):
+        if arg == "--wait" and (i + 1 == len(out) or _is_option(out[i + 1])):
             out[i] = f"--wait={WAIT_FOREVER}"
     return out
+
+
+def _is_option(word: str) -> bool:
+    """`--stream`, `-h` or `--`, but not a negative number (a value `parse_wait` refuses by name)."""
+    return word.startswith("-") and not _is_number(word)
 
 
 def _is_number(text: str) -> bool:

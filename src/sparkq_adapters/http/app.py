@@ -15,14 +15,18 @@ from litestar import Litestar
 from litestar.di import Provide
 from litestar.openapi import OpenAPIConfig
 from litestar.openapi.plugins import JsonRenderPlugin
+from litestar.routes import HTTPRoute
 from litestar.static_files import create_static_files_router
 
 from sparkq_domain import Queue
+from sparkq_domain.errors import SparkQError
 
-from .bodies import StrictJSONRequest
+from ..version import version
+from .bodies import BODIES, StrictJSONRequest, read_body
+from .contract import refine
 from .errors import EXCEPTION_HANDLERS
 from .events import EventHub, Feed, events
-from .security import ASGIApp, LocalOnly
+from .security import BODY_TIMEOUT_SECONDS, ASGIApp, LocalOnly
 from .sessions import SessionController
 from .streams import StreamController
 from .system import Catalog, ServerInfo, SystemController, health_check
@@ -35,6 +39,8 @@ log = logging.getLogger("sparkq.server")
 class ServerOptions:
     port: int
     max_body_bytes: int = 8 * 1024 * 1024
+    #: a request body must arrive within this many seconds of its first byte being read (408 after)
+    body_timeout_seconds: float = BODY_TIMEOUT_SECONDS
     #: the static UI bundle; None serves no UI
     ui_dir: Path | None = None
     #: finished tasks older than this are purged once, in the background, at start
@@ -95,9 +101,10 @@ def create_app(queue: Queue, catalog: Catalog, server: ServerInfo, options: Serv
         exception_handlers=EXCEPTION_HANDLERS,
         openapi_config=OpenAPIConfig(
             title="SparkQ",
-            version="0.1.0",
+            version=version(),
             description="A local task queue: queue work, walk away, review results later.",
             path="/schema",
+            use_handler_docstrings=True,  # each endpoint's docstring is its description
             # the JSON document itself: browser UIs for it load scripts from CDNs (offline here, and
             # blocked by our CSP)
             render_plugins=[JsonRenderPlugin(path=["/", "/openapi.json"])],
@@ -105,9 +112,32 @@ def create_app(queue: Queue, catalog: Catalog, server: ServerInfo, options: Serv
         lifespan=[background],
         request_max_body_size=options.max_body_bytes,
         request_class=StrictJSONRequest,  # every JSON body, by SparkQ's strict reader
+        before_request=read_body,  # ... checked before any handler runs, also where a route takes no body
         debug=False,
     )
-    return LocalOnly(app, port=options.port, max_body_bytes=options.max_body_bytes)
+    refine(app.openapi_schema, BODIES)
+    _allow_every_method(app)
+    return LocalOnly(
+        app,
+        port=options.port,
+        max_body_bytes=options.max_body_bytes,
+        body_timeout_seconds=options.body_timeout_seconds,
+    )
+
+
+def _allow_every_method(app: Litestar) -> None:
+    """Make each path's OPTIONS answer list all of its methods, not only those of its first handler.
+
+    Litestar 2.x builds the OPTIONS handler with the path's first route and keeps it when later
+    handlers join the path (litestar-org/litestar#4169, fixed in 3.0): point it at the whole route.
+    """
+    for route in app.routes:
+        if not isinstance(route, HTTPRoute) or "OPTIONS" not in route.route_handler_map:
+            continue
+        options = route.route_handler_map["OPTIONS"][0].fn
+        for cell in getattr(options, "__closure__", None) or ():
+            if isinstance(cell.cell_contents, HTTPRoute):
+                cell.cell_contents = route
 
 
 def _constant(value: Any) -> Callable[[], Any]:
@@ -124,6 +154,9 @@ async def _purge(queue: Queue, feed: Feed, older_than: timedelta) -> None:
         # then the change feed, down to the events kept for resuming clients (the feed is the store's
         # upkeep, not the Queue's: its purge batches only trim as they go)
         await asyncio.to_thread(feed.prune)
+    except SparkQError as exc:
+        # a storage problem (a read-only, damaged or locked file): its message says what to do
+        log.warning("purge at start skipped, the server goes on: %s", exc.message)
     except Exception:
         log.exception("purge at start failed; the server goes on")
 
@@ -139,11 +172,17 @@ async def _prune_events(feed: Feed, interval: float, first_after: float = 0.0) -
 
 
 async def _sweep_dead(queue: Queue, interval: float) -> None:
+    problem = None  # a storage problem is logged once, not every interval while it lasts
     while True:
         try:
             failed = await asyncio.to_thread(queue.sweep_dead)
+            problem = None
             for task in failed:
                 log.warning("auto-failed %s: no complete/fail within 2x its timeout (%ss)", task.id, task.timeout)
+        except SparkQError as exc:
+            if exc.message != problem:
+                log.warning("dead-task sweep failed, retrying every %gs: %s", interval, exc.message)
+            problem = exc.message
         except Exception:
             log.exception("dead-task sweep failed; retrying")
         await asyncio.sleep(interval)

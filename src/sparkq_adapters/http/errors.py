@@ -7,12 +7,14 @@ Every error response is `{"error": {"status": 404, "code": "not_found", "message
 from __future__ import annotations
 
 import json
+import logging
 from typing import Any
 
 from litestar import MediaType, Request, Response
 from litestar.exceptions import HTTPException, ValidationException
 from litestar.exceptions.http_exceptions import RequestEntityTooLarge
 from litestar.types import ExceptionHandlersMap
+from litestar.typing import FieldDefinition
 
 from sparkq_domain.errors import (
     Conflict,
@@ -23,17 +25,21 @@ from sparkq_domain.errors import (
     StorageBusy,
     StorageCorrupt,
     StorageFull,
+    StreamEnded,
     TooLarge,
 )
-from sparkq_domain.limits import MAX_OUTPUT_BYTES, MAX_PAYLOAD_BYTES, MAX_RESULT_BYTES, human_size
+from sparkq_domain.limits import MAX_OUTPUT_BYTES, MAX_PAYLOAD_BYTES, MAX_RESULT_BYTES, human_size, quoted
 
 from ..config import ConfigError
+
+log = logging.getLogger("sparkq.server")
 
 #: domain error -> (HTTP status, code); the first matching class wins, so subclasses come first
 DOMAIN_STATUS: tuple[tuple[type[SparkQError], int, str], ...] = (
     (NotFound, 404, "not_found"),
     (TooLarge, 413, "too_large"),
     (Duplicate, 409, "duplicate"),
+    (StreamEnded, 409, "stream_ended"),
     (Conflict, 409, "conflict"),  # includes InvalidTransition
     (InvalidInput, 422, "invalid_input"),
     (ConfigError, 422, "invalid_config"),
@@ -48,6 +54,7 @@ HTTP_CODES = {
     403: "forbidden",
     404: "not_found",
     405: "method_not_allowed",
+    408: "request_timeout",
     409: "conflict",
     413: "too_large",
     415: "unsupported_media_type",
@@ -57,6 +64,9 @@ HTTP_CODES = {
 }
 
 RETRY_AFTER_SECONDS = "1"
+#: the storage problems that pass by themselves (a lock is released, space is freed), so a client
+#: may retry; a damaged or read-only file stays so until someone acts, and retries only add load
+PASSING = (StorageBusy, StorageFull)
 
 
 def error_body(status: int, message: str, code: str | None = None, details: Any = None) -> dict[str, Any]:
@@ -88,27 +98,58 @@ def too_large_message(max_body_bytes: int) -> str:
 def domain_error(_: Request[Any, Any, Any], exc: SparkQError) -> Response[Any]:
     for cls, status, code in DOMAIN_STATUS:
         if isinstance(exc, cls):
-            # busy and full pass; a damaged file does not, so asking to retry it would only add load
-            transient = status in (503, 507) and not isinstance(exc, StorageCorrupt)
-            headers = {"Retry-After": RETRY_AFTER_SECONDS} if transient else None
+            headers = {"Retry-After": RETRY_AFTER_SECONDS} if isinstance(exc, PASSING) else None
             return _response(status, error_body(status, exc.message, code), headers)
     raise AssertionError("SparkQError is always matched")  # pragma: no cover
 
 
 def http_error(request: Request[Any, Any, Any], exc: HTTPException) -> Response[Any]:
     status = exc.status_code
-    details = None
+    details = exc.extra if isinstance(exc.extra, list) else None
     message = exc.detail
     if isinstance(exc, RequestEntityTooLarge):  # a streamed body over the cap (the guard checks Content-Length)
         cap = request.route_handler.resolve_request_max_body_size()
         message = too_large_message(cap) if cap else message
     if isinstance(exc, ValidationException):
-        details = exc.extra if isinstance(exc.extra, list) else None
-        problems = "; ".join(
-            f"{d.get('key', 'body')}: {d.get('message', 'invalid')}" for d in details or [] if isinstance(d, dict)
-        )
-        message = f"{exc.detail}" + (f" ({problems})" if problems else "")
-    return _response(status, error_body(status, message, details=details), dict(exc.headers or {}))
+        # Litestar's own detail quotes the whole URL, however long: say what is wrong with which parameter instead
+        message = "; ".join(_parameter_problem(request, d) for d in details or [] if isinstance(d, dict))
+        message = message or "The request is not valid"
+    code = getattr(exc, "code", None)  # a BodyRefused says which way the body is wrong
+    return _response(status, error_body(status, message, code, details), dict(exc.headers or {}))
+
+
+def _parameter_problem(request: Request[Any, Any, Any], item: dict[str, Any]) -> str:
+    """`Invalid query parameter offset: must be an integer from 0 to 9007199254740991, got '-1'`."""
+    key, source = str(item.get("key") or "body"), str(getattr(item.get("source"), "value", item.get("source")))
+    raw: str | None = None
+    if source == "query":
+        raw = request.query_params.get(key)
+    elif source == "header":
+        raw = request.headers.get(key)
+    field = request.route_handler.parsed_fn_signature.parameters.get(key)
+    expected = _expected(field) if field is not None else None
+    where = f"{source} parameter " if source in ("query", "path", "header", "cookie") else ""
+    got = f", got {quoted(raw)}" if raw is not None else ""
+    return f"Invalid {where}{quoted(key)[1:-1]}: {expected or item.get('message', 'not valid')}{got}"
+
+
+def _expected(field: FieldDefinition) -> str | None:
+    """What a parameter takes, from its declaration: its type and its documented range."""
+    bounds = field.kwarg_definition
+    low = getattr(bounds, "ge", None)
+    high = getattr(bounds, "le", None)
+    if field.is_subclass_of(bool) or field.has_inner_subclass_of(bool):
+        return "must be true or false"
+    for kind, name in ((int, "an integer"), (float, "a number")):
+        if field.is_subclass_of(kind) or field.has_inner_subclass_of(kind):
+            if low is not None and high is not None:
+                return f"must be {name} from {_plain(low)} to {_plain(high)}"
+            return f"must be {name}"
+    return None
+
+
+def _plain(number: float) -> str:
+    return str(int(number)) if float(number).is_integer() else str(number)
 
 
 def encoding_error(_: Request[Any, Any, Any], exc: UnicodeError) -> Response[Any]:
@@ -123,7 +164,9 @@ def nesting_error(_: Request[Any, Any, Any], exc: RecursionError) -> Response[An
     return _response(400, error_body(400, message, "too_deep"))
 
 
-def unexpected_error(_: Request[Any, Any, Any], exc: Exception) -> Response[Any]:
+def unexpected_error(request: Request[Any, Any, Any], exc: Exception) -> Response[Any]:
+    # a bug or a failure nobody foresaw: the traceback is all there is to go on, so the log gets it
+    log.error("Unexpected %s answering %s %s", type(exc).__name__, request.method, request.url.path, exc_info=exc)
     message = f"Unexpected {type(exc).__name__}; the server log has details"
     return _response(500, error_body(500, message))
 

@@ -16,7 +16,14 @@ from collections.abc import AsyncIterator
 from typing import Any, Protocol
 
 from litestar import Request, get
+from litestar.di import NamedDependency
+from litestar.exceptions import ClientException
+from litestar.params import Parameter
 from litestar.response import ServerSentEvent, ServerSentEventMessage
+
+from sparkq_domain.limits import MAX_JSON_INTEGER, quoted
+
+from .contract import reads
 
 log = logging.getLogger("sparkq.server")
 
@@ -101,6 +108,10 @@ class EventHub:
                     else:
                         sub.queue.put_nowait(batch)
 
+    async def newest(self) -> int:
+        """The sequence number of the newest event in the feed (0 when there is none)."""
+        return await asyncio.to_thread(self._feed.last_seq)
+
     async def subscribe(self, after: int | None) -> AsyncIterator[ServerSentEventMessage]:
         sub = _Subscriber()
         async with self._lock:
@@ -135,10 +146,38 @@ def _message(event: dict[str, Any]) -> ServerSentEventMessage:
     return ServerSentEventMessage(data=json.dumps(event), event=event["kind"], id=event["seq"])
 
 
-@get("/api/events", tags=["events"], media_type="text/event-stream")
-async def events(request: Request[Any, Any, Any], hub: EventHub, after: int | None = None) -> ServerSentEvent:
-    """Server-Sent Events, one per change by any process; resume with Last-Event-ID or `after`."""
+@get("/api/events", tags=["events"], media_type="text/event-stream", responses=reads(400))
+async def events(
+    request: Request[Any, Any, Any],
+    hub: NamedDependency[EventHub],
+    after: int | None = Parameter(
+        default=None,
+        ge=0,
+        le=MAX_JSON_INTEGER,
+        description="Replay the events after this sequence number (0 to 2^53 - 1, at most the newest event's)",
+        schema_extra={"minimum": 0},  # Litestar leaves out a falsy bound of an optional parameter
+    ),
+) -> ServerSentEvent:
+    """Server-Sent Events, one per change by any process; resume with Last-Event-ID or `after`.
+
+    A sequence number past the newest event is refused (400): it comes from another or a re-created
+    database, and waiting for it would hide every event until the feed caught up.
+    """
     last_id = request.headers.get("last-event-id")
-    if after is None and last_id is not None and last_id.isdigit():
-        after = int(last_id)
+    if after is None and last_id is not None:
+        after = _event_number(last_id, "Last-Event-ID")
+    if after is not None and after > (newest := await hub.newest()):
+        raise ClientException(
+            f"There is no event {after} yet: the newest is {newest} (a different or re-created database?); "
+            "reconnect without after / Last-Event-ID to start from now"
+        )
     return ServerSentEvent(hub.subscribe(after))
+
+
+def _event_number(text: str, what: str) -> int:
+    value = text.strip()
+    digits = value.lstrip("0") or "0"
+    # the length first: int() of thousands of digits is slow, and refused past 4300
+    if not (value and digits.isascii() and digits.isdigit() and len(digits) <= 16 and int(digits) <= MAX_JSON_INTEGER):
+        raise ClientException(f"{what} must be an event number from 0 to {MAX_JSON_INTEGER}, got {quoted(text)}")
+    return int(digits)

@@ -4,17 +4,25 @@ Agents execute what is queued, so a web page able to enqueue a task would be rem
 execution. Without authentication, the defence is to accept only what a local client sends:
 
 - `Host` must be `127.0.0.1:PORT`, `localhost:PORT` or `[::1]:PORT` (defeats DNS rebinding);
-- a state-changing request must not come from another origin (`Origin` other than ours, or
+- a state-changing request (POST, PUT, PATCH, DELETE) must not come from another origin (`Origin` other than ours, or
   `null`, or `Sec-Fetch-Site: cross-site`/`same-site`), and must be `Content-Type:
-  application/json`, which a form or a "simple" cross-origin request cannot send;
-- bodies are capped (413: here by Content-Length, in Litestar for streamed bodies);
+  application/json`, which a form or a "simple" cross-origin request cannot send (that one is
+  checked by the app, where the route is known: `NotJSON`);
+- bodies are capped (413: here by Content-Length, in Litestar for streamed bodies), and must
+  arrive within `body_timeout_seconds` of the request (408, and the connection is closed): a
+  client trickling a byte a minute would otherwise hold a connection, and its handler, forever;
 - responses carry a strict CSP and `nosniff`; no CORS headers.
 """
 
 from __future__ import annotations
 
+import asyncio
 from collections.abc import Awaitable, Callable, MutableMapping
 from typing import Any
+
+from litestar.exceptions import HTTPException
+
+from sparkq_domain.limits import quoted
 
 from .errors import error_bytes, too_large_message
 
@@ -24,7 +32,8 @@ Receive = Callable[[], Awaitable[Message]]
 Send = Callable[[Message], Awaitable[None]]
 ASGIApp = Callable[..., Awaitable[None]]
 
-SAFE_METHODS = frozenset({"GET", "HEAD", "OPTIONS"})
+#: the methods that could change something: only these must come from our origin and say JSON
+STATE_CHANGING_METHODS = frozenset({"POST", "PUT", "PATCH", "DELETE"})
 CSP = "default-src 'self'; frame-ancestors 'none'; base-uri 'none'; form-action 'self'; object-src 'none'"
 SECURITY_HEADERS = (
     (b"content-security-policy", CSP.encode()),
@@ -34,12 +43,31 @@ SECURITY_HEADERS = (
 )
 
 
+#: how long a request body may take to arrive, by default (8 MiB over loopback takes milliseconds)
+BODY_TIMEOUT_SECONDS = 30.0
+
+
+class BodyTimeout(HTTPException):
+    """The request body did not arrive in time (408); the connection is closed after the answer."""
+
+    status_code = 408
+
+    def __init__(self, seconds: float) -> None:
+        super().__init__(
+            detail=f"The request body did not arrive within {seconds:g} seconds; send the whole body at once",
+            headers={"Connection": "close"},
+        )
+
+
 class LocalOnly:
     """Wrap an ASGI app so that it answers only local, same-origin, JSON state changes."""
 
-    def __init__(self, app: ASGIApp, *, port: int, max_body_bytes: int) -> None:
+    def __init__(
+        self, app: ASGIApp, *, port: int, max_body_bytes: int, body_timeout_seconds: float = BODY_TIMEOUT_SECONDS
+    ) -> None:
         self.app = app
         self.max_body_bytes = max_body_bytes
+        self.body_timeout_seconds = body_timeout_seconds
         self.hosts = frozenset({f"127.0.0.1:{port}", f"localhost:{port}", f"[::1]:{port}"})
         self.origins = frozenset(f"http://{host}" for host in self.hosts)
 
@@ -51,9 +79,31 @@ class LocalOnly:
         problem = self.check(scope.get("method", "GET"), headers)
         if problem is not None:
             status, code, message = problem
-            await _reply(send, status, code, message)
+            await _reply(send, status, code, message, close=_has_body(headers))  # its body is never read
             return
-        await self.app(scope, receive, _with_security_headers(send))
+        if scope["type"] == "websocket":
+            await self.app(scope, receive, _with_security_headers(send))
+            return
+        body = _TimedBody(receive, self.body_timeout_seconds, expected=_has_body(headers))
+        started = False
+
+        async def send_marked(message: Message) -> None:
+            nonlocal started
+            if message["type"] == "http.response.start":
+                started = True
+                answer = list(message.get("headers", []))
+                if not body.complete and all(name.lower() != b"connection" for name, _ in answer):
+                    # answered before the body arrived (a route that reads none): close rather than wait for it
+                    message["headers"] = [*answer, (b"connection", b"close")]
+            await send(message)
+
+        try:
+            await self.app(scope, body.receive, _with_security_headers(send_marked))
+        except BodyTimeout as exc:
+            # the app's error mapping answers it where the body is read; this is for a reader outside it
+            if started:
+                raise
+            await _reply(send, 408, "request_timeout", exc.detail, close=True)
 
     def check(self, method: str, headers: dict[bytes, bytes]) -> tuple[int, str, str] | None:
         """Return (status, code, message) when the request must be refused, else None."""
@@ -63,10 +113,10 @@ class LocalOnly:
             return (
                 403,
                 "forbidden_host",
-                f"Host {shown!r} is not served here; use http://127.0.0.1:PORT/ (or localhost)",
+                f"Host {quoted(shown)} is not served here; use http://127.0.0.1:PORT/ (or localhost)",
             )
-        if method.upper() in SAFE_METHODS:
-            return None
+        if method.upper() not in STATE_CHANGING_METHODS:
+            return None  # GET/HEAD/OPTIONS, and methods no route takes: the app answers those 405
         origin = headers.get(b"origin")
         if origin is not None and origin.decode("latin-1") not in self.origins:
             return (
@@ -76,13 +126,6 @@ class LocalOnly:
             )
         if headers.get(b"sec-fetch-site", b"").lower() in (b"cross-site", b"same-site"):
             return 403, "forbidden_origin", "Cross-site requests may not change SparkQ"
-        content_type = headers.get(b"content-type", b"").split(b";")[0].strip().lower()
-        if content_type != b"application/json":
-            return (
-                415,
-                "unsupported_media_type",
-                "Requests that change SparkQ must send 'Content-Type: application/json' (with a body of {} if empty)",
-            )
         length = headers.get(b"content-length")
         if length is not None:
             if not length.isdigit():
@@ -93,6 +136,27 @@ class LocalOnly:
 
     def _too_large(self) -> str:
         return too_large_message(self.max_body_bytes)
+
+
+class NotJSON(HTTPException):
+    """A state change that does not say `Content-Type: application/json` (415).
+
+    Refused by the app once the route is known (`bodies.read_body`, before the body is read), so a
+    method no route takes is answered 405 first; no handler runs either way.
+    """
+
+    status_code = 415
+    code = "unsupported_media_type"
+
+    def __init__(self) -> None:
+        super().__init__(
+            detail="Requests that change SparkQ must send 'Content-Type: application/json' (with a body of {} if empty)"
+        )
+
+
+def says_json(content_type: str | None) -> bool:
+    """Whether a `Content-Type` header value is JSON (parameters such as charset aside)."""
+    return (content_type or "").split(";")[0].strip().lower() == "application/json"
 
 
 def _headers(scope: Scope) -> dict[bytes, bytes]:
@@ -106,6 +170,35 @@ def _headers(scope: Scope) -> dict[bytes, bytes]:
     return found
 
 
+def _has_body(headers: dict[bytes, bytes]) -> bool:
+    return headers.get(b"content-length", b"0") != b"0" or b"transfer-encoding" in headers
+
+
+class _TimedBody:
+    """The app's `receive`, bounded while the request body arrives: all of it within `seconds` of the first read."""
+
+    def __init__(self, receive: Receive, seconds: float, *, expected: bool) -> None:
+        self._receive = receive
+        self._seconds = seconds
+        self._deadline: float | None = None
+        #: the whole body has arrived (or none was announced)
+        self.complete = not expected
+
+    async def receive(self) -> Message:
+        if self.complete:  # then receive() waits for the client to go away (event streams): unbounded
+            return await self._receive()
+        loop = asyncio.get_running_loop()
+        if self._deadline is None:
+            self._deadline = loop.time() + self._seconds
+        try:
+            message = await asyncio.wait_for(self._receive(), max(0.0, self._deadline - loop.time()))
+        except TimeoutError:
+            raise BodyTimeout(self._seconds) from None
+        if message["type"] != "http.request" or not message.get("more_body", False):
+            self.complete = True
+        return message
+
+
 def _with_security_headers(send: Send) -> Send:
     async def wrapped(message: Message) -> None:
         if message["type"] == "http.response.start":
@@ -117,7 +210,7 @@ def _with_security_headers(send: Send) -> Send:
     return wrapped
 
 
-async def _reply(send: Send, status: int, code: str, message: str) -> None:
+async def _reply(send: Send, status: int, code: str, message: str, *, close: bool = False) -> None:
     body = error_bytes(status, message, code)
     await send(
         {
@@ -127,6 +220,7 @@ async def _reply(send: Send, status: int, code: str, message: str) -> None:
                 (b"content-type", b"application/json"),
                 (b"content-length", str(len(body)).encode()),
                 *SECURITY_HEADERS,
+                *([(b"connection", b"close")] if close else []),
             ],
         }
     )

@@ -3,19 +3,20 @@
 from __future__ import annotations
 
 import asyncio
-import math
 from collections.abc import Awaitable, Callable
 from typing import Any
 
 from litestar import Controller, Response, get, post, put
+from litestar.di import NamedDependency
+from litestar.params import FromPath, FromQuery, JSONBody, Parameter
 from litestar.status_codes import HTTP_200_OK, HTTP_204_NO_CONTENT
 
 from sparkq_domain import Claimed, Queue
-from sparkq_domain.errors import InvalidInput
 
 from ..serialization import claimed_to_dict, stream_counts_to_dict, task_to_dict
 from ..waiting import MAX_HTTP_WAIT_SECONDS, claim_waiting_async, claimer
-from .bodies import StreamCreate, StreamUpdate
+from .bodies import NoBody, StreamCreate, StreamUpdate
+from .contract import STATUSES, no_task, reads, writes
 from .events import EventHub
 
 #: `sync_to_thread` of the worker protocol's handlers (enqueue, claim, complete, fail, peek, a task, a
@@ -30,62 +31,84 @@ class StreamController(Controller):
     path = "/api/streams"
     tags = ("streams",)
 
-    @get("/", sync_to_thread=True)
-    def list_streams(self, queue: Queue, session_id: str | None = None, status: str | None = None) -> dict[str, Any]:
+    @get("/", sync_to_thread=True, responses=reads(400, 404, 422))
+    def list_streams(
+        self,
+        queue: NamedDependency[Queue],
+        session_id: FromQuery[str | None] = None,
+        status: str | None = Parameter(
+            default=None, description="Only active or ended streams", schema_extra={"enum": STATUSES}
+        ),
+    ) -> dict[str, Any]:
         """List streams with their task counts; filter by session (id or name) and status."""
         return {"streams": [stream_counts_to_dict(s) for s in queue.list_streams(session_id, status)]}
 
-    @post("/", sync_to_thread=True)
-    def create_stream(self, queue: Queue, data: StreamCreate) -> dict[str, Any]:
+    @post("/", sync_to_thread=True, responses=writes(404, 409, 422))
+    def create_stream(self, queue: NamedDependency[Queue], data: JSONBody[StreamCreate]) -> dict[str, Any]:
         """Create a stream in an active session (stream names are unique across sessions)."""
         stream = queue.create_stream(data.name, data.session_id, data.instructions)
         return {"stream": stream_counts_to_dict(queue.stream_counts(stream.id))}
 
-    @get("/{stream_ref:str}", sync_to_thread=True)
-    def get_stream(self, queue: Queue, stream_ref: str) -> dict[str, Any]:
+    @get("/{stream_ref:str}", sync_to_thread=True, responses=reads(404))
+    def get_stream(self, queue: NamedDependency[Queue], stream_ref: FromPath[str]) -> dict[str, Any]:
         """One stream, by id or name, with its task counts."""
         return {"stream": stream_counts_to_dict(queue.stream_counts(stream_ref))}
 
-    @put("/{stream_ref:str}", sync_to_thread=True)
-    def update_stream(self, queue: Queue, stream_ref: str, data: StreamUpdate) -> dict[str, Any]:
+    @put("/{stream_ref:str}", sync_to_thread=True, responses=writes(404, 422))
+    def update_stream(
+        self, queue: NamedDependency[Queue], stream_ref: FromPath[str], data: JSONBody[StreamUpdate]
+    ) -> dict[str, Any]:
         """Replace a stream's instructions."""
         stream = queue.instruct_stream(stream_ref, data.instructions)
         return {"stream": stream_counts_to_dict(queue.stream_counts(stream.id))}
 
-    @put("/{stream_ref:str}/end", sync_to_thread=True)
-    def end_stream(self, queue: Queue, stream_ref: str) -> dict[str, Any]:
+    @put("/{stream_ref:str}/end", sync_to_thread=True, responses=writes(404, 409))
+    def end_stream(
+        self, queue: NamedDependency[Queue], stream_ref: FromPath[str], data: JSONBody[NoBody | None] = None
+    ) -> dict[str, Any]:
         """End a stream: it accepts no tasks and its queued tasks are no longer claimable."""
         stream = queue.end_stream(stream_ref)
         return {"stream": stream_counts_to_dict(queue.stream_counts(stream.id))}
 
-    @get("/{stream_ref:str}/peek", sync_to_thread=INLINE)
-    def peek(self, queue: Queue, stream_ref: str) -> Response[Any]:
-        """The next queued task of the stream, unchanged (the CLI's `peek` JSON); 204 when there is none."""
+    @get("/{stream_ref:str}/peek", sync_to_thread=INLINE, responses=no_task(reads(404, 409)))
+    def peek(self, queue: NamedDependency[Queue], stream_ref: FromPath[str]) -> Response[Any]:
+        """The next queued task of the stream, unchanged (the CLI's `peek` JSON); 204 when there is none.
+
+        409 `stream_ended` when the stream (or its session) has ended: it will never have work again.
+        """
         task = queue.peek(stream_ref)
         if task is None:
             return Response(content=None, status_code=HTTP_204_NO_CONTENT)
         return Response(content=task_to_dict(task), status_code=HTTP_200_OK)
 
-    @post("/{stream_ref:str}/claim", status_code=HTTP_200_OK)
-    async def claim(self, queue: Queue, hub: EventHub, stream_ref: str, wait: float | None = None) -> Response[Any]:
+    @post("/{stream_ref:str}/claim", status_code=HTTP_200_OK, responses=no_task(writes(404, 409)))
+    async def claim(
+        self,
+        queue: NamedDependency[Queue],
+        hub: NamedDependency[EventHub],
+        stream_ref: FromPath[str],
+        wait: float | None = Parameter(
+            default=None,
+            ge=0,
+            le=MAX_HTTP_WAIT_SECONDS,
+            description=f"Seconds to wait for a task, 0 to {MAX_HTTP_WAIT_SECONDS:g}",
+            schema_extra={"minimum": 0},  # Litestar leaves out a falsy bound of an optional parameter
+        ),
+        data: JSONBody[NoBody | None] = None,
+    ) -> Response[Any]:
         """Claim the oldest queued task of the stream (the CLI's `claim` JSON); 204 when there is none.
 
         With `?wait=SECONDS` (at most 60) the request waits for a task to be queued and returns
-        as soon as one is claimed; 204 when the time is up.
+        as soon as one is claimed; 204 when the time is up. 409 `stream_ended` when the stream
+        (or its session) has ended: stop the worker's loop.
         """
         if wait is None:
             claimed = queue.claim(stream_ref)  # on the loop, as INLINE handlers are
         else:
-            claimed = await claim_waiting_async(_waiting_claim(queue, stream_ref), hub, _check_wait(wait))
+            claimed = await claim_waiting_async(_waiting_claim(queue, stream_ref), hub, wait)
         if claimed is None:
             return Response(content=None, status_code=HTTP_204_NO_CONTENT)
         return Response(content=claimed_to_dict(claimed.task, claimed.stream), status_code=HTTP_200_OK)
-
-
-def _check_wait(wait: float) -> float:
-    if not (math.isfinite(wait) and 0 <= wait <= MAX_HTTP_WAIT_SECONDS):
-        raise InvalidInput(f"wait must be a number of seconds from 0 to {MAX_HTTP_WAIT_SECONDS:g}, not {wait:g}")
-    return wait
 
 
 def _waiting_claim(queue: Queue, stream_ref: str) -> Callable[[], Awaitable[Claimed | None]]:

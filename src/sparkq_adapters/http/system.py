@@ -7,12 +7,19 @@ from typing import Any, Protocol, runtime_checkable
 
 import attrs
 from litestar import Controller, get, post
+from litestar.di import NamedDependency
+from litestar.params import JSONBody, Parameter
 from litestar.status_codes import HTTP_200_OK
 
 from sparkq_domain import Queue, Status
 
 from ..clock import format_time
-from ..serialization import counts_to_dict, session_to_dict, stats_to_dict, stream_counts_to_dict
+from ..serialization import counts_to_dict, session_to_dict, stats_to_dict, stream_counts_to_dict, task_row_dict
+from .bodies import NoBody
+from .contract import reads, writes
+
+#: the most newest tasks one overview carries (the dashboard shows 10)
+MAX_OVERVIEW_TASKS = 100
 
 
 @runtime_checkable
@@ -39,8 +46,8 @@ def health(queue: Queue) -> dict[str, Any]:
     return {"status": "ok", "timestamp": format_time(queue.now())}
 
 
-@get(["/health", "/api/health"], sync_to_thread=False, tags=["system"])
-def health_check(queue: Queue) -> dict[str, Any]:
+@get(["/health", "/api/health"], sync_to_thread=False, tags=["system"], responses=reads())
+def health_check(queue: NamedDependency[Queue]) -> dict[str, Any]:
     """Liveness: `{"status": "ok", "timestamp": …}`."""
     return health(queue)
 
@@ -49,8 +56,8 @@ class SystemController(Controller):
     path = "/api"
     tags = ("system",)
 
-    @get("/status", sync_to_thread=True)
-    def status(self, queue: Queue, server: ServerInfo) -> dict[str, Any]:
+    @get("/status", sync_to_thread=True, responses=reads())
+    def status(self, queue: NamedDependency[Queue], server: NamedDependency[ServerInfo]) -> dict[str, Any]:
         """The server, task counts per status, and the active sessions with their streams."""
         streams = queue.list_streams(status=Status.ACTIVE)
         sessions = []
@@ -69,22 +76,58 @@ class SystemController(Controller):
             "sessions": sessions,
         }
 
-    @get("/stats", sync_to_thread=True)
-    def stats(self, queue: Queue) -> dict[str, Any]:
+    @get("/overview", sync_to_thread=True, responses=reads(400, 404))
+    def overview(
+        self,
+        queue: NamedDependency[Queue],
+        stream_id: str | None = Parameter(default=None, description="Newest tasks of this stream only (id or name)"),
+        limit: int = Parameter(
+            default=10, ge=1, le=MAX_OVERVIEW_TASKS, description=f"Newest tasks to include, 1 to {MAX_OVERVIEW_TASKS}"
+        ),
+    ) -> dict[str, Any]:
+        """Everything the dashboard shows, in one answer (one request per refresh).
+
+        `counts`: tasks per status over all streams; `sessions`: how many are active and ended;
+        `streams`: every stream with its session's name and task counts (as `GET /api/streams`);
+        `tasks`/`total`: the newest `limit` task rows (as `GET /api/tasks`), of `stream_id` if given;
+        `stats`: as `GET /api/stats`. 404 when `stream_id` names no stream.
+        """
+        # the task page first: an unknown stream is refused before anything else is read
+        page = queue.list_tasks(stream=stream_id, limit=limit)
+        now = queue.now()
+        sessions = queue.list_sessions()
+        active = sum(1 for s in sessions if s.status is Status.ACTIVE)
+        return {
+            "generated_at": format_time(now),
+            "counts": counts_to_dict(queue.status_counts()),
+            "sessions": {"active": active, "ended": len(sessions) - active},
+            "streams": [stream_counts_to_dict(s) for s in queue.list_streams()],
+            "tasks": [task_row_dict(t, now) for t in page.tasks],
+            "total": page.total,
+            "stats": stats_to_dict(queue.stats()),
+        }
+
+    @get("/stats", sync_to_thread=True, responses=reads())
+    def stats(self, queue: NamedDependency[Queue]) -> dict[str, Any]:
         """Tasks finished per hour over the last 24 h (succeeded/failed), and per-tool median/p90 durations."""
         return stats_to_dict(queue.stats())
 
-    @get("/tools", sync_to_thread=True)
-    def tools(self, catalog: Catalog) -> dict[str, Any]:
+    @get("/tools", sync_to_thread=True, responses=reads())
+    def tools(self, catalog: NamedDependency[Catalog]) -> dict[str, Any]:
         """The tool registry: name, task class, resolved timeout, description, payload template."""
         return {"tools": list(catalog.tools())}
 
-    @get("/scripts", sync_to_thread=True)
-    def scripts(self, catalog: Catalog) -> dict[str, Any]:
+    @get("/scripts", sync_to_thread=True, responses=reads())
+    def scripts(self, catalog: NamedDependency[Catalog]) -> dict[str, Any]:
         """The script index built from `script_dirs` (name, path, description, inputs, outputs, tags)."""
         return {"scripts": list(catalog.scripts())}
 
-    @post("/reload", sync_to_thread=True, status_code=HTTP_200_OK)
-    def reload(self, catalog: Catalog) -> dict[str, Any]:
-        """Re-read sparkq.yml's tools and rebuild the script index."""
+    @post("/reload", sync_to_thread=True, status_code=HTTP_200_OK, responses=writes(422))
+    def reload(self, catalog: NamedDependency[Catalog], data: JSONBody[NoBody | None] = None) -> dict[str, Any]:
+        """Re-read sparkq.yml's tools and rebuild the script index.
+
+        A server started without a config file looks for ./sparkq.yml in its start folder again, as
+        the CLI would, so `sparkq setup` then `sparkq reload` needs no restart. Answers the file read,
+        the counts, and warnings (script folders that cannot be read, a database it cannot switch to).
+        """
         return catalog.reload()

@@ -5,13 +5,16 @@ from __future__ import annotations
 from typing import Any
 
 from litestar import Controller, get, post
-from litestar.params import Parameter
+from litestar.di import NamedDependency
+from litestar.params import FromPath, FromQuery, JSONBody, Parameter
 from litestar.status_codes import HTTP_200_OK
 
 from sparkq_domain import Claimed, Queue, Task
+from sparkq_domain.limits import MAX_JSON_INTEGER
 
 from ..serialization import stream_ref, task_row_dict
-from .bodies import TaskComplete, TaskCreate, TaskFail
+from .bodies import NoBody, TaskComplete, TaskCreate, TaskFail
+from .contract import TASK_STATUSES, reads, writes
 from .streams import INLINE
 
 
@@ -23,21 +26,29 @@ def _with_stream(queue: Queue, claimed: Claimed) -> dict[str, Any]:
     return {"task": {**task_row_dict(claimed.task, queue.now(), full=True), "stream": stream_ref(claimed.stream)}}
 
 
+#: the largest page of tasks one request returns
+MAX_LIMIT = 1000
+
+
 class TaskController(Controller):
     path = "/api/tasks"
     tags = ("tasks",)
 
-    @get("/", sync_to_thread=INLINE)
+    @get("/", sync_to_thread=INLINE, responses=reads(400, 404, 422))
     def list_tasks(
         self,
-        queue: Queue,
-        stream_id: str | None = None,
-        status: str | None = None,
-        stale: bool = False,
-        limit: int = Parameter(default=50, ge=1, le=1000),
-        offset: int = Parameter(default=0, ge=0),
+        queue: NamedDependency[Queue],
+        stream_id: FromQuery[str | None] = None,
+        status: str | None = Parameter(
+            default=None, description="Only tasks in this status", schema_extra={"enum": TASK_STATUSES}
+        ),
+        stale: FromQuery[bool] = False,
+        limit: int = Parameter(default=50, ge=1, le=MAX_LIMIT, description=f"Rows per page, 1 to {MAX_LIMIT}"),
+        offset: int = Parameter(
+            default=0, ge=0, le=MAX_JSON_INTEGER, description=f"Rows to skip, 0 to {MAX_JSON_INTEGER} (2^53 - 1)"
+        ),
         order: str = Parameter(default="newest", pattern="^(newest|oldest)$"),
-        full: bool = False,
+        full: FromQuery[bool] = False,
     ) -> dict[str, Any]:
         """List tasks, newest first, a page at a time; rows leave out payload/result/stdout/stderr unless `full`."""
         page = queue.list_tasks(
@@ -51,37 +62,43 @@ class TaskController(Controller):
             "offset": page.offset,
         }
 
-    @post("/", sync_to_thread=INLINE)
-    def enqueue(self, queue: Queue, data: TaskCreate) -> dict[str, Any]:
+    @post("/", sync_to_thread=INLINE, responses=writes(404, 409, 422))
+    def enqueue(self, queue: NamedDependency[Queue], data: JSONBody[TaskCreate]) -> dict[str, Any]:
         """Queue a task at the back of a stream (stream by id or name)."""
         task = queue.enqueue(
             data.stream_id, data.tool_name, data.payload, timeout=data.timeout, task_class=data.task_class
         )
         return _one(queue, task)
 
-    @get("/{task_id:str}", sync_to_thread=INLINE)
-    def get_task(self, queue: Queue, task_id: str) -> dict[str, Any]:
+    @get("/{task_id:str}", sync_to_thread=INLINE, responses=reads(404))
+    def get_task(self, queue: NamedDependency[Queue], task_id: FromPath[str]) -> dict[str, Any]:
         """One task in full, with its stream's id, name and instructions."""
         return _with_stream(queue, queue.task_detail(task_id))
 
-    @post("/{task_id:str}/claim", sync_to_thread=INLINE, status_code=HTTP_200_OK)
-    def claim(self, queue: Queue, task_id: str) -> dict[str, Any]:
+    @post("/{task_id:str}/claim", sync_to_thread=INLINE, status_code=HTTP_200_OK, responses=writes(404, 409))
+    def claim(
+        self, queue: NamedDependency[Queue], task_id: FromPath[str], data: JSONBody[NoBody | None] = None
+    ) -> dict[str, Any]:
         """Claim this queued task (workers normally claim the next task of a stream instead)."""
         return _with_stream(queue, queue.claim_task(task_id))
 
-    @post("/{task_id:str}/complete", sync_to_thread=INLINE, status_code=HTTP_200_OK)
-    def complete(self, queue: Queue, task_id: str, data: TaskComplete) -> dict[str, Any]:
+    @post("/{task_id:str}/complete", sync_to_thread=INLINE, status_code=HTTP_200_OK, responses=writes(404, 409, 422))
+    def complete(
+        self, queue: NamedDependency[Queue], task_id: FromPath[str], data: JSONBody[TaskComplete]
+    ) -> dict[str, Any]:
         """Report success: `result` must carry a non-empty `summary` (or send `result_summary`)."""
         task = queue.complete(task_id, data.to_result(), stdout=data.stdout, stderr=data.stderr)
         return _one(queue, task)
 
-    @post("/{task_id:str}/fail", sync_to_thread=INLINE, status_code=HTTP_200_OK)
-    def fail(self, queue: Queue, task_id: str, data: TaskFail) -> dict[str, Any]:
+    @post("/{task_id:str}/fail", sync_to_thread=INLINE, status_code=HTTP_200_OK, responses=writes(404, 409, 422))
+    def fail(self, queue: NamedDependency[Queue], task_id: FromPath[str], data: JSONBody[TaskFail]) -> dict[str, Any]:
         """Report failure with an error message (and optional output)."""
         task = queue.fail(task_id, data.to_error(), stdout=data.stdout, stderr=data.stderr)
         return _one(queue, task)
 
-    @post("/{task_id:str}/requeue", sync_to_thread=True)
-    def requeue(self, queue: Queue, task_id: str) -> dict[str, Any]:
+    @post("/{task_id:str}/requeue", sync_to_thread=True, responses=writes(404, 409))
+    def requeue(
+        self, queue: NamedDependency[Queue], task_id: FromPath[str], data: JSONBody[NoBody | None] = None
+    ) -> dict[str, Any]:
         """Queue a fresh copy of a finished task; answers the new task."""
         return _one(queue, queue.requeue(task_id))

@@ -43,6 +43,8 @@ _WAL_READ_BYTES = 1024 * 1024
 MAX_SCANNED_FRAMES = 20_000
 #: SQLite never writes the page that holds this byte offset (its lock bytes live there)
 PENDING_BYTE = 0x40000000
+#: problems `PRAGMA quick_check` lists at most (one is enough to refuse; a few help whoever repairs it)
+QUICK_CHECK_PROBLEMS = 5
 
 
 class SqliteStore:
@@ -53,6 +55,10 @@ class SqliteStore:
     threads of this process in turn, processes by an advisory lock beside the file, so a writer
     waits for the transactions ahead of it rather than sleeping in SQLite's busy handler (which
     retries in steps of up to 100 ms: a lottery with a tail of seconds under contention).
+
+    With `check_pages`, the first open also runs SQLite's `quick_check` over every page (about a
+    second per GB; the server does it at start, the CLI does not). Once SQLite reports the file
+    damaged (SQLITE_CORRUPT, SQLITE_NOTADB), at open or later, the store refuses every write.
     """
 
     def __init__(
@@ -61,6 +67,7 @@ class SqliteStore:
         *,
         synchronous: str = "normal",
         busy_timeout_ms: int = DEFAULT_BUSY_TIMEOUT_MS,
+        check_pages: bool = False,
     ) -> None:
         if synchronous.lower() not in SYNCHRONOUS_MODES:
             raise StorageError(f"Unknown synchronous mode {synchronous!r}; use one of {', '.join(SYNCHRONOUS_MODES)}")
@@ -73,6 +80,9 @@ class SqliteStore:
         self._migrated = False
         self._migrate_lock = threading.Lock()
         self.writers = WriterLock(self._sibling("-writer"), timeout=busy_timeout_ms / 1000, busy=self._busy)
+        self._check_pages = check_pages
+        #: why the file is known to be damaged (the message every later write is refused with)
+        self._damage: str | None = None
 
     # -- units of work -------------------------------------------------------------------------
 
@@ -82,6 +92,9 @@ class SqliteStore:
 
     def write(self) -> _Unit:
         """A write unit: one atomic transaction, after the writers ahead of it in the queue."""
+        if self._damage is not None:
+            # writing on into a damaged file spreads the damage and buries what `.recover` could save
+            raise StorageCorrupt(self._damage)
         return _Unit(self, "BEGIN IMMEDIATE", self.writers)
 
     @staticmethod
@@ -112,6 +125,7 @@ class SqliteStore:
 
     def _open(self) -> sqlite3.Connection:
         self._check_folder()
+        self._refuse_second_name()
         probe = None
         # before the first connection of this store: what SQLite cannot see, and a first look that
         # cannot write (see `_probe`)
@@ -145,13 +159,13 @@ class SqliteStore:
                 database, uri=uri, isolation_level=None, check_same_thread=False, timeout=self._busy_timeout_ms / 1000
             )
         except sqlite3.Error as exc:
-            raise self._translate(exc) from exc
+            raise self._failure(exc) from exc
         try:
             conn.execute(f"PRAGMA busy_timeout = {int(self._busy_timeout_ms)}")
             setup(conn)
         except sqlite3.Error as exc:
             conn.close()
-            raise self._translate(exc) from exc
+            raise self._failure(exc) from exc
         except SparkQError:
             conn.close()
             raise
@@ -165,6 +179,25 @@ class SqliteStore:
         if not self._where.parent.is_dir():
             raise StorageError(
                 f"The database folder {self._where.parent} does not exist; create it or set database.path in sparkq.yml"
+            )
+
+    def _refuse_second_name(self) -> None:
+        """Refuse a database file with more than one name (hard links): each name gets its own WAL.
+
+        SQLite names the `-wal` and `-shm` files after the name a program opened, so two names of
+        one file are two logs that know nothing of each other: commits made through one are lost
+        at the other's checkpoint, and a server locked through one name is not seen through the other.
+        """
+        try:
+            names = os.stat(self._where).st_nlink
+        except OSError:
+            return  # not created yet, or SQLite will say what is wrong with it
+        if names > 1:
+            raise StorageError(
+                f"The database {self._where} has {names} names (hard links). SQLite keeps a separate write-ahead "
+                "log beside each name, so changes made through one name are lost through the other; SparkQ will "
+                f"not open it. Stop every program using it, keep one name and delete the others (`find / -xdev "
+                f"-samefile {self._where}` lists them); to reach it from another folder, use a symbolic link (ln -s)"
             )
 
     # -- damage that SQLite does not see, or would make worse -----------------------------------
@@ -239,6 +272,8 @@ class SqliteStore:
         problem = page_problem(size, page_size)
         if problem is None and wal:
             problem = self._pages_missing(conn, size, page_size)
+        if problem is None and self._check_pages:
+            problem = quick_check_problem(conn)
         if problem is not None:
             raise StorageCorrupt(
                 f"The database {self._where} is damaged: {problem} (it was cut short, or written to by "
@@ -361,6 +396,13 @@ class SqliteStore:
             "end that program, or raise database.busy_timeout_ms in sparkq.yml"
         )
 
+    def _failure(self, exc: sqlite3.Error) -> StorageError:
+        """`exc` as a storage error; a damaged file is remembered, so that no later write goes into it."""
+        error = self._translate(exc)
+        if isinstance(error, StorageCorrupt):
+            self._damage = error.message
+        return error
+
     def _translate(self, exc: sqlite3.Error) -> StorageError:
         name = getattr(exc, "sqlite_errorname", "") or ""
         text = str(exc)
@@ -375,7 +417,7 @@ class SqliteStore:
                 "database.path in sparkq.yml at another file (if it was SparkQ's database, its first page is "
                 "damaged: restore it from a backup)"
             )
-        if name.startswith("SQLITE_CORRUPT") or "malformed" in text:
+        if name.startswith("SQLITE_CORRUPT") or "disk image is malformed" in text:
             return StorageCorrupt(f"The database {db} is damaged ({text}). {self._damaged_advice()}")
         if name.startswith("SQLITE_IOERR"):
             return self._io_error(name)
@@ -480,6 +522,20 @@ def missing_wal_pages(wal: Path, wanted: set[int], *, max_frames: int = MAX_SCAN
         os.close(fd)
 
 
+def quick_check_problem(conn: sqlite3.Connection) -> str | None:
+    """What SQLite's `quick_check` finds wrong with the pages of the file, if anything.
+
+    It reads every page (about a second per GB) and checks each b-tree's structure, but not that
+    indexes agree with their tables (`integrity_check`, several times slower). Damage it trips
+    over raises SQLITE_CORRUPT instead of being listed.
+    """
+    rows = conn.execute(f"PRAGMA quick_check({QUICK_CHECK_PROBLEMS})").fetchall()
+    lines = [line for row in rows for line in str(row[0]).splitlines() if line and not line.startswith("***")]
+    if lines == ["ok"]:
+        return None
+    return "SQLite's quick_check found " + "; ".join(lines[:QUICK_CHECK_PROBLEMS])
+
+
 def page_problem(size: int, page_size: int) -> str | None:
     """What is wrong with a database file of `size` bytes and `page_size`-byte pages, if anything.
 
@@ -568,7 +624,7 @@ class _Unit:
             if writers is not None:
                 writers.release()
             if isinstance(exc, sqlite3.Error):
-                raise self._store._translate(exc) from exc
+                raise self._store._failure(exc) from exc
             raise
         return SqliteRepository(conn)
 
@@ -588,11 +644,11 @@ class _Unit:
                 conn.execute("COMMIT")
             except sqlite3.Error as error:
                 self._store._rollback(conn)
-                raise self._store._translate(error) from error
+                raise self._store._failure(error) from error
             return
         self._store._rollback(conn)
         if isinstance(exc, sqlite3.Error):
-            raise self._store._translate(exc) from exc
+            raise self._store._failure(exc) from exc
         if isinstance(exc, UnicodeEncodeError):
             # text with lone surrogates (e.g. undecodable command-line bytes) cannot be stored
             raise InvalidInput(

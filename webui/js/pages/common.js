@@ -54,15 +54,25 @@ export function describe(err) {
 
 export const FINISHED = new Set(["succeeded", "failed"]);
 
-/** A page's refresh: run `load`; a failure is shown in `problem` while the page is still shown. */
+/**
+ * A page's refresh: run `load(changes)`; a failure is shown in `problem` while the page is still shown.
+ * `changes` is the set of event kinds since the last refresh (empty: only time passed); null or
+ * undefined (a page refreshing after its own action) when anything may have changed.
+ */
 export function refresher(load, problem, isAlive) {
-  return async function refresh() {
+  return async function refresh(changes) {
     try {
-      await load();
+      await load(changes);
     } catch (err) {
       if (isAlive()) replace(problem, errorPanel(describe(err)));
     }
   };
+}
+
+/** Whether `changes` (see `refresher`) may have touched the stream list: a stream or session event. */
+export function touchesStreams(changes) {
+  if (!changes) return true;
+  return [...changes].some((kind) => kind.startsWith("stream.") || kind.startsWith("session."));
 }
 
 /** Ask, then end a session or a stream (`kind`); say how it went. Resolves false if cancelled. */

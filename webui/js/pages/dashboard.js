@@ -4,7 +4,7 @@ import { el, replace, uid } from "../dom.js";
 import { hourlyChart, legend, toolChart } from "../charts.js";
 import { go } from "../router.js";
 import { pageHeader, table } from "../ui.js";
-import { loadStreams, refresher, rowClass, streamOptions, taskDuration, taskStatus, timeCell } from "./common.js";
+import { refresher, rowClass, streamOptions, taskDuration, taskStatus, timeCell } from "./common.js";
 
 export const title = "Dashboard";
 
@@ -51,30 +51,20 @@ export function mount(root, _params, query) {
         el("a", { href: streamFilter ? `#/tasks?stream_id=${enc(streamFilter)}` : "#/tasks" }, "All tasks →")),
       recent));
 
-  async function loadStats() {
-    try {
-      return await api.get("/api/stats");
-    } catch {
-      return null; // not available (older server) or failing: the charts say "no data"
-    }
-  }
-
   async function load() {
-    const [status, streamData, page, stats] = await Promise.all([
-      api.get("/api/status"),
-      loadStreams(),
-      api.get("/api/tasks", { stream_id: streamFilter, limit: 10 }),
-      loadStats(),
-    ]);
+    // one request per refresh: everything the dashboard shows comes in one answer
+    const data = await api.get("/api/overview", { stream_id: streamFilter, limit: 10 });
     if (!alive) return;
     replace(problem);
-    streamOptions(select, streamData.streams, streamFilter);
-    const sessions = status.sessions || [];
-    const activeStreams = sessions.reduce((n, s) => n + (s.streams || []).length, 0);
-    let counts = status.counts || {};
-    const chosen = streamFilter ? (streamData.byId.get(streamFilter) || streamData.streams.find((s) => s.name === streamFilter)) : null;
+    const streams = data.streams || [];
+    const byId = new Map(streams.map((s) => [s.id, s]));
+    streamOptions(select, streams, streamFilter);
+    const activeStreams = streams.filter((s) => s.status === "active").length;
+    let counts = data.counts || {};
+    const chosen = streamFilter ? (byId.get(streamFilter) || streams.find((s) => s.name === streamFilter)) : null;
     if (chosen) counts = chosen.task_counts || {};
-    setCard(cards.sessions, sessions.length, "");
+    const stats = data.stats || null;
+    setCard(cards.sessions, (data.sessions || {}).active || 0, "");
     setCard(cards.streams, activeStreams, "");
     setCard(cards.queued, counts.queued || 0, chosen ? `in ${chosen.name}` : "");
     setCard(cards.running, counts.running || 0, chosen ? `in ${chosen.name}` : "");
@@ -84,7 +74,7 @@ export function mount(root, _params, query) {
     setCard(cards.failed, counts.failed || 0, hours && !chosen ? `${recentSum("failed")} in the last 24 h` : "in all");
     scopeNote.textContent = chosen ? `in ${chosen.name}` : "";
     renderCharts(stats);
-    renderRecent(page.tasks || [], streamData.byId);
+    renderRecent(data.tasks || [], byId);
   }
 
   function setCard(c, value, sub) {

@@ -3,7 +3,7 @@ import { api } from "../api.js";
 import { el, replace } from "../dom.js";
 import { openModal } from "../modal.js";
 import { field, messageLine, pageHeader, statusBadge, table } from "../ui.js";
-import { endAfterConfirm, refresher, submitCreate, timeCell } from "./common.js";
+import { endAfterConfirm, refresher, submitCreate, timeCell, touchesStreams } from "./common.js";
 
 export const title = "Sessions";
 
@@ -14,16 +14,24 @@ export function mount(root) {
   const create = el("button", { type: "button", class: "btn primary", id: "new-session", on: { click: () => openCreate(create) } }, "New session");
   replace(root, pageHeader("Sessions", create), problem, body);
 
-  async function load() {
-    const [sessions, streams] = await Promise.all([api.get("/api/sessions"), api.get("/api/streams")]);
+  // streams per session, read as the page mounts and again only after a stream or session event
+  // (a task event changes nothing here): a refresh is then the one /api/sessions request
+  let perSession = null;
+
+  async function load(changes) {
+    const reread = perSession === null || touchesStreams(changes);
+    if (reread) perSession = null; // a failed read is retried by the next refresh
+    const [sessions, streams] = await Promise.all([api.get("/api/sessions"), reread ? api.get("/api/streams") : null]);
     if (!alive) return;
     replace(problem);
-    const perSession = new Map();
-    for (const s of streams.streams || []) {
-      const c = perSession.get(s.session_id) || { all: 0, active: 0 };
-      c.all += 1;
-      if (s.status === "active") c.active += 1;
-      perSession.set(s.session_id, c);
+    if (streams) {
+      perSession = new Map();
+      for (const s of streams.streams || []) {
+        const c = perSession.get(s.session_id) || { all: 0, active: 0 };
+        c.all += 1;
+        if (s.status === "active") c.active += 1;
+        perSession.set(s.session_id, c);
+      }
     }
     const rows = (sessions.sessions || []).map((s) => {
       const c = perSession.get(s.id) || { all: 0, active: 0 };

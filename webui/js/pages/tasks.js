@@ -3,7 +3,7 @@ import { api, enc } from "../api.js";
 import { el, replace, uid } from "../dom.js";
 import { go } from "../router.js";
 import { errorPanel, pageHeader, table, toast } from "../ui.js";
-import { FINISHED, describe, loadStreams, refresher, rowClass, streamOptions, taskDuration, taskStatus, timeCell } from "./common.js";
+import { FINISHED, describe, loadStreams, refresher, touchesStreams, rowClass, streamOptions, taskDuration, taskStatus, timeCell } from "./common.js";
 
 export const title = "Tasks";
 export const PAGE_SIZE = 50;
@@ -35,14 +35,23 @@ export function mount(root, _params, query) {
     go("tasks", { status, stream_id: streamId, offset, ...change });
   }
 
-  async function load() {
+  // The stream list (the filter's options, the rows' stream names) is read as the page mounts and
+  // again only after a stream or session event: a refresh is then the one /api/tasks request.
+  let streams = null;
+
+  async function load(changes) {
     const params = { stream_id: streamId, limit: PAGE_SIZE, offset };
     if (status === "stale") params.stale = "true";
     else params.status = status;
-    const [page, streams] = await Promise.all([api.get("/api/tasks", params), loadStreams()]);
+    const reread = streams === null || touchesStreams(changes);
+    if (reread) streams = null; // a failed read is retried by the next refresh
+    const [page, fresh] = await Promise.all([api.get("/api/tasks", params), reread ? loadStreams() : null]);
     if (!alive) return;
     replace(problem);
-    streamOptions(streamSelect, streams.streams, streamId);
+    if (fresh) {
+      streams = fresh;
+      streamOptions(streamSelect, streams.streams, streamId);
+    }
     render(page, streams.byId);
   }
 

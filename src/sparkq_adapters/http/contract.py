@@ -1,0 +1,151 @@
+"""The documented error responses of the API: the one error shape, and which statuses each route can answer.
+
+Every route answers its errors as `{"error": {"status", "code", "message", "details"?}}` (errors.py);
+`reads(...)` and `writes(...)` list, for the OpenAPI document, every status a route can return
+beyond its success: what the local-origin guard refuses, what the error mapping turns domain
+errors into, and what only that route can answer.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+from http import HTTPStatus
+from typing import Annotated, Any
+
+import attrs
+from litestar.openapi.datastructures import ResponseSpec
+from litestar.openapi.spec import OpenAPI, OpenAPIResponse, OpenAPIType, Reference, RequestBody, Schema
+from litestar.params import KwargDefinition
+
+from sparkq_domain.model import _NAME, MAX_TIMEOUT_SECONDS, Status, TaskClass, TaskStatus
+
+
+@attrs.define(kw_only=True)
+class ErrorInfo:
+    status: Annotated[int, KwargDefinition(description="The HTTP status again", ge=400, le=599)]
+    code: Annotated[str, KwargDefinition(description="A stable, machine-readable reason, e.g. not_found")]
+    message: Annotated[str, KwargDefinition(description="What is wrong and what to do about it")]
+    details: Annotated[
+        list[dict[str, Any]] | None,
+        KwargDefinition(description="Body or parameter problems, one per key: {key, message, source}"),
+    ] = None
+
+
+@attrs.define(kw_only=True)
+class ErrorBody:
+    """Every error SparkQ answers, whatever the status."""
+
+    error: ErrorInfo
+
+
+#: why a status is answered, as the OpenAPI document says it
+WHY: dict[int, str] = {
+    400: "A parameter or the body is not valid (bad_request, unknown_key, bad_encoding, too_deep)",
+    403: "The Host is not this server's loopback address, or the request comes from another origin",
+    404: "No such session, stream or task",
+    405: "The path does not take this method",
+    408: "The request body did not arrive in time",
+    409: "The state does not allow it (duplicate name, stream_ended, a task not in the right state)",
+    413: "The body is larger than server.max_body_bytes, or a payload, result or output over its limit",
+    415: "A state change was sent without 'Content-Type: application/json'",
+    422: "A value breaks a rule of SparkQ (a name, a status, a tool, a timeout, a config file)",
+    500: "An unexpected failure; the server log has details",
+    503: "The database is busy (Retry-After), damaged or cannot be written",
+    507: "The disk is full (Retry-After)",
+}
+
+#: what every route can answer: the guard's Host check, storage trouble, and the unforeseen
+ALWAYS = (403, 500, 503)
+#: what every state change can also answer: the guard's and the body reader's refusals, and a full disk
+STATE_CHANGE = (400, 408, 413, 415, 507)
+
+
+def _specs(statuses: set[int]) -> dict[int, ResponseSpec]:
+    return {
+        status: ResponseSpec(
+            data_container=ErrorBody,
+            generate_examples=False,
+            description=f"{HTTPStatus(status).phrase}: {WHY[status]}",
+        )
+        for status in sorted(statuses)
+    }
+
+
+def no_task(responses: dict[int, ResponseSpec]) -> dict[int, ResponseSpec]:
+    """`responses` and the 204 of a peek or claim that finds no task."""
+    return {204: ResponseSpec(data_container=None, description="No queued task (none came within `wait`)"), **responses}
+
+
+def reads(*statuses: int) -> dict[int, ResponseSpec]:
+    """The error responses of a route that changes nothing: `statuses` plus those of every route."""
+    return _specs({*ALWAYS, *statuses})
+
+
+def writes(*statuses: int) -> dict[int, ResponseSpec]:
+    """The error responses of a state change: `statuses` plus those of every state change."""
+    return _specs({*ALWAYS, *STATE_CHANGE, *statuses})
+
+
+# -- what Litestar cannot say from the signatures ---------------------------------------------------
+
+#: a session or stream name, as the domain checks it (schema only: the domain's 422 names the rule)
+NAME_PATTERN = "^" + _NAME.pattern + "$"
+STATUSES = [s.value for s in Status]
+TASK_STATUSES = [s.value for s in TaskStatus]
+TASK_CLASSES = [c.value for c in TaskClass]
+
+#: what the schema of a body field says besides its type: (body class, field) -> schema keywords
+FIELD_RULES: dict[tuple[str, str], dict[str, Any]] = {
+    ("SessionCreate", "name"): {"pattern": NAME_PATTERN},
+    ("StreamCreate", "name"): {"pattern": NAME_PATTERN},
+    ("TaskCreate", "task_class"): {"enum": TASK_CLASSES},
+    ("TaskCreate", "timeout"): {"minimum": 1, "maximum": MAX_TIMEOUT_SECONDS},
+}
+
+
+#: the request body of a state change without body fields
+NO_BODY = (
+    "No body fields: send {} (or null, or no body at all), with 'Content-Type: application/json' all the same: "
+    "the server refuses any state change that does not say JSON (415), so no form or cross-site page can send one"
+)
+
+
+def refine(document: OpenAPI, bodies: Iterable[type]) -> None:
+    """Say in the OpenAPI `document` what the strict body reader enforces and Litestar does not know.
+
+    Each body of `bodies` takes no other keys (`additionalProperties: false`) and gives one of the
+    keys that say the same thing (`OneOf`); its fields' patterns, enums and ranges (`FIELD_RULES`);
+    a route that takes `NoBody | None` says what it takes.
+    """
+    schemas = document.components.schemas or {}
+    for cls in bodies:
+        schema = schemas.get(cls.__name__)
+        if schema is None:
+            continue  # a body no route takes
+        schema.additional_properties = False
+        combined: list[Schema | Reference] = list(schema.all_of or [])
+        for rule in getattr(cls, "ONE_OF", ()):
+            # keys that say the same thing (bodies.OneOf): never two of them, and one of them when required
+            combined.append(Schema(schema_not=Schema(required=list(rule.keys))))
+            if rule.required:
+                combined.append(Schema(any_of=[Schema(required=[key]) for key in rule.keys]))
+        schema.all_of = combined or None
+    for (name, field), rules in FIELD_RULES.items():
+        prop = (schemas[name].properties or {})[field]
+        assert isinstance(prop, Schema)
+        # an optional field is `oneOf: [type, null]`: the rule goes on its own type
+        target = next((s for s in prop.one_of or () if isinstance(s, Schema) and s.type != OpenAPIType.NULL), prop)
+        for key, value in rules.items():
+            setattr(target, key, value)
+    error = Reference(ref=f"#/components/schemas/{ErrorBody.__name__}")
+    for item in (document.paths or {}).values():
+        for operation in (item.get, item.post, item.put, item.patch, item.delete):
+            for status, response in (operation.responses or {}).items() if operation is not None else ():
+                if int(status) >= 400 and isinstance(response, OpenAPIResponse):
+                    # Litestar documents its own validation error shape; errors.py answers ours
+                    for media in (response.content or {}).values():
+                        media.schema = error
+        for operation in (item.post, item.put, item.patch):
+            body = operation.request_body if operation is not None else None
+            if isinstance(body, RequestBody) and "NoBody" in str(body.content):
+                body.description = NO_BODY

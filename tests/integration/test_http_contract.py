@@ -1,0 +1,144 @@
+"""The OpenAPI document tells the truth: one error shape, every status a route answers, what bodies take."""
+
+from __future__ import annotations
+
+import warnings
+from pathlib import Path
+from typing import Any
+
+import pytest
+from litestar.exceptions import LitestarDeprecationWarning
+
+from sparkq_adapters import config
+from sparkq_entry.asgi import build_app
+from tests.integration.http_support import PORT, local_api
+
+ERROR_REF = "#/components/schemas/ErrorBody"
+STATE_CHANGES = ("post", "put", "patch", "delete")
+
+
+@pytest.fixture(scope="module")
+def document(tmp_path_factory: pytest.TempPathFactory) -> dict[str, Any]:
+    with local_api(tmp_path_factory.mktemp("contract")) as api:
+        response = api.get("/schema/openapi.json")
+        assert response.status_code == 200
+        return dict(response.json())
+
+
+def operations(document: dict[str, Any]) -> list[tuple[str, str, dict[str, Any]]]:
+    return [
+        (path, method, op)
+        for path, item in document["paths"].items()
+        if path.startswith(("/api", "/health"))
+        for method, op in item.items()
+        if isinstance(op, dict) and "responses" in op
+    ]
+
+
+def test_the_app_is_built_without_litestar_deprecation_warnings(tmp_path: Path) -> None:
+    # injected values are marked NamedDependency, parameters FromQuery/FromPath, bodies JSONBody
+    with warnings.catch_warnings():
+        warnings.simplefilter("error", LitestarDeprecationWarning)
+        build_app(config.defaults(tmp_path), PORT)
+
+
+def test_every_error_response_is_documented_as_the_one_error_shape(document: dict[str, Any]) -> None:
+    assert document["components"]["schemas"]["ErrorInfo"]["required"] == ["code", "message", "status"]
+    for path, method, op in operations(document):
+        statuses = {int(s) for s in op["responses"]}
+        assert {403, 500, 503} <= statuses, (method, path)
+        if method in STATE_CHANGES:
+            assert {400, 408, 413, 415, 507} <= statuses, (method, path)
+        for status, response in op["responses"].items():
+            if int(status) >= 400:
+                assert response["content"]["application/json"]["schema"] == {"$ref": ERROR_REF}, (method, path, status)
+
+
+def test_each_route_documents_what_it_answers(document: dict[str, Any], tmp_path: Path) -> None:
+    def documented(method: str, path: str) -> set[int]:
+        return {int(s) for s in document["paths"][path][method]["responses"]}
+
+    with local_api(tmp_path) as api:
+        answers = [
+            ("get", "/api/sessions/{session_ref}", api.get("/api/sessions/nope").status_code),
+            ("get", "/api/sessions", api.get("/api/sessions?status=asleep").status_code),
+            ("post", "/api/sessions", api.post("/api/sessions", json={"name": "-bad"}).status_code),
+            ("post", "/api/sessions", api.post("/api/sessions", json={"name": "s"}).status_code),
+            ("post", "/api/sessions", api.post("/api/sessions", json={"name": "s"}).status_code),
+            ("post", "/api/streams", api.post("/api/streams", json={"name": "st", "session_id": "s"}).status_code),
+            ("get", "/api/streams/{stream_ref}/peek", api.get("/api/streams/st/peek").status_code),
+            ("post", "/api/streams/{stream_ref}/claim", api.post("/api/streams/st/claim").status_code),
+            ("get", "/api/tasks", api.get("/api/tasks?stream_id=nope").status_code),
+            ("get", "/api/tasks", api.get("/api/tasks?limit=0").status_code),
+            ("post", "/api/tasks/{task_id}/claim", api.post("/api/tasks/tsk_nope/claim", json={}).status_code),
+            ("put", "/api/streams/{stream_ref}/end", api.put("/api/streams/st/end").status_code),
+            ("put", "/api/streams/{stream_ref}/end", api.put("/api/streams/st/end").status_code),
+            ("get", "/api/streams/{stream_ref}/peek", api.get("/api/streams/st/peek").status_code),
+            ("post", "/api/reload", api.post("/api/reload").status_code),
+        ]
+        statuses = {status for _, _, status in answers}
+        assert {200, 201, 204, 400, 404, 409, 422} <= statuses  # the calls above reach each of these
+        for method, path, status in answers:
+            assert status in documented(method, path), (method, path, status)
+
+
+@pytest.mark.parametrize(
+    ("method", "path"), [("TRACE", "/api/tasks"), ("PUT", "/api/health"), ("DELETE", "/api/status")]
+)
+def test_a_method_no_route_takes_is_405_in_the_error_shape(tmp_path: Path, method: str, path: str) -> None:
+    with local_api(tmp_path) as api:
+        del api.headers["content-type"]  # the JSON rule is for requests some route takes
+        response = api.request(method, path)
+    assert response.status_code == 405
+    assert response.json()["error"]["code"] == "method_not_allowed"
+    assert "GET" in response.headers["allow"]
+
+
+def test_a_state_change_without_json_is_still_415(tmp_path: Path) -> None:
+    with local_api(tmp_path) as api:
+        del api.headers["content-type"]
+        response = api.post("/api/sessions", content=b'{"name": "s"}')
+        assert response.status_code == 415
+        assert response.json()["error"]["code"] == "unsupported_media_type"
+        assert api.get("/api/sessions").json()["sessions"] == []
+
+
+def test_the_schema_says_what_the_body_reader_and_the_domain_enforce(document: dict[str, Any]) -> None:
+    schemas = document["components"]["schemas"]
+    for body in ("NoBody", "SessionCreate", "SessionUpdate", "StreamCreate", "StreamUpdate", "TaskCreate"):
+        assert schemas[body]["additionalProperties"] is False, body
+    assert schemas["SessionCreate"]["properties"]["name"]["pattern"] == "^[A-Za-z0-9][A-Za-z0-9._-]{0,63}$"
+    assert schemas["StreamCreate"]["properties"]["name"]["pattern"] == "^[A-Za-z0-9][A-Za-z0-9._-]{0,63}$"
+    timeout = schemas["TaskCreate"]["properties"]["timeout"]["oneOf"][0]
+    assert (timeout["minimum"], timeout["maximum"]) == (1, 30 * 24 * 3600)
+    task_class = schemas["TaskCreate"]["properties"]["task_class"]["oneOf"][0]
+    assert task_class["enum"] == ["FAST_SCRIPT", "MEDIUM_SCRIPT", "LLM_LITE", "LLM_HEAVY"]
+    # keys that say the same thing: one of them, never both
+    assert {"not": {"required": ["result", "result_summary"]}} in schemas["TaskComplete"]["allOf"]
+    assert {"anyOf": [{"required": ["description"]}, {"required": ["instructions"]}]} in schemas["SessionUpdate"][
+        "allOf"
+    ]
+
+    def query(path: str, name: str) -> dict[str, Any]:
+        params = document["paths"][path]["get"]["parameters"]
+        return dict(next(p for p in params if p["name"] == name)["schema"])
+
+    assert query("/api/sessions", "status")["enum"] == ["active", "ended"]
+    assert query("/api/tasks", "status")["enum"] == ["queued", "running", "succeeded", "failed"]
+    claim = document["paths"]["/api/tasks/{task_id}/claim"]["post"]["requestBody"]
+    assert "Content-Type: application/json" in claim["description"]
+    assert {"$ref": "#/components/schemas/NoBody"} in claim["content"]["application/json"]["schema"]["oneOf"]
+
+
+def test_options_lists_every_method_of_a_path(tmp_path: Path) -> None:
+    # Litestar 2.x lists only the first handler's method (litestar-org/litestar#4169)
+    with local_api(tmp_path) as api:
+        for path, allowed in (
+            ("/api/tasks", "GET, OPTIONS, POST"),
+            ("/api/sessions/s", "GET, OPTIONS, PUT"),
+            ("/api/streams/s", "GET, OPTIONS, PUT"),
+            ("/api/status", "GET, OPTIONS"),
+        ):
+            response = api.options(path)
+            assert response.status_code == 204
+            assert response.headers["allow"] == allowed, path
