@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
 # Remove SparkQ from this folder: stop the server and this database's watchers, then delete
-# the queue database (with its -wal/-shm files), sparkq.lock and sparkq.port, the files of this
+# the queue database (with its -wal/-shm/-writer files), sparkq.lock and sparkq.port, the files of this
 # database's watchers in <tmp> (sparkq-S.lock, -pipe, -done, .database) and the virtual
 # environment ./.venv. sparkq.yml, your code and other projects' watchers stay.
 #
@@ -116,7 +116,7 @@ done
 
 if [ "$assume_yes" = 0 ] && [ -t 0 ]; then
     echo "This stops SparkQ and deletes:"
-    echo "  $db (and its -wal/-shm files), $lock, $port_file"
+    echo "  $db (and its -wal/-shm/-writer files), $lock, $port_file"
     if [ "${#streams[@]}" -gt 0 ]; then
         echo "  the watcher files in $tmp of stream(s): ${streams[*]}"
     fi
@@ -227,7 +227,7 @@ fi
 # -- delete -------------------------------------------------------------------------------------
 removed=()
 # the watchers' files are plain files and FIFOs; a folder with such a name is not SparkQ's
-for path in "$db" "$db-wal" "$db-shm" "$db-journal" "$lock" "$port_file" ${watcher_files[@]+"${watcher_files[@]}"}; do
+for path in "$db" "$db-wal" "$db-shm" "$db-journal" "$db-writer" "$lock" "$port_file" ${watcher_files[@]+"${watcher_files[@]}"}; do
     if [ -L "$path" ] || { [ -e "$path" ] && [ ! -d "$path" ]; }; then
         rm -f -- "$path"
         removed+=("$path")

@@ -88,7 +88,7 @@ def test_teardown_stops_server_and_watchers_and_deletes_what_sparkq_made(repo_co
     (repo_copy / "sparkq.yml").write_text(f"database: {{path: data/q.db}}\nwatcher:\n  tmp_dir: {wtmp}/\n")
     data = repo_copy / "data"
     data.mkdir()
-    for name in ("q.db", "q.db-wal", "q.db-shm"):
+    for name in ("q.db", "q.db-wal", "q.db-shm", "q.db-writer"):
         (data / name).write_bytes(b"x")
     (repo_copy / ".venv" / "bin").mkdir(parents=True)
 

@@ -16,6 +16,7 @@ from pathlib import Path
 from sparkq_adapters.clock import SystemClock
 from sparkq_adapters.sqlite import SqliteStore
 from sparkq_domain import Queue, TaskStatus
+from sparkq_domain.errors import StorageBusy
 from sparkq_entry.wiring import open_queue
 from tests.fakes import SequentialIds
 
@@ -82,3 +83,40 @@ def test_processes_take_turns_through_the_advisory_writer_lock(tmp_path: Path) -
     assert failures == []
     assert queue.status_counts()[TaskStatus.SUCCEEDED] == 4 * CYCLES * 2
     assert (tmp_path / "sparkq.db-writer").exists()
+
+
+HOLDER = textwrap.dedent(
+    """
+    import fcntl, os, sys, time
+    fd = os.open(sys.argv[1], os.O_RDWR | os.O_CREAT, 0o644)
+    fcntl.flock(fd, fcntl.LOCK_EX)
+    print("held", flush=True)
+    time.sleep(120)  # a writer stopped mid-transaction (Ctrl-Z), as far as the others can tell
+    """
+)
+
+
+def test_a_writer_that_never_lets_go_costs_the_others_a_busy_error_after_the_timeout_not_a_hang(
+    tmp_path: Path,
+) -> None:
+    db = tmp_path / "sparkq.db"
+    queue = open_queue(db)
+    queue.create_session("s")
+    queue.create_stream("a", "s")
+    queue.enqueue("a", "run-bash", {})
+    holder = subprocess.Popen([sys.executable, "-c", HOLDER, f"{db}-writer"], stdout=subprocess.PIPE, text=True)
+    try:
+        assert holder.stdout is not None and holder.stdout.readline() == "held\n"
+        store = SqliteStore(db, busy_timeout_ms=300)
+        waiting = Queue(store, SystemClock(), SequentialIds())
+        try:
+            waiting.claim("a")
+        except StorageBusy as exc:
+            assert "locked by another process" in exc.message
+        else:
+            raise AssertionError("the claim went through while another process held the writer lock")
+        assert waiting.peek("a") is not None  # reads never queue: the task is still queued
+    finally:
+        holder.kill()
+        holder.wait()
+    assert queue.claim("a") is not None  # and once it is gone, writes go on

@@ -13,12 +13,12 @@ from types import TracebackType
 
 from sparkq_domain.errors import InvalidInput, SparkQError, StorageBusy, StorageCorrupt, StorageError, StorageFull
 
+from ..config import SYNCHRONOUS_MODES  # the one list: `off` is refused (a power loss could corrupt the file)
 from .repository import SqliteRepository
 from .schema import LATEST_VERSION, MIGRATIONS, statements
 from .writers import WriterLock
 
 OWN_TABLES = frozenset({"projects", "sessions", "streams", "tasks"})
-SYNCHRONOUS_MODES = ("off", "normal", "full", "extra")
 DEFAULT_BUSY_TIMEOUT_MS = 5000
 #: WAL pages written before a commit checkpoints them into the database file (SQLite's default is
 #: 1,000). Each checkpoint costs two fsyncs; a cycle (enqueue + claim + complete) writes ~25 pages, so

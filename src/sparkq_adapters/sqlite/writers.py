@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import os
 import threading
+import time
 from collections.abc import Callable
 from pathlib import Path
 
@@ -17,8 +18,8 @@ class WriterLock:
     """Held by a write transaction from before `BEGIN IMMEDIATE` until after its end.
 
     Threads of this process queue on a lock (a blocked thread sleeps until it is released, no
-    polling); processes queue on an advisory `flock` of a small file beside the database, which the
-    kernel hands to a waiter the moment it is released. SQLite's own write lock is then free
+    polling); processes queue on an advisory `flock` of a small file beside the database, looked
+    at again within 2 ms of its release. SQLite's own write lock is then free
     whenever a SparkQ writer asks for it, so nobody sleeps in its busy handler, whose retries
     back off to 100 ms and gave the longest claims under contention a tail of seconds. Other
     programs writing the file are still covered by SQLite's lock and its busy timeout.
@@ -36,15 +37,33 @@ class WriterLock:
         self._opened = False
 
     def acquire(self) -> None:
+        """Wait for our turn: at most `timeout` seconds in all, then the `busy` error."""
+        deadline = time.monotonic() + self._timeout
         if not self._threads.acquire(timeout=self._timeout):
             raise self._busy()
         try:
             fd = self._file()
             if fd is not None:
-                fcntl.flock(fd, fcntl.LOCK_EX)
+                self._lock_file(fd, deadline)
         except BaseException:
             self._threads.release()
             raise
+
+    def _lock_file(self, fd: int, deadline: float) -> None:
+        # Bounded, like SQLite's own wait: a writer that is stopped (Ctrl-Z) or stuck mid-transaction
+        # must cost the others a "busy" error after the timeout, never a hang. The kernel has no
+        # flock with a timeout, so a waiter looks again after a pause that grows to 2 ms: a released
+        # lock is taken within 2 ms, where SQLite's busy handler backs off to 100 ms.
+        pause = 0.0002
+        while True:
+            try:
+                fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+                return
+            except BlockingIOError:
+                if time.monotonic() >= deadline:
+                    raise self._busy() from None
+                time.sleep(pause)
+                pause = min(pause * 2, 0.002)
 
     def release(self) -> None:
         try:
