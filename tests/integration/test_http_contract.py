@@ -142,3 +142,15 @@ def test_options_lists_every_method_of_a_path(tmp_path: Path) -> None:
             response = api.options(path)
             assert response.status_code == 204
             assert response.headers["allow"] == allowed, path
+
+
+def test_an_integer_written_with_a_zero_fraction_is_that_integer(tmp_path: Path) -> None:
+    # 77.0 is the integer 77 to JSON and to JSON Schema, so the schema's `integer` takes it
+    with local_api(tmp_path) as api:
+        api.post("/api/sessions", json={"name": "s"})
+        api.post("/api/streams", json={"name": "st", "session_id": "s"})
+        response = api.post(
+            "/api/tasks", content=b'{"stream_id": "st", "tool_name": "run-bash", "payload": {}, "timeout": 77.0}'
+        )
+        assert response.status_code == 201, response.text
+        assert response.json()["task"]["timeout"] == 77

@@ -8,15 +8,19 @@ errors into, and what only that route can answer.
 
 from __future__ import annotations
 
-from collections.abc import Iterable
+import copy
+from collections.abc import Callable, Iterable
 from http import HTTPStatus
 from typing import Annotated, Any
 
 import attrs
+from litestar import Request
 from litestar.openapi.datastructures import ResponseSpec
+from litestar.openapi.plugins import JsonRenderPlugin
 from litestar.openapi.spec import OpenAPI, OpenAPIResponse, OpenAPIType, Reference, RequestBody, Schema
 from litestar.params import KwargDefinition
 
+from sparkq_domain.limits import MAX_JSON_INTEGER
 from sparkq_domain.model import _NAME, MAX_TIMEOUT_SECONDS, Status, TaskClass, TaskStatus
 
 
@@ -103,6 +107,10 @@ FIELD_RULES: dict[tuple[str, str], dict[str, Any]] = {
 }
 
 
+#: the schema of any JSON value SparkQ reads, and the body fields that hold one per key
+JSON_VALUE = "JSONValue"
+FREE_FORM = (("TaskCreate", "payload"), ("TaskComplete", "result"), ("TaskComplete", "result_data"))
+
 #: the request body of a state change without body fields
 NO_BODY = (
     "No body fields: send {} (or null, or no body at all), with 'Content-Type: application/json' all the same: "
@@ -137,6 +145,24 @@ def refine(document: OpenAPI, bodies: Iterable[type]) -> None:
         target = next((s for s in prop.one_of or () if isinstance(s, Schema) and s.type != OpenAPIType.NULL), prop)
         for key, value in rules.items():
             setattr(target, key, value)
+    # free-form JSON (a payload, a result): any JSON, but integers only as large as JSON readers hold exactly
+    schemas[JSON_VALUE] = Schema(
+        description=f"Any JSON value; integers from -{MAX_JSON_INTEGER} to {MAX_JSON_INTEGER} (2^53 - 1)",
+        any_of=[
+            Schema(type=OpenAPIType.NULL),
+            Schema(type=OpenAPIType.BOOLEAN),
+            Schema(type=OpenAPIType.STRING),
+            Schema(type=OpenAPIType.INTEGER, minimum=-MAX_JSON_INTEGER, maximum=MAX_JSON_INTEGER),
+            Schema(type=OpenAPIType.NUMBER, schema_not=Schema(type=OpenAPIType.INTEGER)),
+            Schema(type=OpenAPIType.ARRAY, items=Reference(ref=f"#/components/schemas/{JSON_VALUE}")),
+            Schema(type=OpenAPIType.OBJECT, additional_properties=Reference(ref=f"#/components/schemas/{JSON_VALUE}")),
+        ],
+    )
+    for name, field in FREE_FORM:
+        prop = (schemas[name].properties or {})[field]
+        assert isinstance(prop, Schema)
+        target = next((s for s in prop.one_of or () if isinstance(s, Schema) and s.type != OpenAPIType.NULL), prop)
+        target.additional_properties = Reference(ref=f"#/components/schemas/{JSON_VALUE}")
     error = Reference(ref=f"#/components/schemas/{ErrorBody.__name__}")
     for item in (document.paths or {}).values():
         for operation in (item.get, item.post, item.put, item.patch, item.delete):
@@ -149,3 +175,23 @@ def refine(document: OpenAPI, bodies: Iterable[type]) -> None:
             body = operation.request_body if operation is not None else None
             if isinstance(body, RequestBody) and "NoBody" in str(body.content):
                 body.description = NO_BODY
+
+
+class LiveJSONRenderPlugin(JsonRenderPlugin):
+    """The OpenAPI JSON, with what changes while the server runs: the tools a task may name.
+
+    The registry is configuration (`POST /api/reload` re-reads it), so `TaskCreate.tool_name`
+    lists the tools the server knows when the document is asked for.
+    """
+
+    def __init__(self, tools: Callable[[], Iterable[str]], **kwargs: Any) -> None:
+        super().__init__(**kwargs)
+        self._tools = tools
+
+    def render(self, request: Request[Any, Any, Any], openapi_schema: dict[str, Any]) -> bytes:
+        names = sorted(self._tools())
+        if not names:  # no tool at all: every task is refused (422), and an empty enum is no schema
+            return super().render(request, openapi_schema)
+        document = copy.deepcopy(openapi_schema)
+        document["components"]["schemas"]["TaskCreate"]["properties"]["tool_name"]["enum"] = names
+        return super().render(request, document)
