@@ -154,3 +154,22 @@ def test_an_integer_written_with_a_zero_fraction_is_that_integer(tmp_path: Path)
         )
         assert response.status_code == 201, response.text
         assert response.json()["task"]["timeout"] == 77
+
+
+def test_session_and_health_answers_are_typed_models(document: dict[str, Any], tmp_path: Path) -> None:
+    def success(method: str, path: str, status: str) -> dict[str, Any]:
+        return dict(document["paths"][path][method]["responses"][status]["content"]["application/json"]["schema"])
+
+    assert success("get", "/api/sessions", "200") == {"$ref": "#/components/schemas/SessionList"}
+    assert success("post", "/api/sessions", "201") == {"$ref": "#/components/schemas/OneSession"}
+    for method, path in (("get", "/api/sessions/{session_ref}"), ("put", "/api/sessions/{session_ref}/end")):
+        assert success(method, path, "200") == {"$ref": "#/components/schemas/OneSession"}
+    assert success("get", "/health", "200") == {"$ref": "#/components/schemas/Health"}
+    session = document["components"]["schemas"]["SessionOut"]
+    assert session["properties"]["status"]["enum"] == ["active", "ended"]
+    with local_api(tmp_path) as api:  # the answers are what they were: the same keys, the same values
+        created = api.post("/api/sessions", json={"name": "s", "description": "d"}).json()["session"]
+        assert sorted(created) == sorted(session["properties"])
+        assert (created["name"], created["description"], created["ended_at"]) == ("s", "d", None)
+        assert api.get("/api/sessions").json() == {"sessions": [created]}
+        assert sorted(api.get("/health").json()) == ["status", "timestamp"]

@@ -100,6 +100,8 @@ TASK_CLASSES = [c.value for c in TaskClass]
 
 #: what the schema of a body field says besides its type: (body class, field) -> schema keywords
 FIELD_RULES: dict[tuple[str, str], dict[str, Any]] = {
+    ("SessionOut", "status"): {"enum": STATUSES},
+    ("Health", "status"): {"enum": ["ok"]},
     ("SessionCreate", "name"): {"pattern": NAME_PATTERN},
     ("StreamCreate", "name"): {"pattern": NAME_PATTERN},
     ("TaskCreate", "task_class"): {"enum": TASK_CLASSES},
@@ -195,3 +197,37 @@ class LiveJSONRenderPlugin(JsonRenderPlugin):
         document = copy.deepcopy(openapi_schema)
         document["components"]["schemas"]["TaskCreate"]["properties"]["tool_name"]["enum"] = names
         return super().render(request, document)
+
+
+# -- typed answers ----------------------------------------------------------------------------------
+
+
+@attrs.define(kw_only=True)
+class SessionOut:
+    """A session, as every route that answers one shows it."""
+
+    id: str
+    project_id: str
+    name: str
+    description: str | None
+    status: Annotated[str, KwargDefinition(description="active or ended")]
+    started_at: str
+    ended_at: str | None
+    created_at: str
+    updated_at: str
+
+
+@attrs.define(kw_only=True)
+class OneSession:
+    session: SessionOut
+
+
+@attrs.define(kw_only=True)
+class SessionList:
+    sessions: list[SessionOut]
+
+
+@attrs.define(kw_only=True)
+class Health:
+    status: Annotated[str, KwargDefinition(description="always ok")]
+    timestamp: str
