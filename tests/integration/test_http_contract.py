@@ -173,3 +173,26 @@ def test_session_and_health_answers_are_typed_models(document: dict[str, Any], t
         assert (created["name"], created["description"], created["ended_at"]) == ("s", "d", None)
         assert api.get("/api/sessions").json() == {"sessions": [created]}
         assert sorted(api.get("/health").json()) == ["status", "timestamp"]
+
+
+def test_stream_answers_are_documented_by_typed_models_that_match_them(
+    document: dict[str, Any], tmp_path: Path
+) -> None:
+    def success(method: str, path: str, status: str) -> dict[str, Any]:
+        return dict(document["paths"][path][method]["responses"][status]["content"]["application/json"]["schema"])
+
+    assert success("get", "/api/streams", "200") == {"$ref": "#/components/schemas/StreamList"}
+    assert success("post", "/api/streams", "201") == {"$ref": "#/components/schemas/OneStream"}
+    for method, path in (
+        ("get", "/api/streams/{stream_ref}"),
+        ("put", "/api/streams/{stream_ref}"),
+        ("put", "/api/streams/{stream_ref}/end"),
+    ):
+        assert success(method, path, "200") == {"$ref": "#/components/schemas/OneStream"}
+    schemas = document["components"]["schemas"]
+    with local_api(tmp_path) as api:
+        api.post("/api/sessions", json={"name": "s"})
+        stream = api.post("/api/streams", json={"name": "st", "session_id": "s"}).json()["stream"]
+        assert sorted(stream) == sorted(schemas["StreamOut"]["required"]) == sorted(schemas["StreamOut"]["properties"])
+        assert sorted(stream["task_counts"]) == sorted(schemas["TaskCounts"]["properties"])
+        assert api.get("/api/streams").json() == {"streams": [stream]}

@@ -101,6 +101,7 @@ TASK_CLASSES = [c.value for c in TaskClass]
 #: what the schema of a body field says besides its type: (body class, field) -> schema keywords
 FIELD_RULES: dict[tuple[str, str], dict[str, Any]] = {
     ("SessionOut", "status"): {"enum": STATUSES},
+    ("StreamOut", "status"): {"enum": STATUSES},
     ("Health", "status"): {"enum": ["ok"]},
     ("SessionCreate", "name"): {"pattern": NAME_PATTERN},
     ("StreamCreate", "name"): {"pattern": NAME_PATTERN},
@@ -231,3 +232,41 @@ class SessionList:
 class Health:
     status: Annotated[str, KwargDefinition(description="always ok")]
     timestamp: str
+
+
+@attrs.define(kw_only=True)
+class TaskCounts:
+    queued: int
+    running: int
+    succeeded: int
+    failed: int
+
+
+@attrs.define(kw_only=True)
+class StreamOut:
+    """A stream with its session's name and its task counts, as every route that answers one shows it."""
+
+    id: str
+    session_id: str
+    name: str
+    instructions: str | None
+    status: Annotated[str, KwargDefinition(description="active or ended")]
+    created_at: str
+    updated_at: str
+    session_name: str
+    task_counts: TaskCounts
+
+
+@attrs.define(kw_only=True)
+class OneStream:
+    stream: StreamOut
+
+
+@attrs.define(kw_only=True)
+class StreamList:
+    streams: list[StreamOut]
+
+
+def answers(status: int, model: type, responses: dict[int, ResponseSpec]) -> dict[int, ResponseSpec]:
+    """`responses` and the success answer `model` of a route that builds its JSON itself (the same keys)."""
+    return {status: ResponseSpec(data_container=model, generate_examples=False, description="Success"), **responses}
