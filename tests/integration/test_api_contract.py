@@ -8,6 +8,7 @@ from pathlib import Path
 
 import pytest
 
+from sparkq_adapters.waiting import MAX_HTTP_WAIT_SECONDS
 from tests.conftest import _clean_env
 from tests.integration.conftest import Server, free_port
 
@@ -42,11 +43,16 @@ def test_schemathesis_finds_no_failure_against_a_real_server(workdir: Path) -> N
                 "--workers",
                 "1",
                 "--no-shrink",
+                # a claim may wait up to MAX_HTTP_WAIT_SECONDS (60) for a task, as documented: not a hang
+                "--request-timeout",
+                str(MAX_HTTP_WAIT_SECONDS + 10),
+                "--max-response-time",
+                str(MAX_HTTP_WAIT_SECONDS + 10),
             ],
             cwd=workdir,
             capture_output=True,
             text=True,
-            timeout=float(MAX_SECONDS) + 60,
+            timeout=float(MAX_SECONDS) + MAX_HTTP_WAIT_SECONDS + 60,
             env=_clean_env(),
         )
     finally:

@@ -196,3 +196,35 @@ def test_stream_answers_are_documented_by_typed_models_that_match_them(
         assert sorted(stream) == sorted(schemas["StreamOut"]["required"]) == sorted(schemas["StreamOut"]["properties"])
         assert sorted(stream["task_counts"]) == sorted(schemas["TaskCounts"]["properties"])
         assert api.get("/api/streams").json() == {"streams": [stream]}
+
+
+def test_task_answers_are_documented_by_typed_models_that_match_them(document: dict[str, Any], tmp_path: Path) -> None:
+    schemas = document["components"]["schemas"]
+
+    def model(method: str, path: str, status: str) -> dict[str, Any]:
+        schema = document["paths"][path][method]["responses"][status]["content"]["application/json"]["schema"]
+        return dict(schemas[schema["$ref"].rsplit("/", 1)[1]])
+
+    def keys(name: str) -> list[str]:
+        return sorted(schemas[name]["properties"])
+
+    with local_api(tmp_path) as api:
+        api.post("/api/sessions", json={"name": "s"})
+        api.post("/api/streams", json={"name": "st", "session_id": "s"})
+        body = {"stream_id": "st", "tool_name": "run-bash", "payload": {"n": 1}}
+        created = api.post("/api/tasks", json=body).json()
+        assert sorted(created) == sorted(model("post", "/api/tasks", "201")["required"])
+        assert sorted(created["task"]) == keys("TaskRow")
+        peeked = api.get("/api/streams/st/peek").json()
+        assert sorted(peeked) == sorted(model("get", "/api/streams/{stream_ref}/peek", "200")["required"])
+        claimed = api.post("/api/streams/st/claim").json()
+        assert sorted(claimed) == keys("ClaimedTask") == sorted(schemas["ClaimedTask"]["required"])
+        view = api.get(f"/api/tasks/{claimed['id']}").json()["task"]
+        assert sorted(view) == keys("TaskView")
+        page = api.get("/api/tasks").json()
+        assert sorted(page) == sorted(model("get", "/api/tasks", "200")["required"])
+        assert set(page["tasks"][0]) == set(schemas["TaskRow"]["required"])  # a list row leaves out the bulky ones
+        done = api.post(f"/api/tasks/{claimed['id']}/complete", json={"result_summary": "ok"}).json()
+        assert sorted(done["task"]) == keys("TaskRow")
+        again = api.post(f"/api/tasks/{claimed['id']}/requeue").json()
+        assert sorted(again["task"]) == keys("TaskRow")

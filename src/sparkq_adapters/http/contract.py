@@ -102,6 +102,10 @@ TASK_CLASSES = [c.value for c in TaskClass]
 FIELD_RULES: dict[tuple[str, str], dict[str, Any]] = {
     ("SessionOut", "status"): {"enum": STATUSES},
     ("StreamOut", "status"): {"enum": STATUSES},
+    ("TaskOut", "status"): {"enum": TASK_STATUSES},
+    ("TaskOut", "task_class"): {"enum": TASK_CLASSES},
+    ("TaskRow", "status"): {"enum": TASK_STATUSES},
+    ("TaskRow", "task_class"): {"enum": TASK_CLASSES},
     ("Health", "status"): {"enum": ["ok"]},
     ("SessionCreate", "name"): {"pattern": NAME_PATTERN},
     ("StreamCreate", "name"): {"pattern": NAME_PATTERN},
@@ -270,3 +274,93 @@ class StreamList:
 def answers(status: int, model: type, responses: dict[int, ResponseSpec]) -> dict[int, ResponseSpec]:
     """`responses` and the success answer `model` of a route that builds its JSON itself (the same keys)."""
     return {status: ResponseSpec(data_container=model, generate_examples=False, description="Success"), **responses}
+
+
+@attrs.define(kw_only=True)
+class StreamRef:
+    """What a worker gets of a task's stream."""
+
+    id: str
+    name: str
+    instructions: str | None
+
+
+@attrs.define(kw_only=True)
+class TaskOut:
+    """The task object of the worker protocol (the CLI's `peek` JSON)."""
+
+    id: str
+    stream_id: str
+    tool_name: str
+    task_class: str
+    payload: dict[str, Any]
+    status: str
+    timeout: int
+    attempts: int
+    result: dict[str, Any] | None
+    error: str | None
+    stdout: str | None
+    stderr: str | None
+    created_at: str
+    updated_at: str
+    started_at: str | None
+    finished_at: str | None
+    requeued_from: str | None
+
+
+@attrs.define(kw_only=True)
+class ClaimedTask(TaskOut):
+    """A claimed task with its stream (the CLI's `claim` JSON)."""
+
+    stream: StreamRef
+
+
+@attrs.define(kw_only=True)
+class TaskRow:
+    """A task for lists and views; payload, result, stdout and stderr only in full rows."""
+
+    id: str
+    stream_id: str
+    tool_name: str
+    task_class: str
+    status: str
+    timeout: int
+    attempts: int
+    error: str | None
+    created_at: str
+    updated_at: str
+    started_at: str | None
+    finished_at: str | None
+    requeued_from: str | None
+    summary: str | None
+    stale: bool
+    auto_failed: bool
+    duration_seconds: float | None
+    running_seconds: float | None
+    payload: dict[str, Any] | None = None
+    result: dict[str, Any] | None = None
+    stdout: str | None = None
+    stderr: str | None = None
+
+
+@attrs.define(kw_only=True)
+class TaskView(TaskRow):
+    stream: StreamRef
+
+
+@attrs.define(kw_only=True)
+class OneTask:
+    task: TaskRow
+
+
+@attrs.define(kw_only=True)
+class OneTaskView:
+    task: TaskView
+
+
+@attrs.define(kw_only=True)
+class TaskPage:
+    tasks: list[TaskRow]
+    total: int
+    limit: int
+    offset: int

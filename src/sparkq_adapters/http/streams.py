@@ -16,7 +16,7 @@ from sparkq_domain import Claimed, Queue
 from ..serialization import claimed_to_dict, stream_counts_to_dict, task_to_dict
 from ..waiting import MAX_HTTP_WAIT_SECONDS, claim_waiting_async, claimer
 from .bodies import NoBody, StreamCreate, StreamUpdate
-from .contract import STATUSES, OneStream, StreamList, answers, no_task, reads, writes
+from .contract import STATUSES, ClaimedTask, OneStream, StreamList, TaskOut, answers, no_task, reads, writes
 from .events import EventHub
 
 
@@ -63,7 +63,7 @@ class StreamController(Controller):
         stream = queue.end_stream(stream_ref)
         return {"stream": stream_counts_to_dict(queue.stream_counts(stream.id))}
 
-    @get("/{stream_ref:str}/peek", sync_to_thread=True, responses=no_task(reads(404, 409)))
+    @get("/{stream_ref:str}/peek", sync_to_thread=True, responses=no_task(answers(200, TaskOut, reads(404, 409))))
     def peek(self, queue: NamedDependency[Queue], stream_ref: FromPath[str]) -> Response[Any]:
         """The next queued task of the stream, unchanged (the CLI's `peek` JSON); 204 when there is none.
 
@@ -74,7 +74,11 @@ class StreamController(Controller):
             return Response(content=None, status_code=HTTP_204_NO_CONTENT)
         return Response(content=task_to_dict(task), status_code=HTTP_200_OK)
 
-    @post("/{stream_ref:str}/claim", status_code=HTTP_200_OK, responses=no_task(writes(404, 409)))
+    @post(
+        "/{stream_ref:str}/claim",
+        status_code=HTTP_200_OK,
+        responses=no_task(answers(200, ClaimedTask, writes(404, 409))),
+    )
     async def claim(
         self,
         queue: NamedDependency[Queue],
