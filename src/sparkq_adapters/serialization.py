@@ -301,6 +301,13 @@ def _exact(expected: str, *types: type) -> Any:
     return hook
 
 
+def _integer(value: Any, _: Any) -> Any:
+    # a number without a fraction is an integer to JSON and JSON Schema (77.0 is 77); "77", true and 77.5 are not
+    if isinstance(value, float) and value.is_integer() and abs(value) <= MAX_JSON_INTEGER:
+        return int(value)
+    return _exact("an integer", int)(value, _)
+
+
 _body_converter: cattrs.Converter | None = None
 
 
@@ -312,7 +319,7 @@ def body_converter() -> cattrs.Converter:
 
         conv = cattrs.Converter(forbid_extra_keys=True)
         conv.register_structure_hook(str, _exact("a string", str))
-        conv.register_structure_hook(int, _exact("an integer", int))
+        conv.register_structure_hook(int, _integer)
         conv.register_structure_hook(float, _exact("a number", int, float))
         conv.register_structure_hook(bool, _exact("true or false", bool))
         # the values inside a payload or result are the domain's to check (`sparkq_domain.limits`)

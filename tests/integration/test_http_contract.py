@@ -142,3 +142,89 @@ def test_options_lists_every_method_of_a_path(tmp_path: Path) -> None:
             response = api.options(path)
             assert response.status_code == 204
             assert response.headers["allow"] == allowed, path
+
+
+def test_an_integer_written_with_a_zero_fraction_is_that_integer(tmp_path: Path) -> None:
+    # 77.0 is the integer 77 to JSON and to JSON Schema, so the schema's `integer` takes it
+    with local_api(tmp_path) as api:
+        api.post("/api/sessions", json={"name": "s"})
+        api.post("/api/streams", json={"name": "st", "session_id": "s"})
+        response = api.post(
+            "/api/tasks", content=b'{"stream_id": "st", "tool_name": "run-bash", "payload": {}, "timeout": 77.0}'
+        )
+        assert response.status_code == 201, response.text
+        assert response.json()["task"]["timeout"] == 77
+
+
+def test_session_and_health_answers_are_typed_models(document: dict[str, Any], tmp_path: Path) -> None:
+    def success(method: str, path: str, status: str) -> dict[str, Any]:
+        return dict(document["paths"][path][method]["responses"][status]["content"]["application/json"]["schema"])
+
+    assert success("get", "/api/sessions", "200") == {"$ref": "#/components/schemas/SessionList"}
+    assert success("post", "/api/sessions", "201") == {"$ref": "#/components/schemas/OneSession"}
+    for method, path in (("get", "/api/sessions/{session_ref}"), ("put", "/api/sessions/{session_ref}/end")):
+        assert success(method, path, "200") == {"$ref": "#/components/schemas/OneSession"}
+    assert success("get", "/health", "200") == {"$ref": "#/components/schemas/Health"}
+    session = document["components"]["schemas"]["SessionOut"]
+    assert session["properties"]["status"]["enum"] == ["active", "ended"]
+    with local_api(tmp_path) as api:  # the answers are what they were: the same keys, the same values
+        created = api.post("/api/sessions", json={"name": "s", "description": "d"}).json()["session"]
+        assert sorted(created) == sorted(session["properties"])
+        assert (created["name"], created["description"], created["ended_at"]) == ("s", "d", None)
+        assert api.get("/api/sessions").json() == {"sessions": [created]}
+        assert sorted(api.get("/health").json()) == ["status", "timestamp"]
+
+
+def test_stream_answers_are_documented_by_typed_models_that_match_them(
+    document: dict[str, Any], tmp_path: Path
+) -> None:
+    def success(method: str, path: str, status: str) -> dict[str, Any]:
+        return dict(document["paths"][path][method]["responses"][status]["content"]["application/json"]["schema"])
+
+    assert success("get", "/api/streams", "200") == {"$ref": "#/components/schemas/StreamList"}
+    assert success("post", "/api/streams", "201") == {"$ref": "#/components/schemas/OneStream"}
+    for method, path in (
+        ("get", "/api/streams/{stream_ref}"),
+        ("put", "/api/streams/{stream_ref}"),
+        ("put", "/api/streams/{stream_ref}/end"),
+    ):
+        assert success(method, path, "200") == {"$ref": "#/components/schemas/OneStream"}
+    schemas = document["components"]["schemas"]
+    with local_api(tmp_path) as api:
+        api.post("/api/sessions", json={"name": "s"})
+        stream = api.post("/api/streams", json={"name": "st", "session_id": "s"}).json()["stream"]
+        assert sorted(stream) == sorted(schemas["StreamOut"]["required"]) == sorted(schemas["StreamOut"]["properties"])
+        assert sorted(stream["task_counts"]) == sorted(schemas["TaskCounts"]["properties"])
+        assert api.get("/api/streams").json() == {"streams": [stream]}
+
+
+def test_task_answers_are_documented_by_typed_models_that_match_them(document: dict[str, Any], tmp_path: Path) -> None:
+    schemas = document["components"]["schemas"]
+
+    def model(method: str, path: str, status: str) -> dict[str, Any]:
+        schema = document["paths"][path][method]["responses"][status]["content"]["application/json"]["schema"]
+        return dict(schemas[schema["$ref"].rsplit("/", 1)[1]])
+
+    def keys(name: str) -> list[str]:
+        return sorted(schemas[name]["properties"])
+
+    with local_api(tmp_path) as api:
+        api.post("/api/sessions", json={"name": "s"})
+        api.post("/api/streams", json={"name": "st", "session_id": "s"})
+        body = {"stream_id": "st", "tool_name": "run-bash", "payload": {"n": 1}}
+        created = api.post("/api/tasks", json=body).json()
+        assert sorted(created) == sorted(model("post", "/api/tasks", "201")["required"])
+        assert sorted(created["task"]) == keys("TaskRow")
+        peeked = api.get("/api/streams/st/peek").json()
+        assert sorted(peeked) == sorted(model("get", "/api/streams/{stream_ref}/peek", "200")["required"])
+        claimed = api.post("/api/streams/st/claim").json()
+        assert sorted(claimed) == keys("ClaimedTask") == sorted(schemas["ClaimedTask"]["required"])
+        view = api.get(f"/api/tasks/{claimed['id']}").json()["task"]
+        assert sorted(view) == keys("TaskView")
+        page = api.get("/api/tasks").json()
+        assert sorted(page) == sorted(model("get", "/api/tasks", "200")["required"])
+        assert set(page["tasks"][0]) == set(schemas["TaskRow"]["required"])  # a list row leaves out the bulky ones
+        done = api.post(f"/api/tasks/{claimed['id']}/complete", json={"result_summary": "ok"}).json()
+        assert sorted(done["task"]) == keys("TaskRow")
+        again = api.post(f"/api/tasks/{claimed['id']}/requeue").json()
+        assert sorted(again["task"]) == keys("TaskRow")

@@ -188,7 +188,7 @@ def test_complete_takes_exactly_one_form_of_the_result(
     ("field", "value", "fragment"),
     [
         ("timeout", "77", "timeout must be an integer, got a string: '77'"),
-        ("timeout", 77.0, "timeout must be an integer, got the number 77.0"),
+        ("timeout", 77.5, "timeout must be an integer, got the number 77.5"),
         ("timeout", True, "timeout must be an integer, got true"),
         ("tool_name", 7, "tool_name must be a string, got the number 7"),
         ("stream_id", None, "stream_id must be a string, got null"),

@@ -14,7 +14,6 @@ import attrs
 from litestar import Litestar
 from litestar.di import Provide
 from litestar.openapi import OpenAPIConfig
-from litestar.openapi.plugins import JsonRenderPlugin
 from litestar.routes import HTTPRoute
 from litestar.static_files import create_static_files_router
 
@@ -23,7 +22,7 @@ from sparkq_domain.errors import SparkQError
 
 from ..version import version
 from .bodies import BODIES, StrictJSONRequest, read_body
-from .contract import refine
+from .contract import LiveJSONRenderPlugin, refine
 from .errors import EXCEPTION_HANDLERS
 from .events import EventHub, Feed, events
 from .security import BODY_TIMEOUT_SECONDS, ASGIApp, LocalOnly
@@ -107,7 +106,9 @@ def create_app(queue: Queue, catalog: Catalog, server: ServerInfo, options: Serv
             use_handler_docstrings=True,  # each endpoint's docstring is its description
             # the JSON document itself: browser UIs for it load scripts from CDNs (offline here, and
             # blocked by our CSP)
-            render_plugins=[JsonRenderPlugin(path=["/", "/openapi.json"])],
+            render_plugins=[
+                LiveJSONRenderPlugin(lambda: [t["name"] for t in catalog.tools()], path=["/", "/openapi.json"])
+            ],
         ),
         lifespan=[background],
         request_max_body_size=options.max_body_bytes,

@@ -8,15 +8,19 @@ errors into, and what only that route can answer.
 
 from __future__ import annotations
 
-from collections.abc import Iterable
+import copy
+from collections.abc import Callable, Iterable
 from http import HTTPStatus
 from typing import Annotated, Any
 
 import attrs
+from litestar import Request
 from litestar.openapi.datastructures import ResponseSpec
+from litestar.openapi.plugins import JsonRenderPlugin
 from litestar.openapi.spec import OpenAPI, OpenAPIResponse, OpenAPIType, Reference, RequestBody, Schema
 from litestar.params import KwargDefinition
 
+from sparkq_domain.limits import MAX_JSON_INTEGER
 from sparkq_domain.model import _NAME, MAX_TIMEOUT_SECONDS, Status, TaskClass, TaskStatus
 
 
@@ -96,12 +100,23 @@ TASK_CLASSES = [c.value for c in TaskClass]
 
 #: what the schema of a body field says besides its type: (body class, field) -> schema keywords
 FIELD_RULES: dict[tuple[str, str], dict[str, Any]] = {
+    ("SessionOut", "status"): {"enum": STATUSES},
+    ("StreamOut", "status"): {"enum": STATUSES},
+    ("TaskOut", "status"): {"enum": TASK_STATUSES},
+    ("TaskOut", "task_class"): {"enum": TASK_CLASSES},
+    ("TaskRow", "status"): {"enum": TASK_STATUSES},
+    ("TaskRow", "task_class"): {"enum": TASK_CLASSES},
+    ("Health", "status"): {"enum": ["ok"]},
     ("SessionCreate", "name"): {"pattern": NAME_PATTERN},
     ("StreamCreate", "name"): {"pattern": NAME_PATTERN},
     ("TaskCreate", "task_class"): {"enum": TASK_CLASSES},
     ("TaskCreate", "timeout"): {"minimum": 1, "maximum": MAX_TIMEOUT_SECONDS},
 }
 
+
+#: the schema of any JSON value SparkQ reads, and the body fields that hold one per key
+JSON_VALUE = "JSONValue"
+FREE_FORM = (("TaskCreate", "payload"), ("TaskComplete", "result"), ("TaskComplete", "result_data"))
 
 #: the request body of a state change without body fields
 NO_BODY = (
@@ -137,6 +152,24 @@ def refine(document: OpenAPI, bodies: Iterable[type]) -> None:
         target = next((s for s in prop.one_of or () if isinstance(s, Schema) and s.type != OpenAPIType.NULL), prop)
         for key, value in rules.items():
             setattr(target, key, value)
+    # free-form JSON (a payload, a result): any JSON, but integers only as large as JSON readers hold exactly
+    schemas[JSON_VALUE] = Schema(
+        description=f"Any JSON value; integers from -{MAX_JSON_INTEGER} to {MAX_JSON_INTEGER} (2^53 - 1)",
+        any_of=[
+            Schema(type=OpenAPIType.NULL),
+            Schema(type=OpenAPIType.BOOLEAN),
+            Schema(type=OpenAPIType.STRING),
+            Schema(type=OpenAPIType.INTEGER, minimum=-MAX_JSON_INTEGER, maximum=MAX_JSON_INTEGER),
+            Schema(type=OpenAPIType.NUMBER, schema_not=Schema(type=OpenAPIType.INTEGER)),
+            Schema(type=OpenAPIType.ARRAY, items=Reference(ref=f"#/components/schemas/{JSON_VALUE}")),
+            Schema(type=OpenAPIType.OBJECT, additional_properties=Reference(ref=f"#/components/schemas/{JSON_VALUE}")),
+        ],
+    )
+    for name, field in FREE_FORM:
+        prop = (schemas[name].properties or {})[field]
+        assert isinstance(prop, Schema)
+        target = next((s for s in prop.one_of or () if isinstance(s, Schema) and s.type != OpenAPIType.NULL), prop)
+        target.additional_properties = Reference(ref=f"#/components/schemas/{JSON_VALUE}")
     error = Reference(ref=f"#/components/schemas/{ErrorBody.__name__}")
     for item in (document.paths or {}).values():
         for operation in (item.get, item.post, item.put, item.patch, item.delete):
@@ -149,3 +182,185 @@ def refine(document: OpenAPI, bodies: Iterable[type]) -> None:
             body = operation.request_body if operation is not None else None
             if isinstance(body, RequestBody) and "NoBody" in str(body.content):
                 body.description = NO_BODY
+
+
+class LiveJSONRenderPlugin(JsonRenderPlugin):
+    """The OpenAPI JSON, with what changes while the server runs: the tools a task may name.
+
+    The registry is configuration (`POST /api/reload` re-reads it), so `TaskCreate.tool_name`
+    lists the tools the server knows when the document is asked for.
+    """
+
+    def __init__(self, tools: Callable[[], Iterable[str]], **kwargs: Any) -> None:
+        super().__init__(**kwargs)
+        self._tools = tools
+
+    def render(self, request: Request[Any, Any, Any], openapi_schema: dict[str, Any]) -> bytes:
+        names = sorted(self._tools())
+        if not names:  # no tool at all: every task is refused (422), and an empty enum is no schema
+            return super().render(request, openapi_schema)
+        document = copy.deepcopy(openapi_schema)
+        document["components"]["schemas"]["TaskCreate"]["properties"]["tool_name"]["enum"] = names
+        return super().render(request, document)
+
+
+# -- typed answers ----------------------------------------------------------------------------------
+
+
+@attrs.define(kw_only=True)
+class SessionOut:
+    """A session, as every route that answers one shows it."""
+
+    id: str
+    project_id: str
+    name: str
+    description: str | None
+    status: Annotated[str, KwargDefinition(description="active or ended")]
+    started_at: str
+    ended_at: str | None
+    created_at: str
+    updated_at: str
+
+
+@attrs.define(kw_only=True)
+class OneSession:
+    session: SessionOut
+
+
+@attrs.define(kw_only=True)
+class SessionList:
+    sessions: list[SessionOut]
+
+
+@attrs.define(kw_only=True)
+class Health:
+    status: Annotated[str, KwargDefinition(description="always ok")]
+    timestamp: str
+
+
+@attrs.define(kw_only=True)
+class TaskCounts:
+    queued: int
+    running: int
+    succeeded: int
+    failed: int
+
+
+@attrs.define(kw_only=True)
+class StreamOut:
+    """A stream with its session's name and its task counts, as every route that answers one shows it."""
+
+    id: str
+    session_id: str
+    name: str
+    instructions: str | None
+    status: Annotated[str, KwargDefinition(description="active or ended")]
+    created_at: str
+    updated_at: str
+    session_name: str
+    task_counts: TaskCounts
+
+
+@attrs.define(kw_only=True)
+class OneStream:
+    stream: StreamOut
+
+
+@attrs.define(kw_only=True)
+class StreamList:
+    streams: list[StreamOut]
+
+
+def answers(status: int, model: type, responses: dict[int, ResponseSpec]) -> dict[int, ResponseSpec]:
+    """`responses` and the success answer `model` of a route that builds its JSON itself (the same keys)."""
+    return {status: ResponseSpec(data_container=model, generate_examples=False, description="Success"), **responses}
+
+
+@attrs.define(kw_only=True)
+class StreamRef:
+    """What a worker gets of a task's stream."""
+
+    id: str
+    name: str
+    instructions: str | None
+
+
+@attrs.define(kw_only=True)
+class TaskOut:
+    """The task object of the worker protocol (the CLI's `peek` JSON)."""
+
+    id: str
+    stream_id: str
+    tool_name: str
+    task_class: str
+    payload: dict[str, Any]
+    status: str
+    timeout: int
+    attempts: int
+    result: dict[str, Any] | None
+    error: str | None
+    stdout: str | None
+    stderr: str | None
+    created_at: str
+    updated_at: str
+    started_at: str | None
+    finished_at: str | None
+    requeued_from: str | None
+
+
+@attrs.define(kw_only=True)
+class ClaimedTask(TaskOut):
+    """A claimed task with its stream (the CLI's `claim` JSON)."""
+
+    stream: StreamRef
+
+
+@attrs.define(kw_only=True)
+class TaskRow:
+    """A task for lists and views; payload, result, stdout and stderr only in full rows."""
+
+    id: str
+    stream_id: str
+    tool_name: str
+    task_class: str
+    status: str
+    timeout: int
+    attempts: int
+    error: str | None
+    created_at: str
+    updated_at: str
+    started_at: str | None
+    finished_at: str | None
+    requeued_from: str | None
+    summary: str | None
+    stale: bool
+    auto_failed: bool
+    duration_seconds: float | None
+    running_seconds: float | None
+    payload: dict[str, Any] | None = None
+    result: dict[str, Any] | None = None
+    stdout: str | None = None
+    stderr: str | None = None
+
+
+@attrs.define(kw_only=True)
+class TaskView(TaskRow):
+    stream: StreamRef
+
+
+@attrs.define(kw_only=True)
+class OneTask:
+    task: TaskRow
+
+
+@attrs.define(kw_only=True)
+class OneTaskView:
+    task: TaskView
+
+
+@attrs.define(kw_only=True)
+class TaskPage:
+    tasks: list[TaskRow]
+    total: int
+    limit: int
+    offset: int

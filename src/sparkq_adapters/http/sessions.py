@@ -2,17 +2,15 @@
 
 from __future__ import annotations
 
-from typing import Any
-
 from litestar import Controller, get, post, put
 from litestar.di import NamedDependency
 from litestar.params import FromPath, JSONBody, Parameter
 
-from sparkq_domain import Queue
+from sparkq_domain import Queue, Session
 
 from ..serialization import session_to_dict
 from .bodies import NoBody, SessionCreate, SessionUpdate
-from .contract import STATUSES, reads, writes
+from .contract import STATUSES, OneSession, SessionList, SessionOut, reads, writes
 
 
 class SessionController(Controller):
@@ -26,30 +24,35 @@ class SessionController(Controller):
         status: str | None = Parameter(
             default=None, description="Only active or ended sessions", schema_extra={"enum": STATUSES}
         ),
-    ) -> dict[str, Any]:
+    ) -> SessionList:
         """List sessions, optionally only `active` or `ended` ones."""
-        return {"sessions": [session_to_dict(s) for s in queue.list_sessions(status)]}
+        return SessionList(sessions=[_out(s) for s in queue.list_sessions(status)])
 
     @post("/", sync_to_thread=True, responses=writes(409, 422))
-    def create_session(self, queue: NamedDependency[Queue], data: JSONBody[SessionCreate]) -> dict[str, Any]:
+    def create_session(self, queue: NamedDependency[Queue], data: JSONBody[SessionCreate]) -> OneSession:
         """Start a session (name: 1-64 letters, digits, `.`, `_`, `-`; `instructions` is an alias of `description`)."""
-        return {"session": session_to_dict(queue.create_session(data.name, data.text))}
+        return OneSession(session=_out(queue.create_session(data.name, data.text)))
 
     @get("/{session_ref:str}", sync_to_thread=True, responses=reads(404))
-    def get_session(self, queue: NamedDependency[Queue], session_ref: FromPath[str]) -> dict[str, Any]:
+    def get_session(self, queue: NamedDependency[Queue], session_ref: FromPath[str]) -> OneSession:
         """One session, by id or name."""
-        return {"session": session_to_dict(queue.get_session(session_ref))}
+        return OneSession(session=_out(queue.get_session(session_ref)))
 
     @put("/{session_ref:str}", sync_to_thread=True, responses=writes(404, 422))
     def update_session(
         self, queue: NamedDependency[Queue], session_ref: FromPath[str], data: JSONBody[SessionUpdate]
-    ) -> dict[str, Any]:
+    ) -> OneSession:
         """Change a session's description (or send it as `instructions`, its alias)."""
-        return {"session": session_to_dict(queue.describe_session(session_ref, data.text))}
+        return OneSession(session=_out(queue.describe_session(session_ref, data.text)))
 
     @put("/{session_ref:str}/end", sync_to_thread=True, responses=writes(404, 409))
     def end_session(
         self, queue: NamedDependency[Queue], session_ref: FromPath[str], data: JSONBody[NoBody | None] = None
-    ) -> dict[str, Any]:
+    ) -> OneSession:
         """End a session and every active stream in it."""
-        return {"session": session_to_dict(queue.end_session(session_ref))}
+        return OneSession(session=_out(queue.end_session(session_ref)))
+
+
+def _out(session: Session) -> SessionOut:
+    # one rendering of a session (serialization.session_to_dict), typed for the OpenAPI document
+    return SessionOut(**session_to_dict(session))

@@ -16,7 +16,7 @@ from sparkq_domain import Claimed, Queue
 from ..serialization import claimed_to_dict, stream_counts_to_dict, task_to_dict
 from ..waiting import MAX_HTTP_WAIT_SECONDS, claim_waiting_async, claimer
 from .bodies import NoBody, StreamCreate, StreamUpdate
-from .contract import STATUSES, no_task, reads, writes
+from .contract import STATUSES, ClaimedTask, OneStream, StreamList, TaskOut, answers, no_task, reads, writes
 from .events import EventHub
 
 #: `sync_to_thread` of the worker protocol's handlers (enqueue, claim, complete, fail, peek, a task, a
@@ -31,7 +31,7 @@ class StreamController(Controller):
     path = "/api/streams"
     tags = ("streams",)
 
-    @get("/", sync_to_thread=True, responses=reads(400, 404, 422))
+    @get("/", sync_to_thread=True, responses=answers(200, StreamList, reads(400, 404, 422)))
     def list_streams(
         self,
         queue: NamedDependency[Queue],
@@ -43,18 +43,18 @@ class StreamController(Controller):
         """List streams with their task counts; filter by session (id or name) and status."""
         return {"streams": [stream_counts_to_dict(s) for s in queue.list_streams(session_id, status)]}
 
-    @post("/", sync_to_thread=True, responses=writes(404, 409, 422))
+    @post("/", sync_to_thread=True, responses=answers(201, OneStream, writes(404, 409, 422)))
     def create_stream(self, queue: NamedDependency[Queue], data: JSONBody[StreamCreate]) -> dict[str, Any]:
         """Create a stream in an active session (stream names are unique across sessions)."""
         stream = queue.create_stream(data.name, data.session_id, data.instructions)
         return {"stream": stream_counts_to_dict(queue.stream_counts(stream.id))}
 
-    @get("/{stream_ref:str}", sync_to_thread=True, responses=reads(404))
+    @get("/{stream_ref:str}", sync_to_thread=True, responses=answers(200, OneStream, reads(404)))
     def get_stream(self, queue: NamedDependency[Queue], stream_ref: FromPath[str]) -> dict[str, Any]:
         """One stream, by id or name, with its task counts."""
         return {"stream": stream_counts_to_dict(queue.stream_counts(stream_ref))}
 
-    @put("/{stream_ref:str}", sync_to_thread=True, responses=writes(404, 422))
+    @put("/{stream_ref:str}", sync_to_thread=True, responses=answers(200, OneStream, writes(404, 422)))
     def update_stream(
         self, queue: NamedDependency[Queue], stream_ref: FromPath[str], data: JSONBody[StreamUpdate]
     ) -> dict[str, Any]:
@@ -62,7 +62,7 @@ class StreamController(Controller):
         stream = queue.instruct_stream(stream_ref, data.instructions)
         return {"stream": stream_counts_to_dict(queue.stream_counts(stream.id))}
 
-    @put("/{stream_ref:str}/end", sync_to_thread=True, responses=writes(404, 409))
+    @put("/{stream_ref:str}/end", sync_to_thread=True, responses=answers(200, OneStream, writes(404, 409)))
     def end_stream(
         self, queue: NamedDependency[Queue], stream_ref: FromPath[str], data: JSONBody[NoBody | None] = None
     ) -> dict[str, Any]:
@@ -70,7 +70,7 @@ class StreamController(Controller):
         stream = queue.end_stream(stream_ref)
         return {"stream": stream_counts_to_dict(queue.stream_counts(stream.id))}
 
-    @get("/{stream_ref:str}/peek", sync_to_thread=INLINE, responses=no_task(reads(404, 409)))
+    @get("/{stream_ref:str}/peek", sync_to_thread=INLINE, responses=no_task(answers(200, TaskOut, reads(404, 409))))
     def peek(self, queue: NamedDependency[Queue], stream_ref: FromPath[str]) -> Response[Any]:
         """The next queued task of the stream, unchanged (the CLI's `peek` JSON); 204 when there is none.
 
@@ -81,7 +81,11 @@ class StreamController(Controller):
             return Response(content=None, status_code=HTTP_204_NO_CONTENT)
         return Response(content=task_to_dict(task), status_code=HTTP_200_OK)
 
-    @post("/{stream_ref:str}/claim", status_code=HTTP_200_OK, responses=no_task(writes(404, 409)))
+    @post(
+        "/{stream_ref:str}/claim",
+        status_code=HTTP_200_OK,
+        responses=no_task(answers(200, ClaimedTask, writes(404, 409))),
+    )
     async def claim(
         self,
         queue: NamedDependency[Queue],

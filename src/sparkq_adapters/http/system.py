@@ -16,7 +16,7 @@ from sparkq_domain import Queue, Status
 from ..clock import format_time
 from ..serialization import counts_to_dict, session_to_dict, stats_to_dict, stream_counts_to_dict, task_row_dict
 from .bodies import NoBody
-from .contract import reads, writes
+from .contract import Health, reads, writes
 
 #: the most newest tasks one overview carries (the dashboard shows 10)
 MAX_OVERVIEW_TASKS = 100
@@ -47,9 +47,9 @@ def health(queue: Queue) -> dict[str, Any]:
 
 
 @get(["/health", "/api/health"], sync_to_thread=False, tags=["system"], responses=reads())
-def health_check(queue: NamedDependency[Queue]) -> dict[str, Any]:
+def health_check(queue: NamedDependency[Queue]) -> Health:
     """Liveness: `{"status": "ok", "timestamp": …}`."""
-    return health(queue)
+    return Health(**health(queue))
 
 
 class SystemController(Controller):

@@ -14,7 +14,7 @@ from sparkq_domain.limits import MAX_JSON_INTEGER
 
 from ..serialization import stream_ref, task_row_dict
 from .bodies import NoBody, TaskComplete, TaskCreate, TaskFail
-from .contract import TASK_STATUSES, reads, writes
+from .contract import TASK_STATUSES, OneTask, OneTaskView, TaskPage, answers, reads, writes
 from .streams import INLINE
 
 
@@ -34,7 +34,7 @@ class TaskController(Controller):
     path = "/api/tasks"
     tags = ("tasks",)
 
-    @get("/", sync_to_thread=INLINE, responses=reads(400, 404, 422))
+    @get("/", sync_to_thread=INLINE, responses=answers(200, TaskPage, reads(400, 404, 422)))
     def list_tasks(
         self,
         queue: NamedDependency[Queue],
@@ -62,7 +62,7 @@ class TaskController(Controller):
             "offset": page.offset,
         }
 
-    @post("/", sync_to_thread=INLINE, responses=writes(404, 409, 422))
+    @post("/", sync_to_thread=INLINE, responses=answers(201, OneTask, writes(404, 409, 422)))
     def enqueue(self, queue: NamedDependency[Queue], data: JSONBody[TaskCreate]) -> dict[str, Any]:
         """Queue a task at the back of a stream (stream by id or name)."""
         task = queue.enqueue(
@@ -70,19 +70,29 @@ class TaskController(Controller):
         )
         return _one(queue, task)
 
-    @get("/{task_id:str}", sync_to_thread=INLINE, responses=reads(404))
+    @get("/{task_id:str}", sync_to_thread=INLINE, responses=answers(200, OneTaskView, reads(404)))
     def get_task(self, queue: NamedDependency[Queue], task_id: FromPath[str]) -> dict[str, Any]:
         """One task in full, with its stream's id, name and instructions."""
         return _with_stream(queue, queue.task_detail(task_id))
 
-    @post("/{task_id:str}/claim", sync_to_thread=INLINE, status_code=HTTP_200_OK, responses=writes(404, 409))
+    @post(
+        "/{task_id:str}/claim",
+        sync_to_thread=INLINE,
+        status_code=HTTP_200_OK,
+        responses=answers(200, OneTaskView, writes(404, 409)),
+    )
     def claim(
         self, queue: NamedDependency[Queue], task_id: FromPath[str], data: JSONBody[NoBody | None] = None
     ) -> dict[str, Any]:
         """Claim this queued task (workers normally claim the next task of a stream instead)."""
         return _with_stream(queue, queue.claim_task(task_id))
 
-    @post("/{task_id:str}/complete", sync_to_thread=INLINE, status_code=HTTP_200_OK, responses=writes(404, 409, 422))
+    @post(
+        "/{task_id:str}/complete",
+        sync_to_thread=INLINE,
+        status_code=HTTP_200_OK,
+        responses=answers(200, OneTask, writes(404, 409, 422)),
+    )
     def complete(
         self, queue: NamedDependency[Queue], task_id: FromPath[str], data: JSONBody[TaskComplete]
     ) -> dict[str, Any]:
@@ -90,13 +100,18 @@ class TaskController(Controller):
         task = queue.complete(task_id, data.to_result(), stdout=data.stdout, stderr=data.stderr)
         return _one(queue, task)
 
-    @post("/{task_id:str}/fail", sync_to_thread=INLINE, status_code=HTTP_200_OK, responses=writes(404, 409, 422))
+    @post(
+        "/{task_id:str}/fail",
+        sync_to_thread=INLINE,
+        status_code=HTTP_200_OK,
+        responses=answers(200, OneTask, writes(404, 409, 422)),
+    )
     def fail(self, queue: NamedDependency[Queue], task_id: FromPath[str], data: JSONBody[TaskFail]) -> dict[str, Any]:
         """Report failure with an error message (and optional output)."""
         task = queue.fail(task_id, data.to_error(), stdout=data.stdout, stderr=data.stderr)
         return _one(queue, task)
 
-    @post("/{task_id:str}/requeue", sync_to_thread=True, responses=writes(404, 409))
+    @post("/{task_id:str}/requeue", sync_to_thread=True, responses=answers(201, OneTask, writes(404, 409)))
     def requeue(
         self, queue: NamedDependency[Queue], task_id: FromPath[str], data: JSONBody[NoBody | None] = None
     ) -> dict[str, Any]:
