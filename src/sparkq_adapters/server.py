@@ -37,8 +37,6 @@ class _Terminated(Exception):
     """SIGTERM or SIGINT arrived: unwind so the lockfile is removed."""
 
 
-def _on_stop_signal(signum: int, frame: object) -> None:
-    raise _Terminated
 
 
 class AlreadyRunning(Conflict):
@@ -163,15 +161,26 @@ def serve(
     import uvicorn
 
     held = acquire_lock(lock_path, port)
+    running: list[uvicorn.Server] = []
+
+    def on_stop_signal(signum: int, frame: object) -> None:
+        if running:
+            # the event loop runs: uvloop swallows an exception raised in a signal handler there
+            # (it would be logged and the server would go on), so ask uvicorn to shut down instead
+            running[0].should_exit = True
+        else:
+            raise _Terminated  # not serving yet: unwind at once
+
     # uvicorn shuts down gracefully on SIGINT/SIGTERM, then re-raises the signal to the handler
-    # that was there before it: ours turns it into an exception, so `finally` still runs.
+    # that was there before it (ours), so `finally` still runs and removes the lockfile.
     # SIGINT too: otherwise asyncio's own SIGINT handler cancels the lifespan with a traceback.
-    previous = {sig: signal.signal(sig, _on_stop_signal) for sig in (signal.SIGTERM, signal.SIGINT)}
+    previous = {sig: signal.signal(sig, on_stop_signal) for sig in (signal.SIGTERM, signal.SIGINT)}
     try:
         sock = bind_loopback(host, port)
         server = uvicorn.Server(server_config(build_app()))
         if on_ready is not None:
             on_ready()
+        running.append(server)
         server.run(sockets=[sock])
     except (_Terminated, KeyboardInterrupt):
         pass
