@@ -37,8 +37,6 @@ class _Terminated(Exception):
     """SIGTERM or SIGINT arrived: unwind so the lockfile is removed."""
 
 
-
-
 class AlreadyRunning(Conflict):
     def __init__(self, pid: int) -> None:
         self.pid = pid
