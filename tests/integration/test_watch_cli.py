@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import os
 import shutil
 import signal
 import subprocess
@@ -111,7 +112,9 @@ def test_a_watcher_wakes_the_idle_worker_when_work_is_queued(
     try:
         assert wait_for(lambda: lock_pid(tmp_dir / "sparkq-a.lock") == proc.pid, timeout=10)
         wait_cmd = f"touch {tmp_dir}/sparkq-a-done && cat {tmp_dir}/sparkq-a-pipe && sparkq claim --stream a"
-        worker = subprocess.Popen(["bash", "-c", wait_cmd], cwd=workdir, stdout=subprocess.PIPE, env=sparkq_env())
+        worker = subprocess.Popen(
+            ["bash", "-c", wait_cmd], cwd=workdir, stdout=subprocess.PIPE, env=sparkq_env(), start_new_session=True
+        )
         assert wait_for(lambda: (tmp_dir / "sparkq-a-done").exists())
         task_id = sparkq("enqueue", "run-bash", '{"script": "x"}', "--stream", "a").stdout.strip()
         out = worker.communicate(timeout=15)[0].decode()
@@ -121,7 +124,7 @@ def test_a_watcher_wakes_the_idle_worker_when_work_is_queued(
         assert not (tmp_dir / "sparkq-a-done").exists()
     finally:
         if worker is not None and worker.poll() is None:
-            worker.kill()
+            os.killpg(worker.pid, signal.SIGKILL)  # bash and the `cat` it runs, both ours
             worker.wait()
         assert stop(proc) == 0
     assert not (tmp_dir / "sparkq-a.lock").exists()
@@ -137,7 +140,12 @@ def test_a_stream_ended_while_its_worker_waits_wakes_the_worker_and_stops_the_wa
         assert wait_for(lambda: lock_pid(tmp_dir / "sparkq-a.lock") == proc.pid, timeout=10)
         wait_cmd = f"touch {tmp_dir}/sparkq-a-done && cat {tmp_dir}/sparkq-a-pipe && sparkq claim --stream a"
         worker = subprocess.Popen(
-            ["bash", "-c", wait_cmd], cwd=workdir, stdout=subprocess.PIPE, stderr=subprocess.PIPE, env=sparkq_env()
+            ["bash", "-c", wait_cmd],
+            cwd=workdir,
+            stdout=subprocess.PIPE,
+            stderr=subprocess.PIPE,
+            env=sparkq_env(),
+            start_new_session=True,
         )
         assert wait_for(lambda: (tmp_dir / "sparkq-a-done").exists())
         assert sparkq("stream", "end", "a").returncode == 0
@@ -148,7 +156,7 @@ def test_a_stream_ended_while_its_worker_waits_wakes_the_worker_and_stops_the_wa
         assert "Stream a has ended; watcher stopped" in (workdir / "watch-a.log").read_text()
     finally:
         if worker is not None and worker.poll() is None:
-            worker.kill()
+            os.killpg(worker.pid, signal.SIGKILL)  # bash and the `cat` it runs, both ours
             worker.wait()
         stop(proc)
     assert not (tmp_dir / "sparkq-a.lock").exists()
@@ -511,14 +519,16 @@ def test_with_its_own_tmp_dir_a_second_project_watches_the_same_stream_and_its_w
             " && sparkq claim --stream auth"
         )
         # the printed command, run literally by B's worker, is woken by B's watcher for B's task
-        worker = subprocess.Popen(["bash", "-c", wait_cmd], cwd=b, stdout=subprocess.PIPE, env=sparkq_env())
+        worker = subprocess.Popen(
+            ["bash", "-c", wait_cmd], cwd=b, stdout=subprocess.PIPE, env=sparkq_env(), start_new_session=True
+        )
         assert wait_for(lambda: (b / ".sparkq-tmp" / "sparkq-auth-done").exists())
         task_id = sparkq_in(b, "enqueue", "run-bash", '{"script": "x"}', "--stream", "auth").stdout.strip()
         out = worker.communicate(timeout=15)[0].decode()
         assert json.loads(out)["id"] == task_id
     finally:
         if worker is not None and worker.poll() is None:
-            worker.kill()
+            os.killpg(worker.pid, signal.SIGKILL)  # bash and the `cat` it runs, both ours
             worker.wait()
         assert stop(a_auth) == 0
         assert stop(b_auth) == 0
