@@ -72,6 +72,19 @@ def start(argv0: str, *, ignore_term: bool = False, hold: Path | None = None) ->
     return subprocess.Popen(["bash", "-c", f"{trap}exec -a {argv0} sleep 60"], stdin=subprocess.DEVNULL)
 
 
+def run_teardown(repo_copy: Path, *args: str, cwd: Path | None = None) -> subprocess.CompletedProcess[str]:
+    """The copy's `teardown.sh` with `args`, no terminal, bounded in time."""
+    return subprocess.run(
+        ["bash", str(repo_copy / "teardown.sh"), *args],
+        cwd=cwd,
+        stdin=subprocess.DEVNULL,
+        capture_output=True,
+        text=True,
+        timeout=30,
+        env=script_env(PYTHON=sys.executable),
+    )
+
+
 def wait_started(proc: subprocess.Popen[bytes], argv0: str) -> None:
     deadline = time.monotonic() + 5
     while time.monotonic() < deadline:
@@ -116,15 +129,7 @@ def test_teardown_stops_server_and_watchers_and_deletes_what_sparkq_made(repo_co
         (wtmp / "sparkq-cache").mkdir()
 
         started = time.monotonic()
-        result = subprocess.run(
-            ["bash", str(repo_copy / "teardown.sh")],
-            cwd=tmp_path,
-            stdin=subprocess.DEVNULL,
-            capture_output=True,
-            text=True,
-            timeout=30,
-            env=script_env(PYTHON=sys.executable),
-        )
+        result = run_teardown(repo_copy, cwd=tmp_path)
         elapsed = time.monotonic() - started
 
         assert result.returncode == 0, result.stderr
@@ -155,14 +160,7 @@ def test_teardown_never_stops_a_process_whose_pid_is_only_written_in_sparkq_lock
     try:
         wait_started(reused, "sparkq-server")
         (repo_copy / "sparkq.lock").write_text(f"{reused.pid}\n")
-        result = subprocess.run(
-            ["bash", str(repo_copy / "teardown.sh"), "-y"],
-            stdin=subprocess.DEVNULL,
-            capture_output=True,
-            text=True,
-            timeout=30,
-            env=script_env(PYTHON=sys.executable),
-        )
+        result = run_teardown(repo_copy, "-y")
         assert result.returncode == 0, result.stderr
         assert f"No process holds {repo_copy}/sparkq.lock (the server is not running)" in result.stdout
         assert reused.poll() is None
@@ -174,14 +172,7 @@ def test_teardown_never_stops_a_process_whose_pid_is_only_written_in_sparkq_lock
 
 def test_teardown_with_nothing_to_do_succeeds(repo_copy: Path, tmp_path: Path) -> None:
     (repo_copy / "sparkq.yml").write_text(f"watcher: {{tmp_dir: {tmp_path / 'empty'}}}\n")
-    result = subprocess.run(
-        ["bash", str(repo_copy / "teardown.sh"), "-y"],
-        stdin=subprocess.DEVNULL,
-        capture_output=True,
-        text=True,
-        timeout=30,
-        env=script_env(PYTHON=sys.executable),
-    )
+    result = run_teardown(repo_copy, "-y")
     assert result.returncode == 0, result.stderr
     assert "Nothing to delete." in result.stdout
 
