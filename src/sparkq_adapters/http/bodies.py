@@ -181,8 +181,20 @@ class NoBody:
 DESCRIPTION_ALIAS = "instructions is an alias of description"
 
 
+class _Described:
+    """A session body whose `description` may come under its seed-era name, `instructions`."""
+
+    description: str | None
+    instructions: str | None
+
+    @property
+    def text(self) -> str | None:
+        """The description, from whichever of the two keys was given (the body check allows one)."""
+        return self.description if self.description is not None else self.instructions
+
+
 @attrs.define(kw_only=True)
-class SessionCreate:
+class SessionCreate(_Described):
     ONE_OF: ClassVar[tuple[OneOf, ...]] = (OneOf(("description", "instructions"), note=DESCRIPTION_ALIAS),)
 
     name: Annotated[str, _doc("1-64 letters, digits, '.', '_' or '-', starting with a letter or digit")]
@@ -191,13 +203,9 @@ class SessionCreate:
         str | None, _doc("The seed-era name of description, accepted as its alias; give one of the two")
     ] = None
 
-    @property
-    def text(self) -> str | None:
-        return self.description if self.description is not None else self.instructions
-
 
 @attrs.define(kw_only=True)
-class SessionUpdate:
+class SessionUpdate(_Described):
     ONE_OF: ClassVar[tuple[OneOf, ...]] = (
         OneOf(("description", "instructions"), required=True, note=DESCRIPTION_ALIAS),
     )
@@ -206,11 +214,6 @@ class SessionUpdate:
     instructions: Annotated[
         str | None, _doc("The seed-era name of description, accepted as its alias; give one of the two")
     ] = None
-
-    @property
-    def text(self) -> str | None:
-        # the body check let exactly one of the two through; null in either clears the description
-        return self.description if self.description is not None else self.instructions
 
 
 @attrs.define(kw_only=True)
