@@ -7,21 +7,10 @@ from typing import Any
 
 import pytest
 
-from sparkq_adapters.memory import MemoryStore
 from sparkq_domain import Queue, SparkQError
 from sparkq_domain.limits import MAX_QUOTED_CHARS, quoted
-from tests.fakes import FakeClock, SequentialIds
 
 HUGE = "z" * (1024 * 1024)
-
-
-@pytest.fixture
-def queue() -> Queue:
-    q = Queue(MemoryStore(), FakeClock(), SequentialIds())
-    q.ensure_project("demo")
-    q.create_session("s")
-    q.create_stream("st", "s")
-    return q
 
 
 def test_quoted_keeps_short_text_as_its_repr_and_cuts_long_text_with_its_length() -> None:

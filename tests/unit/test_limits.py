@@ -17,7 +17,6 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from sparkq_adapters.config import ServerConfig
-from sparkq_adapters.memory import MemoryStore
 from sparkq_adapters.scripts import build_index
 from sparkq_adapters.serialization import loads, parse_json
 from sparkq_domain import InvalidInput, Queue, TaskStatus, TooLarge
@@ -35,7 +34,6 @@ from sparkq_domain.limits import (
     script_problem,
     truncate_text,
 )
-from tests.fakes import FakeClock, SequentialIds
 
 MARKER = re.compile(
     r"\n\[… SparkQ truncated this output: ([\d,]+) bytes in all; the middle ([\d,]+) bytes are left out …\]\n"
@@ -229,15 +227,6 @@ def test_script_index_names_cannot_lead_anywhere(tmp_path: Path) -> None:
 
 
 # -- through the Queue: the same for the library, the CLI and the API --------------------------------
-
-
-@pytest.fixture
-def queue() -> Queue:
-    q = Queue(MemoryStore(), FakeClock(), SequentialIds())
-    q.ensure_project("demo")
-    q.create_session("s")
-    q.create_stream("st", "s")
-    return q
 
 
 def test_refused_payload_writes_nothing(queue: Queue) -> None:
