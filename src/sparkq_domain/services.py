@@ -158,6 +158,7 @@ class Queue:
             return repo.list_sessions(_status(status))
 
     def describe_session(self, ref: str, description: str | None) -> Session:
+        """Replace a session's description, ended or not (it is a note for people; no worker reads it)."""
         with self._store.write() as repo:
             session = self._session(repo, ref)
             updated = attrs.evolve(session, description=description, updated_at=self._clock.now())
@@ -223,8 +224,14 @@ class Queue:
         return StreamCounts(stream=stream, session_name=session.name if session else "", counts=_full_counts(counts))
 
     def instruct_stream(self, ref: str, instructions: str | None) -> Stream:
+        """Replace a stream's instructions: the next task claimed from it carries the new text.
+
+        An ended stream is refused: no worker will claim from it again, so an edit would reach
+        nobody, and its instructions stay the record of what its workers were told.
+        """
         with self._store.write() as repo:
             stream = self._stream(repo, ref)
+            self._require_open(stream, "no worker will claim from it again, so its instructions stay as they were")
             updated = attrs.evolve(stream, instructions=instructions, updated_at=self._clock.now())
             repo.save_stream(updated)
             return updated
