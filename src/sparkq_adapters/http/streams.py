@@ -54,11 +54,11 @@ class StreamController(Controller):
         """One stream, by id or name, with its task counts."""
         return {"stream": stream_counts_to_dict(queue.stream_counts(stream_ref))}
 
-    @put("/{stream_ref:str}", sync_to_thread=True, responses=answers(200, OneStream, writes(404, 422)))
+    @put("/{stream_ref:str}", sync_to_thread=True, responses=answers(200, OneStream, writes(404, 409, 422)))
     def update_stream(
         self, queue: NamedDependency[Queue], stream_ref: FromPath[str], data: JSONBody[StreamUpdate]
     ) -> dict[str, Any]:
-        """Replace a stream's instructions."""
+        """Replace a stream's instructions; the next task claimed from it carries them (409 once it has ended)."""
         stream = queue.instruct_stream(stream_ref, data.instructions)
         return {"stream": stream_counts_to_dict(queue.stream_counts(stream.id))}
 
