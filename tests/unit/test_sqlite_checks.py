@@ -8,15 +8,10 @@ from pathlib import Path
 
 import pytest
 
-from sparkq_adapters.sqlite import store as store_module
-from sparkq_adapters.sqlite.store import (
-    WAL_INDEX_VERSION,
-    SqliteStore,
-    file_size_limit,
-    missing_wal_pages,
-    page_problem,
-    pending_wal_frames,
-)
+from sparkq_adapters.sqlite import errors, forensics
+from sparkq_adapters.sqlite.errors import file_size_limit, translate
+from sparkq_adapters.sqlite.forensics import WAL_INDEX_VERSION, missing_wal_pages, page_problem, pending_wal_frames
+from sparkq_adapters.sqlite.store import SqliteStore
 from sparkq_domain import StorageBusy, StorageCorrupt, StorageError, StorageFull
 
 
@@ -106,7 +101,9 @@ def test_file_size_limit_is_none_without_a_limit() -> None:
 
 
 def sqlite_error(name: str, text: str) -> sqlite3.Error:
+    """An error as the sqlite3 module raises it for SQLite's result code `name` (e.g. SQLITE_IOERR_WRITE)."""
     error = sqlite3.OperationalError(text)
+    error.sqlite_errorcode = getattr(sqlite3, name)  # type: ignore[attr-defined]
     error.sqlite_errorname = name  # type: ignore[attr-defined]
     return error
 
@@ -126,37 +123,91 @@ def test_sqlite_errors_become_messages_that_name_the_file_and_the_fix(
     tmp_path: Path, name: str, text: str, kind: type[StorageError], fragment: str
 ) -> None:
     store = SqliteStore(tmp_path / "q.db")
-    error = store._translate(sqlite_error(name, text))
+    error = store.failure(sqlite_error(name, text))
     assert type(error) is kind
     assert fragment in error.message and str(tmp_path / "q.db") in error.message
 
 
+@pytest.mark.parametrize(
+    ("name", "kind", "fragment"),
+    [
+        ("SQLITE_BUSY_SNAPSHOT", StorageBusy, "is locked by another process"),
+        ("SQLITE_LOCKED_SHAREDCACHE", StorageBusy, "is locked by another process"),
+        ("SQLITE_CORRUPT_INDEX", StorageCorrupt, "restore it from a backup"),
+        ("SQLITE_READONLY_DBMOVED", StorageError, "is read-only"),
+        ("SQLITE_CANTOPEN_ISDIR", StorageError, "Cannot open the database"),
+        ("SQLITE_IOERR_SHORT_READ", StorageError, "Disk I/O error on the database"),
+    ],
+)
+def test_extended_codes_are_translated_by_their_primary_code(
+    tmp_path: Path, name: str, kind: type[StorageError], fragment: str
+) -> None:
+    error = translate(sqlite_error(name, "whatever SQLite says"), tmp_path / "q.db", busy_timeout_ms=5000)
+    assert type(error) is kind and fragment in error.message
+
+
+@pytest.mark.parametrize(
+    "text",
+    ["database is locked", "database or disk is full", "file is not a database", "database disk image is malformed"],
+)
+def test_errors_are_told_apart_by_their_codes_never_by_their_text(tmp_path: Path, text: str) -> None:
+    db = tmp_path / "q.db"
+    # a plain SQLITE_ERROR (e.g. a message raised by a trigger) and an error of the sqlite3 module itself
+    plain = sqlite_error("SQLITE_ERROR", text)
+    for exc in (plain, sqlite3.ProgrammingError(text)):
+        error = translate(exc, db, busy_timeout_ms=5000)
+        assert type(error) is StorageError
+        assert error.message.startswith(f"Database error on {db}: {text}")
+    assert "(SQLITE_ERROR)" in translate(plain, db, busy_timeout_ms=5000).message
+
+
+def test_only_a_primary_key_or_unique_constraint_is_a_duplicate() -> None:
+    conn = sqlite3.connect(":memory:")
+    conn.execute(
+        'CREATE TABLE t (id INTEGER PRIMARY KEY, name TEXT UNIQUE, note TEXT NOT NULL, CONSTRAINT "UNIQUE note" '
+        "CHECK (note != 'taken'))"
+    )
+    conn.execute("INSERT INTO t VALUES (1, 'a', 'x')")
+    refused = {}
+    for label, row in {
+        "primary key": (1, "b", "x"),
+        "unique": (2, "a", "x"),
+        "not null": (2, "b", None),
+        "check named UNIQUE": (2, "b", "taken"),
+    }.items():
+        with pytest.raises(sqlite3.IntegrityError) as caught:
+            conn.execute("INSERT INTO t VALUES (?, ?, ?)", row)
+        refused[label] = errors.is_duplicate(caught.value)
+    conn.close()
+    assert refused == {"primary key": True, "unique": True, "not null": False, "check named UNIQUE": False}
+
+
 def test_a_relative_path_is_named_absolute_in_messages(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.chdir(tmp_path)
-    error = SqliteStore("q.db")._translate(sqlite_error("SQLITE_CORRUPT", "database disk image is malformed"))
+    error = SqliteStore("q.db").failure(sqlite_error("SQLITE_CORRUPT", "database disk image is malformed"))
     assert f"The database {tmp_path / 'q.db'} is damaged" in error.message
 
 
 def test_a_failed_write_under_a_file_size_limit_is_reported_as_that_limit(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    monkeypatch.setattr(store_module, "file_size_limit", lambda: 65536)
+    monkeypatch.setattr(errors, "file_size_limit", lambda: 65536)
     store = SqliteStore(tmp_path / "q.db")
-    error = store._translate(sqlite_error("SQLITE_IOERR_WRITE", "disk I/O error"))
+    error = store.failure(sqlite_error("SQLITE_IOERR_WRITE", "disk I/O error"))
     assert type(error) is StorageFull
     assert "past this process's file-size limit (65536 bytes, `ulimit -f`)" in error.message
-    short_write = store._translate(sqlite_error("SQLITE_FULL", "database or disk is full"))
+    short_write = store.failure(sqlite_error("SQLITE_FULL", "database or disk is full"))
     assert "is full, or the database reached this process's file-size limit (65536 bytes" in short_write.message
     # a read error has nothing to do with the limit
-    assert type(store._translate(sqlite_error("SQLITE_IOERR_READ", "disk I/O error"))) is StorageError
+    assert type(store.failure(sqlite_error("SQLITE_IOERR_READ", "disk I/O error"))) is StorageError
 
 
 def test_an_io_error_with_no_space_left_is_reported_as_a_full_disk(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    monkeypatch.setattr(store_module, "file_size_limit", lambda: None)
-    monkeypatch.setattr(store_module, "free_bytes", lambda folder: 0)
-    error = SqliteStore(tmp_path / "q.db")._translate(sqlite_error("SQLITE_IOERR_WRITE", "disk I/O error"))
+    monkeypatch.setattr(errors, "file_size_limit", lambda: None)
+    monkeypatch.setattr(errors, "free_bytes", lambda folder: 0)
+    error = SqliteStore(tmp_path / "q.db").failure(sqlite_error("SQLITE_IOERR_WRITE", "disk I/O error"))
     assert type(error) is StorageFull and "is full; nothing was written" in error.message
 
 
@@ -164,11 +215,11 @@ def test_once_sqlite_reports_the_file_damaged_the_store_refuses_every_write_but_
     tmp_path: Path,
 ) -> None:
     store = SqliteStore(tmp_path / "q.db")
-    busy = store._failure(sqlite_error("SQLITE_BUSY", "database is locked"))
+    busy = store.failure(sqlite_error("SQLITE_BUSY", "database is locked"))
     assert type(busy) is StorageBusy
     with store.write() as repo:  # a lock that was held is no reason to stop writing
         assert repo.get_project() is None
-    damaged = store._failure(sqlite_error("SQLITE_CORRUPT", "database disk image is malformed"))
+    damaged = store.failure(sqlite_error("SQLITE_CORRUPT", "database disk image is malformed"))
     for _ in range(2):
         with pytest.raises(StorageCorrupt) as refused:
             store.write()
@@ -176,7 +227,7 @@ def test_once_sqlite_reports_the_file_damaged_the_store_refuses_every_write_but_
     with store.read() as repo:  # reading what can still be read is harmless
         assert repo.get_project() is None
     not_a_database = SqliteStore(tmp_path / "r.db")
-    not_a_database._failure(sqlite_error("SQLITE_NOTADB", "file is not a database"))
+    not_a_database.failure(sqlite_error("SQLITE_NOTADB", "file is not a database"))
     with pytest.raises(StorageCorrupt, match="is not a SQLite database"):
         not_a_database.write()
 
@@ -188,7 +239,7 @@ def test_quick_check_passes_a_sound_file_and_lists_the_pages_of_a_damaged_one(tm
     conn.execute("CREATE INDEX t_x ON t (x)")
     conn.executemany("INSERT INTO t VALUES (?)", [(f"row {n} " + "x" * 200,) for n in range(500)])
     conn.commit()
-    assert store_module.quick_check_problem(conn) is None
+    assert forensics.quick_check_problem(conn) is None
     index_root = conn.execute("SELECT rootpage FROM sqlite_master WHERE name = 't_x'").fetchone()[0]
     page_size = conn.execute("PRAGMA page_size").fetchone()[0]
     conn.close()
@@ -197,7 +248,7 @@ def test_quick_check_passes_a_sound_file_and_lists_the_pages_of_a_damaged_one(tm
         f.write(bytes([0xFF]) * page_size)
     conn = sqlite3.connect(f"file:{db}?mode=ro", uri=True)
     try:
-        problem = store_module.quick_check_problem(conn)
+        problem = forensics.quick_check_problem(conn)
     finally:
         conn.close()
     assert problem is not None and problem.startswith("SQLite's quick_check found ")
