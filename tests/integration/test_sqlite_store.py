@@ -14,7 +14,8 @@ import pytest
 
 from sparkq_adapters.sqlite import SqliteStore
 from sparkq_adapters.sqlite.schema import LATEST_VERSION, V1_CANONICAL
-from sparkq_domain import StorageCorrupt, StorageError, TaskQuery, TaskStatus
+from sparkq_domain import StorageBusy, StorageCorrupt, StorageError, TaskQuery, TaskStatus
+from sparkq_domain.errors import Duplicate
 from sparkq_entry.wiring import open_queue
 
 TS = "2026-02-03T04:05:06.000000Z"
@@ -271,5 +272,39 @@ def test_the_sweep_inside_a_claim_reads_candidates_through_indexes_not_every_run
         plan = " ".join(str(row[-1]) for row in conn.execute("EXPLAIN QUERY PLAN " + SELECT_SWEEP_CANDIDATES, (TS,)))
         for index in ("idx_tasks_running_deadline", "idx_tasks_running_started"):
             assert f"USING INDEX {index}" in plan, plan
+    finally:
+        conn.close()
+
+
+def test_a_write_lock_held_by_another_connection_is_reported_as_busy_naming_the_wait(tmp_path: Path) -> None:
+    db = tmp_path / "sparkq.db"
+    open_queue(db)
+    holder = sqlite3.connect(db, isolation_level=None)
+    holder.execute("BEGIN IMMEDIATE")  # another program's write transaction: SQLite's lock, not our queue's
+    store = SqliteStore(db, busy_timeout_ms=50)
+    try:
+        with pytest.raises(StorageBusy, match=rf"{db} is locked by another process \(waited 50 ms\)"):
+            with store.write() as repo:
+                repo.get_project()
+        with store.read() as repo:  # readers go on beside the writer
+            assert repo.get_project() is not None
+    finally:
+        holder.execute("ROLLBACK")
+        holder.close()
+        store.close()
+
+
+def test_a_constraint_that_only_mentions_unique_is_not_taken_for_a_duplicate(tmp_path: Path) -> None:
+    from sparkq_adapters.sqlite.repository import SqliteRepository
+
+    conn = sqlite3.connect(tmp_path / "other.db", isolation_level=None)
+    conn.execute("CREATE TABLE t (id TEXT PRIMARY KEY, note TEXT CONSTRAINT \"UNIQUE note\" CHECK (note != 'taken'))")
+    repo = SqliteRepository(conn)
+    try:
+        repo._insert("INSERT INTO t VALUES (?, ?)", ("a", "x"), "Row a")
+        with pytest.raises(Duplicate, match="Row a already exists"):
+            repo._insert("INSERT INTO t VALUES (?, ?)", ("a", "y"), "Row a")
+        with pytest.raises(sqlite3.IntegrityError, match="CHECK constraint failed: UNIQUE note"):
+            repo._insert("INSERT INTO t VALUES (?, ?)", ("b", "taken"), "Row b")
     finally:
         conn.close()

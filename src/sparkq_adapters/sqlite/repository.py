@@ -24,6 +24,7 @@ from sparkq_domain.errors import Duplicate
 
 from ..clock import format_optional, format_time, parse_optional, parse_time
 from .changes import KEEP_EVENTS, TRIM_BATCH, TRIM_EVENTS
+from .errors import is_duplicate
 
 # -- SQL ------------------------------------------------------------------------------------------
 
@@ -476,7 +477,7 @@ class SqliteRepository:
         try:
             self._conn.execute(sql, params)
         except sqlite3.IntegrityError as exc:
-            if "UNIQUE" not in str(exc):
+            if not is_duplicate(exc):
                 raise
             raise Duplicate(f"{what} already exists") from exc
 
