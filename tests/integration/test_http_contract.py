@@ -228,3 +228,132 @@ def test_task_answers_are_documented_by_typed_models_that_match_them(document: d
         assert sorted(done["task"]) == keys("TaskRow")
         again = api.post(f"/api/tasks/{claimed['id']}/requeue").json()
         assert sorted(again["task"]) == keys("TaskRow")
+
+
+#: fields that hold the caller's own JSON object: free-form by design
+FREE_FORM_FIELDS = {"payload", "result", "payload_template"}
+
+
+def _component(document: dict[str, Any], schema: dict[str, Any]) -> tuple[str, dict[str, Any]]:
+    name = schema["$ref"].rsplit("/", 1)[1]
+    return name, dict(document["components"]["schemas"][name])
+
+
+def untyped(document: dict[str, Any], schema: dict[str, Any], where: str, seen: set[str]) -> list[str]:
+    """Where in `schema` (refs followed) an object is not a typed model: no properties, any keys."""
+    if "$ref" in schema:
+        name, target = _component(document, schema)
+        if name in seen or name == "JSONValue":
+            return []
+        return untyped(document, target, name, seen | {name})
+    found: list[str] = []
+    for option in schema.get("oneOf", []) + schema.get("anyOf", []):
+        found += untyped(document, option, where, seen)
+    if schema.get("type") == "array":
+        found += untyped(document, schema["items"], f"{where}[]", seen)
+    if schema.get("type") == "object":
+        if not schema.get("properties"):
+            found.append(where)
+        for key, prop in schema.get("properties", {}).items():
+            if key not in FREE_FORM_FIELDS:
+                found += untyped(document, prop, f"{where}.{key}", seen)
+    return found
+
+
+def test_every_success_answer_is_a_typed_model(document: dict[str, Any]) -> None:
+    for path, method, op in operations(document):
+        for status, response in op["responses"].items():
+            if int(status) >= 300 or "content" not in response:
+                continue  # an error (the one error shape), or a 204
+            [(media, content)] = response["content"].items()
+            if path == "/api/events":
+                assert media == "text/event-stream"
+                continue
+            schema = content["schema"]
+            assert set(schema) == {"$ref"}, (method, path, status, schema)
+            assert untyped(document, schema, f"{method} {path} {status}", set()) == [], (method, path, status)
+
+
+def keys_match(document: dict[str, Any], value: Any, schema: dict[str, Any], where: str) -> None:
+    """`value` has the keys its documented model requires and no other, all the way down (free-form fields aside)."""
+    if "$ref" in schema:
+        _, schema = _component(document, schema)
+    options = [o for o in schema.get("oneOf", []) if o.get("type") != "null"]
+    if value is None or len(options) > 1:
+        return
+    schema = options[0] if options else schema
+    if "$ref" in schema:
+        _, schema = _component(document, schema)
+    if isinstance(value, list):
+        for item in value:
+            keys_match(document, item, schema["items"], f"{where}[]")
+    elif isinstance(value, dict) and schema.get("properties"):
+        # every required key and no key the model does not list (a list row leaves out the bulky ones)
+        assert set(schema.get("required", [])) <= set(value) <= set(schema["properties"]), where
+        for key, item in value.items():
+            if key not in FREE_FORM_FIELDS:
+                keys_match(document, item, schema["properties"][key], f"{where}.{key}")
+
+
+def test_system_answers_are_documented_by_typed_models_that_match_them(
+    document: dict[str, Any], tmp_path: Path
+) -> None:
+    schemas = document["components"]["schemas"]
+
+    def success(method: str, path: str) -> dict[str, Any]:
+        return dict(document["paths"][path][method]["responses"]["200"]["content"]["application/json"]["schema"])
+
+    routes = {
+        ("get", "/api/status"): "StatusOut",
+        ("get", "/api/overview"): "OverviewOut",
+        ("get", "/api/stats"): "StatsOut",
+        ("get", "/api/tools"): "ToolList",
+        ("get", "/api/scripts"): "ScriptList",
+        ("post", "/api/reload"): "ReloadOut",
+    }
+    for (method, path), model in routes.items():
+        assert success(method, path) == {"$ref": f"#/components/schemas/{model}"}, path
+    for model in ("StatusOut", "ServerOut", "ActiveSession", "OverviewOut", "SessionTally", "StatsOut", "HourOut"):
+        assert sorted(schemas[model]["required"]) == sorted(schemas[model]["properties"]), model  # always all keys
+    for model in ("ToolDurationsOut", "ToolList", "ToolOut", "ScriptList", "ScriptOut", "ReloadOut"):
+        assert sorted(schemas[model]["required"]) == sorted(schemas[model]["properties"]), model
+    # what each answer can hold, in the schema
+    assert schemas["ServerOut"]["properties"]["status"]["enum"] == ["running"]
+    port = schemas["ServerOut"]["properties"]["port"]
+    assert (port["minimum"], port["maximum"]) == (1, 65535)
+    tool = schemas["ToolOut"]["properties"]
+    assert tool["task_class"]["enum"] == ["FAST_SCRIPT", "MEDIUM_SCRIPT", "LLM_LITE", "LLM_HEAVY"]
+    assert (tool["timeout"]["minimum"], tool["timeout"]["maximum"]) == (1, 30 * 24 * 3600)
+    hours = schemas["StatsOut"]["properties"]["finished_per_hour"]
+    assert (hours["minItems"], hours["maxItems"]) == (24, 24)
+    for model, field in (("StatusOut", "stale"), ("OverviewOut", "total"), ("SessionTally", "active")):
+        assert schemas[model]["properties"][field]["minimum"] == 0, (model, field)
+
+    (tmp_path / "scripts").mkdir()
+    (tmp_path / "scripts" / "deploy.sh").write_text("#!/bin/sh\n# name: deploy\n# tags: ops\necho\n")
+    (tmp_path / "sparkq.yml").write_text(
+        "script_dirs: [scripts]\ntools:\n  lint: {task_class: FAST_SCRIPT, payload_template: {path: .}}\n"
+    )
+    with local_api(tmp_path) as api:
+        reloaded = api.post("/api/reload", json={})
+        assert reloaded.status_code == 200, reloaded.text
+        api.post("/api/sessions", json={"name": "s"})
+        api.post("/api/streams", json={"name": "st", "session_id": "s"})
+        task = api.post("/api/tasks", json={"stream_id": "st", "tool_name": "lint", "payload": {}}).json()["task"]
+        api.post("/api/streams/st/claim")
+        api.post(f"/api/tasks/{task['id']}/complete", json={"result_summary": "ok"})
+        api.post("/api/tasks", json={"stream_id": "st", "tool_name": "lint", "payload": {}})
+        answers = {
+            ("get", "/api/status"): api.get("/api/status").json(),
+            ("get", "/api/overview"): api.get("/api/overview").json(),
+            ("get", "/api/stats"): api.get("/api/stats").json(),
+            ("get", "/api/tools"): api.get("/api/tools").json(),
+            ("get", "/api/scripts"): api.get("/api/scripts").json(),
+            ("post", "/api/reload"): reloaded.json(),
+        }
+    # every list holds an item, so every nested model is compared too
+    status = answers[("get", "/api/status")]
+    assert status["sessions"][0]["streams"] and answers[("get", "/api/overview")]["tasks"]
+    assert answers[("get", "/api/stats")]["tools"] and answers[("get", "/api/scripts")]["scripts"]
+    for (method, path), body in answers.items():
+        keys_match(document, body, success(method, path), path)

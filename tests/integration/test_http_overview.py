@@ -3,10 +3,15 @@
 from __future__ import annotations
 
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from sparkq_entry.wiring import open_queue
 
-from .http_support import local_api
+from .cli_support import ok_json
+from .http_support import PORT, local_api
+
+if TYPE_CHECKING:
+    from tests.conftest import RunSparkq
 
 
 def test_overview_answers_the_dashboards_counts_streams_newest_tasks_and_stats_at_once(workdir: Path) -> None:
@@ -57,3 +62,27 @@ def test_overview_answers_the_dashboards_counts_streams_newest_tasks_and_stats_a
 
         schema = api.get("/schema/openapi.json").json()
         assert "dashboard" in schema["paths"]["/api/overview"]["get"]["description"].lower()
+
+
+def test_status_shows_the_same_active_work_as_sparkq_status(workdir: Path, sparkq: RunSparkq) -> None:
+    # one read side: `GET /api/status` and `sparkq status --json` show the same sessions, streams and counts
+    queue = open_queue(workdir / "sparkq.db")
+    queue.create_session("old")
+    queue.end_session("old")
+    queue.create_session("api-v2")
+    queue.create_stream("auth", "api-v2")
+    queue.create_stream("docs", "api-v2")
+    queue.enqueue("auth", "run-bash", {})
+    queue.claim(queue.enqueue("docs", "run-bash", {}).stream_id)
+
+    cli = ok_json(sparkq("status", "--json"))
+    with local_api(workdir) as api:
+        body = api.get("/api/status").json()
+    assert set(body) == {"server", "counts", "sessions", "stale"}
+    assert body["server"]["status"] == "running" and body["server"]["port"] == PORT
+    assert body["counts"] == cli["task_counts"] == {"queued": 1, "running": 1, "succeeded": 0, "failed": 0}
+    assert body["stale"] == cli["stale"] == 0
+    [session] = body["sessions"]
+    assert {k: v for k, v in session.items() if k != "streams"} == next(iter(cli["sessions"]))
+    assert session["streams"] == cli["streams"]
+    assert [s["name"] for s in session["streams"]] == ["auth", "docs"]

@@ -7,6 +7,8 @@ from typing import Annotated, Any
 
 from cyclopts import Parameter
 
+from sparkq_domain.overview import active_work
+
 from ..local_api import healthy
 from ..process import lock_holder
 from ..serialization import counts_to_dict, session_to_dict, stream_counts_to_dict
@@ -46,28 +48,26 @@ def status(
         # said before the database is opened, so a broken database does not hide the server's state
         output.emit(server_line(server))
     queue = common.queue()
-    stale = queue.list_tasks(stale=True, limit=1).total  # also auto-fails dead tasks first
-    sessions = queue.list_sessions("active")
-    streams = queue.list_streams(status="active")
-    counts = counts_to_dict(queue.status_counts())
+    work = active_work(queue)
+    counts = counts_to_dict(work.counts)
     if json:
         output.print_json(
             {
                 "server": server,
                 "database": str(settings.db_path),
-                "sessions": [session_to_dict(s) for s in sessions],
-                "streams": [stream_counts_to_dict(s) for s in streams],
+                "sessions": [session_to_dict(s) for s in work.sessions],
+                "streams": [stream_counts_to_dict(s) for s in work.streams],
                 "task_counts": counts,
-                "stale": stale,
+                "stale": work.stale,
             }
         )
         return
     lines = output.status_report(
         str(settings.db_path),
-        sessions,
-        streams,
+        work.sessions,
+        work.streams,
         counts,
-        stale,
+        work.stale,
         width=output.terminal_width(),
         color=output.color_enabled(),
     )

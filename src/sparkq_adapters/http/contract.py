@@ -116,7 +116,12 @@ FIELD_RULES: dict[tuple[str, str], dict[str, Any]] = {
 
 #: the schema of any JSON value SparkQ reads, and the body fields that hold one per key
 JSON_VALUE = "JSONValue"
-FREE_FORM = (("TaskCreate", "payload"), ("TaskComplete", "result"), ("TaskComplete", "result_data"))
+FREE_FORM = (
+    ("TaskCreate", "payload"),
+    ("TaskComplete", "result"),
+    ("TaskComplete", "result_data"),
+    ("ToolOut", "payload_template"),
+)
 
 #: the request body of a state change without body fields
 NO_BODY = (
@@ -364,3 +369,127 @@ class TaskPage:
     total: int
     limit: int
     offset: int
+
+
+# -- system answers (status, overview, stats, tools, scripts, reload) --------------------------------
+
+#: a count of things: never negative
+Count = Annotated[int, KwargDefinition(schema_extra={"minimum": 0})]
+#: a duration in seconds (rounded to milliseconds)
+Seconds = Annotated[float, KwargDefinition(schema_extra={"minimum": 0})]
+
+
+@attrs.define(kw_only=True)
+class ServerOut:
+    """The server answering: its process, where it listens, since when."""
+
+    status: Annotated[str, KwargDefinition(description="always running", schema_extra={"enum": ["running"]})]
+    pid: Annotated[int, KwargDefinition(ge=1)]
+    port: Annotated[int, KwargDefinition(ge=1, le=65535)]
+    url: str
+    started_at: str
+
+
+@attrs.define(kw_only=True)
+class ActiveSession(SessionOut):
+    """An active session with its active streams."""
+
+    streams: list[StreamOut]
+
+
+@attrs.define(kw_only=True)
+class StatusOut:
+    """The server, task counts per status over all streams, the active sessions, the stale tasks."""
+
+    server: ServerOut
+    counts: TaskCounts
+    sessions: list[ActiveSession]
+    stale: Annotated[int, KwargDefinition(description="Running tasks past their timeout", schema_extra={"minimum": 0})]
+
+
+@attrs.define(kw_only=True)
+class HourOut:
+    hour: Annotated[str, KwargDefinition(description="The UTC hour, e.g. 2026-01-01T12:00:00Z")]
+    succeeded: Count
+    failed: Count
+
+
+@attrs.define(kw_only=True)
+class ToolDurationsOut:
+    """How long a tool's succeeded tasks took, claim to finish."""
+
+    tool_name: str
+    count: Annotated[int, KwargDefinition(ge=1)]
+    median_seconds: Seconds
+    p90_seconds: Seconds
+
+
+@attrs.define(kw_only=True)
+class StatsOut:
+    generated_at: str
+    finished_per_hour: Annotated[
+        list[HourOut], KwargDefinition(description="The last 24 hours, oldest first", min_items=24, max_items=24)
+    ]
+    tools: list[ToolDurationsOut]
+
+
+@attrs.define(kw_only=True)
+class SessionTally:
+    active: Count
+    ended: Count
+
+
+@attrs.define(kw_only=True)
+class OverviewOut:
+    """Everything the dashboard shows, in one answer."""
+
+    generated_at: str
+    counts: TaskCounts
+    sessions: SessionTally
+    streams: list[StreamOut]
+    tasks: list[TaskRow]
+    total: Count
+    stats: StatsOut
+
+
+@attrs.define(kw_only=True)
+class ToolOut:
+    """A tool of the registry, its timeout resolved."""
+
+    name: str
+    task_class: Annotated[str, KwargDefinition(schema_extra={"enum": TASK_CLASSES})]
+    timeout: Annotated[int, KwargDefinition(ge=1, le=MAX_TIMEOUT_SECONDS)]
+    description: str
+    payload_template: dict[str, Any] | None
+
+
+@attrs.define(kw_only=True)
+class ToolList:
+    tools: list[ToolOut]
+
+
+@attrs.define(kw_only=True)
+class ScriptOut:
+    """A script of the index, from its header."""
+
+    name: str
+    path: Annotated[str, KwargDefinition(description="Relative to the project folder, or absolute outside it")]
+    description: str
+    inputs: str
+    outputs: str
+    tags: list[str]
+
+
+@attrs.define(kw_only=True)
+class ScriptList:
+    scripts: list[ScriptOut]
+
+
+@attrs.define(kw_only=True)
+class ReloadOut:
+    """What a reload read."""
+
+    config: Annotated[str, KwargDefinition(description="The config file read")]
+    tools: Count
+    scripts: Count
+    warnings: list[str]

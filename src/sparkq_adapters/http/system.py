@@ -11,15 +11,24 @@ from litestar.di import NamedDependency
 from litestar.params import JSONBody, Parameter
 from litestar.status_codes import HTTP_200_OK
 
-from sparkq_domain import Queue, Status
+from sparkq_domain import Queue
+from sparkq_domain.overview import MAX_OVERVIEW_TASKS, ActiveWork, Overview, active_work, overview
 
 from ..clock import format_time
 from ..serialization import counts_to_dict, session_to_dict, stats_to_dict, stream_counts_to_dict, task_row_dict
 from .bodies import NoBody
-from .contract import Health, reads, writes
-
-#: the most newest tasks one overview carries (the dashboard shows 10)
-MAX_OVERVIEW_TASKS = 100
+from .contract import (
+    Health,
+    OverviewOut,
+    ReloadOut,
+    ScriptList,
+    StatsOut,
+    StatusOut,
+    ToolList,
+    answers,
+    reads,
+    writes,
+)
 
 
 @runtime_checkable
@@ -56,27 +65,15 @@ class SystemController(Controller):
     path = "/api"
     tags = ("system",)
 
-    @get("/status", sync_to_thread=True, responses=reads())
+    @get("/status", sync_to_thread=True, responses=answers(200, StatusOut, reads()))
     def status(self, queue: NamedDependency[Queue], server: NamedDependency[ServerInfo]) -> dict[str, Any]:
-        """The server, task counts per status, and the active sessions with their streams."""
-        streams = queue.list_streams(status=Status.ACTIVE)
-        sessions = []
-        for session in queue.list_sessions(Status.ACTIVE):
-            own = [stream_counts_to_dict(s) for s in streams if s.stream.session_id == session.id]
-            sessions.append({**session_to_dict(session), "streams": own})
-        return {
-            "server": {
-                "status": "running",
-                "pid": server.pid,
-                "port": server.port,
-                "url": server.url,
-                "started_at": server.started_at,
-            },
-            "counts": counts_to_dict(queue.status_counts()),
-            "sessions": sessions,
-        }
+        """The server, task counts per status, the active sessions with their streams, the stale tasks.
 
-    @get("/overview", sync_to_thread=True, responses=reads(400, 404))
+        What `sparkq status --json` shows of the queue (dead tasks auto-failed first), with this server.
+        """
+        return status_json(active_work(queue), server)
+
+    @get("/overview", sync_to_thread=True, responses=answers(200, OverviewOut, reads(400, 404)))
     def overview(
         self,
         queue: NamedDependency[Queue],
@@ -92,37 +89,24 @@ class SystemController(Controller):
         `tasks`/`total`: the newest `limit` task rows (as `GET /api/tasks`), of `stream_id` if given;
         `stats`: as `GET /api/stats`. 404 when `stream_id` names no stream.
         """
-        # the task page first: an unknown stream is refused before anything else is read
-        page = queue.list_tasks(stream=stream_id, limit=limit)
-        now = queue.now()
-        sessions = queue.list_sessions()
-        active = sum(1 for s in sessions if s.status is Status.ACTIVE)
-        return {
-            "generated_at": format_time(now),
-            "counts": counts_to_dict(queue.status_counts()),
-            "sessions": {"active": active, "ended": len(sessions) - active},
-            "streams": [stream_counts_to_dict(s) for s in queue.list_streams()],
-            "tasks": [task_row_dict(t, now) for t in page.tasks],
-            "total": page.total,
-            "stats": stats_to_dict(queue.stats()),
-        }
+        return overview_json(overview(queue, stream=stream_id, limit=limit))
 
-    @get("/stats", sync_to_thread=True, responses=reads())
+    @get("/stats", sync_to_thread=True, responses=answers(200, StatsOut, reads()))
     def stats(self, queue: NamedDependency[Queue]) -> dict[str, Any]:
         """Tasks finished per hour over the last 24 h (succeeded/failed), and per-tool median/p90 durations."""
         return stats_to_dict(queue.stats())
 
-    @get("/tools", sync_to_thread=True, responses=reads())
+    @get("/tools", sync_to_thread=True, responses=answers(200, ToolList, reads()))
     def tools(self, catalog: NamedDependency[Catalog]) -> dict[str, Any]:
         """The tool registry: name, task class, resolved timeout, description, payload template."""
         return {"tools": list(catalog.tools())}
 
-    @get("/scripts", sync_to_thread=True, responses=reads())
+    @get("/scripts", sync_to_thread=True, responses=answers(200, ScriptList, reads()))
     def scripts(self, catalog: NamedDependency[Catalog]) -> dict[str, Any]:
         """The script index built from `script_dirs` (name, path, description, inputs, outputs, tags)."""
         return {"scripts": list(catalog.scripts())}
 
-    @post("/reload", sync_to_thread=True, status_code=HTTP_200_OK, responses=writes(422))
+    @post("/reload", sync_to_thread=True, status_code=HTTP_200_OK, responses=answers(200, ReloadOut, writes(422)))
     def reload(self, catalog: NamedDependency[Catalog], data: JSONBody[NoBody | None] = None) -> dict[str, Any]:
         """Re-read sparkq.yml's tools and rebuild the script index.
 
@@ -131,3 +115,35 @@ class SystemController(Controller):
         the counts, and warnings (script folders that cannot be read, a database it cannot switch to).
         """
         return catalog.reload()
+
+
+def status_json(work: ActiveWork, server: ServerInfo) -> dict[str, Any]:
+    """`GET /api/status`: the read side's `ActiveWork`, each active session with its streams, and `server`."""
+    return {
+        "server": {
+            "status": "running",
+            "pid": server.pid,
+            "port": server.port,
+            "url": server.url,
+            "started_at": server.started_at,
+        },
+        "counts": counts_to_dict(work.counts),
+        "sessions": [
+            {**session_to_dict(s), "streams": [stream_counts_to_dict(c) for c in work.streams_of(s)]}
+            for s in work.sessions
+        ],
+        "stale": work.stale,
+    }
+
+
+def overview_json(view: Overview) -> dict[str, Any]:
+    """`GET /api/overview`: the read side's `Overview`, its rows as the task list's and its stats as `/api/stats`."""
+    return {
+        "generated_at": format_time(view.generated_at),
+        "counts": counts_to_dict(view.counts),
+        "sessions": {"active": view.active_sessions, "ended": view.ended_sessions},
+        "streams": [stream_counts_to_dict(s) for s in view.streams],
+        "tasks": [task_row_dict(t, view.generated_at) for t in view.newest.tasks],
+        "total": view.newest.total,
+        "stats": stats_to_dict(view.stats),
+    }
