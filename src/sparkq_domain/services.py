@@ -456,28 +456,59 @@ class Queue:
         with self._store.write() as repo:
             return self._sweep_running(repo, self._clock.now())
 
-    def purge(self, older_than: timedelta, *, batch_size: int = PURGE_BATCH, pause: float = PURGE_PAUSE) -> int:
+    def purge(
+        self,
+        older_than: timedelta,
+        *,
+        batch_size: int = PURGE_BATCH,
+        pause: float = PURGE_PAUSE,
+        progress: Callable[[int, int], None] | None = None,
+    ) -> int:
         """Delete succeeded and failed tasks finished longer ago than `older_than`; return how many.
 
         Deletes `batch_size` tasks per write transaction, `pause` seconds apart, so that claims and
         enqueues of other processes get in while a large purge runs. An interrupted purge keeps what
         it deleted so far, and running it again goes on. (Trimming a store's change feed is the
         store's own upkeep, not a use case.)
+
+        `progress(done, total)` is told the tasks deleted so far, before the first batch and after
+        each: `total` is at most how many will be (the finished tasks there were at the start, counted
+        only for it), and the last call, when nothing is left to delete, has `done == total`.
         """
         if older_than < timedelta(0):
             raise InvalidInput("The purge age must not be negative")
         if batch_size < 1:
             raise InvalidInput(f"Invalid purge batch size {batch_size}: must be 1 or more")
         cutoff = self._clock.now() - older_than
-        return self._in_batches(lambda repo: repo.delete_finished_before(cutoff, batch_size), batch_size, pause)
+        most = 0
+        if progress is not None:
+            with self._store.read() as repo:
+                finished = (TaskStatus.SUCCEEDED, TaskStatus.FAILED)
+                most = sum(counts.get(s, 0) for counts in repo.task_counts().values() for s in finished)
+            progress(0, most)
+        return self._in_batches(
+            lambda repo: repo.delete_finished_before(cutoff, batch_size), batch_size, pause, progress, most
+        )
 
-    def _in_batches(self, step: Callable[[Repository], int], batch_size: int, pause: float) -> int:
-        """Run `step` in write transactions of its own until one does less than a full batch; sum the counts."""
+    def _in_batches(
+        self,
+        step: Callable[[Repository], int],
+        batch_size: int,
+        pause: float,
+        progress: Callable[[int, int], None] | None = None,
+        most: int = 0,
+    ) -> int:
+        """Run `step` in write transactions of its own until one does less than a full batch; sum the counts.
+
+        After each batch, `progress(sum so far, most)`; after the last, `progress(sum, sum)`.
+        """
         total = 0
         while True:
             with self._store.write() as repo:
                 done = step(repo)
             total += done
+            if progress is not None:
+                progress(total, total if done < batch_size else max(most, total))
             if done < batch_size:
                 return total
             if pause > 0:

@@ -136,3 +136,22 @@ def test_purge_with_nothing_old_enough_deletes_nothing_in_one_batch(
 def test_purge_refuses_a_batch_size_below_one(queue: Queue, size: int) -> None:
     with pytest.raises(InvalidInput, match=f"Invalid purge batch size {size}: must be 1 or more"):
         queue.purge(timedelta(days=3), batch_size=size)
+
+
+def test_purge_reports_its_progress_after_each_batch_and_ends_at_what_it_deleted(
+    queue: Queue, store: SpyStore, clock: FakeClock
+) -> None:
+    finish(queue, 7)
+    clock.advance(4 * 86400)
+    finish(queue, 2)  # finished too recently: counted in the bound, never deleted
+    seen: list[tuple[int, int]] = []
+    assert queue.purge(timedelta(days=3), batch_size=3, pause=0, progress=lambda *at: seen.append(at)) == 7
+    # at most the 9 finished tasks there were; the last report is the 7 deleted, all of them
+    assert seen == [(0, 9), (3, 9), (6, 9), (7, 7)]
+    assert purge_units(store) == [[("tasks", 3, 3)], [("tasks", 3, 3)], [("tasks", 3, 1)]]
+
+
+def test_purge_with_nothing_to_delete_reports_zero_of_zero_at_the_end(queue: Queue, clock: FakeClock) -> None:
+    seen: list[tuple[int, int]] = []
+    assert queue.purge(timedelta(days=3), batch_size=2, pause=0, progress=lambda *at: seen.append(at)) == 0
+    assert seen == [(0, 0), (0, 0)]
