@@ -4,8 +4,9 @@ Run by hand (not a test):  .venv/bin/python bench/ui_scale.py [--tasks 100000] [
 
 Fills a temporary database with N finished and queued tasks over 4 streams (one transaction of
 raw inserts into SparkQ's own schema), starts a real `sparkq run` on a free loopback port, and
-times, median of 15 requests each, the calls the Tasks page and the Dashboard make, against
-`GET /api/health` measured in the same run. With --browser it also times, in Debian's
+times, median of 15 interleaved rounds, the calls the Tasks page and the Dashboard make (the
+dashboard makes one: `GET /api/overview`), against `GET /api/health` measured in the same rounds,
+with the load average. With --browser it also times, in Debian's
 Chromium, from navigation to the first task row of `#/tasks`. Stops the server it started.
 """
 
@@ -13,6 +14,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import os
 import socket
 import sqlite3
 import statistics
@@ -91,13 +93,15 @@ class Client:
         assert response.status == 200, (path, response.status)
 
 
-def median_ms(client: Client, path: str, n: int = 15) -> float:
-    times = []
-    for _ in range(n):
-        start = time.perf_counter()
-        client.get(path)
-        times.append(time.perf_counter() - start)
-    return statistics.median(times) * 1000
+def median_ms(client: Client, paths: list[str], rounds: int = 15) -> dict[str, float]:
+    """The median time of each of `paths`, requested in turn `rounds` times (a noisy moment hits all alike)."""
+    times: dict[str, list[float]] = {path: [] for path in paths}
+    for _ in range(rounds):
+        for path in paths:
+            start = time.perf_counter()
+            client.get(path)
+            times[path].append(time.perf_counter() - start)
+    return {path: statistics.median(t) * 1000 for path, t in times.items()}
 
 
 def first_row_ms(url: str) -> float:
@@ -134,19 +138,24 @@ def main() -> int:
         print(f"filled {args.tasks:,} tasks in {time.perf_counter() - started:.1f} s")
         with running_server(folder, env) as (url, port):
             client = Client(port)
-            base = median_ms(client, "/api/health")
-            rows = [
-                ("GET /api/health (baseline)", base),
-                ("GET /api/tasks?limit=50 (first page)", median_ms(client, "/api/tasks?limit=50")),
-                ("… ?status=failed&limit=50", median_ms(client, "/api/tasks?status=failed&limit=50")),
-                ("… ?stream_id=lane-2&offset=5000", median_ms(client, "/api/tasks?stream_id=lane-2&offset=5000")),
-                ("GET /api/status (dashboard counts)", median_ms(client, "/api/status")),
-                ("GET /api/stats (dashboard charts)", median_ms(client, "/api/stats")),
-                ("GET /api/streams (task counts)", median_ms(client, "/api/streams")),
+            requests = [
+                ("GET /api/health (baseline)", "/api/health"),
+                ("GET /api/tasks?limit=50 (first page)", "/api/tasks?limit=50"),
+                ("… ?status=failed&limit=50", "/api/tasks?status=failed&limit=50"),
+                ("… ?stream_id=lane-2&offset=5000", "/api/tasks?stream_id=lane-2&offset=5000"),
+                ("GET /api/overview (the dashboard's one)", "/api/overview?limit=10"),
+                ("GET /api/status (sparkq status's counts)", "/api/status"),
+                ("GET /api/stats (dashboard charts)", "/api/stats"),
+                ("GET /api/streams (task counts)", "/api/streams"),
             ]  # fmt: skip
+            load = os.getloadavg()[0]
+            medians = median_ms(client, [path for _, path in requests])
+            base = medians["/api/health"]
             print(f"\n{'request, with ' + format(args.tasks, ',') + ' tasks':<46}{'median ms':>10}{'x health':>10}")
-            for name, ms in rows:
+            for name, path in requests:
+                ms = medians[path]
                 print(f"{name:<46}{ms:>10.1f}{ms / base:>10.1f}")
+            print(f"load average (1 min): {load:.2f} before, {os.getloadavg()[0]:.2f} after")
             if args.browser:
                 print(
                     f"\nbrowser: #/dashboard -> #/tasks, first task row shown: {first_row_ms(url):.0f} ms (median of 5)"
