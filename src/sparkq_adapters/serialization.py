@@ -141,6 +141,8 @@ def task_to_dict(task: Task) -> dict[str, Any]:
         "started_at": format_optional(task.started_at),
         "finished_at": format_optional(task.finished_at),
         "requeued_from": task.requeued_from,
+        "failure_kind": None if task.failure_kind is None else task.failure_kind.value,
+        "error_type": task.error_type,
     }
 
 

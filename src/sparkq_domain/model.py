@@ -11,7 +11,7 @@ from typing import Any
 import attrs
 
 from .errors import InvalidInput, InvalidTransition
-from .limits import quoted
+from .limits import MAX_ERROR_BYTES, fit_text, quoted
 
 JSONObject = dict[str, Any]
 
@@ -25,6 +25,18 @@ class TaskStatus(StrEnum):
     @property
     def finished(self) -> bool:
         return self in (TaskStatus.SUCCEEDED, TaskStatus.FAILED)
+
+
+class FailureKind(StrEnum):
+    """Why a task ended without success: a recorded fact, never read back out of the error text.
+
+    NULL (None) for a task that has not ended so; set by the transition that ends it.
+    """
+
+    #: a worker (or the developer) reported the failure, with its error message
+    ERROR = "error"
+    #: the sweep failed it: no complete/fail came within twice its timeout
+    AUTO = "auto"
 
 
 class TaskClass(StrEnum):
@@ -52,6 +64,9 @@ DEFAULT_CLASS_TIMEOUTS: Mapping[TaskClass, int] = {
 MAX_TIMEOUT_SECONDS = 30 * 24 * 3600
 
 _NAME = re.compile(r"[A-Za-z0-9][A-Za-z0-9._-]{0,63}")
+
+#: an error type is a category (e.g. TestFailure); details go in the error message
+MAX_ERROR_TYPE_CHARS = 200
 
 AUTO_FAIL_MESSAGE = (
     "Auto-failed: task exceeded 2x timeout ({timeout}s) with no complete/fail reported. "
@@ -243,14 +258,52 @@ def complete_change(
     return _change("complete", result=result, stdout=stdout, stderr=stderr, finished_at=now, updated_at=now)
 
 
-def fail_change(error: str, now: datetime, *, stdout: str | None = None, stderr: str | None = None) -> TaskChange:
+def fail_change(
+    error: str,
+    now: datetime,
+    *,
+    error_type: str | None = None,
+    stdout: str | None = None,
+    stderr: str | None = None,
+) -> TaskChange:
     if not isinstance(error, str) or not error.strip():
         raise InvalidInput("An error message is required to fail a task (e.g. --error 'tests fail: ...')")
-    return _change("fail", error=error, stdout=stdout, stderr=stderr, finished_at=now, updated_at=now)
+    return _change(
+        "fail",
+        error=error,
+        error_type=validate_error_type(error_type),
+        failure_kind=FailureKind.ERROR,
+        stdout=stdout,
+        stderr=stderr,
+        finished_at=now,
+        updated_at=now,
+    )
 
 
 def auto_fail_change(timeout: int, now: datetime) -> TaskChange:
-    return _change("auto-fail", error=AUTO_FAIL_MESSAGE.format(timeout=timeout), finished_at=now, updated_at=now)
+    return _change(
+        "auto-fail",
+        error=AUTO_FAIL_MESSAGE.format(timeout=timeout),
+        failure_kind=FailureKind.AUTO,
+        finished_at=now,
+        updated_at=now,
+    )
+
+
+def validate_error_type(error_type: str | None) -> str | None:
+    """Return a failure's category without surrounding blanks (None when blank), else raise InvalidInput."""
+    if error_type is None:
+        return None
+    if not isinstance(error_type, str):
+        raise InvalidInput(f"The error type must be text such as 'TestFailure', not {type(error_type).__name__}")
+    # the length as given: blanks count, so the rule is the one the API schema states (maxLength)
+    if len(error_type) > MAX_ERROR_TYPE_CHARS:
+        raise InvalidInput(
+            f"The error type is {len(error_type):,} characters long: give a short category such as 'TestFailure' "
+            f"(at most {MAX_ERROR_TYPE_CHARS} characters) and the details in the error message"
+        )
+    # text that is not Unicode is refused as in a message (a 200-character type is never cut)
+    return (fit_text(error_type, MAX_ERROR_BYTES, "error type") or "").strip() or None
 
 
 def recount_change(now: datetime) -> TaskChange:
@@ -278,6 +331,10 @@ class Task:
     finished_at: datetime | None = None
     #: the id of the finished task this one was requeued from
     requeued_from: str | None = None
+    #: why it failed (set with the failed status, None otherwise)
+    failure_kind: FailureKind | None = None
+    #: the failure's category as the reporter gave it (e.g. TestFailure), apart from the message
+    error_type: str | None = None
 
     # -- transitions: each returns a new Task ------------------------------------------------
 
@@ -302,9 +359,17 @@ class Task:
         self._check("complete")
         return self.apply(complete_change(result, now, stdout=stdout, stderr=stderr))
 
-    def fail(self, error: str, now: datetime, *, stdout: str | None = None, stderr: str | None = None) -> Task:
+    def fail(
+        self,
+        error: str,
+        now: datetime,
+        *,
+        error_type: str | None = None,
+        stdout: str | None = None,
+        stderr: str | None = None,
+    ) -> Task:
         self._check("fail")
-        return self.apply(fail_change(error, now, stdout=stdout, stderr=stderr))
+        return self.apply(fail_change(error, now, error_type=error_type, stdout=stdout, stderr=stderr))
 
     def auto_fail(self, now: datetime) -> Task:
         self._check("auto-fail")
@@ -363,7 +428,7 @@ class Task:
 
     @property
     def auto_failed(self) -> bool:
-        return self.status is TaskStatus.FAILED and (self.error or "").startswith("Auto-failed: ")
+        return self.failure_kind is FailureKind.AUTO
 
     def duration(self) -> timedelta | None:
         """Time from claim to finish, never negative (clocks can jump back)."""

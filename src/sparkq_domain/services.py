@@ -323,11 +323,26 @@ class Queue:
         stdout, stderr = fit_output(stdout, "stdout"), fit_output(stderr, "stderr")
         return self._report(task_id, "complete", lambda now: complete_change(result, now, stdout=stdout, stderr=stderr))
 
-    def fail(self, task_id: str, error: str, *, stdout: str | None = None, stderr: str | None = None) -> Task:
-        """Report a running task as failed, with an error message (output and message truncated as for complete)."""
+    def fail(
+        self,
+        task_id: str,
+        error: str,
+        *,
+        error_type: str | None = None,
+        stdout: str | None = None,
+        stderr: str | None = None,
+    ) -> Task:
+        """Report a running task as failed, with an error message (output and message truncated as for complete).
+
+        `error_type` is an optional short category (e.g. TestFailure), stored apart from the message.
+        """
         message = fit_error(error) or ""  # a missing message is refused by the transition, with its own words
         stdout, stderr = fit_output(stdout, "stdout"), fit_output(stderr, "stderr")
-        return self._report(task_id, "fail", lambda now: fail_change(message, now, stdout=stdout, stderr=stderr))
+        return self._report(
+            task_id,
+            "fail",
+            lambda now: fail_change(message, now, error_type=error_type, stdout=stdout, stderr=stderr),
+        )
 
     def _report(self, task_id: str, action: str, change_at: Callable[[datetime], TaskChange]) -> Task:
         # A report that comes after the task died (2x its timeout) is refused, whether or not a sweep

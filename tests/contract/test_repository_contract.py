@@ -15,7 +15,9 @@ import pytest
 from sparkq_adapters.memory import MemoryStore
 from sparkq_adapters.sqlite import SqliteStore
 from sparkq_domain import (
+    AUTO_FAIL_MESSAGE,
     Duplicate,
+    FailureKind,
     Project,
     Session,
     Status,
@@ -27,7 +29,7 @@ from sparkq_domain import (
     TaskQuery,
     TaskStatus,
 )
-from sparkq_domain.model import claim_change, complete_change, fail_change
+from sparkq_domain.model import auto_fail_change, claim_change, complete_change, fail_change
 
 T0 = datetime(2026, 3, 1, 9, 30, 15, 123456, tzinfo=UTC)
 
@@ -264,6 +266,27 @@ def test_task_round_trips_every_field(store: Store, world: World) -> None:
     with store.read() as repo:
         assert repo.get_task(t.id) == done
         assert repo.get_task("tsk_missing") is None
+
+
+def test_failure_facts_round_trip_as_the_transitions_record_them(store: Store, world: World) -> None:
+    reported, dead = add_tasks(store, task(world.streams[0].id), task(world.streams[0].id))
+    lookalike = AUTO_FAIL_MESSAGE.format(timeout=60)  # a worker's message in the sweep's words
+    with store.write() as repo:
+        for t in (reported, dead):
+            repo.apply(t.id, claim_change(T0))
+        failed = repo.apply(reported.id, fail_change(lookalike, T0 + timedelta(seconds=1), error_type="Timeout"))
+        auto = repo.apply(dead.id, auto_fail_change(60, T0 + timedelta(seconds=121)))
+    assert failed is not None and auto is not None
+    assert (failed.failure_kind, failed.error_type, failed.error) == (FailureKind.ERROR, "Timeout", lookalike)
+    assert (auto.failure_kind, auto.error_type, auto.error) == (FailureKind.AUTO, None, lookalike)
+    assert (failed.auto_failed, auto.auto_failed) == (False, True)
+    with store.read() as repo:
+        assert (repo.get_task(reported.id), repo.get_task(dead.id)) == (failed, auto)
+    # a task added with its facts (as an import would) keeps them too
+    imported = attrs.evolve(failed, id=_id("tsk"))
+    add_tasks(store, imported)
+    with store.read() as repo:
+        assert repo.get_task(imported.id) == imported
 
 
 def test_add_task_with_a_taken_id_raises_duplicate(store: Store, world: World) -> None:

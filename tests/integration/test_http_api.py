@@ -147,7 +147,9 @@ def test_task_lifecycle_complete_fail_requeue(api: httpx.Client, stream: dict[st
     failed = api.post(
         f"/api/tasks/{second['id']}/fail", json={"error_message": "tests fail", "error_type": "TestFailure"}
     ).json()["task"]
-    assert (failed["status"], failed["error"]) == ("failed", "TestFailure: tests fail")
+    # the type is stored apart from the message, which is kept as given (issue 14: facts as data)
+    assert (failed["status"], failed["error"], failed["error_type"]) == ("failed", "tests fail", "TestFailure")
+    assert (failed["failure_kind"], failed["auto_failed"]) == ("error", False)
 
     clone = api.post(f"/api/tasks/{second['id']}/requeue")
     assert clone.status_code == 201

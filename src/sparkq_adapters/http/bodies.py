@@ -265,17 +265,12 @@ class TaskComplete:
 
 @attrs.define(kw_only=True)
 class TaskFail:
-    error_message: str
-    error_type: Annotated[str | None, _doc("A short category such as TestFailure; stored as a prefix of the error")] = (
-        None
-    )
+    error_message: Annotated[str, _doc("What went wrong; stored as given")]
+    error_type: Annotated[
+        str | None, _doc("A short category such as TestFailure, stored apart from the message (blank: none)")
+    ] = None
     stdout: str | None = None
     stderr: str | None = None
-
-    def to_error(self) -> str:
-        if self.error_type and self.error_type.strip() and self.error_message.strip():
-            return f"{self.error_type.strip()}: {self.error_message}"
-        return self.error_message
 
 
 #: every body class of the API (the OpenAPI document says they take no other keys)

@@ -21,7 +21,15 @@ from litestar.openapi.spec import OpenAPI, OpenAPIResponse, OpenAPIType, Referen
 from litestar.params import KwargDefinition
 
 from sparkq_domain.limits import MAX_JSON_INTEGER
-from sparkq_domain.model import _NAME, MAX_TIMEOUT_SECONDS, Status, TaskClass, TaskStatus
+from sparkq_domain.model import (
+    _NAME,
+    MAX_ERROR_TYPE_CHARS,
+    MAX_TIMEOUT_SECONDS,
+    FailureKind,
+    Status,
+    TaskClass,
+    TaskStatus,
+)
 
 
 @attrs.define(kw_only=True)
@@ -97,6 +105,9 @@ NAME_PATTERN = "^" + _NAME.pattern + "$"
 STATUSES = [s.value for s in Status]
 TASK_STATUSES = [s.value for s in TaskStatus]
 TASK_CLASSES = [c.value for c in TaskClass]
+FAILURE_KINDS = [k.value for k in FailureKind]
+FAILURE_KIND = "Why the task failed: error (reported), auto (no report within 2x its timeout); null unless failed"
+ERROR_TYPE = "The failure's category as reported (fail's error_type), apart from the error message"
 
 #: what the schema of a body field says besides its type: (body class, field) -> schema keywords
 FIELD_RULES: dict[tuple[str, str], dict[str, Any]] = {
@@ -106,6 +117,9 @@ FIELD_RULES: dict[tuple[str, str], dict[str, Any]] = {
     ("TaskOut", "task_class"): {"enum": TASK_CLASSES},
     ("TaskRow", "status"): {"enum": TASK_STATUSES},
     ("TaskRow", "task_class"): {"enum": TASK_CLASSES},
+    ("TaskOut", "failure_kind"): {"enum": FAILURE_KINDS},
+    ("TaskRow", "failure_kind"): {"enum": FAILURE_KINDS},
+    ("TaskFail", "error_type"): {"maxLength": MAX_ERROR_TYPE_CHARS},
     ("Health", "status"): {"enum": ["ok"]},
     ("SessionCreate", "name"): {"pattern": NAME_PATTERN},
     ("StreamCreate", "name"): {"pattern": NAME_PATTERN},
@@ -311,6 +325,8 @@ class TaskOut:
     started_at: str | None
     finished_at: str | None
     requeued_from: str | None
+    failure_kind: Annotated[str | None, KwargDefinition(description=FAILURE_KIND)]
+    error_type: Annotated[str | None, KwargDefinition(description=ERROR_TYPE)]
 
 
 @attrs.define(kw_only=True)
@@ -337,9 +353,11 @@ class TaskRow:
     started_at: str | None
     finished_at: str | None
     requeued_from: str | None
+    failure_kind: Annotated[str | None, KwargDefinition(description=FAILURE_KIND)]
+    error_type: Annotated[str | None, KwargDefinition(description=ERROR_TYPE)]
     summary: str | None
     stale: bool
-    auto_failed: bool
+    auto_failed: Annotated[bool, KwargDefinition(description="failure_kind is auto")]
     duration_seconds: float | None
     running_seconds: float | None
     payload: dict[str, Any] | None = None

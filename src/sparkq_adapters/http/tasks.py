@@ -108,7 +108,9 @@ class TaskController(Controller):
     )
     def fail(self, queue: NamedDependency[Queue], task_id: FromPath[str], data: JSONBody[TaskFail]) -> dict[str, Any]:
         """Report failure with an error message (and optional output)."""
-        task = queue.fail(task_id, data.to_error(), stdout=data.stdout, stderr=data.stderr)
+        task = queue.fail(
+            task_id, data.error_message, error_type=data.error_type, stdout=data.stdout, stderr=data.stderr
+        )
         return _one(queue, task)
 
     @post("/{task_id:str}/requeue", sync_to_thread=True, responses=answers(201, OneTask, writes(404, 409)))

@@ -9,6 +9,7 @@ from datetime import datetime
 from typing import Any
 
 from sparkq_domain import (
+    FailureKind,
     FinishedTask,
     Project,
     Session,
@@ -58,10 +59,10 @@ STREAM_ORDER = " ORDER BY created_at, rowid"
 
 TASK_COLUMNS = (
     "id, stream_id, tool_name, task_class, payload, status, timeout, attempts, result, error, "
-    "stdout, stderr, created_at, updated_at, started_at, finished_at, requeued_from"
+    "stdout, stderr, created_at, updated_at, started_at, finished_at, requeued_from, failure_kind, error_type"
 )
 INSERT_TASK = (
-    f"INSERT INTO tasks({TASK_COLUMNS}, seq) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, "
+    f"INSERT INTO tasks({TASK_COLUMNS}, seq) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, "
     "(SELECT IFNULL(MAX(seq), 0) + 1 FROM tasks))"
 )
 SELECT_TASK = f"SELECT {TASK_COLUMNS} FROM tasks WHERE id = ?"
@@ -148,6 +149,7 @@ DELETE_FINISHED = (
 _STATUS = {s.value: s for s in Status}
 _TASK_STATUS = {s.value: s for s in TaskStatus}
 _TASK_CLASS = {c.value: c for c in TaskClass}
+_FAILURE_KIND = {k.value: k for k in FailureKind}
 
 
 def _status(text: str) -> Status:
@@ -162,6 +164,10 @@ def _task_class(text: str) -> TaskClass:
     return _TASK_CLASS.get(text) or TaskClass(text)
 
 
+def _failure_kind(text: str | None) -> FailureKind | None:
+    return None if text is None else _FAILURE_KIND.get(text) or FailureKind(text)
+
+
 #: one encoder for every write (json.dumps with options builds a new one per call)
 _ENCODER = json.JSONEncoder(ensure_ascii=False, separators=(",", ":"))
 
@@ -173,6 +179,7 @@ def _dump(value: dict[str, Any] | None) -> str | None:
 #: how each field a transition may set is stored, beside times (the others are stored as they are)
 _COLUMN_VALUE: dict[str, Any] = {
     "status": lambda status: status.value,
+    "failure_kind": lambda kind: kind.value,
     "result": _dump,
 }
 
@@ -298,6 +305,8 @@ def _task(row: tuple[Any, ...]) -> Task:
         started_at=parse_optional(row[14]),
         finished_at=parse_optional(row[15]),
         requeued_from=row[16],
+        failure_kind=_failure_kind(row[17]),
+        error_type=row[18],
     )
 
 
@@ -398,6 +407,8 @@ class SqliteRepository:
                 format_optional(task.started_at),
                 format_optional(task.finished_at),
                 task.requeued_from,
+                None if task.failure_kind is None else task.failure_kind.value,
+                task.error_type,
             ),
             f"Task id {task.id}",
         )

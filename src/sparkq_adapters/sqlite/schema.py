@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from ..event_kinds import FAILURE_EVENTS, STATUS_EVENTS
+
 # Version 1 is the canonical schema of SPEC §2, unchanged, so other tools can read it.
 V1_CANONICAL = """
 CREATE TABLE IF NOT EXISTS projects(
@@ -154,6 +156,60 @@ DROP TABLE events;
 ALTER TABLE events_v6 RENAME TO events;
 """ + V3_EVENTS[V3_EVENTS.index("CREATE TRIGGER") :]  # the same triggers as in version 3
 
+
+def _literal(text: str) -> str:
+    """`text` as an SQL string literal; it comes from an enum of this code, never from input."""
+    if "'" in text:
+        raise ValueError(f"an event kind or status with a quote cannot be written into SQL: {text!r}")
+    return f"'{text}'"
+
+
+def task_status_trigger() -> str:
+    """The trigger that records a task's change of status; the event kind is read off the recorded facts.
+
+    A failure's kind decides first (`FAILURE_EVENTS`), then the new status (`STATUS_EVENTS`); a status
+    neither knows (another tool's writing) is recorded as `task.<status>`, as in schema v3.
+    Generated from `event_kinds`: a change there needs a migration that makes the trigger again
+    (a migration that already ran is not run again).
+    """
+    cases = [
+        f"WHEN NEW.failure_kind = {_literal(kind.value)} THEN {_literal(event.value)}"
+        for kind, event in FAILURE_EVENTS.items()
+    ] + [
+        f"WHEN NEW.status = {_literal(status.value)} THEN {_literal(event.value)}"
+        for status, event in STATUS_EVENTS.items()
+    ]
+    when = "\n                ".join(cases)
+    return f"""CREATE TRIGGER IF NOT EXISTS events_task_status AFTER UPDATE OF status ON tasks
+WHEN OLD.status IS NOT NEW.status BEGIN
+    INSERT INTO events(kind, subject_id, stream_id, status)
+    VALUES (CASE
+                {when}
+                ELSE 'task.' || NEW.status END,
+            NEW.id, NEW.stream_id, NEW.status);
+END;
+"""
+
+
+# Version 7 (issue 14): failures as recorded facts. `failure_kind` says why a task failed (`error`: a
+# report; `auto`: the sweep), set by the transition itself, instead of the error text being read back
+# (`LIKE 'Auto-failed:%'` also took a worker's own message that began so); `error_type` keeps a report's
+# category apart from its message. Both nullable, so the tables of SPEC §2 read as before. Failed rows of
+# older files get their kind from the only message the sweep ever wrote; their `error_type` stays NULL: it
+# was folded into the message as "<type>: <message>", which cannot be told from a message holding a colon.
+# The change-feed trigger picks `task.failed` or `task.auto_failed` from `failure_kind`.
+# A backfill that changes no status fires no trigger: the migration records no events.
+V_FAILURE_FACTS = """
+ALTER TABLE tasks ADD COLUMN failure_kind TEXT;
+ALTER TABLE tasks ADD COLUMN error_type TEXT;
+UPDATE tasks SET failure_kind = CASE
+    WHEN error GLOB 'Auto-failed: task exceeded 2x timeout (*s) with no complete/fail reported. '
+                    || 'Likely worker crash or disconnect.' THEN 'auto'
+    ELSE 'error' END
+WHERE status = 'failed';
+DROP TRIGGER IF EXISTS events_task_status;
+""" + task_status_trigger()
+
 MIGRATIONS: tuple[str, ...] = (
     V1_CANONICAL,
     V2_FIFO_SEQUENCE,
@@ -161,6 +217,7 @@ MIGRATIONS: tuple[str, ...] = (
     V4_SWEEP_INDEXES,
     V5_SCALE_INDEXES,
     V6_LEAN_WRITES,
+    V_FAILURE_FACTS,  # version 7
 )
 LATEST_VERSION = len(MIGRATIONS)
 

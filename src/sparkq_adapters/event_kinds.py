@@ -1,0 +1,44 @@
+"""The kinds of change-feed events, named once: the SQLite triggers, the SSE route and the web UI use these.
+
+They live with the adapters, not in the domain: the domain never sees the change feed (a store
+records it, the server streams it). The triggers of schema v3 spelled the kinds in SQL; a test
+checks every kind a trigger writes against `EventKind`, and the trigger that tells a failure's
+kind is generated from `STATUS_EVENTS` and `FAILURE_EVENTS` (`sqlite/schema.py`). The UI's copy,
+`webui/js/events.js`, is checked against `EventKind` by a test too.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from enum import StrEnum
+
+from sparkq_domain import FailureKind, TaskStatus
+
+
+class EventKind(StrEnum):
+    TASK_ENQUEUED = "task.enqueued"
+    TASK_REQUEUED = "task.requeued"
+    TASK_CLAIMED = "task.claimed"
+    TASK_COMPLETED = "task.completed"
+    TASK_FAILED = "task.failed"
+    TASK_AUTO_FAILED = "task.auto_failed"
+    SESSION_CREATED = "session.created"
+    SESSION_UPDATED = "session.updated"
+    SESSION_ENDED = "session.ended"
+    STREAM_CREATED = "stream.created"
+    STREAM_UPDATED = "stream.updated"
+    STREAM_ENDED = "stream.ended"
+
+
+#: the event of a task's change to this status, unless its failure kind names one (`FAILURE_EVENTS`)
+STATUS_EVENTS: Mapping[TaskStatus, EventKind] = {
+    TaskStatus.RUNNING: EventKind.TASK_CLAIMED,
+    TaskStatus.SUCCEEDED: EventKind.TASK_COMPLETED,
+    TaskStatus.FAILED: EventKind.TASK_FAILED,
+}
+
+#: the event of a task that ends with this failure kind
+FAILURE_EVENTS: Mapping[FailureKind, EventKind] = {
+    FailureKind.ERROR: EventKind.TASK_FAILED,
+    FailureKind.AUTO: EventKind.TASK_AUTO_FAILED,
+}
