@@ -65,15 +65,16 @@ class SystemController(Controller):
     path = "/api"
     tags = ("system",)
 
-    @get("/status", sync_to_thread=True, responses=answers(200, StatusOut, reads()))
+    @get("/status", sync_to_thread=True, responses=answers(200, StatusOut, reads(507)))
     def status(self, queue: NamedDependency[Queue], server: NamedDependency[ServerInfo]) -> dict[str, Any]:
         """The server, task counts per status, the active sessions with their streams, the stale tasks.
 
-        What `sparkq status --json` shows of the queue (dead tasks auto-failed first), with this server.
+        What `sparkq status --json` shows of the queue, with this server. Dead tasks are auto-failed
+        first: 507 when that write finds the disk full.
         """
         return status_json(active_work(queue), server)
 
-    @get("/overview", sync_to_thread=True, responses=answers(200, OverviewOut, reads(400, 404)))
+    @get("/overview", sync_to_thread=True, responses=answers(200, OverviewOut, reads(400, 404, 507)))
     def overview(
         self,
         queue: NamedDependency[Queue],
@@ -87,7 +88,8 @@ class SystemController(Controller):
         `counts`: tasks per status over all streams; `sessions`: how many are active and ended;
         `streams`: every stream with its session's name and task counts (as `GET /api/streams`);
         `tasks`/`total`: the newest `limit` task rows (as `GET /api/tasks`), of `stream_id` if given;
-        `stats`: as `GET /api/stats`. 404 when `stream_id` names no stream.
+        `stats`: as `GET /api/stats`. 404 when `stream_id` names no stream; 507 when dead tasks are due
+        to be auto-failed and the disk is full.
         """
         return overview_json(overview(queue, stream=stream_id, limit=limit))
 
