@@ -6,12 +6,13 @@ import { parseHash } from "./router.js";
 import * as dashboard from "./pages/dashboard.js";
 import * as sessions from "./pages/sessions.js";
 import * as streams from "./pages/streams.js";
+import * as stream from "./pages/stream.js";
 import * as tasks from "./pages/tasks.js";
 import * as task from "./pages/task.js";
 import * as enqueue from "./pages/enqueue.js";
 
-const PAGES = { dashboard, sessions, streams, tasks, task, enqueue };
-const NAV = { task: "tasks" };
+const PAGES = { dashboard, sessions, streams, stream, tasks, task, enqueue };
+const NAV = { task: "tasks", stream: "streams" };
 const DEBOUNCE_MS = 150;
 // a slow poll on top of the events, for what changes with time alone (ages, stale flags)
 const PERIODIC_MS = 10000;

@@ -1,4 +1,4 @@
-// Hash routes: #/dashboard, #/sessions, #/streams, #/tasks, #/tasks/<id>, #/enqueue (with ?query).
+// Hash routes: #/dashboard, #/sessions, #/streams, #/streams/<name>, #/tasks, #/tasks/<id>, #/enqueue (with ?query).
 
 export function parseHash(hash = location.hash) {
   const raw = hash.replace(/^#\/?/, "");
@@ -7,6 +7,7 @@ export function parseHash(hash = location.hash) {
   const query = Object.fromEntries(new URLSearchParams(queryPart));
   if (parts.length === 0) return { name: "dashboard", params: {}, query };
   if (parts[0] === "tasks" && parts[1]) return { name: "task", params: { id: parts[1] }, query };
+  if (parts[0] === "streams" && parts[1]) return { name: "stream", params: { name: parts[1] }, query };
   return { name: parts[0], params: {}, query };
 }
 

@@ -46,6 +46,58 @@ export function taskStatus(task) {
   return statusBadge(task.status, task);
 }
 
+/** The stream page's address: `#/streams/NAME`. */
+export function streamHref(name) {
+  return `#/streams/${enc(name)}`;
+}
+
+/** A stream's task counts per status, each coloured by its status (grey when zero). */
+export function streamCounts(c = {}) {
+  return el("span", { class: "counts" },
+    ["queued", "running", "succeeded", "failed"].map((k) => el("span", { class: ["count", `status-${k}`, c[k] ? null : "zero"], title: k }, `${c[k] || 0} ${k}`)));
+}
+
+/** The header of a task table made of `taskRow`s; `withStream` as given to them. */
+export function taskHeaders({ withStream = true } = {}) {
+  return ["ID", "Tool", withStream ? "Stream" : null, "Status", "Created", "Started", "Finished", "Duration", ""].filter((h) => h !== null);
+}
+
+/**
+ * A row of a task table (stale rows yellow, auto-failed red): its id links to the task, its stream
+ * (`stream`, from the stream list; unless `withStream` is false) to the stream page, a click anywhere
+ * else opens the task; finished rows get a Requeue button that reports into `problem`, then `refresh`es.
+ */
+export function taskRow(t, { stream = null, withStream = true, problem, refresh }) {
+  const row = el("tr", { class: rowClass(t), dataset: { taskId: t.id, status: t.status } },
+    el("td", { class: "mono" }, t.stale ? el("span", { class: "warn-mark", title: "Running longer than its timeout", "aria-label": "stale" }, "⚠ ") : null,
+      el("a", { href: `#/tasks/${enc(t.id)}` }, t.id)),
+    el("td", null, t.tool_name),
+    withStream ? el("td", { class: "stream-cell" }, stream ? el("a", { href: streamHref(stream.name) }, stream.name) : t.stream_id) : null,
+    el("td", null, taskStatus(t)),
+    timeCell(t.created_at),
+    timeCell(t.started_at),
+    timeCell(t.finished_at),
+    el("td", { class: "num" }, taskDuration(t)),
+    el("td", { class: "actions" }, FINISHED.has(t.status)
+      ? el("button", { type: "button", class: "btn small requeue", on: { click: () => requeue(t, problem, refresh) } }, "Requeue")
+      : null));
+  row.addEventListener("click", (event) => {
+    if (event.target.closest("a, button")) return;
+    location.hash = `#/tasks/${enc(t.id)}`;
+  });
+  return row;
+}
+
+async function requeue(t, problem, refresh) {
+  try {
+    const data = await api.post(`/api/tasks/${enc(t.id)}/requeue`, {});
+    toast(`Task ${data.task.id} queued again (copy of ${t.id})`);
+  } catch (err) {
+    replace(problem, errorPanel(describe(err)));
+  }
+  refresh();
+}
+
 /** Words for an error from the API (or anything else thrown). */
 export function describe(err) {
   if (err instanceof ApiError) return err.message;

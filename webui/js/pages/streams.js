@@ -1,16 +1,49 @@
-// Streams: table with task counts, create (modal with a session dropdown), end (with confirmation).
+// Streams: table with task counts, create (modal with a session dropdown), edit instructions, end (with confirmation).
 import { api, enc } from "../api.js";
 import { el, replace } from "../dom.js";
 import { preview } from "../format.js";
 import { openModal } from "../modal.js";
-import { errorPanel, field, messageLine, pageHeader, statusBadge, table } from "../ui.js";
-import { describe, endAfterConfirm, refresher, submitCreate } from "./common.js";
+import { errorPanel, field, messageLine, pageHeader, statusBadge, table, toast } from "../ui.js";
+import { describe, endAfterConfirm, refresher, streamCounts, streamHref, submitCreate } from "./common.js";
 
 export const title = "Streams";
 
-function counts(c = {}) {
-  return el("span", { class: "counts" },
-    ["queued", "running", "succeeded", "failed"].map((k) => el("span", { class: ["count", `status-${k}`, c[k] ? null : "zero"], title: k }, `${c[k] || 0} ${k}`)));
+/** Ask, then end `stream`; a problem is shown in `problem`, and the page `refresh`es. */
+export async function endStream(stream, problem, refresh) {
+  const consequence = "It will accept no new tasks and its queued tasks can no longer be claimed.";
+  if (await endAfterConfirm("stream", stream, consequence, problem)) refresh();
+}
+
+/**
+ * The "Edit instructions" modal of an active `stream`: PUT the new text (blank clears them), then
+ * `refresh`. The next task claimed from the stream carries them.
+ */
+export function editInstructions(stream, refresh) {
+  const text = field("Instructions", el("textarea", { name: "instructions", rows: 12, value: stream.instructions || "" }),
+    { hint: "Goals, context, done-when. Workers get them with the next task they claim; running tasks keep theirs." });
+  const message = messageLine();
+  const submit = el("button", { type: "submit", class: "btn primary" }, "Save instructions");
+  const form = el("form", { class: "modal-form", id: "instructions-form", novalidate: true },
+    text.row, message.node,
+    el("div", { class: "modal-actions" },
+      el("button", { type: "button", class: "btn", on: { click: () => modal.close() } }, "Cancel"), submit));
+  form.addEventListener("submit", async (event) => {
+    event.preventDefault();
+    submit.disabled = true;
+    try {
+      const value = text.input.value;
+      await api.put(`/api/streams/${enc(stream.id)}`, { instructions: value.trim() ? value : null });
+      modal.close();
+      toast(value.trim() ? `Instructions of ${stream.name} saved: the next task claimed from it carries them` : `Instructions of ${stream.name} cleared`);
+      refresh();
+    } catch (err) {
+      message.error(describe(err));
+    } finally {
+      submit.disabled = false;
+    }
+  });
+  const modal = openModal({ title: `Edit instructions · ${stream.name}`, content: form });
+  return modal;
 }
 
 export function mount(root) {
@@ -25,24 +58,20 @@ export function mount(root) {
     if (!alive) return;
     replace(problem);
     const rows = (data.streams || []).map((s) => el("tr", { dataset: { streamId: s.id, name: s.name } },
-      el("td", { class: "name" }, el("a", { href: `#/tasks?stream_id=${enc(s.id)}` }, s.name)),
+      el("td", { class: "name" }, el("a", { href: streamHref(s.name) }, s.name)),
       el("td", null, s.session_name || s.session_id),
       el("td", null, statusBadge(s.status)),
-      el("td", null, counts(s.task_counts)),
+      el("td", null, el("a", { href: `#/tasks?stream_id=${enc(s.id)}`, class: "counts-link", title: "Its tasks" }, streamCounts(s.task_counts))),
       el("td", { class: "instructions-preview", title: s.instructions || "" }, preview(s.instructions, 70) || "—"),
       el("td", { class: "actions" }, s.status === "active"
-        ? el("button", { type: "button", class: "btn small danger", on: { click: () => end(s) } }, "End")
+        ? [el("button", { type: "button", class: "btn small edit-instructions", on: { click: () => editInstructions(s, refresh) } }, "Edit instructions"),
+          el("button", { type: "button", class: "btn small danger", on: { click: () => endStream(s, problem, refresh) } }, "End")]
         : null)));
     replace(body, table(["Name", "Session", "Status", "Tasks", "Instructions", ""], rows,
       { empty: "No streams yet. A stream is a lane of work inside a session." }));
   }
 
   const refresh = refresher(load, problem, () => alive);
-
-  async function end(stream) {
-    const consequence = "It will accept no new tasks and its queued tasks can no longer be claimed.";
-    if (await endAfterConfirm("stream", stream, consequence, problem)) refresh();
-  }
 
   async function openCreate() {
     let sessions = [];

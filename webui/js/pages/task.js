@@ -4,7 +4,7 @@ import { el, replace } from "../dom.js";
 import { between, duration, prettyJson, timestamp, ago } from "../format.js";
 import { confirmDialog, openModal } from "../modal.js";
 import { errorPanel, field, messageLine, statusBadge, toast } from "../ui.js";
-import { FINISHED, describe, refresher } from "./common.js";
+import { FINISHED, describe, refresher, streamHref } from "./common.js";
 
 export const title = "Task";
 
@@ -71,7 +71,7 @@ export function mount(root, params) {
       el("dl", { class: "meta" },
         meta("Tool", t.tool_name),
         meta("Task class", t.task_class),
-        meta("Stream", stream.name ? el("a", { href: `#/tasks?stream_id=${enc(stream.id)}` }, stream.name) : t.stream_id),
+        meta("Stream", stream.name ? el("a", { href: streamHref(stream.name), id: "task-stream" }, stream.name) : t.stream_id),
         meta("Timeout", duration(t.timeout)),
         meta("Attempts", String(t.attempts)),
         t.requeued_from ? meta("Copy of", el("a", { href: `#/tasks/${enc(t.requeued_from)}`, class: "mono" }, t.requeued_from)) : null),

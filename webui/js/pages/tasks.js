@@ -1,9 +1,9 @@
 // Tasks: server-side filtered and paginated table; stale rows yellow, auto-failed rows red.
-import { api, enc } from "../api.js";
+import { api } from "../api.js";
 import { el, replace, uid } from "../dom.js";
 import { go } from "../router.js";
-import { errorPanel, pageHeader, table, toast } from "../ui.js";
-import { FINISHED, describe, loadStreams, refresher, touchesStreams, rowClass, streamOptions, taskDuration, taskStatus, timeCell } from "./common.js";
+import { pageHeader, table } from "../ui.js";
+import { loadStreams, refresher, touchesStreams, streamOptions, taskHeaders, taskRow } from "./common.js";
 
 export const title = "Tasks";
 export const PAGE_SIZE = 50;
@@ -56,29 +56,9 @@ export function mount(root, _params, query) {
   }
 
   function render(page, streams) {
-    const rows = (page.tasks || []).map((t) => {
-      const stream = streams.get(t.stream_id);
-      const row = el("tr", { class: rowClass(t), dataset: { taskId: t.id, status: t.status } },
-        el("td", { class: "mono" }, t.stale ? el("span", { class: "warn-mark", title: "Running longer than its timeout", "aria-label": "stale" }, "⚠ ") : null,
-          el("a", { href: `#/tasks/${enc(t.id)}` }, t.id)),
-        el("td", null, t.tool_name),
-        el("td", null, stream ? stream.name : t.stream_id),
-        el("td", null, taskStatus(t)),
-        timeCell(t.created_at),
-        timeCell(t.started_at),
-        timeCell(t.finished_at),
-        el("td", { class: "num" }, taskDuration(t)),
-        el("td", { class: "actions" }, FINISHED.has(t.status)
-          ? el("button", { type: "button", class: "btn small requeue", on: { click: (e) => requeue(e, t) } }, "Requeue")
-          : null));
-      row.addEventListener("click", (event) => {
-        if (event.target.closest("a, button")) return;
-        location.hash = `#/tasks/${enc(t.id)}`;
-      });
-      return row;
-    });
+    const rows = (page.tasks || []).map((t) => taskRow(t, { stream: streams.get(t.stream_id), problem, refresh }));
     const filtered = status || streamId;
-    replace(body, table(["ID", "Tool", "Stream", "Status", "Created", "Started", "Finished", "Duration", ""], rows,
+    replace(body, table(taskHeaders(), rows,
       { empty: filtered ? "No task matches these filters." : "No tasks yet.", className: "tasks-table clickable" }));
     const total = page.total || 0;
     const first = total ? offset + 1 : 0;
@@ -89,17 +69,6 @@ export function mount(root, _params, query) {
       el("span", { class: "page-info", id: "page-info" }, `${first}–${last} of ${total}`),
       el("button", { type: "button", class: "btn small", id: "next-page", disabled: offset + PAGE_SIZE >= total,
         on: { click: () => nav({ offset: offset + PAGE_SIZE }) } }, "Older →"));
-  }
-
-  async function requeue(event, t) {
-    event.stopPropagation();
-    try {
-      const data = await api.post(`/api/tasks/${enc(t.id)}/requeue`, {});
-      toast(`Task ${data.task.id} queued again (copy of ${t.id})`);
-    } catch (err) {
-      replace(problem, errorPanel(describe(err)));
-    }
-    refresh();
   }
 
   const refresh = refresher(load, problem, () => alive);
