@@ -76,12 +76,14 @@ def overview(queue: Queue, *, stream: str | None = None, limit: int = 10) -> Ove
     newest = queue.list_tasks(stream=stream, limit=limit)
     sessions = queue.list_sessions()
     active = sum(1 for s in sessions if s.status is Status.ACTIVE)
+    streams = queue.list_streams()
     return Overview(
         generated_at=queue.now(),
-        counts=queue.status_counts(),
+        # every task is in a stream, and every stream is here: the totals without counting all tasks again
+        counts={status: sum(s.counts[status] for s in streams) for status in TaskStatus},
         active_sessions=active,
         ended_sessions=len(sessions) - active,
-        streams=queue.list_streams(),
+        streams=streams,
         newest=newest,
         stats=queue.stats(),
     )

@@ -74,6 +74,7 @@ def test_overview_has_every_stream_the_session_tally_the_newest_tasks_and_stats(
     assert [s.stream.name for s in view.streams] == ["gone", "auth", "docs"]
     assert [t.id for t in view.newest.tasks] == ids[:0:-1] and view.newest.total == 4
     assert view.counts[TaskStatus.QUEUED] == 3 and view.counts[TaskStatus.SUCCEEDED] == 1
+    assert view.counts == queue.status_counts()  # the streams' counts summed: every task, ended streams' too
     assert [t.tool_name for t in view.stats.tools] == ["run-bash"]
     assert view.stats.finished_per_hour[-1].succeeded == 1
     # one stream's newest tasks, by name or id; the counts stay global
