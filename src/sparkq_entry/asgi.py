@@ -13,6 +13,7 @@ from pathlib import Path
 from typing import Any
 
 from sparkq_adapters import config, scripts
+from sparkq_adapters.cli import output
 from sparkq_adapters.clock import SystemClock, format_time
 from sparkq_adapters.config import Settings
 from sparkq_adapters.http.app import ServerOptions, create_app
@@ -79,7 +80,8 @@ def ui_dir() -> Path | None:
 def build_app(settings: Settings, port: int, *, body_timeout_seconds: float = BODY_TIMEOUT_SECONDS) -> ASGIApp:
     # before serving, damage anywhere in the file: found now, it is refused before a write lands in it
     print(f"Checking the database {settings.db_path} (about a second per GB) …", flush=True)
-    queue = queue_from_settings(settings, check_pages=True)
+    with output.progress_bar("Checking every page", "pages") as progress:
+        queue = queue_from_settings(settings, check_pages=True, check_progress=progress)
     server = ServerInfo(pid=os.getpid(), port=port, started_at=format_time(SystemClock().now()))
     options = ServerOptions(
         port=port,

@@ -31,15 +31,26 @@ def open_queue(
     return queue
 
 
-def queue_from_settings(settings: Settings, *, clock: Clock | None = None, check_pages: bool = False) -> Queue:
+def queue_from_settings(
+    settings: Settings,
+    *,
+    clock: Clock | None = None,
+    check_pages: bool = False,
+    check_progress: Callable[[int, int], None] | None = None,
+) -> Queue:
     """The queue that a CLI command or the server uses, built from the loaded config.
 
-    `check_pages` reads every page of the file before anything else (about a second per GB): the
-    server does, once at start; CLI calls must stay quick, and do not.
+    `check_pages` reads every page of the file before anything else (about a second per GB),
+    telling `check_progress` (pages done, pages in all): the server does, once at start; CLI calls
+    must stay quick, and do not.
     """
     db = settings.file.database
     store: Store = SqliteStore(
-        settings.db_path, synchronous=db.synchronous, busy_timeout_ms=db.busy_timeout_ms, check_pages=check_pages
+        settings.db_path,
+        synchronous=db.synchronous,
+        busy_timeout_ms=db.busy_timeout_ms,
+        check_pages=check_pages,
+        check_progress=check_progress,
     )
     queue = Queue(store, clock or SystemClock(), _ids(), settings.registry())
     project = settings.file.project

@@ -253,3 +253,55 @@ def test_quick_check_passes_a_sound_file_and_lists_the_pages_of_a_damaged_one(tm
         conn.close()
     assert problem is not None and problem.startswith("SQLite's quick_check found ")
     assert f"Page {index_root}:" in problem and "***" not in problem
+
+
+def test_quick_check_tells_its_progress_in_pages_ending_at_the_page_count(tmp_path: Path) -> None:
+    db = tmp_path / "q.db"
+    conn = sqlite3.connect(db)
+    conn.execute("CREATE TABLE t (x TEXT)")
+    conn.executemany("INSERT INTO t VALUES (?)", [("x" * 500,) for _ in range(2000)])
+    conn.commit()
+    pages = conn.execute("PRAGMA page_count").fetchone()[0]
+    seen: list[tuple[int, int]] = []
+    try:
+        assert forensics.quick_check_problem(conn, lambda *at: seen.append(at)) is None
+    finally:
+        conn.close()
+    assert seen[0] == (0, pages) and seen[-1] == (pages, pages)
+    assert all(total == pages for _, total in seen)
+    done = [d for d, _ in seen]
+    assert done == sorted(done)
+
+
+def test_bytes_read_counts_what_this_process_reads(tmp_path: Path) -> None:
+    data = tmp_path / "data"
+    data.write_bytes(b"x" * 300_000)
+    before = forensics.bytes_read()
+    assert before is not None  # Linux's /proc/self/io
+    assert len(data.read_bytes()) == 300_000
+    after = forensics.bytes_read()
+    assert after is not None and after - before >= 300_000
+
+
+@pytest.mark.parametrize("with_wal", [False, True], ids=["no-wal", "wal"])
+def test_a_store_that_checks_pages_reports_them_to_its_progress_hook(tmp_path: Path, with_wal: bool) -> None:
+    db = tmp_path / "q.db"
+    first = SqliteStore(db)
+    with first.write() as repo:
+        assert repo.get_project() is None
+    holder = sqlite3.connect(db) if with_wal else None  # an open connection keeps the WAL file there
+    if holder is not None:
+        holder.execute("SELECT 1 FROM sqlite_master").fetchall()
+    first.close()
+    assert (tmp_path / "q.db-wal").exists() is with_wal
+    seen: list[tuple[int, int]] = []
+    checked = SqliteStore(db, check_pages=True, check_progress=lambda *at: seen.append(at))
+    try:
+        with checked.read() as repo:
+            assert repo.get_project() is None
+    finally:
+        checked.close()
+        if holder is not None:
+            holder.close()
+    pages = seen[-1][1]
+    assert pages > 1 and seen[0] == (0, pages) and seen[-1] == (pages, pages)

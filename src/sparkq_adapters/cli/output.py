@@ -12,7 +12,9 @@ from __future__ import annotations
 import io
 import os
 import sys
-from collections.abc import Iterable, Mapping, Sequence
+import time
+from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
+from contextlib import contextmanager
 from datetime import datetime, timedelta
 from typing import TYPE_CHECKING, Any, NamedTuple, TextIO
 
@@ -85,6 +87,40 @@ def terminal_width(stream: TextIO | None = None) -> int:
     except (AttributeError, ValueError, OSError):
         pass
     return DEFAULT_WIDTH
+
+
+@contextmanager
+def progress_bar(what: str, unit: str, *, stream: TextIO | None = None) -> Iterator[Callable[[int, int], None] | None]:
+    """A progress bar of `what` on stderr while the block runs, fed by the `update(done, total)` it yields.
+
+    Drawn only on a terminal (not a dumb one), and left there when the block ends; elsewhere it
+    yields None instead, so that a pipe or a log gets no escape codes and the caller can skip the
+    counting it would do only for the bar. `unit` names what is counted (`tasks`, `pages`).
+    """
+    shown = console(sys.stderr if stream is None else stream)
+    if not shown.is_interactive:
+        yield None
+        return
+    from rich.progress import BarColumn, Progress, TextColumn, TimeElapsedColumn
+
+    columns = (
+        TextColumn(what),
+        BarColumn(),
+        TextColumn(f"{{task.completed:,.0f}}/{{task.total:,.0f}} {unit}"),
+        TextColumn("{task.fields[rate]}"),
+        TimeElapsedColumn(),
+    )
+    # stdout stays the command's own: rich would otherwise route prints through the bar's stream
+    with Progress(*columns, console=shown, redirect_stdout=False, redirect_stderr=False) as bar:
+        row = bar.add_task(what, total=0, rate="")
+        began = time.monotonic()
+
+        def update(done: int, total: int) -> None:
+            elapsed = time.monotonic() - began
+            rate = f"{done / elapsed:,.0f} {unit}/s" if done and elapsed > 0 else ""
+            bar.update(row, completed=done, total=total, rate=rate)
+
+        yield update
 
 
 def paint(text: str, style: str | None, *, color: bool) -> str:

@@ -320,7 +320,8 @@ def purge(
 ) -> None:
     """Delete succeeded and failed tasks that finished longer ago than the given age.
 
-    Queued and running tasks are never deleted.
+    Queued and running tasks are never deleted. On a terminal, a progress bar on
+    stderr shows how many are deleted so far; piped, only the result line is printed.
 
         Examples:
           sparkq purge
@@ -330,7 +331,8 @@ def purge(
     if older_than is None:
         older_than = f"{common.settings().file.purge.older_than_days}d"
     age = parse_age(older_than)
-    deleted = common.queue().purge(age)
+    with output.progress_bar("Purging finished tasks", "tasks") as progress:
+        deleted = common.queue().purge(age, progress=progress)
     output.emit(f"Deleted {deleted} finished task(s) older than {older_than.strip()}")
 
 

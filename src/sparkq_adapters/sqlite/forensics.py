@@ -12,6 +12,8 @@ from __future__ import annotations
 import os
 import sqlite3
 import struct
+import threading
+from collections.abc import Callable
 from pathlib import Path
 
 from sparkq_domain.errors import StorageCorrupt, StorageError
@@ -35,6 +37,11 @@ MAX_SCANNED_FRAMES = 20_000
 PENDING_BYTE = 0x40000000
 #: problems `PRAGMA quick_check` lists at most (one is enough to refuse; a few help whoever repairs it)
 QUICK_CHECK_PROBLEMS = 5
+#: seconds between two progress reports of a `quick_check`
+PROGRESS_INTERVAL = 0.1
+
+#: told (pages done, pages in all) while a check reads the file
+Progress = Callable[[int, int], None]
 
 
 def sibling(db: Path, suffix: str) -> Path:
@@ -116,11 +123,18 @@ def _refuse_lost_wal(db: Path, wal: Path, shm: Path) -> None:
     )
 
 
-def inspect(conn: sqlite3.Connection, db: Path, *, wal: bool = False, check_pages: bool = False) -> None:
+def inspect(
+    conn: sqlite3.Connection,
+    db: Path,
+    *,
+    wal: bool = False,
+    check_pages: bool = False,
+    progress: Progress | None = None,
+) -> None:
     """The first read (where SQLite checks the header against the file), then what it does not check.
 
     `wal`: the file has a WAL, so SQLite checks its page count against the WAL rather than the
-    file. `check_pages`: also read every page (`quick_check_problem`).
+    file. `check_pages`: also read every page (`quick_check_problem`, telling `progress`).
     """
     conn.execute("PRAGMA user_version").fetchall()
     page_size = int(conn.execute("PRAGMA page_size").fetchone()[0])
@@ -129,7 +143,7 @@ def inspect(conn: sqlite3.Connection, db: Path, *, wal: bool = False, check_page
     if problem is None and wal:
         problem = _pages_missing(conn, db, size, page_size)
     if problem is None and check_pages:
-        problem = quick_check_problem(conn)
+        problem = quick_check_problem(conn, progress)
     if problem is not None:
         raise StorageCorrupt(
             f"The database {db} is damaged: {problem} (it was cut short, or written to by "
@@ -238,18 +252,65 @@ def missing_wal_pages(wal: Path, wanted: set[int], *, max_frames: int = MAX_SCAN
         os.close(fd)
 
 
-def quick_check_problem(conn: sqlite3.Connection) -> str | None:
+def quick_check_problem(conn: sqlite3.Connection, progress: Progress | None = None) -> str | None:
     """What SQLite's `quick_check` finds wrong with the pages of the file, if anything.
 
     It reads every page (about a second per GB) and checks each b-tree's structure, but not that
     indexes agree with their tables (`integrity_check`, several times slower). Damage it trips
-    over raises SQLITE_CORRUPT instead of being listed.
+    over raises SQLITE_CORRUPT instead of being listed. `progress` is told how far it got (see
+    `_watch_pages`).
     """
-    rows = conn.execute(f"PRAGMA quick_check({QUICK_CHECK_PROBLEMS})").fetchall()
+    check = f"PRAGMA quick_check({QUICK_CHECK_PROBLEMS})"
+    rows = conn.execute(check).fetchall() if progress is None else _watch_pages(conn, check, progress)
     lines = [line for row in rows for line in str(row[0]).splitlines() if line and not line.startswith("***")]
     if lines == ["ok"]:
         return None
     return "SQLite's quick_check found " + "; ".join(lines[:QUICK_CHECK_PROBLEMS])
+
+
+def _watch_pages(conn: sqlite3.Connection, check: str, progress: Progress) -> list[tuple[object, ...]]:
+    """Run `check`, telling `progress` (pages read so far, page count) every `PROGRESS_INTERVAL` seconds.
+
+    SQLite's progress handler is no help here: its walk over every b-tree is one VM instruction,
+    between which the handler is called. But it reads each page once, so the bytes this process
+    has read since it began count its pages (SQLite releases the GIL while it works, so a thread
+    can look). The per-row checks after the walk read the tables again with the count full; where
+    the bytes read are unknown (not Linux), it stays at 0 until the end. The last report, once the
+    check has finished, is (page count, page count).
+    """
+    page_size = int(conn.execute("PRAGMA page_size").fetchone()[0])
+    total = int(conn.execute("PRAGMA page_count").fetchone()[0])
+    start = bytes_read()
+    stop = threading.Event()
+
+    def watch() -> None:
+        while not stop.wait(PROGRESS_INTERVAL):
+            now = bytes_read()
+            if start is not None and now is not None:
+                progress(min((now - start) // page_size, total), total)
+
+    progress(0, total)
+    watcher = threading.Thread(target=watch, name="sparkq-check-progress", daemon=True)
+    watcher.start()
+    try:
+        rows = conn.execute(check).fetchall()
+    finally:
+        stop.set()
+        watcher.join()
+    progress(total, total)
+    return rows
+
+
+def bytes_read() -> int | None:
+    """Bytes this process has read so far, page cache hits included (Linux's `rchar`); None where unknown."""
+    try:
+        with open("/proc/self/io", "rb") as counters:
+            for line in counters:
+                if line.startswith(b"rchar:"):
+                    return int(line.split()[1])
+    except (OSError, ValueError):
+        return None
+    return None
 
 
 def page_problem(size: int, page_size: int) -> str | None:

@@ -40,7 +40,8 @@ class SqliteStore:
     retries in steps of up to 100 ms: a lottery with a tail of seconds under contention).
 
     With `check_pages`, the first open also runs SQLite's `quick_check` over every page (about a
-    second per GB; the server does it at start, the CLI does not). Once SQLite reports the file
+    second per GB; the server does it at start, the CLI does not), telling `check_progress` (pages
+    done, pages in all) as it goes. Once SQLite reports the file
     damaged (SQLITE_CORRUPT, SQLITE_NOTADB), at open or later, the store refuses every write.
     """
 
@@ -51,6 +52,7 @@ class SqliteStore:
         synchronous: str = "normal",
         busy_timeout_ms: int = DEFAULT_BUSY_TIMEOUT_MS,
         check_pages: bool = False,
+        check_progress: forensics.Progress | None = None,
     ) -> None:
         if synchronous.lower() not in SYNCHRONOUS_MODES:
             raise StorageError(f"Unknown synchronous mode {synchronous!r}; use one of {', '.join(SYNCHRONOUS_MODES)}")
@@ -66,6 +68,7 @@ class SqliteStore:
             forensics.sibling(self._where, "-writer"), timeout=busy_timeout_ms / 1000, busy=self._busy
         )
         self._check_pages = check_pages
+        self._check_progress = check_progress
         #: why the file is known to be damaged (the message every later write is refused with)
         self._damage: str | None = None
 
@@ -122,7 +125,7 @@ class SqliteStore:
             conn.execute(f"PRAGMA journal_size_limit = {JOURNAL_SIZE_LIMIT_BYTES}")
             if not self._migrated:
                 if check:
-                    forensics.inspect(conn, self._where, check_pages=self._check_pages)
+                    forensics.inspect(conn, self._where, check_pages=self._check_pages, progress=self._check_progress)
                 self._migrate(conn)
 
         return self._new_connection(str(self.path), uri=False, setup=setup)
@@ -161,7 +164,9 @@ class SqliteStore:
         def look(probe: sqlite3.Connection) -> None:
             # one snapshot for the whole look: while it is open, no writer can restart the WAL
             probe.execute("BEGIN")
-            forensics.inspect(probe, self._where, wal=True, check_pages=self._check_pages)
+            forensics.inspect(
+                probe, self._where, wal=True, check_pages=self._check_pages, progress=self._check_progress
+            )
             probe.execute("COMMIT")
 
         return self._new_connection(self._where.as_uri() + "?mode=ro", uri=True, setup=look)
