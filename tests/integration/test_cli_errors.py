@@ -37,7 +37,7 @@ BAD_CALLS = [
     (["complete", "tsk_000000000000", "--result", '{"summary": "x"}'], 1, "not found"),
     (["complete", "tsk_000000000000", "--result", "{oops"], 1, "The result is not valid JSON"),
     (["complete", "tsk_000000000000", "--result", "-", "--stdout", "-"], 2, "Only one argument"),
-    (["fail", "tsk_000000000000", "--error", "x", "--error-file", "e.txt"], 1, "not both"),
+    (["fail", "tsk_000000000000", "--error", "x", "--error-file", "e.txt"], 2, "not both"),
     (["requeue", "tsk_000000000000"], 1, "not found"),
     (["session", "create", "bad name"], 1, "Invalid session name 'bad name'"),
     (["session", "create", "-starts-with-dash"], 2, "Unknown option"),

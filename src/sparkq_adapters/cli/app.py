@@ -81,6 +81,7 @@ session = App(name="session", help="Create, list and end sessions (bounded perio
 _command(session, "create", "sessions:session_create", "Start a session: a bounded period of work that holds streams.")
 _command(session, "list", "sessions:session_list", "List sessions, oldest first, with how many streams each holds.")
 _command(session, "end", "sessions:session_end", "End a session and every active stream in it.")
+_command(session, "edit", "sessions:session_edit", "Replace a session's description (an ended session's too).")
 app.command(session)
 
 stream = App(name="stream", help="Create, list and end streams (feature lanes with instructions).")
@@ -89,6 +90,12 @@ _command(
     stream, "list", "sessions:stream_list", "List streams with their session, status, task counts and instructions."
 )
 _command(stream, "end", "sessions:stream_end", "End a stream: it accepts no new tasks.")
+_command(
+    stream,
+    "edit",
+    "sessions:stream_edit",
+    "Replace a stream's instructions: the next task claimed from it carries them.",
+)
 app.command(stream)
 
 # the worker protocol

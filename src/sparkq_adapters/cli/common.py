@@ -195,7 +195,7 @@ def read_json_object(value: str, what: str, example: str) -> dict[str, Any]:
 def read_text(value: str | None, file: str | None, what: str, flag: str) -> str | None:
     """A text option that may instead come from `--<flag>-file PATH` (or `@path` / `-`)."""
     if value is not None and file is not None:
-        raise InvalidInput(f"Give either --{flag} or --{flag}-file, not both")
+        raise UsageError(f"Give either --{flag} or --{flag}-file, not both")
     if file is not None:
         return read_file(file, what)
     return None if value is None else read_source(value, what)
