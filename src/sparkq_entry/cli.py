@@ -10,31 +10,6 @@ from __future__ import annotations
 import os
 import sys
 from collections.abc import Callable
-from typing import TYPE_CHECKING, Any
-
-if TYPE_CHECKING:
-    from sparkq_adapters.config import Settings
-
-
-def _pop_config(argv: list[str]) -> tuple[str | None, list[str]]:
-    """Take the global `--config PATH` (or `--config=PATH`) out of the arguments, wherever it is."""
-    rest: list[str] = []
-    config: str | None = None
-    it = iter(argv)
-    for arg in it:
-        if arg == "--":
-            rest.append(arg)
-            rest.extend(it)
-            break
-        if arg == "--config":
-            config = next(it, None)
-            if config is None:
-                raise ValueError("--config needs a path, e.g. --config ./sparkq.yml")
-        elif arg.startswith("--config="):
-            config = arg.split("=", 1)[1]
-        else:
-            rest.append(arg)
-    return config, rest
 
 
 def error(message: str) -> None:
@@ -43,35 +18,31 @@ def error(message: str) -> None:
 
 def main(argv: list[str] | None = None) -> int:
     args = list(sys.argv[1:] if argv is None else argv)
-    try:
-        config_path, args = _pop_config(args)
-    except ValueError as exc:
-        error(str(exc))
-        return 2
 
-    from sparkq_adapters.cli import common, worker
+    from sparkq_adapters.cli import worker
 
-    from .wiring import data_version_from_settings, queue_from_settings
+    from .wiring import cli_context
 
-    common.configure(
-        config_path=config_path,
-        queue_factory=queue_from_settings,
-        app_factory=_build_app,
-        version_factory=data_version_from_settings,
-    )
-    args = worker.bare_wait(args)
     fast = worker.fast_path(args)
-    return _guarded(fast if fast is not None else lambda: _run_cyclopts(args))
+    if fast is not None:
+        config_path, command = fast
+        return _guarded(lambda: command(cli_context(config_path)))
+    return _guarded(lambda: _run_cyclopts(args))
 
 
 def _run_cyclopts(args: list[str]) -> int:
-    from cyclopts import CycloptsError
+    from cyclopts import CycloptsError, MissingArgumentError
 
-    from sparkq_adapters.cli.app import app
+    from sparkq_adapters.cli.app import build_cli
+    from sparkq_adapters.cli.common import UsageError
+
+    from .wiring import cli_context
 
     try:
-        result = app(args, exit_on_error=False, print_error=False, result_action="return_value")
+        result = build_cli(cli_context).meta(args, exit_on_error=False, print_error=False, result_action="return_value")
     except CycloptsError as exc:
+        if isinstance(exc, MissingArgumentError) and exc.argument is not None and "--config" in exc.argument.names:
+            raise UsageError("--config needs a path, e.g. --config ./sparkq.yml") from None
         error(str(exc).strip())
         print("Run `sparkq --help` (or `sparkq COMMAND --help`) for usage.", file=sys.stderr)
         return 2
@@ -103,13 +74,6 @@ def _guarded(run: Callable[[], int | None]) -> int:
             raise
         error(f"unexpected {type(exc).__name__}: {exc}. Re-run with SPARKQ_DEBUG=1 for details and report it")
         return 1
-
-
-def _build_app(settings: Settings, port: int) -> Any:
-    # imported only by `sparkq run`: queue commands never load Litestar or uvicorn
-    from .asgi import build_app
-
-    return build_app(settings, port)
 
 
 def _silence_stdout() -> None:

@@ -1,11 +1,17 @@
-"""The one place that names concrete adapters: config -> store -> Queue."""
+"""The bootstrap, the one place that names concrete adapters: config -> store -> Queue -> frontends.
+
+The CLI gets a `Context` (`cli_context`) that opens the queue on first use; the server
+(`asgi.build_app`) opens it at start and hands it to Litestar. Both build it here.
+"""
 
 from __future__ import annotations
 
 import os
 from collections.abc import Callable
 from pathlib import Path
+from typing import Any
 
+from sparkq_adapters.cli.common import Context
 from sparkq_adapters.clock import RandomIds, SystemClock
 from sparkq_adapters.config import Settings
 from sparkq_adapters.sqlite import SqliteStore
@@ -63,6 +69,20 @@ def data_version_from_settings(settings: Settings) -> Callable[[], int]:
     from sparkq_adapters.sqlite.changes import ChangeFeed
 
     return ChangeFeed(settings.db_path, busy_timeout_ms=settings.file.database.busy_timeout_ms).data_version
+
+
+def cli_context(config_path: str | None) -> Context:
+    """What every `sparkq` command runs on, for the global `--config PATH` (None: the usual search)."""
+    return Context(
+        config_path, open_queue=queue_from_settings, data_version=data_version_from_settings, server_app=_server_app
+    )
+
+
+def _server_app(settings: Settings, port: int) -> Any:
+    # imported only by `sparkq run`: queue commands never load Litestar or uvicorn
+    from .asgi import build_app
+
+    return build_app(settings, port)
 
 
 def _ids() -> IdFactory:

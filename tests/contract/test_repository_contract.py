@@ -391,6 +391,23 @@ def test_sweep_candidates_include_every_dead_and_future_started_running_task(sto
     assert wanted == {tasks[0].id, tasks[1].id, tasks[4].id}
 
 
+def test_sweep_candidates_judge_each_running_task_by_its_own_timeout(store: Store, world: World) -> None:
+    a = world.streams[0].id
+    timeouts = (1, 30, 60, 300, 900, 86_400)
+    started = [(t, T0 - timedelta(seconds=2 * t, microseconds=1)) for t in timeouts]  # each dead by a microsecond
+    started += [(t, T0 - timedelta(seconds=2 * t)) for t in timeouts]  # each exactly 2x: not dead
+    started += [(t, T0 + timedelta(seconds=t)) for t in timeouts]  # each started "after now"
+    tasks = add_tasks(store, *(task(a, timeout=t) for t, _ in started))
+    save(store, *(t.claim(at) for t, (_, at) in zip(tasks, started, strict=True)))
+    with store.read() as repo:
+        found = repo.sweep_candidates(T0)
+    dead = {t.id for t in found if t.is_dead(T0)}
+    future = {t.id for t in found if t.starts_after(T0)}
+    n = len(timeouts)
+    assert dead == {t.id for t in tasks[:n]}
+    assert future == {t.id for t in tasks[2 * n :]}
+
+
 # -- tasks: transitions the store executes atomically ---------------------------------------------
 
 
@@ -540,6 +557,22 @@ def test_list_and_count_tasks_filter_by_stream_and_status(
         assert ids(repo.list_tasks(running_in_a)) == expected
         assert repo.count_tasks(running_in_a) == len(expected) == 2
         assert repo.count_tasks(TaskQuery(stream_id="str_missing")) == 0
+
+
+def test_a_streams_page_holds_its_tasks_of_every_status_newest_first(
+    store: Store, world: World, mixed: dict[str, list[Task]]
+) -> None:
+    assert {t.status for t in mixed["all"]} == set(TaskStatus)
+    with store.read() as repo:
+        for stream_id in (s.id for s in world.streams):
+            newest = [t.id for t in mixed["all"] if t.stream_id == stream_id][::-1]
+            assert ids(repo.list_tasks(TaskQuery(stream_id=stream_id, limit=None))) == newest
+            assert ids(repo.list_tasks(TaskQuery(stream_id=stream_id, limit=2))) == newest[:2]
+            assert ids(repo.list_tasks(TaskQuery(stream_id=stream_id, limit=2, offset=1))) == newest[1:3]
+            oldest = TaskQuery(stream_id=stream_id, limit=2, offset=1, newest_first=False)
+            assert ids(repo.list_tasks(oldest)) == newest[::-1][1:3]
+            assert repo.list_tasks(TaskQuery(stream_id=stream_id, offset=len(newest))) == []
+            assert repo.count_tasks(TaskQuery(stream_id=stream_id, limit=1)) == len(newest)
 
 
 def test_stale_filter_keeps_running_tasks_past_their_timeout(store: Store, mixed: dict[str, list[Task]]) -> None:

@@ -105,10 +105,11 @@ COMMANDS = [
 def test_help_has_a_summary_and_examples_that_fit_80_columns(command: list[str]) -> None:
     from rich.console import Console
 
-    from sparkq_adapters.cli.app import app
+    from sparkq_adapters.cli.app import build_cli
+    from sparkq_entry.wiring import cli_context
 
     buffer = io.StringIO()
-    app.help_print(command, console=Console(file=buffer, width=80, color_system=None))
+    build_cli(cli_context).help_print(command, console=Console(file=buffer, width=80, color_system=None))
     text = buffer.getvalue()
     lines = text.splitlines()
     examples = next(i for i, line in enumerate(lines) if line.strip() == "Examples:")

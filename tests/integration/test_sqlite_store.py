@@ -270,8 +270,10 @@ def test_the_sweep_inside_a_claim_reads_candidates_through_indexes_not_every_run
     conn = sqlite3.connect(tmp_path / "sparkq.db")
     try:
         plan = " ".join(str(row[-1]) for row in conn.execute("EXPLAIN QUERY PLAN " + SELECT_SWEEP_CANDIDATES, (TS,)))
-        for index in ("idx_tasks_running_deadline", "idx_tasks_running_started"):
-            assert f"USING INDEX {index}" in plan, plan
+        # range seeks per timeout: the dead (started long enough ago) and those started after now
+        for seek in ("(timeout=? AND started_at<?)", "(timeout=? AND started_at>?)"):
+            assert f"USING INDEX idx_tasks_running {seek}" in plan, plan
+        assert "SCAN tasks" not in plan, plan
     finally:
         conn.close()
 

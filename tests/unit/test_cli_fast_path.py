@@ -41,27 +41,33 @@ def test_the_fast_path_can_be_switched_off(monkeypatch: pytest.MonkeyPatch) -> N
 
 
 @pytest.mark.parametrize(
-    ("args", "spelled"),
+    ("args", "config"),
     [
-        (["claim", "--stream", "a", "--wait"], ["claim", "--stream", "a", "--wait=forever"]),
-        (["claim", "--wait", "--stream", "a"], ["claim", "--wait=forever", "--stream", "a"]),
-        (["claim", "--wait", "-h"], ["claim", "--wait=forever", "-h"]),
-        (["claim", "--stream", "a", "--wait", "--"], ["claim", "--stream", "a", "--wait=forever", "--"]),
+        (["--config", "/p/sparkq.yml", "peek", "--stream", "auth"], "/p/sparkq.yml"),
+        (["--config=p.yml", "claim", "--stream=auth"], "p.yml"),
+        (["peek", "--stream", "auth", "--config", "p.yml"], "p.yml"),
+        (["claim", "--stream", "auth", "--config=p.yml"], "p.yml"),
+        (["peek", "--stream", "auth"], None),
     ],
 )
-def test_a_bare_wait_is_spelled_out_as_forever(args: list[str], spelled: list[str]) -> None:
-    assert worker.bare_wait(args) == spelled
+def test_one_global_config_before_or_after_keeps_the_fast_path(args: list[str], config: str | None) -> None:
+    fast = worker.fast_path(args)
+    assert fast is not None and fast[0] == config
 
 
 @pytest.mark.parametrize(
     "args",
     [
-        ["claim", "--stream", "a", "--wait", "30"],
-        ["claim", "--stream", "a", "--wait", "-5"],  # a value, refused by name later
-        ["claim", "--stream", "a", "--wait", "abc"],  # a value too: `parse_wait` says what --wait takes
-        ["claim", "--stream", "a", "--wait=abc"],
-        ["peek", "--stream", "a", "--wait"],
+        ["--config", "peek", "--stream", "auth"],
+        ["--config", "", "peek", "--stream", "auth"],
+        ["--config=", "peek", "--stream", "auth"],
+        ["--config", "-x", "peek", "--stream", "auth"],
+        ["peek", "--config", "p.yml", "--stream", "auth"],
+        ["--config", "a.yml", "peek", "--stream", "auth", "--config", "b.yml"],
+        ["peek", "--stream", "--config", "p.yml"],
+        ["claim", "--stream", "auth", "--wait"],
+        ["claim", "--stream", "auth", "--wait", "5"],
     ],
 )
-def test_wait_with_a_value_and_other_commands_pass_unchanged(args: list[str]) -> None:
-    assert worker.bare_wait(args) == args
+def test_config_elsewhere_or_anything_more_goes_through_cyclopts(args: list[str]) -> None:
+    assert worker.fast_path(args) is None

@@ -12,7 +12,6 @@ from pathlib import Path
 import pytest
 
 from sparkq_adapters import watcher
-from sparkq_adapters.cli.worker import WAIT_FOREVER, bare_wait, fast_path
 from sparkq_adapters.watcher import Watcher, WatcherFiles, WatcherRunning
 
 
@@ -259,13 +258,3 @@ def test_a_planted_record_is_never_followed_or_believed(files: WatcherFiles, tmp
     files.database.unlink()
     os.mkfifo(files.database)  # would block a plain read
     assert watcher.recorded_database(files) is None
-
-
-def test_bare_wait_means_forever_and_never_takes_the_fast_path() -> None:
-    assert bare_wait(["claim", "--stream", "s", "--wait"]) == ["claim", "--stream", "s", f"--wait={WAIT_FOREVER}"]
-    assert bare_wait(["claim", "--wait", "--stream", "s"])[1] == f"--wait={WAIT_FOREVER}"
-    assert bare_wait(["claim", "--stream", "s", "--wait", "30"]) == ["claim", "--stream", "s", "--wait", "30"]
-    assert bare_wait(["peek", "--wait"]) == ["peek", "--wait"]
-    assert fast_path(bare_wait(["claim", "--stream", "s", "--wait"])) is None
-    assert fast_path(["claim", "--stream", "s", "--wait", "5"]) is None
-    assert fast_path(["claim", "--stream", "s"]) is not None

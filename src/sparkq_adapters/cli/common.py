@@ -1,7 +1,8 @@
-"""What every command shares: the configured queue, and reading `@path` / `-` arguments.
+"""What every command shares: the run's `Context`, and reading `@path` / `-` arguments.
 
-The composition root (`sparkq_entry.cli`) calls `configure` before any command runs, handing in
-the factory that builds a `Queue` from settings, so this adapter never names concrete adapters.
+The composition root (`sparkq_entry.wiring.cli_context`) builds the `Context`, handing in the
+factories that build a `Queue` (and the server) from settings, so this adapter never names
+concrete adapters. The meta app passes it to each command as its `ctx` parameter.
 """
 
 from __future__ import annotations
@@ -26,87 +27,69 @@ class UsageError(SparkQError):
     """The command was called wrongly; the message says how to call it (exit code 2)."""
 
 
-class _Context:
-    config_path: str | None = None
-    queue_factory: Callable[[Settings], Queue] | None = None
-    app_factory: Callable[[Settings, int], Any] | None = None
-    version_factory: Callable[[Settings], Callable[[], int]] | None = None
-    settings: Settings | None = None
-    queue: Queue | None = None
+class Context:
+    """One run's configuration and queue, each loaded on first use.
 
+    Building it reads nothing: `--help`, `setup` and `stop` with a broken sparkq.yml never
+    open the database, and `status`/`stop` still reach the server (see `server_lock`).
+    """
 
-_ctx = _Context()
+    def __init__(
+        self,
+        config_path: str | None,
+        *,
+        open_queue: Callable[[Settings], Queue],
+        data_version: Callable[[Settings], Callable[[], int]],
+        server_app: Callable[[Settings, int], Any],
+    ) -> None:
+        #: the global `--config PATH`, or None to look for $SPARKQ_CONFIG, then ./sparkq.yml
+        self.config_path = config_path
+        self._open_queue = open_queue
+        self._data_version = data_version
+        self._server_app = server_app
+        self._settings: Settings | None = None
+        self._queue: Queue | None = None
 
+    def settings(self) -> Settings:
+        """The loaded configuration (sparkq.yml, or the built-in defaults)."""
+        if self._settings is None:
+            from .. import config
 
-def configure(
-    *,
-    config_path: str | None,
-    queue_factory: Callable[[Settings], Queue],
-    app_factory: Callable[[Settings, int], Any] | None = None,
-    version_factory: Callable[[Settings], Callable[[], int]] | None = None,
-) -> None:
-    _ctx.config_path = config_path
-    _ctx.queue_factory = queue_factory
-    _ctx.app_factory = app_factory
-    _ctx.version_factory = version_factory
-    _ctx.settings = None
-    _ctx.queue = None
+            self._settings = config.load(self.config_path)
+        return self._settings
 
+    def server_lock(self) -> tuple[Path, SparkQError | None]:
+        """The server's lockfile, found even when sparkq.yml does not load; with the error then ignored.
 
-def config_path() -> str | None:
-    return _ctx.config_path
-
-
-def settings() -> Settings:
-    """The loaded configuration (sparkq.yml, or the built-in defaults)."""
-    if _ctx.settings is None:
+        `sparkq stop` and `sparkq status` must still reach a running server after its config was
+        broken: the lockfile is then looked for beside the database the file still names.
+        """
         from .. import config
 
-        _ctx.settings = config.load(_ctx.config_path)
-    return _ctx.settings
+        try:
+            return self.settings().lock_path, None
+        except config.ConfigError as exc:
+            db = config.salvage_db_path(self.config_path)
+            if db is None:
+                raise config.ConfigError(
+                    f"{exc.message}\nA running server can still be stopped with: kill $(cat /path/to/sparkq.lock) "
+                    "(the lockfile beside its database)"
+                ) from None
+            return config.lock_path_for(db), exc
 
+    def queue(self) -> Queue:
+        """The queue on the configured database, opened (and created) on first use."""
+        if self._queue is None:
+            self._queue = self._open_queue(self.settings())
+        return self._queue
 
-def server_lock() -> tuple[Path, SparkQError | None]:
-    """The server's lockfile, found even when sparkq.yml does not load; with the error then ignored.
+    def data_version(self) -> Callable[[], int]:
+        """A fresh reader of the database's change counter (`PRAGMA data_version`), for waiting loops."""
+        return self._data_version(self.settings())
 
-    `sparkq stop` and `sparkq status` must still reach a running server after its config was
-    broken: the lockfile is then looked for beside the database the file still names.
-    """
-    from .. import config
-
-    try:
-        return settings().lock_path, None
-    except config.ConfigError as exc:
-        db = config.salvage_db_path(_ctx.config_path)
-        if db is None:
-            raise config.ConfigError(
-                f"{exc.message}\nA running server can still be stopped with: kill $(cat /path/to/sparkq.lock) "
-                "(the lockfile beside its database)"
-            ) from None
-        return config.lock_path_for(db), exc
-
-
-def queue() -> Queue:
-    """The queue on the configured database, opened (and created) on first use."""
-    if _ctx.queue is None:
-        if _ctx.queue_factory is None:
-            raise RuntimeError("sparkq_adapters.cli.common.configure() was not called")
-        _ctx.queue = _ctx.queue_factory(settings())
-    return _ctx.queue
-
-
-def app_factory() -> Callable[[Settings, int], Any]:
-    """Builds the ASGI app of the server for (settings, port); set by the composition root."""
-    if _ctx.app_factory is None:
-        raise RuntimeError("sparkq_adapters.cli.common.configure() was not given an app factory")
-    return _ctx.app_factory
-
-
-def data_version() -> Callable[[], int]:
-    """A fresh reader of the database's change counter (`PRAGMA data_version`), for waiting loops."""
-    if _ctx.version_factory is None:
-        raise RuntimeError("sparkq_adapters.cli.common.configure() was not given a version factory")
-    return _ctx.version_factory(settings())
+    def server_app(self, settings: Settings, port: int) -> Any:
+        """The server's ASGI app for (settings, port): only `sparkq run` builds it."""
+        return self._server_app(settings, port)
 
 
 def read_source(value: str, what: str) -> str:

@@ -12,7 +12,8 @@ from sparkq_domain.errors import SparkQError
 
 from .. import serialization
 from ..serialization import dumps
-from . import common, output
+from . import output
+from .injected import Ctx
 
 if TYPE_CHECKING:
     from ..config import Settings
@@ -33,7 +34,7 @@ SCRIPT_COLUMNS = (
 )
 
 
-def tools(*, json: JsonFlag = False) -> int:
+def tools(*, json: JsonFlag = False, ctx: Ctx) -> int:
     """List the tools a task can be queued for, with each tool's class and timeout.
 
     The timeout shown is the one a task gets when `sparkq enqueue` has no --timeout:
@@ -44,7 +45,7 @@ def tools(*, json: JsonFlag = False) -> int:
           sparkq tools
           sparkq tools --json | jq -r '.[].name'
     """
-    items = tool_dicts(common.settings())
+    items = tool_dicts(ctx.settings())
     if json:
         output.print_json(items)
         return 0
@@ -70,7 +71,7 @@ def tool_dicts(settings: Settings) -> list[dict[str, Any]]:
     return serialization.tool_dicts(settings.registry())
 
 
-def scripts(*, json: JsonFlag = False) -> int:
+def scripts(*, json: JsonFlag = False, ctx: Ctx) -> int:
     """List the scripts found in the script folders (`script_dirs:` in sparkq.yml).
 
     A script describes itself in its top comment block:
@@ -92,7 +93,7 @@ def scripts(*, json: JsonFlag = False) -> int:
     """
     from ..scripts import build_index_for
 
-    settings = common.settings()
+    settings = ctx.settings()
     index = build_index_for(settings)
     _warn(index)
     if json:
@@ -126,7 +127,7 @@ def scripts(*, json: JsonFlag = False) -> int:
     return 0
 
 
-def reload() -> int:
+def reload(*, ctx: Ctx) -> int:
     """Re-read sparkq.yml and rebuild the script index, checking both.
 
     Prints how many tools and scripts the file now gives. A mistake in the file is
@@ -138,7 +139,7 @@ def reload() -> int:
     """
     from .. import config
 
-    settings, index = config.reload(common.config_path())
+    settings, index = config.reload(ctx.config_path)
     path = settings.source
     assert path is not None  # reload reads a file, never the built-in defaults
     _warn(index)

@@ -17,6 +17,7 @@ from sparkq_domain.errors import Conflict, InvalidInput, SparkQError
 from sparkq_domain.model import MAX_TIMEOUT_SECONDS
 
 from . import common
+from .injected import Ctx
 
 if TYPE_CHECKING:
     from ..config import ConfigFile
@@ -63,6 +64,7 @@ def setup(
     medium_timeout: Annotated[int | None, Parameter(help="Timeout of MEDIUM_SCRIPT tasks in seconds (300).")] = None,
     lite_timeout: Annotated[int | None, Parameter(help="Timeout of LLM_LITE tasks in seconds (300).")] = None,
     heavy_timeout: Annotated[int | None, Parameter(help="Timeout of LLM_HEAVY tasks in seconds (900).")] = None,
+    ctx: Ctx,
 ) -> int:
     """Set SparkQ up for this project: write sparkq.yml and create the database.
 
@@ -87,7 +89,7 @@ def setup(
     """
     from .. import config
 
-    target = _target()
+    target = config.config_path_for(ctx.config_path)
     flags = _Flags(
         project_name=project_name,
         repo_path=repo_path,
@@ -129,10 +131,10 @@ def setup(
 
     _write(target, config.to_yaml(file))
     project = file.project
-    settings = common.settings()
+    settings = ctx.settings()
     if settings.source != target.resolve():
         raise SparkQError(f"Wrote {target}, but SparkQ reads {settings.source_name}; pass --config {target}")
-    queue = common.queue()
+    queue = ctx.queue()
     queue.update_project(settings.project_name, project.repo_path, project.prd_path)
     _print_next(target, settings.db_path, settings.project_name, file)
     return 0
@@ -149,12 +151,6 @@ class _Flags:
 
 
 # -- where and what --------------------------------------------------------------------------------
-
-
-def _target() -> Path:
-    from .. import config
-
-    return config.config_path_for(common.config_path())
 
 
 def _is_terminal() -> bool:

@@ -16,6 +16,7 @@ from cyclopts import Parameter
 
 from ..serialization import claimed_to_dict, task_row_dict, task_to_dict
 from . import common, output, worker
+from .injected import Ctx
 
 if TYPE_CHECKING:
     from sparkq_domain import Task
@@ -61,6 +62,7 @@ def enqueue(
         TaskClassName | None, Parameter(name="--class", help="Task class (default: the tool's class).")
     ] = None,
     json: JsonFlag = False,
+    ctx: Ctx,
 ) -> None:
     """Queue a task at the back of a stream and print its id.
 
@@ -74,7 +76,7 @@ def enqueue(
     """
     _single_stdin(payload)
     body = common.read_json_object(payload, "payload", PAYLOAD_EXAMPLE)
-    task = common.queue().enqueue(stream, tool, body, timeout=timeout, task_class=task_class)
+    task = ctx.queue().enqueue(stream, tool, body, timeout=timeout, task_class=task_class)
     if json:
         output.print_json(task_to_dict(task))
     else:
@@ -84,6 +86,7 @@ def enqueue(
 def peek(
     *,
     stream: Annotated[str, Parameter(help="The stream to look at (its name or id).")],
+    ctx: Ctx,
 ) -> None:
     """Print the next queued task of a stream as one line of JSON, changing nothing.
 
@@ -94,21 +97,25 @@ def peek(
           sparkq peek --stream auth
           [ -n "$(sparkq peek --stream auth)" ] && echo "work waiting"
     """
-    worker.print_peek(stream)
+    worker.print_peek(ctx, stream)
 
 
 def claim(
     *,
     stream: Annotated[str | None, Parameter(help="The stream to claim from (required).")] = None,
     wait: Annotated[
-        str | None,
+        list[str] | None,
         Parameter(
             name="--wait",
             metavar="SECONDS",
             help="Wait up to SECONDS for a task to be queued (bare --wait: until one is, or Ctrl-C).",
             show_default=False,
+            # an optional value: a bare `--wait` is [], `--wait 30` is ["30"]
+            consume_multiple=(0, 1),
+            allow_repeating=False,
         ),
     ] = None,
+    ctx: Ctx,
 ) -> int | None:
     """Claim the oldest queued task of a stream: print it, with the stream's instructions, as one line of JSON.
 
@@ -126,19 +133,20 @@ def claim(
           sparkq claim --stream auth | jq -r .stream.instructions
     """
     if stream is None:
-        output.emit_error(*output.claim_usage(common.queue().queued_by_stream()))
+        output.emit_error(*output.claim_usage(ctx.queue().queued_by_stream()))
         return 2
     if wait is None:
-        worker.print_claim(stream)
+        worker.print_claim(ctx, stream)
     else:
-        worker.print_claim_waiting(stream, parse_wait(wait))
+        worker.print_claim_waiting(ctx, stream, parse_wait(wait))
     return None
 
 
-def parse_wait(text: str) -> float | None:
-    """`--wait` seconds as a number (None: wait forever)."""
-    if text == worker.WAIT_FOREVER:
+def parse_wait(values: list[str]) -> float | None:
+    """The seconds of `--wait SECONDS` as a number; None (wait forever) for a bare `--wait`."""
+    if not values:
         return None
+    [text] = values  # at most one: Cyclopts refuses more (consume_multiple=(0, 1))
     try:
         seconds = float(text)
     except ValueError:
@@ -164,6 +172,7 @@ def complete(
     stdout_file: StdoutFileOpt = None,
     stderr_file: StderrFileOpt = None,
     json: JsonFlag = False,
+    ctx: Ctx,
 ) -> None:
     """Report a running task as succeeded, with its result and captured output.
 
@@ -179,7 +188,7 @@ def complete(
     body = common.read_json_object(result, "result", RESULT_EXAMPLE)
     out = common.read_text(stdout, stdout_file, "stdout", "stdout")
     err = common.read_text(stderr, stderr_file, "stderr", "stderr")
-    task = common.queue().complete(task_id, body, stdout=out, stderr=err)
+    task = ctx.queue().complete(task_id, body, stdout=out, stderr=err)
     _report(task, json)
 
 
@@ -199,6 +208,7 @@ def fail(
     stdout_file: StdoutFileOpt = None,
     stderr_file: StderrFileOpt = None,
     json: JsonFlag = False,
+    ctx: Ctx,
 ) -> None:
     """Report a running task as failed, with the error and captured output.
 
@@ -214,7 +224,7 @@ def fail(
     message = common.read_text(error, error_file, "error message", "error")
     out = common.read_text(stdout, stdout_file, "stdout", "stdout")
     err = common.read_text(stderr, stderr_file, "stderr", "stderr")
-    task = common.queue().fail(task_id, message or "", stdout=out, stderr=err)
+    task = ctx.queue().fail(task_id, message or "", stdout=out, stderr=err)
     _report(task, json)
 
 
@@ -223,6 +233,7 @@ def requeue(
     /,
     *,
     json: JsonFlag = False,
+    ctx: Ctx,
 ) -> None:
     """Queue a fresh copy of a finished task and print the new id.
 
@@ -232,7 +243,7 @@ def requeue(
         Examples:
           sparkq requeue tsk_0123456789ab
     """
-    task = common.queue().requeue(task_id)
+    task = ctx.queue().requeue(task_id)
     if json:
         output.print_json(task_to_dict(task))
     else:
@@ -252,6 +263,7 @@ def list_tasks(
         bool,
         Parameter(help="Print a JSON array of task objects (with stale/auto_failed flags).", show_default=False),
     ] = False,
+    ctx: Ctx,
 ) -> None:
     """List tasks, newest first; stale and auto-failed tasks are marked.
 
@@ -265,7 +277,7 @@ def list_tasks(
           sparkq tasks --stale
           sparkq tasks --limit 100 --json
     """
-    queue = common.queue()
+    queue = ctx.queue()
     page = queue.list_tasks(stream=stream, status=status, stale=stale, limit=limit)
     if json:
         now = queue.now()
@@ -286,6 +298,7 @@ def show_task(
     /,
     *,
     json: Annotated[bool, Parameter(help="Print the task (and its stream) as JSON.", show_default=False)] = False,
+    ctx: Ctx,
 ) -> None:
     """Show everything about one task.
 
@@ -296,7 +309,7 @@ def show_task(
           sparkq task tsk_0123456789ab
           sparkq task tsk_0123456789ab --json | jq .result.summary
     """
-    queue = common.queue()
+    queue = ctx.queue()
     detail = queue.task_detail(task_id)
     if json:
         output.print_json(claimed_to_dict(detail.task, detail.stream))
@@ -317,6 +330,7 @@ def purge(
             help="Age of finished tasks to delete: Nh, Nd or Nw (default: purge.older_than_days, 3d).",
         ),
     ] = None,
+    ctx: Ctx,
 ) -> None:
     """Delete succeeded and failed tasks that finished longer ago than the given age.
 
@@ -329,10 +343,10 @@ def purge(
           sparkq purge --older-than 2w
     """
     if older_than is None:
-        older_than = f"{common.settings().file.purge.older_than_days}d"
+        older_than = f"{ctx.settings().file.purge.older_than_days}d"
     age = parse_age(older_than)
     with output.progress_bar("Purging finished tasks", "tasks") as progress:
-        deleted = common.queue().purge(age, progress=progress)
+        deleted = ctx.queue().purge(age, progress=progress)
     output.emit(f"Deleted {deleted} finished task(s) older than {older_than.strip()}")
 
 

@@ -17,7 +17,8 @@ from sparkq_domain.errors import Conflict, StreamEnded
 
 from .. import watcher
 from ..config import CONFIG_NAME
-from . import common, output
+from . import output
+from .injected import Ctx
 
 if TYPE_CHECKING:
     from sparkq_domain import Queue, StreamCounts
@@ -25,7 +26,7 @@ if TYPE_CHECKING:
     from ..config import Settings
 
 
-def watch(stream: Annotated[str, Parameter(help="The stream to watch (its name or id).")], /) -> int:
+def watch(stream: Annotated[str, Parameter(help="The stream to watch (its name or id).")], /, *, ctx: Ctx) -> int:
     """Watch a stream and wake its idle worker through a FIFO when a task is queued.
 
     The worker waits with `touch <tmp>/sparkq-S-done && cat <tmp>/sparkq-S-pipe
@@ -42,8 +43,8 @@ def watch(stream: Annotated[str, Parameter(help="The stream to watch (its name o
           sparkq watch auth
           sparkq --config ~/proj/sparkq.yml watch auth
     """
-    settings = common.settings()
-    queue = common.queue()
+    settings = ctx.settings()
+    queue = ctx.queue()
     counts = watchable(queue, stream)
     name = counts.stream.name
     folder = settings.watcher_dir
@@ -61,7 +62,7 @@ def watch(stream: Annotated[str, Parameter(help="The stream to watch (its name o
     previous = {sig: signal.signal(sig, on_signal) for sig in (signal.SIGTERM, signal.SIGINT)}
     try:
         watcher.ensure_fifo(files.pipe)
-        output.print_lines(stream_intro(counts))
+        output.print_lines(stream_intro(counts, settings))
         output.emit(f"Watching (PID {os.getpid()}): FIFO {files.pipe}, done-flag {files.done}. Stop with Ctrl-C.")
         sys.stdout.flush()
 
@@ -77,7 +78,7 @@ def watch(stream: Annotated[str, Parameter(help="The stream to watch (its name o
         loop = watcher.Watcher(
             files,
             has_work=has_work,
-            data_version=common.data_version(),
+            data_version=ctx.data_version(),
             idle_poll=config.idle_poll_seconds,
             busy_poll=config.busy_poll_seconds,
         )
@@ -102,13 +103,13 @@ def watchable(queue: Queue, ref: str) -> StreamCounts:
     return counts
 
 
-def stream_intro(counts: StreamCounts) -> list[str]:
+def stream_intro(counts: StreamCounts, settings: Settings) -> list[str]:
     """What `watch` and `run --session` print per stream: name, queued count, instructions, wait command."""
     queued = counts.counts.get(TaskStatus.QUEUED, 0)
     instructions = counts.stream.instructions or "(no instructions)"
     lines = [f"Stream {counts.stream.name} (session {counts.session_name}): {queued} queued"]
     lines += ["  " + line for line in instructions.splitlines() or [""]]
-    lines.append(f"Worker wait command: {wait_command(common.settings(), counts.stream.name)}")
+    lines.append(f"Worker wait command: {wait_command(settings, counts.stream.name)}")
     return lines
 
 

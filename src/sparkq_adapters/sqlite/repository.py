@@ -74,23 +74,27 @@ SELECT_NEXT_QUEUED = (
 # compare-and-set changes a task only while it is in the status the transition starts from. RETURNING
 # gives back the row as changed, so no second read. {set} is built from the transition's fields, and
 # {status} is the status it starts from, as a literal (a status enum's value, never input): with a
-# parameter there, the claim took twice as long.
+# parameter there, the claim took twice as long. The claim picks by rowid, which the queued index holds:
+# no read of the row and no second lookup through the id index to find it again.
 CLAIM_NEXT = (
-    "UPDATE tasks SET {set} WHERE id = (SELECT id FROM tasks INDEXED BY idx_tasks_queued "
+    "UPDATE tasks SET {set} WHERE rowid = (SELECT rowid FROM tasks INDEXED BY idx_tasks_queued "
     "WHERE stream_id = ? AND status = '{status}' ORDER BY seq LIMIT 1) "
     f"RETURNING {TASK_COLUMNS}"
 )
 APPLY_CHANGE = f"UPDATE tasks SET {{set}} WHERE id = ? AND status = '{{status}}' RETURNING {TASK_COLUMNS}"
-# The sweep's candidates, through the partial indexes of schema v4: the dead (started more than 2x the
-# timeout ago; the float julianday() is widened by ~0.1 s, Task.is_dead then decides exactly) and
-# those whose start the clock went back past. Index seeks: a claim does not read every running task.
-# INDEXED BY: without statistics the planner prefers another index, which reads every running task.
-# One statement: the sweep runs inside every claim.
+# The sweep's candidates, through the one partial index of running tasks by (timeout, started_at): for each
+# distinct timeout of a running task (a handful; the recursive part steps from one to the next, a seek
+# each), those started more than twice that timeout before now (the dead: the bound is cut to the
+# millisecond, which widens it; Task.is_dead then decides exactly), and those whose start the clock went
+# back past. Index seeks only: a claim does not read every running task. INDEXED BY: without statistics
+# the planner prefers another index. One statement: the sweep runs inside every claim.
+_RUNNING = "tasks INDEXED BY idx_tasks_running WHERE status = 'running'"
 SELECT_SWEEP_CANDIDATES = (
-    f"SELECT {TASK_COLUMNS} FROM tasks INDEXED BY idx_tasks_running_deadline WHERE status = 'running' "
-    "AND julianday(started_at) + timeout / 43200.0 < julianday(?1) + 0.000001 "
-    f"UNION ALL SELECT {TASK_COLUMNS} FROM tasks INDEXED BY idx_tasks_running_started "
-    "WHERE status = 'running' AND started_at > ?1"
+    f"WITH RECURSIVE timeouts(t) AS (SELECT MIN(timeout) FROM {_RUNNING} "
+    f"UNION ALL SELECT (SELECT MIN(timeout) FROM {_RUNNING} AND timeout > t) FROM timeouts WHERE t IS NOT NULL) "
+    f"SELECT {TASK_COLUMNS} FROM timeouts CROSS JOIN {_RUNNING} AND timeout = t "
+    "AND started_at < strftime('%Y-%m-%dT%H:%M:%fZ', ?1, '-' || (2 * t) || ' seconds') "
+    f"UNION ALL SELECT {TASK_COLUMNS} FROM timeouts CROSS JOIN {_RUNNING} AND timeout = t AND started_at > ?1"
 )
 SELECT_TASKS = f"SELECT {TASK_COLUMNS} FROM tasks"
 COUNT_TASKS = "SELECT COUNT(*) FROM tasks"
@@ -98,14 +102,14 @@ TASK_FILTER_STREAM = "stream_id = ?"
 # A status is written into the statement as a literal (an enum's value, never input), so that SQLite
 # may use the partial index of that status, and the index is named: without statistics the planner
 # walks a stream's whole history, or the whole table, filtering rows. Which index serves which status:
-# queued the queue itself, running the sweep's (by start), finished the finished tasks by status and
+# queued the queue itself, running the sweep's, finished the finished tasks by status and
 # stream (lists of one stream, and every count); a page of finished tasks across streams walks `seq`
 # newest first instead (they are most of the table, so the page fills at once).
 TASK_FILTER_STATUS = "status = '{status}'"
 TASK_FILTER_FINISHED = "status IN ('succeeded', 'failed')"
 STATUS_INDEX = {
     TaskStatus.QUEUED: "idx_tasks_queued",
-    TaskStatus.RUNNING: "idx_tasks_running_started",
+    TaskStatus.RUNNING: "idx_tasks_running",
     TaskStatus.SUCCEEDED: "idx_tasks_finished_status",
     TaskStatus.FAILED: "idx_tasks_finished_status",
 }
@@ -120,13 +124,34 @@ TASK_PAGE = " LIMIT ? OFFSET ?"
 COUNT_BY_STREAM_STATUS = (
     "SELECT stream_id, 'queued', COUNT(*) FROM tasks INDEXED BY idx_tasks_queued WHERE status = 'queued'{where} "
     "GROUP BY stream_id "
-    "UNION ALL SELECT stream_id, 'running', COUNT(*) FROM tasks INDEXED BY idx_tasks_running_started "
+    "UNION ALL SELECT stream_id, 'running', COUNT(*) FROM tasks INDEXED BY idx_tasks_running "
     "WHERE status = 'running'{where} GROUP BY stream_id "
     "UNION ALL SELECT stream_id, status, COUNT(*) FROM tasks INDEXED BY idx_tasks_finished_status "
     "WHERE status IN ('succeeded', 'failed'){where} GROUP BY stream_id, status"
 )
 COUNT_ALL_STREAMS = COUNT_BY_STREAM_STATUS.format(where="")
 COUNT_ONE_STREAM = COUNT_BY_STREAM_STATUS.format(where=" AND stream_id = ?1")
+# A stream's tasks of every status, a page at a time: its queued, running, succeeded and failed tasks each
+# come in `seq` order from the partial index that holds them (running ones, few, are sorted), and SQLite
+# merges the four as it reads. The merge pages over (rowid, seq) from the indexes alone, and only the
+# page's rows are read from the table: a page costs its offset in index entries plus its length in rows,
+# never the stream's history. (An index of every task by stream would cost every enqueue one more page
+# written.) The stream's count adds up the four counts, each from its index.
+_STREAM_ARMS = (
+    "tasks INDEXED BY idx_tasks_queued WHERE stream_id = ?1 AND status = 'queued'",
+    "tasks INDEXED BY idx_tasks_running WHERE status = 'running' AND stream_id = ?1",
+    "tasks INDEXED BY idx_tasks_finished_status WHERE status IN ('succeeded', 'failed') AND status = 'succeeded' "
+    "AND stream_id = ?1",
+    "tasks INDEXED BY idx_tasks_finished_status WHERE status IN ('succeeded', 'failed') AND status = 'failed' "
+    "AND stream_id = ?1",
+)
+STREAM_PAGE = {
+    newest: f"SELECT {TASK_COLUMNS} FROM tasks WHERE rowid IN (SELECT position FROM ("
+    + " UNION ALL ".join(f"SELECT rowid AS position, seq FROM {arm}" for arm in _STREAM_ARMS)
+    + f" ORDER BY seq{order} LIMIT ?2 OFFSET ?3)) ORDER BY seq{order}"
+    for newest, order in ((True, " DESC"), (False, ""))
+}
+COUNT_STREAM = "SELECT " + " + ".join(f"(SELECT COUNT(*) FROM {arm})" for arm in _STREAM_ARMS)
 # Newest first through `seq`, named: the planner would rather take every finished task from the finished
 # index and sort them (2 s at a million tasks) than walk back from the newest until it has `limit`.
 SELECT_FINISHED_SINCE = (
@@ -441,15 +466,20 @@ class SqliteRepository:
         if query.stale_at is not None:
             stale = self._stale_tasks(query)[query.offset :]
             return stale if query.limit is None else stale[: query.limit]
+        limit = -1 if query.limit is None else query.limit
+        if query.stream_id is not None and query.status is None:
+            rows = self._conn.execute(STREAM_PAGE[query.newest_first], (query.stream_id, limit, query.offset))
+            return [_task(r) for r in rows]
         where, params = _task_filter(query)
         order = TASK_ORDER_NEWEST if query.newest_first else TASK_ORDER_OLDEST
-        limit = -1 if query.limit is None else query.limit
         sql = _tasks_from(SELECT_TASKS, query, counting=False) + where + order + TASK_PAGE
         return [_task(r) for r in self._conn.execute(sql, (*params, limit, query.offset))]
 
     def count_tasks(self, query: TaskQuery) -> int:
         if query.stale_at is not None:
             return len(self._stale_tasks(query))
+        if query.stream_id is not None and query.status is None:
+            return int(self._conn.execute(COUNT_STREAM, (query.stream_id,)).fetchone()[0])
         where, params = _task_filter(query)
         return int(self._conn.execute(_tasks_from(COUNT_TASKS, query, counting=True) + where, params).fetchone()[0])
 
