@@ -96,6 +96,7 @@ def build_cli(open_context: Callable[[str | None], Context]) -> App:
     )
     _command(session, "list", "sessions:session_list", "List sessions, oldest first, with how many streams each holds.")
     _command(session, "end", "sessions:session_end", "End a session and every active stream in it.")
+    _command(session, "edit", "sessions:session_edit", "Replace a session's description (an ended session's too).")
     app.command(session)
 
     stream = App(name="stream", help="Create, list and end streams (feature lanes with instructions).")
@@ -104,6 +105,12 @@ def build_cli(open_context: Callable[[str | None], Context]) -> App:
         stream, "list", "sessions:stream_list", "List streams with their session, status, task counts and instructions."
     )
     _command(stream, "end", "sessions:stream_end", "End a stream: it accepts no new tasks.")
+    _command(
+        stream,
+        "edit",
+        "sessions:stream_edit",
+        "Replace a stream's instructions: the next task claimed from it carries them.",
+    )
     app.command(stream)
 
     # the worker protocol

@@ -1,4 +1,4 @@
-"""`sparkq session …` and `sparkq stream …`: create, list and end sessions and streams."""
+"""`sparkq session …` and `sparkq stream …`: create, list, edit and end sessions and streams."""
 
 from __future__ import annotations
 
@@ -103,6 +103,62 @@ def session_end(
         output.emit(f"Session {session.name} ended")
 
 
+def session_edit(
+    name: Annotated[str, Parameter(help="The session to edit (its name or id).")],
+    /,
+    *,
+    description: Annotated[
+        str | None,
+        Parameter(
+            alias="-d",
+            allow_leading_hyphen=True,
+            help="The new description; @path reads a file, '-' standard input; \"\" clears it.",
+        ),
+    ] = None,
+    description_file: Annotated[
+        str | None,
+        Parameter(allow_leading_hyphen=True, help="Read the new description from this file ('-' = standard input)."),
+    ] = None,
+    json: JsonFlag = False,
+    ctx: Ctx,
+) -> None:
+    """Replace a session's description (an ended session's too).
+
+    Give exactly one of -d TEXT or --description-file PATH. With --json, prints
+    the session object.
+
+        Examples:
+          sparkq session edit api-v2 -d "Version 2 of the public API"
+          sparkq session edit api-v2 --description-file notes.md
+    """
+    text = _new_text(description, description_file, "session description", "description")
+    session = ctx.queue().describe_session(name, text)
+    if json:
+        output.print_json(session_to_dict(session))
+    else:
+        output.emit(f"Session {session.name}: description {_what_changed(text)}")
+
+
+def _new_text(value: str | None, file: str | None, what: str, flag: str) -> str | None:
+    """The text an edit sets, None for a blank one (it clears): exactly one of `--<flag>` and `--<flag>-file`."""
+    if value is None and file is None:
+        raise common.UsageError(
+            f"Give the new {what}: --{flag} TEXT, or --{flag}-file PATH ('-' reads standard input); "
+            f'--{flag} "" clears it'
+        )
+    text = common.read_text(value, file, what, flag)
+    # the UI's blank field clears too: null, as the PUT endpoints take it, never a text of spaces
+    return text if text and text.strip() else None
+
+
+def _what_changed(text: str | None) -> str:
+    """`replaced (2 lines, 40 characters)`, or `cleared` for no text."""
+    if not text:
+        return "cleared"
+    lines = len(text.splitlines())
+    return f"replaced ({output.plural(lines, 'line')}, {output.plural(len(text), 'character')})"
+
+
 # -- streams ---------------------------------------------------------------------------------------
 
 
@@ -194,3 +250,43 @@ def stream_end(
     queued = output.count_of(queue.stream_counts(stream.id).counts, "queued")
     note = f"; {output.plural(queued, 'queued task')} kept in history, no longer claimable" if queued else ""
     output.emit(f"Stream {stream.name} ended{note}")
+
+
+def stream_edit(
+    name: Annotated[str, Parameter(help="The stream to edit (its name or id).")],
+    /,
+    *,
+    instructions: Annotated[
+        str | None,
+        Parameter(
+            alias="-i",
+            allow_leading_hyphen=True,
+            help="The new instructions; @path reads a file, '-' standard input; \"\" clears them.",
+        ),
+    ] = None,
+    instructions_file: Annotated[
+        str | None,
+        Parameter(allow_leading_hyphen=True, help="Read the new instructions from this file ('-' = standard input)."),
+    ] = None,
+    json: JsonFlag = False,
+    ctx: Ctx,
+) -> None:
+    """Replace a stream's instructions: the next task claimed from it carries them.
+
+    Give exactly one of -i TEXT or --instructions-file PATH. This is how a worker's
+    question (a task failed with `QUESTION: …`) is answered: edit the instructions,
+    then requeue the task. Running tasks keep what they were told; an ended stream
+    cannot be edited. With --json, prints the stream object.
+
+        Examples:
+          sparkq stream edit auth -i "Use OAuth, not passwords; done when tests pass"
+          sparkq stream edit auth --instructions-file auth.md
+          git show HEAD:docs/auth.md | sparkq stream edit auth --instructions-file -
+    """
+    text = _new_text(instructions, instructions_file, "stream instructions", "instructions")
+    stream = ctx.queue().instruct_stream(name, text)
+    if json:
+        output.print_json(stream_to_dict(stream))
+    else:
+        then = "; the next task claimed from it carries them" if text else ""
+        output.emit(f"Stream {stream.name}: instructions {_what_changed(text)}{then}")
