@@ -8,6 +8,13 @@ from typing import Any
 HEALTH_TIMEOUT_SECONDS = 0.5
 
 
+def server_url(host: str, port: int) -> str:
+    """The URL of a server on loopback `host`: `localhost` as the 127.0.0.1 it binds, IPv6 in brackets."""
+    if ":" in host:
+        return f"http://[{host}]:{port}"
+    return f"http://{'127.0.0.1' if host == 'localhost' else host}:{port}"
+
+
 def _opener() -> Any:
     import urllib.request
 

@@ -82,7 +82,9 @@ def build_app(settings: Settings, port: int, *, body_timeout_seconds: float = BO
     print(f"Checking the database {settings.db_path} (about a second per GB) …", flush=True)
     with output.progress_bar("Checking every page", "pages") as progress:
         queue = queue_from_settings(settings, check_pages=True, check_progress=progress)
-    server = ServerInfo(pid=os.getpid(), port=port, started_at=format_time(SystemClock().now()))
+    server = ServerInfo(
+        pid=os.getpid(), port=port, host=settings.file.server.host, started_at=format_time(SystemClock().now())
+    )
     options = ServerOptions(
         port=port,
         max_body_bytes=settings.file.server.max_body_bytes,

@@ -106,6 +106,16 @@ def test_status_with_live_pid_and_healthy_api_says_running(
     assert report["server"] == {"state": "running", "pid": os.getpid(), "url": f"http://127.0.0.1:{health_server}"}
 
 
+def test_status_shows_a_server_on_localhost_at_the_address_sparkq_run_gives(
+    sparkq: RunSparkq, workdir: Path, health_server: int
+) -> None:
+    # `localhost` binds 127.0.0.1: `sparkq run`, `sparkq status` and /api/status give that URL alike
+    (workdir / "sparkq.yml").write_text(f"server: {{host: localhost, port: {health_server}}}\n")
+    with hold_lock(workdir / "sparkq.lock"):
+        report = ok_json(sparkq("status", "--json"))
+    assert report["server"]["url"] == f"http://127.0.0.1:{health_server}"
+
+
 def test_status_json_has_server_sessions_streams_and_counts(sparkq: RunSparkq, workdir: Path) -> None:
     queue = make_stream(workdir)
     queue.enqueue("auth", "run-bash", {})

@@ -5,6 +5,10 @@ from __future__ import annotations
 from pathlib import Path
 from typing import TYPE_CHECKING
 
+from litestar.testing import TestClient
+
+from sparkq_adapters import config
+from sparkq_entry.asgi import build_app
 from sparkq_entry.wiring import open_queue
 
 from .cli_support import ok_json
@@ -86,3 +90,11 @@ def test_status_shows_the_same_active_work_as_sparkq_status(workdir: Path, spark
     assert {k: v for k, v in session.items() if k != "streams"} == next(iter(cli["sessions"]))
     assert session["streams"] == cli["streams"]
     assert [s["name"] for s in session["streams"]] == ["auth", "docs"]
+
+
+def test_status_gives_the_url_the_server_listens_on_an_ipv6_loopback(workdir: Path) -> None:
+    (workdir / "sparkq.yml").write_text('server: {host: "::1"}\n')
+    app = build_app(config.load_file(workdir / "sparkq.yml"), PORT)
+    with TestClient(app, base_url=f"http://127.0.0.1:{PORT}") as api:  # the test transport takes no [::1]
+        server = api.get("/api/status").json()["server"]
+    assert server["url"] == f"http://[::1]:{PORT}"

@@ -15,6 +15,7 @@ from sparkq_domain import Queue
 from sparkq_domain.overview import MAX_OVERVIEW_TASKS, ActiveWork, Overview, active_work, overview
 
 from ..clock import format_time
+from ..local_api import server_url
 from ..serialization import counts_to_dict, session_to_dict, stats_to_dict, stream_counts_to_dict, task_row_dict
 from .bodies import NoBody
 from .contract import (
@@ -45,10 +46,12 @@ class ServerInfo:
     pid: int
     port: int
     started_at: str
+    #: the loopback address it listens on (sparkq.yml's server.host)
+    host: str = "127.0.0.1"
 
     @property
     def url(self) -> str:
-        return f"http://127.0.0.1:{self.port}"
+        return server_url(self.host, self.port)
 
 
 def health(queue: Queue) -> dict[str, Any]:
