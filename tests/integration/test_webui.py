@@ -15,7 +15,7 @@ import httpx
 import pytest
 from playwright.sync_api import Page, expect, sync_playwright
 
-from sparkq_domain import Queue
+from sparkq_domain import AUTO_FAIL_MESSAGE, Queue
 from sparkq_entry import open_queue
 from tests.integration.conftest import Server, free_port
 from tests.integration.webui_support import (
@@ -573,6 +573,10 @@ def test_stale_rows_are_yellow_and_auto_failed_rows_red(
     lib.claim_task(dead)
     clock.ago(seconds=0)
     fine = lib.enqueue(stream, "run-bash", {"script": "quick.sh"}).id
+    # a worker's failure in the sweep's own words is a reported failure: neither red nor bannered
+    lookalike = lib.enqueue(stream, "run-bash", {"script": "copycat.sh"}).id
+    lib.claim_task(lookalike)
+    lib.fail(lookalike, AUTO_FAIL_MESSAGE.format(timeout=10), error_type="Copycat")
 
     open_page(page, ui, f"tasks?stream_id={stream}")
     stale_row = page.locator(f'tr[data-task-id="{stale}"]')
@@ -585,11 +589,19 @@ def test_stale_rows_are_yellow_and_auto_failed_rows_red(
     expect_background(page, f'tr[data-task-id="{stale}"] td', STALE_BG)
     expect_background(page, f'tr[data-task-id="{dead}"] td', AUTO_FAILED_BG)
     expect_background(page, f'tr[data-task-id="{fine}"] td', "rgba(0, 0, 0, 0)")
+    lookalike_row = page.locator(f'tr[data-task-id="{lookalike}"]')
+    expect(lookalike_row.locator(".badge")).to_have_text("failed")
+    expect(lookalike_row).not_to_have_class(re.compile(r"\bauto-failed\b"))
     screenshot(page, "tasks")
 
     page.click(f'tr[data-task-id="{dead}"] td:nth-child(2)')  # a row click opens the detail
     expect(page.locator("#task-id")).to_have_text(dead)
     expect(page.locator(".banner.danger")).to_contain_text("Auto-failed")
+
+    open_page(page, ui, f"tasks/{lookalike}")
+    expect(page.locator("#task-error")).to_have_text(AUTO_FAIL_MESSAGE.format(timeout=10))
+    expect(page.locator("#task-error-type")).to_have_text("Copycat")
+    expect(page.locator(".banner.danger")).to_have_count(0)
 
 
 def test_untrusted_text_is_shown_literally_and_never_runs(page: Page, ui: Server, lib: Queue) -> None:

@@ -1,10 +1,7 @@
 // Live updates and the server indicator: an EventSource on /api/events, plus /api/health checks.
 
-const EVENT_KINDS = [
-  "task.enqueued", "task.claimed", "task.completed", "task.failed", "task.auto_failed", "task.requeued",
-  "session.created", "session.ended", "session.updated",
-  "stream.created", "stream.ended", "stream.updated",
-];
+import { EVENT_KINDS } from "./events.js";
+
 const DOWN_POLL_MS = 2000;
 const UP_POLL_MS = 15000;
 

@@ -71,7 +71,7 @@ async function refresh() {
   }
 }
 
-/** Refresh shortly, for a change of `kind` ("task.enqueued", …); no kind: anything may have changed. */
+/** Refresh shortly, for a change of `kind` (one of EVENT_KINDS, events.js); no kind: anything may have changed. */
 function refreshSoon(kind) {
   if (changes !== null) {
     if (kind) changes.add(kind);

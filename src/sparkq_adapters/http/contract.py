@@ -119,7 +119,7 @@ FIELD_RULES: dict[tuple[str, str], dict[str, Any]] = {
     ("TaskRow", "task_class"): {"enum": TASK_CLASSES},
     ("TaskOut", "failure_kind"): {"enum": FAILURE_KINDS},
     ("TaskRow", "failure_kind"): {"enum": FAILURE_KINDS},
-    ("TaskFail", "error_type"): {"maxLength": MAX_ERROR_TYPE_CHARS},
+    ("TaskFail", "error_type"): {"max_length": MAX_ERROR_TYPE_CHARS},
     ("Health", "status"): {"enum": ["ok"]},
     ("SessionCreate", "name"): {"pattern": NAME_PATTERN},
     ("StreamCreate", "name"): {"pattern": NAME_PATTERN},

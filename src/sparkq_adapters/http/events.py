@@ -1,9 +1,8 @@
 """Live events: one poller tails the change feed and fans events out to SSE subscribers.
 
 `GET /api/events` streams Server-Sent Events: `id` is the event's sequence number, `event`
-its kind (`task.enqueued`, `task.claimed`, `task.completed`, `task.failed`,
-`task.auto_failed`, `task.requeued`, `session.created`, `session.ended`, `stream.created`,
-`stream.ended`, …) and `data` a JSON object `{seq, kind, id, stream_id, status, at}`.
+its kind (one of `EventKind`, e.g. `task.claimed`; the OpenAPI document lists them) and `data` a
+JSON object `{seq, kind, id, stream_id, status, at}`.
 A client that reconnects with `Last-Event-ID` (or `?after=SEQ`) gets what it missed.
 """
 
@@ -23,6 +22,7 @@ from litestar.response import ServerSentEvent, ServerSentEventMessage
 
 from sparkq_domain.limits import MAX_JSON_INTEGER, quoted
 
+from ..event_kinds import EventKind
 from .contract import reads
 
 log = logging.getLogger("sparkq.server")
@@ -146,7 +146,16 @@ def _message(event: dict[str, Any]) -> ServerSentEventMessage:
     return ServerSentEventMessage(data=json.dumps(event), event=event["kind"], id=event["seq"])
 
 
-@get("/api/events", tags=["events"], media_type="text/event-stream", responses=reads(400))
+#: the route's description in the OpenAPI document, with the kinds an event may have
+DESCRIPTION = (
+    "Server-Sent Events, one per change by any process; resume with Last-Event-ID or `after`. "
+    f"Each event's `event` is its kind, one of: {', '.join(kind.value for kind in EventKind)}; "
+    "its `data` is a JSON object {seq, kind, id, stream_id, status, at}. A sequence number past the newest "
+    "event is refused (400): it comes from another or a re-created database."
+)
+
+
+@get("/api/events", tags=["events"], media_type="text/event-stream", responses=reads(400), description=DESCRIPTION)
 async def events(
     request: Request[Any, Any, Any],
     hub: NamedDependency[EventHub],

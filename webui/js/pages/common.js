@@ -1,6 +1,7 @@
 // Helpers shared by the pages.
 import { api, ApiError, enc } from "../api.js";
 import { el, replace } from "../dom.js";
+import { STREAM_LIST_EVENTS } from "../events.js";
 import { ago, duration, timestamp } from "../format.js";
 import { confirmDialog } from "../modal.js";
 import { errorPanel, statusBadge, toast } from "../ui.js";
@@ -124,7 +125,7 @@ export function refresher(load, problem, isAlive) {
 /** Whether `changes` (see `refresher`) may have touched the stream list: a stream or session event. */
 export function touchesStreams(changes) {
   if (!changes) return true;
-  return [...changes].some((kind) => kind.startsWith("stream.") || kind.startsWith("session."));
+  return [...changes].some((kind) => STREAM_LIST_EVENTS.has(kind));
 }
 
 /** Ask, then end a session or a stream (`kind`); say how it went. Resolves false if cancelled. */
