@@ -16,12 +16,16 @@ from sparkq_domain.errors import Conflict, NotFound
 from .. import config, server, watcher
 from ..local_api import server_url
 from ..process import Process, clear_stale_lock, lock_holder
-from . import common, output
+from . import output
 from .common import UsageError
+from .injected import Ctx
 from .watch import stream_intro, watchable
 
 if TYPE_CHECKING:
-    from sparkq_domain import StreamCounts
+    from sparkq_domain import Queue, StreamCounts
+
+    from ..config import Settings
+    from .common import Context
 
 
 def run(
@@ -30,6 +34,7 @@ def run(
     session: Annotated[
         str | None, Parameter(help="Also start a watcher for every active stream of this session.")
     ] = None,
+    ctx: Ctx,
 ) -> int:
     """Start the SparkQ server (API and web UI) on 127.0.0.1 in the foreground.
 
@@ -47,7 +52,7 @@ def run(
           sparkq run --session api-v2
           sparkq run --port 8421
     """
-    settings = common.settings()
+    settings = ctx.settings()
     chosen = settings.file.server.port if port is None else port
     if not config.PORT.holds(chosen):
         raise UsageError(f"Invalid port {chosen}: use a number from 1 to 65535")
@@ -55,9 +60,9 @@ def run(
     url = server_url(host, chosen)
 
     if session is not None:
-        streams = watched_streams(session)
+        streams = watched_streams(ctx.queue(), session)
     elif _interactive() and lock_holder(settings.lock_path) is None:  # a running server: refused below
-        streams = pick_streams()
+        streams = pick_streams(ctx.queue())
     else:
         streams = []
     children: list[subprocess.Popen[bytes]] = []
@@ -66,14 +71,14 @@ def run(
         print(f"SparkQ server running at {url} (PID {os.getpid()}); UI at {url}/", flush=True)
         print(f"Database: {settings.db_path}. Stop with Ctrl-C or `sparkq stop`.", flush=True)
         for counts in streams:
-            output.print_lines(stream_intro(counts))
-            children.append(start_watcher(counts.stream.name))
+            output.print_lines(stream_intro(counts, settings))
+            children.append(start_watcher(settings, counts.stream.name))
         if children:
             print(f"Watchers started for {len(children)} stream(s) in {settings.watcher_dir}", flush=True)
 
     try:
         server.serve(
-            lambda: common.app_factory()(settings, chosen),
+            lambda: ctx.server_app(settings, chosen),
             host=host,
             port=chosen,
             lock_path=settings.lock_path,
@@ -89,6 +94,7 @@ def run(
 def stop(
     *,
     stream: Annotated[str | None, Parameter(help="Stop only this stream's watcher (the server keeps running).")] = None,
+    ctx: Ctx,
 ) -> int:
     """Stop the server and every watcher (SIGTERM, then SIGKILL after 5 s).
 
@@ -103,12 +109,12 @@ def stop(
           sparkq stop --stream auth
     """
     if stream is not None:
-        pid = stop_watcher(_watcher_lock(stream))
+        pid = stop_watcher(_watcher_lock(ctx, stream), ctx.settings().db_path)
         if pid is None:
             raise NotFound(f"No watcher running for stream {stream}")
         print(f"Watcher for stream {stream} stopped (PID {pid})")
         return 0
-    lock, ignored = common.server_lock()
+    lock, ignored = ctx.server_lock()
     if ignored is not None:
         output.emit_error(f"Warning: the config does not load, so watchers are left alone: {ignored.message}")
         output.emit_error(f"Warning: looking for the server at {lock}")
@@ -124,12 +130,12 @@ def stop(
     try:
         server.stop(lock)
     except server.ServerError:
-        stopped = stop_all_watchers()
+        stopped = stop_all_watchers(ctx.settings())
         if not stopped:
             raise
         print("SparkQ server was not running")
     else:
-        stop_all_watchers()
+        stop_all_watchers(ctx.settings())
         print("SparkQ server stopped")
     return 0
 
@@ -137,9 +143,8 @@ def stop(
 # -- watchers --------------------------------------------------------------------------------------
 
 
-def watched_streams(session: str) -> list[StreamCounts]:
+def watched_streams(queue: Queue, session: str) -> list[StreamCounts]:
     """The active streams of an active session (an error for an unknown or ended session)."""
-    queue = common.queue()
     found = queue.get_session(session)
     if found.status is not Status.ACTIVE:
         raise Conflict(f"Session {found.name!r} has ended; start `sparkq run` with an active one")
@@ -149,9 +154,8 @@ def watched_streams(session: str) -> list[StreamCounts]:
     return streams
 
 
-def pick_streams() -> list[StreamCounts]:
+def pick_streams(queue: Queue) -> list[StreamCounts]:
     """On a terminal: offer active sessions, then streams with queued work; Enter = none."""
-    queue = common.queue()
     sessions = list(queue.list_sessions("active"))
     waiting = [s for s in queue.queued_by_stream() if s.counts.get(TaskStatus.QUEUED, 0) > 0]
     if not sessions and not waiting:
@@ -178,14 +182,14 @@ def pick_streams() -> list[StreamCounts]:
             return []
         if answer.isdigit() and 1 <= int(answer) <= len(choices):
             kind, ref = choices[int(answer) - 1]
-            return watched_streams(ref) if kind == "session" else [watchable(queue, ref)]
+            return watched_streams(queue, ref) if kind == "session" else [watchable(queue, ref)]
         print(f"Please answer a number from 1 to {len(choices)}, or press Enter.")
 
 
-def start_watcher(stream: str) -> subprocess.Popen[bytes]:
+def start_watcher(settings: Settings, stream: str) -> subprocess.Popen[bytes]:
     """`sparkq watch STREAM` as a child process, on the same config (via SPARKQ_CONFIG)."""
     env = dict(os.environ)
-    source = common.settings().source
+    source = settings.source
     if source is not None:
         env["SPARKQ_CONFIG"] = str(source.resolve())
     # the watcher's greeting was printed by `run` already; its errors still reach stderr
@@ -201,7 +205,7 @@ def stop_child(child: subprocess.Popen[bytes]) -> None:
         pass
 
 
-def stop_watcher(files: watcher.WatcherFiles) -> int | None:
+def stop_watcher(files: watcher.WatcherFiles, database: Path) -> int | None:
     """Stop the stream's watcher if it serves this database; its PID, or None when none runs.
 
     The watcher is the process that holds the flock on its lockfile and is named in it (never a
@@ -209,7 +213,6 @@ def stop_watcher(files: watcher.WatcherFiles) -> int | None:
     this database. Another project's watcher in a shared folder is refused with an error naming
     its database, and its files are left as they are.
     """
-    database = common.settings().db_path
     pid = watcher.running(files)
     if not watcher.serves(files, database):
         if pid is not None:
@@ -235,25 +238,24 @@ def stop_watcher(files: watcher.WatcherFiles) -> int | None:
     return pid
 
 
-def stop_all_watchers() -> list[int]:
+def stop_all_watchers(settings: Settings) -> list[int]:
     """Stop every watcher that serves this database (never another project's in a shared folder)."""
-    settings = common.settings()
     stopped = []
     for files in watcher.serving(settings.watcher_dir, settings.db_path):
-        pid = stop_watcher(files)
+        pid = stop_watcher(files, settings.db_path)
         if pid is not None:
             print(f"Watcher for stream {files.stream} stopped (PID {pid})")
             stopped.append(pid)
     return stopped
 
 
-def _watcher_lock(stream: str) -> watcher.WatcherFiles:
+def _watcher_lock(ctx: Context, stream: str) -> watcher.WatcherFiles:
     """The files of the stream's watcher; `stream` is its name or id."""
-    folder = common.settings().watcher_dir
+    folder = ctx.settings().watcher_dir
     files = watcher.WatcherFiles.for_stream(folder, stream)
     if not files.lock.exists() and not files.database.exists() and stream.startswith("str_"):
         # an id: the files are named after the stream's name
-        files = watcher.WatcherFiles.for_stream(folder, common.queue().get_stream(stream).name)
+        files = watcher.WatcherFiles.for_stream(folder, ctx.queue().get_stream(stream).name)
     return files
 
 

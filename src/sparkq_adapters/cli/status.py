@@ -12,7 +12,8 @@ from sparkq_domain.overview import active_work
 from ..local_api import healthy, server_url
 from ..process import lock_holder
 from ..serialization import counts_to_dict, session_to_dict, stream_counts_to_dict
-from . import common, output
+from . import output
+from .injected import Ctx
 
 #: how long the health check waits: a live local server answers in milliseconds
 
@@ -20,6 +21,7 @@ from . import common, output
 def status(
     *,
     json: Annotated[bool, Parameter(help="Print JSON instead of text.", show_default=False)] = False,
+    ctx: Ctx,
 ) -> None:
     """Show whether the server runs, the active sessions and streams, and task counts per status.
 
@@ -32,7 +34,7 @@ def status(
           sparkq status
           sparkq status --json | jq .task_counts.queued
     """
-    lock, ignored = common.server_lock()
+    lock, ignored = ctx.server_lock()
     if ignored is not None:
         from ..config import ConfigError, ServerConfig
 
@@ -42,12 +44,12 @@ def status(
             output.emit(server_line(server))
         stop_hint = "`sparkq stop` still stops it" if server["pid"] is not None else "no server holds " + str(lock)
         raise ConfigError(f"{ignored.message}\n(the server was looked for at {lock}: {stop_hint})")
-    settings = common.settings()
+    settings = ctx.settings()
     server = server_state(lock, settings.file.server.host, settings.file.server.port)
     if not json:
         # said before the database is opened, so a broken database does not hide the server's state
         output.emit(server_line(server))
-    queue = common.queue()
+    queue = ctx.queue()
     work = active_work(queue)
     counts = counts_to_dict(work.counts)
     if json:
