@@ -128,7 +128,8 @@ def test_the_help_pages_say_how_to_edit_with_examples(cli: Run) -> None:
     assert "sparkq stream edit auth --instructions-file auth.md" in stream_help
     assert "--instructions-file" in stream_help and "QUESTION:" in stream_help
     assert "sparkq session edit api-v2 -d" in ok(cli("session", "edit", "--help"))
-    assert "edit" in ok(cli("stream", "--help"))
+    assert "Create, list, edit and end streams" in ok(cli("stream", "--help"))
+    assert "Create, list, edit and end sessions" in ok(cli("session", "--help"))
 
 
 def test_the_edit_commands_the_readme_and_the_playbook_show_run_as_written(cli: Run, workdir: Path) -> None:

@@ -90,7 +90,7 @@ def build_cli(open_context: Callable[[str | None], Context]) -> App:
     )
 
     # sessions and streams
-    session = App(name="session", help="Create, list and end sessions (bounded periods of work).")
+    session = App(name="session", help="Create, list, edit and end sessions (bounded periods of work).")
     _command(
         session, "create", "sessions:session_create", "Start a session: a bounded period of work that holds streams."
     )
@@ -99,7 +99,7 @@ def build_cli(open_context: Callable[[str | None], Context]) -> App:
     _command(session, "edit", "sessions:session_edit", "Replace a session's description (an ended session's too).")
     app.command(session)
 
-    stream = App(name="stream", help="Create, list and end streams (feature lanes with instructions).")
+    stream = App(name="stream", help="Create, list, edit and end streams (feature lanes with instructions).")
     _command(stream, "create", "sessions:stream_create", "Create a stream (a feature lane) in a session.")
     _command(
         stream, "list", "sessions:stream_list", "List streams with their session, status, task counts and instructions."
