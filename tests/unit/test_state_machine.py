@@ -25,6 +25,7 @@ from sparkq_domain import (
     AUTO_FAIL_MESSAGE,
     Conflict,
     Duplicate,
+    FailureKind,
     InvalidInput,
     InvalidTransition,
     Queue,
@@ -71,6 +72,7 @@ class ModelTask:
     started_at: datetime | None = None
     finished_at: datetime | None = None
     error: str | None = None
+    error_type: str | None = None
     auto_failed: bool = False
 
 
@@ -270,18 +272,21 @@ class QueueMachine(RuleBasedStateMachine):
         assert before[model.id].status is TaskStatus.RUNNING
 
     @precondition(lambda self: self.tasks)
-    @rule(index=st.integers(0, 100))
-    def fail(self, index: int) -> None:
+    @rule(index=st.integers(0, 100), lookalike=st.booleans(), error_type=st.sampled_from([None, "TestFailure"]))
+    def fail(self, index: int, lookalike: bool, error_type: str | None) -> None:
         model = self.tasks[self.pick(list(self.tasks), index)]
-        if self.reported_too_late(lambda: self.queue.fail(model.id, "tests fail"), model):
+        # a worker may report in the sweep's own words: still a reported failure, never an auto-failure
+        message = AUTO_FAIL_MESSAGE.format(timeout=model.timeout) if lookalike else "tests fail"
+        if self.reported_too_late(lambda: self.queue.fail(model.id, message, error_type=error_type), model):
             return
         if model.status is not TaskStatus.RUNNING:
-            self.expect_invalid_transition(lambda: self.queue.fail(model.id, "tests fail"), model)
+            self.expect_invalid_transition(lambda: self.queue.fail(model.id, message, error_type=error_type), model)
             return
-        failed = self.queue.fail(model.id, "tests fail", stderr="trace")
-        assert failed.status is TaskStatus.FAILED and failed.error == "tests fail"
+        failed = self.queue.fail(model.id, message, error_type=error_type, stderr="trace")
+        assert failed.status is TaskStatus.FAILED and failed.error == message
         model.status = TaskStatus.FAILED
-        model.error = "tests fail"
+        model.error = message
+        model.error_type = error_type
         model.finished_at = self.clock.now()
 
     @precondition(lambda self: self.tasks)
@@ -462,6 +467,11 @@ class QueueMachine(RuleBasedStateMachine):
             assert task.finished_at == model.finished_at
             assert task.error == model.error
             assert task.auto_failed is model.auto_failed
+            assert task.error_type == model.error_type
+            failed = model.status is TaskStatus.FAILED
+            assert task.failure_kind is (
+                FailureKind.AUTO if model.auto_failed else FailureKind.ERROR if failed else None
+            )
             assert (task.status is TaskStatus.SUCCEEDED) is (task.result is not None)
 
     @invariant()
