@@ -203,6 +203,14 @@ def fail(
     error_file: Annotated[
         str | None, Parameter(allow_leading_hyphen=True, help="Read the error message from this file ('-' = stdin).")
     ] = None,
+    error_type: Annotated[
+        str | None,
+        Parameter(
+            name="--type",
+            allow_leading_hyphen=True,
+            help="A short category of the failure, such as TestFailure (stored apart from the message).",
+        ),
+    ] = None,
     stdout: StdoutOpt = None,
     stderr: StderrOpt = None,
     stdout_file: StdoutFileOpt = None,
@@ -224,7 +232,7 @@ def fail(
     message = common.read_text(error, error_file, "error message", "error")
     out = common.read_text(stdout, stdout_file, "stdout", "stdout")
     err = common.read_text(stderr, stderr_file, "stderr", "stderr")
-    task = ctx.queue().fail(task_id, message or "", stdout=out, stderr=err)
+    task = ctx.queue().fail(task_id, message or "", error_type=error_type, stdout=out, stderr=err)
     _report(task, json)
 
 
