@@ -25,6 +25,7 @@ MAX_OVERVIEW_TASKS = 100
 class ActiveWork:
     """The active sessions and streams, task counts per status over all streams, and the stale tasks."""
 
+    #: every status, 0 included, in the state machine's order
     counts: Mapping[TaskStatus, int]
     sessions: Sequence[Session]
     #: the active streams with their counts (an active stream's session is active)

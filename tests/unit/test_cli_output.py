@@ -14,6 +14,7 @@ from sparkq_adapters.cli.output import Cell, Column
 from sparkq_adapters.cli.tasks import parse_age
 from sparkq_adapters.process import pid_alive
 from sparkq_domain import Session, Status, Stream, StreamCounts, Task, TaskClass, TaskStatus
+from sparkq_domain.overview import ActiveWork
 
 NOW = datetime(2026, 3, 1, 12, 0, 0, tzinfo=UTC)
 
@@ -219,8 +220,9 @@ def test_status_report_lists_active_sessions_and_counts_tasks() -> None:
         id="ses_1", project_id="prj_1", name="api-v2", status=Status.ACTIVE, started_at=NOW, created_at=NOW,
         updated_at=NOW,
     )  # fmt: skip
-    counts = {"queued": 2, "running": 1, "succeeded": 0, "failed": 4}
-    lines = output.status_report("/db", [session], [], counts, stale=1)
+    counts = {TaskStatus.QUEUED: 2, TaskStatus.RUNNING: 1, TaskStatus.SUCCEEDED: 0, TaskStatus.FAILED: 4}
+    work = ActiveWork(counts=counts, sessions=[session], streams=[], stale=1)
+    lines = output.status_report("/db", work)
     assert lines[0] == "Database: /db"
     assert "Active sessions (1): api-v2" in lines
     assert "Tasks: 2 queued  1 running  0 succeeded  4 failed" in lines

@@ -24,6 +24,7 @@ if TYPE_CHECKING:
     from rich.console import Console, RenderableType
 
     from sparkq_domain import Session, Stream, StreamCounts, Task, TaskStatus
+    from sparkq_domain.overview import ActiveWork
 
 DEFAULT_WIDTH = 80
 MIN_WIDTH = 40
@@ -538,17 +539,9 @@ def count_of(counts: Mapping[TaskStatus, int], status: str) -> int:
     return next((n for key, n in counts.items() if key == status), 0)
 
 
-def status_report(
-    database: str,
-    sessions: Sequence[Session],
-    streams: Sequence[StreamCounts],
-    counts: Mapping[str, int],
-    stale: int,
-    *,
-    width: int = DEFAULT_WIDTH,
-    color: bool = False,
-) -> list[str]:
+def status_report(database: str, work: ActiveWork, *, width: int = DEFAULT_WIDTH, color: bool = False) -> list[str]:
     """The `sparkq status` page after its first line (the server's state): what is active, task counts."""
+    sessions, streams = work.sessions, work.streams
     lines = [f"Database: {database}", ""]
     if sessions:
         names = ", ".join(s.name for s in sessions)
@@ -558,15 +551,16 @@ def status_report(
     if streams:
         lines += ["", f"Active streams ({len(streams)}):"]
         lines += streams_table(streams, width=width, color=color)
+    # every status, in the state machine's order (the read side counts each, 0 included)
     tally = "  ".join(
-        paint(f"{counts.get(status, 0)} {status}", STATUS_STYLES[status] if counts.get(status) else None, color=color)
-        for status in ("queued", "running", "succeeded", "failed")
+        paint(f"{n} {status.value}", STATUS_STYLES[status.value] if n else None, color=color)
+        for status, n in work.counts.items()
     )
     lines += ["", f"Tasks: {tally}"]
-    if stale:
+    if work.stale:
         lines.append(
             paint(
-                f"{STALE_MARK}: {plural(stale, 'running task')} past timeout (sparkq tasks --stale)",
+                f"{STALE_MARK}: {plural(work.stale, 'running task')} past timeout (sparkq tasks --stale)",
                 "yellow",
                 color=color,
             ),

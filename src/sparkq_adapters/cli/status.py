@@ -51,7 +51,6 @@ def status(
         output.emit(server_line(server))
     queue = ctx.queue()
     work = active_work(queue)
-    counts = counts_to_dict(work.counts)
     if json:
         output.print_json(
             {
@@ -59,19 +58,13 @@ def status(
                 "database": str(settings.db_path),
                 "sessions": [session_to_dict(s) for s in work.sessions],
                 "streams": [stream_counts_to_dict(s) for s in work.streams],
-                "task_counts": counts,
+                "task_counts": counts_to_dict(work.counts),
                 "stale": work.stale,
             }
         )
         return
     lines = output.status_report(
-        str(settings.db_path),
-        work.sessions,
-        work.streams,
-        counts,
-        work.stale,
-        width=output.terminal_width(),
-        color=output.color_enabled(),
+        str(settings.db_path), work, width=output.terminal_width(), color=output.color_enabled()
     )
     output.print_lines(lines)
 
