@@ -53,6 +53,11 @@ class Server:
             time.sleep(0.05)
         raise AssertionError(f"sparkq run did not answer within {timeout}s: {self.output()}")
 
+    @property
+    def pid(self) -> int:
+        """The serving process's PID, which `/api/status` reports."""
+        return self.proc.pid
+
     def output(self) -> str:
         return self.log.read_text(errors="replace")
 
@@ -71,11 +76,19 @@ class Server:
 
 
 @pytest.fixture
-def server(workdir: Path) -> Iterator[Server]:
-    """A real server on a free port, over the database in `workdir`."""
-    srv = Server(workdir, free_port())
+def server(workdir: Path, request: pytest.FixtureRequest) -> Iterator[Server]:
+    """A real server on a free port, over the database in `workdir`.
+
+    Under the `in_process` mark, the app that server would serve, in this process (`AppServer`).
+    """
+    if request.node.get_closest_marker("in_process") is not None:
+        from tests.integration.http_support import AppServer  # the web stack, only for tests that use it
+
+        srv: Server | AppServer = AppServer(workdir, free_port())
+    else:
+        srv = Server(workdir, free_port())
     try:
-        yield srv
+        yield srv  # type: ignore[misc]
     finally:
         srv.stop()
 

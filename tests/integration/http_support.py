@@ -3,12 +3,15 @@
 from __future__ import annotations
 
 import logging
+import os
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
 
+import httpx
 import pytest
 from litestar.testing import TestClient
+from litestar.testing.transport import TestClientTransport
 
 from sparkq_adapters import config
 from sparkq_entry.asgi import build_app
@@ -24,6 +27,50 @@ def local_api(folder: Path) -> Iterator[TestClient]:  # type: ignore[type-arg]
     with TestClient(app, base_url=f"http://127.0.0.1:{PORT}") as client:
         client.headers["content-type"] = "application/json"  # state changes must say JSON (the guard)
         yield client
+
+
+class _AppTransport(httpx.BaseTransport):
+    """Requests handed to the app of a running `TestClient` (whose transport is no full httpx transport)."""
+
+    def __init__(self, app_client: TestClient) -> None:  # type: ignore[type-arg]
+        self._inner = TestClientTransport(client=app_client, raise_server_exceptions=False)
+
+    def handle_request(self, request: httpx.Request) -> httpx.Response:
+        return self._inner.handle_request(request)
+
+
+class AppServer:
+    """What `sparkq run --port PORT` serves in `folder`, built in this process: no socket, no child process.
+
+    The `server` fixture under the `in_process` mark: the same `folder`, `port`, `url` and `client()`
+    as a real `Server`, its lifespan (sweep, purge, event hub) running until `stop()`. An error in
+    a handler is the 500 a client would get, not an exception in the test.
+    """
+
+    def __init__(self, folder: Path, port: int = PORT) -> None:
+        self.folder = folder
+        self.port = port
+        self.url = f"http://127.0.0.1:{port}"
+        app = build_app(config.load(cwd=folder), port)
+        self._app_client = TestClient(app, base_url=self.url, raise_server_exceptions=False)
+        self._app_client.__enter__()
+
+    @property
+    def pid(self) -> int:
+        """The serving process's PID, which `/api/status` reports: this one."""
+        return os.getpid()
+
+    def client(self) -> httpx.Client:
+        """A client of the app, like `Server.client()`: JSON content type, no redirects followed."""
+        return httpx.Client(
+            transport=_AppTransport(self._app_client),
+            base_url=self.url,
+            headers={"content-type": "application/json"},
+            timeout=10,
+        )
+
+    def stop(self) -> None:
+        self._app_client.__exit__(None, None, None)
 
 
 @contextmanager
