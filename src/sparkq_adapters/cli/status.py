@@ -15,8 +15,6 @@ from ..serialization import counts_to_dict, session_to_dict, stream_counts_to_di
 from . import output
 from .injected import Ctx
 
-#: how long the health check waits: a live local server answers in milliseconds
-
 
 def status(
     *,
