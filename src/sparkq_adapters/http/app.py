@@ -27,7 +27,7 @@ from .errors import EXCEPTION_HANDLERS
 from .events import EventHub, Feed, events
 from .security import BODY_TIMEOUT_SECONDS, ASGIApp, LocalOnly
 from .sessions import SessionController
-from .streams import StreamController
+from .streams import Claims, StreamController
 from .system import Catalog, ServerInfo, SystemController, health_check
 from .tasks import TaskController
 
@@ -96,6 +96,7 @@ def create_app(queue: Queue, catalog: Catalog, server: ServerInfo, options: Serv
             "catalog": Provide(_constant(catalog), use_cache=True, sync_to_thread=False),
             "server": Provide(_constant(server), use_cache=True, sync_to_thread=False),
             "hub": Provide(_constant(hub), use_cache=True, sync_to_thread=False),
+            "claims": Provide(_constant(Claims(queue, hub)), use_cache=True, sync_to_thread=False),
         },
         exception_handlers=EXCEPTION_HANDLERS,
         openapi_config=OpenAPIConfig(

@@ -17,7 +17,7 @@ execution. Without authentication, the defence is to accept only what a local cl
 from __future__ import annotations
 
 import asyncio
-from collections.abc import Awaitable, Callable, MutableMapping
+from collections.abc import Awaitable, Callable, Iterable, MutableMapping
 from typing import Any
 
 from litestar.exceptions import HTTPException
@@ -87,18 +87,19 @@ class LocalOnly:
         body = _TimedBody(receive, self.body_timeout_seconds, expected=_has_body(headers))
         started = False
 
-        async def send_marked(message: Message) -> None:
+        async def send_guarded(message: Message) -> None:
             nonlocal started
             if message["type"] == "http.response.start":
                 started = True
-                answer = list(message.get("headers", []))
+                answer = _secured(message.get("headers", []))
                 if not body.complete and all(name.lower() != b"connection" for name, _ in answer):
                     # answered before the body arrived (a route that reads none): close rather than wait for it
-                    message["headers"] = [*answer, (b"connection", b"close")]
+                    answer.append((b"connection", b"close"))
+                message["headers"] = answer
             await send(message)
 
         try:
-            await self.app(scope, body.receive, _with_security_headers(send_marked))
+            await self.app(scope, body.receive, send_guarded)
         except BodyTimeout as exc:
             # the app's error mapping answers it where the body is read; this is for a reader outside it
             if started:
@@ -187,11 +188,12 @@ class _TimedBody:
     async def receive(self) -> Message:
         if self.complete:  # then receive() waits for the client to go away (event streams): unbounded
             return await self._receive()
-        loop = asyncio.get_running_loop()
         if self._deadline is None:
-            self._deadline = loop.time() + self._seconds
+            self._deadline = asyncio.get_running_loop().time() + self._seconds
         try:
-            message = await asyncio.wait_for(self._receive(), max(0.0, self._deadline - loop.time()))
+            # a timer, not `wait_for`: that wraps every read in a task of its own
+            async with asyncio.timeout_at(self._deadline):
+                message = await self._receive()
         except TimeoutError:
             raise BodyTimeout(self._seconds) from None
         if message["type"] != "http.request" or not message.get("more_body", False):
@@ -199,12 +201,15 @@ class _TimedBody:
         return message
 
 
+def _secured(headers: Iterable[tuple[bytes, bytes]]) -> list[tuple[bytes, bytes]]:
+    """Response `headers` without CORS headers, with our security headers."""
+    return [*((k, v) for k, v in headers if not k.lower().startswith(b"access-control-")), *SECURITY_HEADERS]
+
+
 def _with_security_headers(send: Send) -> Send:
     async def wrapped(message: Message) -> None:
         if message["type"] == "http.response.start":
-            headers = [(k, v) for k, v in message.get("headers", []) if not k.lower().startswith(b"access-control-")]
-            headers.extend(SECURITY_HEADERS)
-            message["headers"] = headers
+            message["headers"] = _secured(message.get("headers", []))
         await send(message)
 
     return wrapped

@@ -2,28 +2,29 @@
 
 from __future__ import annotations
 
-from typing import Any
-
 from litestar import Controller, get, post
 from litestar.di import NamedDependency
 from litestar.params import FromPath, FromQuery, JSONBody, Parameter
-from litestar.status_codes import HTTP_200_OK
+from litestar.status_codes import HTTP_200_OK, HTTP_201_CREATED
 
 from sparkq_domain import Claimed, Queue, Task
 from sparkq_domain.limits import MAX_JSON_INTEGER
 
 from ..serialization import stream_ref, task_row_dict
+from .answers import Answer
 from .bodies import NoBody, TaskComplete, TaskCreate, TaskFail
 from .contract import TASK_STATUSES, OneTask, OneTaskView, TaskPage, answers, reads, writes
 from .streams import INLINE
 
 
-def _one(queue: Queue, task: Task) -> dict[str, Any]:
-    return {"task": task_row_dict(task, queue.now(), full=True)}
+def _one(queue: Queue, task: Task, status: int = HTTP_200_OK) -> Answer:
+    return Answer({"task": task_row_dict(task, queue.now(), full=True)}, status)
 
 
-def _with_stream(queue: Queue, claimed: Claimed) -> dict[str, Any]:
-    return {"task": {**task_row_dict(claimed.task, queue.now(), full=True), "stream": stream_ref(claimed.stream)}}
+def _with_stream(queue: Queue, claimed: Claimed) -> Answer:
+    return Answer(
+        {"task": {**task_row_dict(claimed.task, queue.now(), full=True), "stream": stream_ref(claimed.stream)}}
+    )
 
 
 #: the largest page of tasks one request returns
@@ -49,29 +50,31 @@ class TaskController(Controller):
         ),
         order: str = Parameter(default="newest", pattern="^(newest|oldest)$"),
         full: FromQuery[bool] = False,
-    ) -> dict[str, Any]:
+    ) -> Answer:
         """List tasks, newest first, a page at a time; rows leave out payload/result/stdout/stderr unless `full`."""
         page = queue.list_tasks(
             stream=stream_id, status=status, stale=stale, limit=limit, offset=offset, newest_first=order == "newest"
         )
         now = queue.now()
-        return {
-            "tasks": [task_row_dict(t, now, full=full) for t in page.tasks],
-            "total": page.total,
-            "limit": page.limit,
-            "offset": page.offset,
-        }
+        return Answer(
+            {
+                "tasks": [task_row_dict(t, now, full=full) for t in page.tasks],
+                "total": page.total,
+                "limit": page.limit,
+                "offset": page.offset,
+            }
+        )
 
     @post("/", sync_to_thread=INLINE, responses=answers(201, OneTask, writes(404, 409, 422)))
-    def enqueue(self, queue: NamedDependency[Queue], data: JSONBody[TaskCreate]) -> dict[str, Any]:
+    def enqueue(self, queue: NamedDependency[Queue], data: JSONBody[TaskCreate]) -> Answer:
         """Queue a task at the back of a stream (stream by id or name)."""
         task = queue.enqueue(
             data.stream_id, data.tool_name, data.payload, timeout=data.timeout, task_class=data.task_class
         )
-        return _one(queue, task)
+        return _one(queue, task, HTTP_201_CREATED)
 
     @get("/{task_id:str}", sync_to_thread=INLINE, responses=answers(200, OneTaskView, reads(404)))
-    def get_task(self, queue: NamedDependency[Queue], task_id: FromPath[str]) -> dict[str, Any]:
+    def get_task(self, queue: NamedDependency[Queue], task_id: FromPath[str]) -> Answer:
         """One task in full, with its stream's id, name and instructions."""
         return _with_stream(queue, queue.task_detail(task_id))
 
@@ -83,7 +86,7 @@ class TaskController(Controller):
     )
     def claim(
         self, queue: NamedDependency[Queue], task_id: FromPath[str], data: JSONBody[NoBody | None] = None
-    ) -> dict[str, Any]:
+    ) -> Answer:
         """Claim this queued task (workers normally claim the next task of a stream instead)."""
         return _with_stream(queue, queue.claim_task(task_id))
 
@@ -93,9 +96,7 @@ class TaskController(Controller):
         status_code=HTTP_200_OK,
         responses=answers(200, OneTask, writes(404, 409, 422)),
     )
-    def complete(
-        self, queue: NamedDependency[Queue], task_id: FromPath[str], data: JSONBody[TaskComplete]
-    ) -> dict[str, Any]:
+    def complete(self, queue: NamedDependency[Queue], task_id: FromPath[str], data: JSONBody[TaskComplete]) -> Answer:
         """Report success: `result` must carry a non-empty `summary` (or send `result_summary`)."""
         task = queue.complete(task_id, data.to_result(), stdout=data.stdout, stderr=data.stderr)
         return _one(queue, task)
@@ -106,7 +107,7 @@ class TaskController(Controller):
         status_code=HTTP_200_OK,
         responses=answers(200, OneTask, writes(404, 409, 422)),
     )
-    def fail(self, queue: NamedDependency[Queue], task_id: FromPath[str], data: JSONBody[TaskFail]) -> dict[str, Any]:
+    def fail(self, queue: NamedDependency[Queue], task_id: FromPath[str], data: JSONBody[TaskFail]) -> Answer:
         """Report failure with an error message (and optional output)."""
         task = queue.fail(
             task_id, data.error_message, error_type=data.error_type, stdout=data.stdout, stderr=data.stderr
@@ -116,6 +117,6 @@ class TaskController(Controller):
     @post("/{task_id:str}/requeue", sync_to_thread=True, responses=answers(201, OneTask, writes(404, 409)))
     def requeue(
         self, queue: NamedDependency[Queue], task_id: FromPath[str], data: JSONBody[NoBody | None] = None
-    ) -> dict[str, Any]:
+    ) -> Answer:
         """Queue a fresh copy of a finished task; answers the new task."""
-        return _one(queue, queue.requeue(task_id))
+        return _one(queue, queue.requeue(task_id), HTTP_201_CREATED)
