@@ -96,6 +96,11 @@ class EventHub:
 
     async def _publish(self) -> None:
         async with self._lock:
+            if not self._subscribers:
+                # nobody listens: only where the feed ends matters (a subscriber starts there), not what
+                # it holds; reading and mapping every event in a thread took the loop's GIL under load
+                self._last = await asyncio.to_thread(self._feed.last_seq)
+                return
             while True:
                 batch = await asyncio.to_thread(self._feed.after, self._last)
                 if not batch:
