@@ -27,6 +27,9 @@ if TYPE_CHECKING:
 
 STOP_GRACE_SECONDS = 5.0
 PORT_FILE = "sparkq.port"
+#: how long the server waits for a request's head (its request line and headers), counted from the
+#: connection's opening or the end of the previous answer on it; an idle connection is closed then too
+HEAD_TIMEOUT_SECONDS = 5
 
 
 class ServerError(SparkQError):
@@ -123,7 +126,7 @@ def bind_loopback(host: str, port: int) -> socket.socket:
     return sock
 
 
-def server_config(app: Callable[..., object]) -> uvicorn.Config:
+def server_config(app: Callable[..., object], *, head_timeout_seconds: int = HEAD_TIMEOUT_SECONDS) -> uvicorn.Config:
     """How uvicorn runs SparkQ: uvloop and httptools (dependencies of SparkQ), quiet, lifespan on.
 
     Named rather than left to uvicorn's "auto", so that a missing fast extra is an import error at
@@ -131,14 +134,19 @@ def server_config(app: Callable[..., object]) -> uvicorn.Config:
     """
     import uvicorn
 
-    # open event streams never end by themselves: give them 2 s to close at shutdown
+    from .http.protocol import BoundedHeadProtocol
+
     return uvicorn.Config(
         app,
         loop="uvloop" if sys.platform != "win32" else "asyncio",
-        http="httptools",
+        http=BoundedHeadProtocol,
+        timeout_keep_alive=head_timeout_seconds,  # BoundedHeadProtocol's deadline for each head, too
         log_level="warning",
         access_log=False,
+        # a loopback server has no proxy in front: X-Forwarded-* headers are a client's word, not read
+        proxy_headers=False,
         lifespan="on",
+        # open event streams never end by themselves: give them 2 s to close at shutdown
         timeout_graceful_shutdown=2,
     )
 
