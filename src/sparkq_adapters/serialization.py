@@ -1,7 +1,8 @@
 """Wire formats: JSON input parsing, entity -> JSON dicts, and the cattrs converters (config, request bodies).
 
-The entity -> dict functions are written out by hand rather than through cattrs: the CLI calls
-them on every `peek`/`claim`, and importing cattrs would cost that hot path ~20 ms per call.
+The entity -> dict functions are plain functions rather than cattrs: the CLI calls them on every
+`peek`/`claim`, and importing cattrs would cost that hot path ~20 ms per call. A task's comes from
+its record (`records.TASK`), which the SQLite adapter maps its rows with too.
 cattrs is imported only when a config file is structured.
 """
 
@@ -18,6 +19,7 @@ from sparkq_domain.errors import InvalidInput
 from sparkq_domain.limits import INTEGER_RULE, MAX_JSON_INTEGER, quoted, shown_integer
 
 from .clock import format_optional, format_time
+from .records import TASK
 
 if TYPE_CHECKING:
     import cattrs
@@ -123,27 +125,7 @@ def dumps(value: Any, *, pretty: bool = False) -> str:
 
 def task_to_dict(task: Task) -> dict[str, Any]:
     """The §2 task object: `payload` and `result` as JSON objects, times as ISO-8601 with `Z`."""
-    return {
-        "id": task.id,
-        "stream_id": task.stream_id,
-        "tool_name": task.tool_name,
-        "task_class": task.task_class.value,
-        "payload": task.payload,
-        "status": task.status.value,
-        "timeout": task.timeout,
-        "attempts": task.attempts,
-        "result": task.result,
-        "error": task.error,
-        "stdout": task.stdout,
-        "stderr": task.stderr,
-        "created_at": format_time(task.created_at),
-        "updated_at": format_time(task.updated_at),
-        "started_at": format_optional(task.started_at),
-        "finished_at": format_optional(task.finished_at),
-        "requeued_from": task.requeued_from,
-        "failure_kind": None if task.failure_kind is None else task.failure_kind.value,
-        "error_type": task.error_type,
-    }
+    return TASK.to_dict(task)
 
 
 #: the bulky fields a task list leaves out unless asked (`?full=true`)

@@ -2,14 +2,12 @@
 
 from __future__ import annotations
 
-import json
 import sqlite3
 from collections.abc import Mapping, Sequence
 from datetime import datetime
 from typing import Any
 
 from sparkq_domain import (
-    FailureKind,
     FinishedTask,
     Project,
     Session,
@@ -17,13 +15,13 @@ from sparkq_domain import (
     Stream,
     Task,
     TaskChange,
-    TaskClass,
     TaskQuery,
     TaskStatus,
 )
 from sparkq_domain.errors import Duplicate
 
 from ..clock import format_optional, format_time, parse_optional, parse_time
+from ..records import TASK
 from .changes import KEEP_EVENTS, TRIM_BATCH, TRIM_EVENTS
 from .errors import is_duplicate
 
@@ -57,12 +55,10 @@ STREAM_FILTER_SESSION = "session_id = ?"
 STREAM_FILTER_STATUS = "status = ?"
 STREAM_ORDER = " ORDER BY created_at, rowid"
 
-TASK_COLUMNS = (
-    "id, stream_id, tool_name, task_class, payload, status, timeout, attempts, result, error, "
-    "stdout, stderr, created_at, updated_at, started_at, finished_at, requeued_from, failure_kind, error_type"
-)
+#: the columns of a task, one per field of `Task` (records.TASK maps rows both ways)
+TASK_COLUMNS = ", ".join(TASK.columns)
 INSERT_TASK = (
-    f"INSERT INTO tasks({TASK_COLUMNS}, seq) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, "
+    f"INSERT INTO tasks({TASK_COLUMNS}, seq) VALUES ({', '.join('?' * len(TASK.columns))}, "
     "(SELECT IFNULL(MAX(seq), 0) + 1 FROM tasks))"
 )
 SELECT_TASK = f"SELECT {TASK_COLUMNS} FROM tasks WHERE id = ?"
@@ -173,8 +169,6 @@ DELETE_FINISHED = (
 # lookup is what the enum does in the end. Unknown text still raises the enum's own ValueError.
 _STATUS = {s.value: s for s in Status}
 _TASK_STATUS = {s.value: s for s in TaskStatus}
-_TASK_CLASS = {c.value: c for c in TaskClass}
-_FAILURE_KIND = {k.value: k for k in FailureKind}
 
 
 def _status(text: str) -> Status:
@@ -183,30 +177,6 @@ def _status(text: str) -> Status:
 
 def _task_status(text: str) -> TaskStatus:
     return _TASK_STATUS.get(text) or TaskStatus(text)
-
-
-def _task_class(text: str) -> TaskClass:
-    return _TASK_CLASS.get(text) or TaskClass(text)
-
-
-def _failure_kind(text: str | None) -> FailureKind | None:
-    return None if text is None else _FAILURE_KIND.get(text) or FailureKind(text)
-
-
-#: one encoder for every write (json.dumps with options builds a new one per call)
-_ENCODER = json.JSONEncoder(ensure_ascii=False, separators=(",", ":"))
-
-
-def _dump(value: dict[str, Any] | None) -> str | None:
-    return None if value is None else _ENCODER.encode(value)
-
-
-#: how each field a transition may set is stored, beside times (the others are stored as they are)
-_COLUMN_VALUE: dict[str, Any] = {
-    "status": lambda status: status.value,
-    "failure_kind": lambda kind: kind.value,
-    "result": _dump,
-}
 
 
 def _change_sql(
@@ -237,7 +207,7 @@ def _change_params(change: TaskChange) -> list[Any]:
                 text = formatted[value] = format_time(value)
             params.append(text)
         else:
-            convert = _COLUMN_VALUE.get(name)
+            convert = TASK.to_column[name]
             params.append(value if convert is None else convert(value))
     return params
 
@@ -307,31 +277,6 @@ def _stream_row(s: Stream) -> tuple[Any, ...]:
         format_time(s.created_at),
         format_time(s.updated_at),
         s.id,
-    )
-
-
-def _task(row: tuple[Any, ...]) -> Task:
-    created = parse_time(row[12])
-    return Task(
-        id=row[0],
-        stream_id=row[1],
-        tool_name=row[2],
-        task_class=_task_class(row[3]),
-        payload=json.loads(row[4]),
-        status=_task_status(row[5]),
-        timeout=row[6],
-        attempts=row[7],
-        result=None if row[8] is None else json.loads(row[8]),
-        error=row[9],
-        stdout=row[10],
-        stderr=row[11],
-        created_at=created,
-        updated_at=parse_time(row[13]) if row[13] else created,
-        started_at=parse_optional(row[14]),
-        finished_at=parse_optional(row[15]),
-        requeued_from=row[16],
-        failure_kind=_failure_kind(row[17]),
-        error_type=row[18],
     )
 
 
@@ -411,56 +356,31 @@ class SqliteRepository:
 
     # tasks
     def add_task(self, task: Task) -> None:
-        created = format_time(task.created_at)  # a new task's times are one `now`: formatted once
-        self._insert(
-            INSERT_TASK,
-            (
-                task.id,
-                task.stream_id,
-                task.tool_name,
-                task.task_class.value,
-                _dump(task.payload),
-                task.status.value,
-                task.timeout,
-                task.attempts,
-                _dump(task.result),
-                task.error,
-                task.stdout,
-                task.stderr,
-                created,
-                created if task.updated_at == task.created_at else format_time(task.updated_at),
-                format_optional(task.started_at),
-                format_optional(task.finished_at),
-                task.requeued_from,
-                None if task.failure_kind is None else task.failure_kind.value,
-                task.error_type,
-            ),
-            f"Task id {task.id}",
-        )
+        self._insert(INSERT_TASK, TASK.to_row(task), f"Task id {task.id}")
 
     def get_task(self, task_id: str) -> Task | None:
         row = self._conn.execute(SELECT_TASK, (task_id,)).fetchone()
-        return None if row is None else _task(row)
+        return None if row is None else TASK.from_row(row)
 
     def next_queued(self, stream_id: str) -> Task | None:
         row = self._conn.execute(SELECT_NEXT_QUEUED, (stream_id,)).fetchone()
-        return None if row is None else _task(row)
+        return None if row is None else TASK.from_row(row)
 
     def claim_next(self, stream_id: str, change: TaskChange) -> Task | None:
         if change.from_status is not TaskStatus.QUEUED:  # the statement walks the queued tasks' index
             raise ValueError(f"claim_next takes a change from queued, not from {change.from_status.value}")
         sql = _change_sql(CLAIM_NEXT, change, _STATEMENTS)
         rows = self._conn.execute(sql, (*_change_params(change), stream_id)).fetchall()
-        return _task(rows[0]) if rows else None
+        return TASK.from_row(rows[0]) if rows else None
 
     def apply(self, task_id: str, change: TaskChange) -> Task | None:
         sql = _change_sql(APPLY_CHANGE, change, _STATEMENTS)
         # fetchall: a RETURNING statement left unfinished would keep the transaction from committing
         rows = self._conn.execute(sql, (*_change_params(change), task_id)).fetchall()
-        return _task(rows[0]) if rows else None
+        return TASK.from_row(rows[0]) if rows else None
 
     def sweep_candidates(self, now: datetime) -> Sequence[Task]:
-        return [_task(r) for r in self._conn.execute(SELECT_SWEEP_CANDIDATES, (format_time(now),))]
+        return [TASK.from_row(r) for r in self._conn.execute(SELECT_SWEEP_CANDIDATES, (format_time(now),))]
 
     def list_tasks(self, query: TaskQuery) -> Sequence[Task]:
         if query.stale_at is not None:
@@ -469,11 +389,11 @@ class SqliteRepository:
         limit = -1 if query.limit is None else query.limit
         if query.stream_id is not None and query.status is None:
             rows = self._conn.execute(STREAM_PAGE[query.newest_first], (query.stream_id, limit, query.offset))
-            return [_task(r) for r in rows]
+            return [TASK.from_row(r) for r in rows]
         where, params = _task_filter(query)
         order = TASK_ORDER_NEWEST if query.newest_first else TASK_ORDER_OLDEST
         sql = _tasks_from(SELECT_TASKS, query, counting=False) + where + order + TASK_PAGE
-        return [_task(r) for r in self._conn.execute(sql, (*params, limit, query.offset))]
+        return [TASK.from_row(r) for r in self._conn.execute(sql, (*params, limit, query.offset))]
 
     def count_tasks(self, query: TaskQuery) -> int:
         if query.stale_at is not None:
@@ -527,7 +447,7 @@ class SqliteRepository:
         where, params = _task_filter(query)
         order = TASK_ORDER_NEWEST if query.newest_first else TASK_ORDER_OLDEST
         rows = self._conn.execute(_tasks_from(SELECT_TASKS, query, counting=False) + where + order, params)
-        return [t for t in map(_task, rows) if t.is_stale(query.stale_at)]
+        return [t for t in map(TASK.from_row, rows) if t.is_stale(query.stale_at)]
 
 
 def _where(clauses: list[str]) -> str:
