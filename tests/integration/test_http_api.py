@@ -1,4 +1,8 @@
-"""Every endpoint of SPEC §5 against a real server: shapes, status codes, the one error shape."""
+"""Every endpoint of SPEC §5 against the app `sparkq run` serves, in this process: shapes, statuses, the error shape.
+
+The `in_process` mark makes the `server` fixture that app behind Litestar's test client (`AppServer`), and the
+`sparkq` fixture run its commands in this process; the socket and the process are tested in test_server_*.py.
+"""
 
 from __future__ import annotations
 
@@ -16,6 +20,8 @@ from tests.integration.conftest import Server
 
 from ..conftest import RunSparkq
 from .http_support import local_api, server_log
+
+pytestmark = pytest.mark.in_process
 
 
 def assert_error(response: httpx.Response, status: int, code: str, fragment: str = "") -> dict[str, Any]:
@@ -187,7 +193,7 @@ def test_status_counts_tasks_and_lists_active_sessions(
 ) -> None:
     enqueue(api)
     body = api.get("/api/status").json()
-    assert body["server"]["status"] == "running" and body["server"]["pid"] == server.proc.pid
+    assert body["server"]["status"] == "running" and body["server"]["pid"] == server.pid
     assert body["server"]["port"] == server.port
     assert body["counts"] == {"queued": 1, "running": 0, "succeeded": 0, "failed": 0}
     [session] = body["sessions"]

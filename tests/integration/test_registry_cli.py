@@ -1,4 +1,4 @@
-"""`sparkq tools`, `sparkq scripts` and `sparkq reload` through the real console script."""
+"""`sparkq tools`, `sparkq scripts` and `sparkq reload`, run in this process (the `in_process` mark)."""
 
 from __future__ import annotations
 
@@ -9,6 +9,8 @@ from pathlib import Path
 import pytest
 
 from tests.conftest import RunSparkq
+
+pytestmark = pytest.mark.in_process
 
 DOCUMENTED = """#!/usr/bin/env bash
 # name: build-docs
