@@ -1,4 +1,4 @@
-"""`sparkq session …` and `sparkq stream …` through the real console script."""
+"""`sparkq session …` and `sparkq stream …`, run in this process (the `in_process` mark)."""
 
 from __future__ import annotations
 
@@ -6,10 +6,14 @@ import json
 from pathlib import Path
 from typing import TYPE_CHECKING
 
+import pytest
+
 from .cli_support import library_queue, make_stream, ok, ok_json, refused
 
 if TYPE_CHECKING:
     from tests.conftest import RunSparkq
+
+pytestmark = pytest.mark.in_process
 
 
 def test_session_create_on_fresh_folder_then_list_shows_it_as_table_and_json(sparkq: RunSparkq) -> None:

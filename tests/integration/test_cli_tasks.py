@@ -1,4 +1,4 @@
-"""The worker protocol and the review commands through the real console script."""
+"""The worker protocol and the review commands, run in this process (the `in_process` mark)."""
 
 from __future__ import annotations
 
@@ -15,6 +15,8 @@ from .cli_support import TASK_ID, library_queue, make_stream, ok, ok_json, refus
 
 if TYPE_CHECKING:
     from tests.conftest import RunSparkq
+
+pytestmark = pytest.mark.in_process
 
 RESULT = '{"summary": "Added login route; 12 tests pass", "files": ["app.py"]}'
 
