@@ -8,8 +8,12 @@ import subprocess
 import sys
 from pathlib import Path
 
+import pytest
+
 BENCH = Path(__file__).resolve().parents[2] / "bench" / "queue_cycle.py"
 PEERS = BENCH.parent / "peers.py"
+
+pytestmark = pytest.mark.slow
 
 
 def test_queue_cycle_benchmark_quick_run_prints_the_table_and_both_ratios() -> None:

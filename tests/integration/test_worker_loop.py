@@ -150,6 +150,7 @@ def make_loop(workdir: Path, tmp_path: Path, sparkq: RunSparkq) -> Iterator[Any]
         assert not leftovers, "the watchers did not remove their lockfiles"
 
 
+@pytest.mark.slow
 def test_two_workers_drain_two_streams_in_order_each_task_claimed_once(make_loop: Any) -> None:
     loop: Loop = make_loop("a", "b")
     for name, stream in (("wa", "a"), ("wb", "b")):
@@ -188,6 +189,7 @@ def test_two_workers_drain_two_streams_in_order_each_task_claimed_once(make_loop
             assert n == 0 or task["started_at"] >= loop.task(ids[n - 1])["started_at"]
 
 
+@pytest.mark.slow
 def test_a_killed_worker_s_task_is_auto_failed_requeued_and_finished_by_the_survivor(make_loop: Any) -> None:
     loop: Loop = make_loop("a")
     hang = "scripts/hang-once.sh"
