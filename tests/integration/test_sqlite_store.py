@@ -310,3 +310,23 @@ def test_a_constraint_that_only_mentions_unique_is_not_taken_for_a_duplicate(tmp
             repo._insert("INSERT INTO t VALUES (?, ?)", ("b", "taken"), "Row b")
     finally:
         conn.close()
+
+
+def test_a_folder_named_as_the_database_is_refused_as_a_folder(tmp_path: Path) -> None:
+    folder = tmp_path / "data"
+    folder.mkdir()
+    with pytest.raises(StorageError) as refused, SqliteStore(folder).read() as repo:
+        repo.get_project()
+    assert refused.value.message == (
+        f"The database path {folder} is a folder, not a file; set database.path in sparkq.yml to a file, "
+        f"e.g. {folder / 'sparkq.db'}"
+    )
+    assert list(folder.iterdir()) == []
+
+
+def test_a_database_sqlite_cannot_open_is_named_with_what_to_check(tmp_path: Path) -> None:
+    link = tmp_path / "sparkq.db"
+    link.symlink_to(tmp_path / "gone" / "sparkq.db")  # SQLite follows it into a folder that is not there
+    with pytest.raises(StorageError) as refused, SqliteStore(link).read() as repo:
+        repo.get_project()
+    assert refused.value.message == (f"Cannot open the database {link}; check that its folder exists and is writable")

@@ -50,10 +50,18 @@ def sibling(db: Path, suffix: str) -> Path:
 
 
 def check_folder(db: Path) -> None:
-    """Refuse a database whose folder does not exist (SQLite would only say it cannot open it)."""
+    """Refuse a database whose folder does not exist, or a folder named as the database.
+
+    SQLite would only say that it cannot open either (and a folder's link count would pass for hard links).
+    """
     if not db.parent.is_dir():
         raise StorageError(
             f"The database folder {db.parent} does not exist; create it or set database.path in sparkq.yml"
+        )
+    if db.is_dir():
+        raise StorageError(
+            f"The database path {db} is a folder, not a file; set database.path in sparkq.yml to a file, "
+            f"e.g. {db / 'sparkq.db'}"
         )
 
 
