@@ -99,6 +99,14 @@ def test_the_progress_bar_is_drawn_on_a_terminal_and_left_there_when_done(termin
     assert "tasks/s" in screen
 
 
+def test_no_bar_is_drawn_while_there_is_nothing_to_count(terminal: Terminal) -> None:
+    with output.progress_bar("Purging finished tasks", "tasks", stream=terminal.stream) as update:
+        assert update is not None
+        update(0, 0)
+        update(0, 0)
+    assert terminal.close() == ""
+
+
 def test_no_progress_bar_when_piped_or_on_a_dumb_terminal(terminal: Terminal, monkeypatch: pytest.MonkeyPatch) -> None:
     piped = io.StringIO()
     with output.progress_bar("Purging finished tasks", "tasks", stream=piped) as update:
@@ -119,6 +127,15 @@ def test_purge_on_a_terminal_shows_its_progress_on_stderr_and_prints_the_same_re
     assert out == "Deleted 7 finished task(s) older than 1d\n"
     screen = terminal.close()
     assert "Purging finished tasks" in screen and "7/7 tasks" in screen
+
+
+def test_purge_with_no_finished_task_draws_no_bar_on_a_terminal(
+    workdir: Path, terminal: Terminal, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    make_stream(workdir).enqueue("auth", "run-bash", {"queued": True})
+    monkeypatch.setattr(sys, "stderr", terminal.stream)
+    assert sparkq_purge(workdir, monkeypatch, capsys) == "Deleted 0 finished task(s) older than 1d\n"
+    assert terminal.close() == ""
 
 
 def test_purge_piped_prints_only_its_result(

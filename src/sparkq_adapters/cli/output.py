@@ -94,9 +94,10 @@ def terminal_width(stream: TextIO | None = None) -> int:
 def progress_bar(what: str, unit: str, *, stream: TextIO | None = None) -> Iterator[Callable[[int, int], None] | None]:
     """A progress bar of `what` on stderr while the block runs, fed by the `update(done, total)` it yields.
 
-    Drawn only on a terminal (not a dumb one), and left there when the block ends; elsewhere it
-    yields None instead, so that a pipe or a log gets no escape codes and the caller can skip the
-    counting it would do only for the bar. `unit` names what is counted (`tasks`, `pages`).
+    Drawn only on a terminal (not a dumb one), from the first update with something to count, and
+    left there when the block ends; elsewhere it yields None instead, so that a pipe or a log gets
+    no escape codes and the caller can skip the counting it would do only for the bar. `unit`
+    names what is counted (`tasks`, `pages`).
     """
     shown = console(sys.stderr if stream is None else stream)
     if not shown.is_interactive:
@@ -112,16 +113,24 @@ def progress_bar(what: str, unit: str, *, stream: TextIO | None = None) -> Itera
         TimeElapsedColumn(),
     )
     # stdout stays the command's own: rich would otherwise route prints through the bar's stream
-    with Progress(*columns, console=shown, redirect_stdout=False, redirect_stderr=False) as bar:
-        row = bar.add_task(what, total=0, rate="")
-        began = time.monotonic()
+    bar = Progress(*columns, console=shown, redirect_stdout=False, redirect_stderr=False)
+    row = bar.add_task(what, total=0, rate="")
+    began = time.monotonic()
 
-        def update(done: int, total: int) -> None:
-            elapsed = time.monotonic() - began
-            rate = f"{done / elapsed:,.0f} {unit}/s" if done and elapsed > 0 else ""
-            bar.update(row, completed=done, total=total, rate=rate)
+    def update(done: int, total: int) -> None:
+        if not bar.live.is_started:
+            if total == 0:
+                return  # nothing to count (yet): no bar
+            bar.start()
+        elapsed = time.monotonic() - began
+        rate = f"{done / elapsed:,.0f} {unit}/s" if done and elapsed > 0 else ""
+        bar.update(row, completed=done, total=total, rate=rate)
 
+    try:
         yield update
+    finally:
+        if bar.live.is_started:
+            bar.stop()
 
 
 def paint(text: str, style: str | None, *, color: bool) -> str:
