@@ -15,12 +15,15 @@ from __future__ import annotations
 import json
 from collections.abc import Callable, Mapping, Sequence
 from enum import Enum
+from pathlib import Path
+from types import ModuleType
 from typing import Any, Generic, NamedTuple, TypeVar
 
 import attrs
 
 from sparkq_domain import Task, model
 
+from . import _task_record
 from .clock import format_optional, format_time, parse_optional, parse_time
 
 
@@ -105,11 +108,66 @@ class Record(NamedTuple, Generic[E]):
     to_column: Mapping[str, Callable[[Any], Any] | None]
 
 
-def record(cls: type[E], namespace: Mapping[str, Any]) -> Record[E]:
-    """Build the record of the attrs class `cls`; `namespace` resolves the names its annotations use."""
+def record(cls: type[E], namespace: Mapping[str, Any], compiled: ModuleType | None = None) -> Record[E]:
+    """Build the record of the attrs class `cls`; `namespace` resolves the names its annotations use.
+
+    `compiled` is the module `write_module` wrote for it: when its `SOURCE` is what the fields give
+    now, its functions (compiled once into its .pyc) are used; otherwise they are compiled here.
+    """
+    source = _source(cls, namespace)
+    if compiled is not None and getattr(compiled, "SOURCE", None) == source:
+        scope = vars(compiled)
+    else:
+        scope = _scope(cls, namespace)
+        # the source is built from the entity's own field names and the fixed expressions of KINDS
+        exec(compile(source, f"<record of {cls.__name__}>", "exec"), scope)
+    columns = tuple(f.name for f in attrs.fields(cls))
+    to_column = {name: scope.get(f"store_{name}") for name in columns}
+    return Record(columns, scope["from_row"], scope["to_row"], scope["to_dict"], to_column)
+
+
+def _source(cls: type, namespace: Mapping[str, Any]) -> str:
+    """The record's functions as Python source, from the fields of `cls` and their kinds."""
     fields = attrs.fields(cls)
     kinds = {f.name: kind_of(cls, f, namespace) for f in fields}
     position = {f.name: n for n, f in enumerate(fields)}
+    entity = cls.__name__
+
+    def read(name: str) -> str:
+        expression = kinds[name].from_column.format(v=f"row[{position[name]}]")
+        fallback = READ_FALLBACKS.get(name)
+        if fallback is None:
+            return expression
+        return f"({expression} if row[{position[name]}] else {read(fallback)})"
+
+    lines = [
+        f'def from_row(row: "Sequence[Any]") -> "{entity}":',
+        f"    return {entity}(" + ", ".join(f"{name}={read(name)}" for name in kinds) + ")",
+        "",
+        "",
+        f'def to_row(entity: "{entity}") -> "tuple[Any, ...]":',
+        "    return (" + "".join(f"{k.to_column.format(v=f'entity.{name}')}, " for name, k in kinds.items()) + ")",
+        "",
+        "",
+        f'def to_dict(entity: "{entity}") -> "dict[str, Any]":',
+        "    return {"
+        + ", ".join(f"{name!r}: {k.to_json.format(v=f'entity.{name}')}" for name, k in kinds.items())
+        + "}",
+    ]
+    for name, kind in kinds.items():
+        if kind.to_column != "{v}":
+            lines += ["", "", f'def store_{name}(v: "Any") -> "Any":', f"    return {kind.to_column.format(v='v')}"]
+    return "\n".join(lines) + "\n"
+
+
+def _enums(cls: type, namespace: Mapping[str, Any]) -> list[type[Enum]]:
+    """The enums the fields of `cls` are declared with."""
+    names = {str(f.type).removesuffix(" | None") for f in attrs.fields(cls)}
+    return [v for k, v in namespace.items() if k in names and isinstance(v, type) and issubclass(v, Enum)]
+
+
+def _scope(cls: type, namespace: Mapping[str, Any]) -> dict[str, Any]:
+    """The names the record's functions use."""
     scope: dict[str, Any] = {
         cls.__name__: cls,
         "format_time": format_time,
@@ -119,36 +177,54 @@ def record(cls: type[E], namespace: Mapping[str, Any]) -> Record[E]:
         "encode_json": _ENCODER.encode,
         "decode_json": json.loads,
     }
-    for value in namespace.values():
-        if isinstance(value, type) and issubclass(value, Enum):
-            scope[value.__name__] = value
-            scope[f"by_value_{value.__name__}"] = {member.value: member for member in value}
+    for enum in _enums(cls, namespace):
+        scope[enum.__name__] = enum
+        scope[f"by_value_{enum.__name__}"] = {member.value: member for member in enum}
+    return scope
 
-    def read(name: str) -> str:
-        expression = kinds[name].from_column.format(v=f"row[{position[name]}]")
-        fallback = READ_FALLBACKS.get(name)
-        if fallback is None:
-            return expression
-        return f"({expression} if row[{position[name]}] else {read(fallback)})"
 
-    stored = {name: kind.to_column for name, kind in kinds.items() if kind.to_column != "{v}"}
-    lines = [
-        "def from_row(row):",
-        f"    return {cls.__name__}(" + ", ".join(f"{name}={read(name)}" for name in kinds) + ")",
-        "def to_row(entity):",
-        "    return (" + "".join(f"{k.to_column.format(v=f'entity.{name}')}, " for name, k in kinds.items()) + ")",
-        "def to_dict(entity):",
-        "    return {"
-        + ", ".join(f"{name!r}: {k.to_json.format(v=f'entity.{name}')}" for name, k in kinds.items())
-        + "}",
-    ]
-    for name, expression in stored.items():
-        lines += [f"def store_{name}(v):", f"    return {expression.format(v='v')}"]
-    # the source is built above from the entity's own field names and the fixed expressions of KINDS
-    exec(compile("\n".join(lines), f"<record of {cls.__name__}>", "exec"), scope)
-    to_column = {name: scope[f"store_{name}"] if name in stored else None for name in kinds}
-    return Record(tuple(kinds), scope["from_row"], scope["to_row"], scope["to_dict"], to_column)
+def module_text(cls: type, namespace: Mapping[str, Any], module: str) -> str:
+    """The text of the module that holds the record's functions of `cls` compiled ahead (`record(compiled=)`)."""
+    source = _source(cls, namespace)
+    enums = sorted(e.__name__ for e in _enums(cls, namespace))
+    by_value = "".join(f"by_value_{name} = {{m.value: m for m in {name}}}\n" for name in enums)
+    return (
+        f'"""The record of `{cls.__name__}`, compiled ahead: generated by `python -m sparkq_adapters.records`.\n'
+        "\n"
+        "Do not edit. After a change to the entity's fields (or to records.KINDS), run the command again;\n"
+        "until then `records.record` compiles the same functions at import instead (correct, about a\n"
+        "millisecond slower for every process), and tests/unit/test_records.py says so.\n"
+        '"""\n'
+        "\n"
+        "# ruff: noqa\n"
+        "# fmt: off\n"
+        "from __future__ import annotations\n"
+        "\n"
+        "import json\n"
+        "from collections.abc import Sequence\n"
+        "from typing import Any\n"
+        "\n"
+        f"from {module} import {', '.join(sorted([cls.__name__, *enums]))}\n"
+        "from sparkq_adapters.clock import format_optional, format_time, parse_optional, parse_time\n"
+        "\n"
+        'encode_json = json.JSONEncoder(ensure_ascii=False, separators=(",", ":")).encode\n'
+        "decode_json = json.loads\n"
+        f"{by_value}"
+        "\n"
+        f"SOURCE = {source!r}\n"
+        "\n"
+        "\n"
+        f"{source}"
+    )
 
+
+#: where the task record's functions are written ahead, and from which module the task's types come
+TASK_MODULE = Path(__file__).with_name("_task_record.py")
 
 #: the task record: the `tasks` table's columns and the task JSON object of SPEC §2, from `Task`
-TASK = record(Task, vars(model))
+TASK = record(Task, vars(model), _task_record)
+
+
+if __name__ == "__main__":
+    TASK_MODULE.write_text(module_text(Task, vars(model), model.__name__))
+    print(f"wrote {TASK_MODULE}")
