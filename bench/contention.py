@@ -19,6 +19,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import os
 import subprocess
 import sys
 import tempfile
@@ -153,12 +154,14 @@ def main() -> None:
     parser.add_argument("--streams", type=int, default=2)
     parser.add_argument("--json", action="store_true", help="print the figures as one JSON object")
     args = parser.parse_args()
+    load = os.getloadavg()
     with tempfile.TemporaryDirectory(prefix="sparkq-contention-") as tmp:
         folder = Path(tmp)
         many = measure(args.processes, args.tasks, args.streams, folder)
         one = measure(1, args.tasks, args.streams, folder)
     many["baseline_claims_per_second"] = one["claims_per_second"]
     many["baseline_latency_ms"] = one["latency_ms"]
+    many["load_average"] = {"before": list(load), "after": list(os.getloadavg())}
     if args.json:
         print(json.dumps(many))
         return
@@ -181,6 +184,8 @@ def main() -> None:
         )
     print(f"ratio throughput {args.processes}/1 processes: {many['claims_per_second'] / one['claims_per_second']:.2f}")
     print(f"ratio p99 latency {args.processes}/1 processes: {lat['p99'] / base['p99']:.1f}")
+    before, after = many["load_average"]["before"], many["load_average"]["after"]
+    print(f"load average {before[0]:.2f} {before[1]:.2f} {before[2]:.2f} before, {after[0]:.2f} after")
 
 
 if __name__ == "__main__":
