@@ -19,6 +19,9 @@ Each phase sends the same requests to both servers: enqueue, claim-next (as many
 enqueued, so every claim gets a task), then the newest 50 tasks (`GET /api/tasks?limit=50`).
 Rounds alternate which server goes first; requests/s is per phase (all requests over the
 phase's wall time), p50 and p99 per request; ratios are the median of paired rounds.
+"CPU µs/req" is the server process's own CPU time (user + system, from /proc) over the phase per
+request, and "cpu ratio" the bare app's over SparkQ's: on a machine that others load, wall-clock
+rates move with their load, while the CPU a server spends per request does much less.
 Targets (issue 13): enqueue and claim-next >= 0.7 x the bare app, 1 and 8 connections; p99 at 8
 connections <= 15 ms.
 """
@@ -149,7 +152,7 @@ def bare_server(db: str, port: int) -> None:
 
 
 @contextmanager
-def running_bare(folder: Path) -> Iterator[int]:
+def running_bare(folder: Path) -> Iterator[tuple[int, int]]:
     from queue_cycle import new_queue
 
     db = folder / "bare.db"
@@ -173,7 +176,7 @@ def running_bare(folder: Path) -> Iterator[int]:
                 if time.monotonic() > deadline or server.poll() is not None:
                     raise
                 time.sleep(0.05)
-        yield port
+        yield port, server.pid
     finally:
         server.terminate()  # our own child, by its handle
         server.wait(timeout=15)
@@ -212,7 +215,15 @@ async def connection(port: int, requests: list[bytes], latencies: list[float]) -
         writer.close()
 
 
-def run_phase(port: int, make: Callable[[int], bytes], connections: int, per_connection: int) -> dict[str, float]:
+def cpu_seconds(pid: int) -> float:
+    """User + system CPU time the process `pid` has used (Linux /proc; its threads included)."""
+    fields = Path(f"/proc/{pid}/stat").read_text().rpartition(")")[2].split()
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+
+
+def run_phase(
+    port: int, pid: int, make: Callable[[int], bytes], connections: int, per_connection: int
+) -> dict[str, float]:
     latencies: list[float] = []
 
     async def main() -> float:
@@ -221,10 +232,13 @@ def run_phase(port: int, make: Callable[[int], bytes], connections: int, per_con
         await asyncio.gather(*(connection(port, plan, latencies) for plan in plans))
         return time.perf_counter() - start
 
+    cpu = cpu_seconds(pid)
     elapsed = asyncio.run(main())
+    cpu = cpu_seconds(pid) - cpu
     ordered = sorted(latencies)
     return {
         "rps": len(latencies) / elapsed,
+        "cpu_us": cpu / len(latencies) * 1e6,
         "p50": ordered[len(ordered) // 2] * 1000,
         "p99": ordered[min(len(ordered) - 1, round(0.99 * (len(ordered) - 1)))] * 1000,
     }
@@ -243,9 +257,9 @@ def makers(port: int, stream: str) -> dict[str, Callable[[int], bytes]]:
     }
 
 
-def measure(port: int, connections: int, per_connection: int) -> dict[str, dict[str, float]]:
+def measure(port: int, pid: int, connections: int, per_connection: int) -> dict[str, dict[str, float]]:
     make = makers(port, STREAM)
-    return {phase: run_phase(port, make[phase], connections, per_connection) for phase in PHASES}
+    return {phase: run_phase(port, pid, make[phase], connections, per_connection) for phase in PHASES}
 
 
 # -- report ----------------------------------------------------------------------------------------
@@ -288,22 +302,26 @@ def main() -> int:
             check=True,
             capture_output=True,
         )
-        with running_server(project, env) as (_url, spark_port), running_bare(folder) as bare_port:
-            ports = {SPARKQ_NAME: spark_port, BARE_NAME: bare_port}
-            for port in ports.values():  # warm up both
-                measure(port, 1, 20)
+        with running_server(project, env) as (url, spark_port), running_bare(folder) as (bare_port, bare_pid):
+            spark_pid = httpx.get(url + "/api/status").json()["server"]["pid"]
+            servers = {SPARKQ_NAME: (spark_port, spark_pid), BARE_NAME: (bare_port, bare_pid)}
+            for port, pid in servers.values():  # warm up both
+                measure(port, pid, 1, 20)
             for r in range(rounds):
                 order = (SPARKQ_NAME, BARE_NAME) if r % 2 == 0 else (BARE_NAME, SPARKQ_NAME)
                 for connections in CONNECTIONS:
                     for name in order:
                         results[(name, connections)].append(
-                            measure(ports[name], connections, per_connection[connections])
+                            measure(*servers[name], connections, per_connection[connections])
                         )
                 print(f"  round {r + 1}/{rounds} done", file=sys.stderr)
     end_load = os.getloadavg()
 
     print()
-    header = f"{'server':<10} {'conns':>5} {'phase':<11} {'req/s':>8} {'p50 ms':>8} {'p99 ms':>8} {'ratio':>6}"
+    header = (
+        f"{'server':<10} {'conns':>5} {'phase':<11} {'req/s':>8} {'p50 ms':>8} {'p99 ms':>8} {'ratio':>6}"
+        f" {'CPU µs/req':>10} {'cpu ratio':>9}"
+    )
     print(header)
     print("-" * len(header))
     verdicts = []
@@ -315,19 +333,31 @@ def main() -> int:
                     results[(SPARKQ_NAME, connections)], results[(BARE_NAME, connections)], strict=True
                 )
             )
+            cpu_ratio = statistics.median(
+                theirs[phase]["cpu_us"] / ours[phase]["cpu_us"]
+                for ours, theirs in zip(
+                    results[(SPARKQ_NAME, connections)], results[(BARE_NAME, connections)], strict=True
+                )
+            )
             for name in (SPARKQ_NAME, BARE_NAME):
                 runs = results[(name, connections)]
                 rps = statistics.median(run[phase]["rps"] for run in runs)
                 p50 = statistics.median(run[phase]["p50"] for run in runs)
                 p99 = statistics.median(run[phase]["p99"] for run in runs)
+                cpu = statistics.median(run[phase]["cpu_us"] for run in runs)
                 shown = f"{ratio:6.2f}" if name == SPARKQ_NAME else ""
-                print(f"{name:<10} {connections:>5} {phase:<11} {rps:>8,.0f} {p50:>8.2f} {p99:>8.2f} {shown:>6}")
+                shown_cpu = f"{cpu_ratio:9.2f}" if name == SPARKQ_NAME else ""
+                print(
+                    f"{name:<10} {connections:>5} {phase:<11} {rps:>8,.0f} {p50:>8.2f} {p99:>8.2f} {shown:>6}"
+                    f" {cpu:>10,.0f} {shown_cpu:>9}".rstrip()
+                )
                 if name == SPARKQ_NAME and phase != "list 50":
                     verdicts.append((f"{phase} x{connections} ratio >= {TARGET_RATIO}", ratio >= TARGET_RATIO, ratio))
                     if connections == 8:
                         verdicts.append((f"{phase} x8 p99 <= {TARGET_P99_MS:g} ms", p99 <= TARGET_P99_MS, p99))
     print()
     print("ratio: SparkQ req/s over the bare app's, the median of paired rounds; figures: the median round")
+    print("cpu ratio: the bare app's CPU per request over SparkQ's (server processes only), likewise")
     for what, ok, value in verdicts:
         print(f"target: {what}: {value:.2f} {'PASS' if ok else 'FAIL'}")
     print(f"load average at the end {end_load[0]:.2f} {end_load[1]:.2f} {end_load[2]:.2f}")

@@ -90,5 +90,8 @@ def test_http_benchmark_quick_run_prints_both_servers_every_phase_and_the_target
             for phase in ("enqueue", "claim-next", "list 50"):
                 row = rf"^{server} +{connections} {phase} +[\d,]+ +\d+\.\d\d +\d+\.\d\d"
                 assert re.search(row, out, re.MULTILINE), (row, out)
+                # then (SparkQ's rows) the ratio, and the server's CPU per request (SparkQ's: and the cpu ratio)
+                ratios = r" +\d+\.\d\d +[\d,]+ +\d+\.\d\d$" if server == "SparkQ" else r" +[\d,]+$"
+                assert re.search(row + ratios, out, re.MULTILINE), (row + ratios, out)
     assert len(re.findall(r"^target: .* (PASS|FAIL)$", out, re.MULTILINE)) == 6, out
     assert re.search(r"^load average \d", out, re.MULTILINE), out
