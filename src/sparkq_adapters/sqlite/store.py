@@ -41,8 +41,8 @@ class SqliteStore:
 
     With `check_pages`, the first open also runs SQLite's `quick_check` over every page (about a
     second per GB; the server does it at start, the CLI does not), telling `check_progress` (pages
-    done, pages in all) as it goes. Once SQLite reports the file
-    damaged (SQLITE_CORRUPT, SQLITE_NOTADB), at open or later, the store refuses every write.
+    done, pages in all) as it goes. Once SQLite reports the file damaged (SQLITE_CORRUPT,
+    SQLITE_NOTADB), at open or later, the store refuses every write.
     """
 
     def __init__(
