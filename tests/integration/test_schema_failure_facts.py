@@ -10,7 +10,13 @@ import sqlite3
 from pathlib import Path
 
 from sparkq_adapters.event_kinds import FAILURE_EVENTS, EventKind
-from sparkq_adapters.sqlite.schema import LATEST_VERSION, MIGRATIONS, V_FAILURE_FACTS, statements
+from sparkq_adapters.sqlite.schema import (
+    LATEST_VERSION,
+    MIGRATIONS,
+    V_FAILURE_FACTS,
+    statements,
+    task_status_trigger,
+)
 from sparkq_domain import AUTO_FAIL_MESSAGE, FailureKind, Queue, TaskStatus
 from sparkq_entry.wiring import open_queue
 from tests.fakes import FakeClock
@@ -156,6 +162,16 @@ def test_the_feed_writes_exactly_the_kinds_of_event_kind_and_a_failure_s_event_f
         reported: FAILURE_EVENTS[FailureKind.ERROR].value,
         dead: FAILURE_EVENTS[FailureKind.AUTO].value,
     }
+
+
+def test_a_new_file_s_status_trigger_is_the_one_made_from_event_kinds(tmp_path: Path) -> None:
+    """A change to the kinds without a migration that makes the trigger again fails here."""
+    db = tmp_path / "sparkq.db"
+    open_queue(db)
+    (stored,) = rows(db, "SELECT sql FROM sqlite_master WHERE type = 'trigger' AND name = 'events_task_status'")
+    # SQLite keeps a statement's text without IF NOT EXISTS and its closing semicolon
+    made = task_status_trigger().replace(" IF NOT EXISTS", "", 1).strip().removesuffix(";")
+    assert stored == (made,)
 
 
 def test_every_failure_kind_has_an_event_of_its_own_in_the_latest_trigger(tmp_path: Path) -> None:

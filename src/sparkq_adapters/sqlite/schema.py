@@ -169,8 +169,9 @@ def task_status_trigger() -> str:
 
     A failure's kind decides first (`FAILURE_EVENTS`), then the new status (`STATUS_EVENTS`); a status
     neither knows (another tool's writing) is recorded as `task.<status>`, as in schema v3.
-    Generated from `event_kinds`: a change there needs a migration that makes the trigger again
-    (a migration that already ran is not run again).
+    Generated from `event_kinds` for the newest migration that makes the trigger: a change there needs
+    a migration that makes it again (one that already ran is not run again), and a migration's text stays
+    as it was when it shipped (version 7's is written out). A test checks a new file's trigger against this.
     """
     cases = [
         f"WHEN NEW.failure_kind = {_literal(kind.value)} THEN {_literal(event.value)}"
@@ -197,7 +198,8 @@ END;
 # category apart from its message. Both nullable, so the tables of SPEC §2 read as before. Failed rows of
 # older files get their kind from the only message the sweep ever wrote; their `error_type` stays NULL: it
 # was folded into the message as "<type>: <message>", which cannot be told from a message holding a colon.
-# The change-feed trigger picks `task.failed` or `task.auto_failed` from `failure_kind`.
+# The change-feed trigger picks `task.failed` or `task.auto_failed` from `failure_kind` (`task_status_trigger()`
+# as it was then, written out so that this migration's text never changes).
 # A backfill that changes no status fires no trigger: the migration records no events.
 V_FAILURE_FACTS = """
 ALTER TABLE tasks ADD COLUMN failure_kind TEXT;
@@ -208,7 +210,19 @@ UPDATE tasks SET failure_kind = CASE
     ELSE 'error' END
 WHERE status = 'failed';
 DROP TRIGGER IF EXISTS events_task_status;
-""" + task_status_trigger()
+CREATE TRIGGER IF NOT EXISTS events_task_status AFTER UPDATE OF status ON tasks
+WHEN OLD.status IS NOT NEW.status BEGIN
+    INSERT INTO events(kind, subject_id, stream_id, status)
+    VALUES (CASE
+                WHEN NEW.failure_kind = 'error' THEN 'task.failed'
+                WHEN NEW.failure_kind = 'auto' THEN 'task.auto_failed'
+                WHEN NEW.status = 'running' THEN 'task.claimed'
+                WHEN NEW.status = 'succeeded' THEN 'task.completed'
+                WHEN NEW.status = 'failed' THEN 'task.failed'
+                ELSE 'task.' || NEW.status END,
+            NEW.id, NEW.stream_id, NEW.status);
+END;
+"""
 
 # Lean sweep and stream pages (issue 13): two fewer index entries per claim and report, one fewer per
 # enqueue (17 -> 14 WAL pages per enqueue + claim + complete). The sweep's two questions -- which running
