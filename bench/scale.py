@@ -49,8 +49,9 @@ from _support import SPARKQ, clean_env, running_server
 from ui_scale import Client, median_ms
 
 from sparkq_adapters.clock import RandomIds, SystemClock
+from sparkq_adapters.event_kinds import STATUS_EVENTS, EventKind
 from sparkq_adapters.sqlite import SqliteStore
-from sparkq_domain import Queue, SparkQError
+from sparkq_domain import FailureKind, Queue, SparkQError, TaskStatus
 from sparkq_entry import open_queue
 
 TARGET_MS = 100.0
@@ -71,16 +72,12 @@ RUNNING = 16
 
 INSERT_TASK = (
     "INSERT INTO tasks(id, stream_id, tool_name, task_class, payload, status, timeout, attempts, result, error, "
-    "stdout, stderr, created_at, updated_at, started_at, finished_at, seq) "
-    "VALUES (?, ?, ?, 'MEDIUM_SCRIPT', ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)"
+    "stdout, stderr, created_at, updated_at, started_at, finished_at, seq, failure_kind) "
+    "VALUES (?, ?, ?, 'MEDIUM_SCRIPT', ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)"
 )
 INSERT_EVENT = "INSERT INTO events(kind, subject_id, stream_id, status, at) VALUES (?, ?, ?, ?, ?)"
-EVENT_KIND = {
-    "queued": "task.enqueued",
-    "running": "task.claimed",
-    "succeeded": "task.completed",
-    "failed": "task.failed",
-}
+#: the event each task's last change recorded (a failed task here is a reported failure)
+EVENT_KIND = {TaskStatus.QUEUED: EventKind.TASK_ENQUEUED, **STATUS_EVENTS}
 STDOUT = (  # + the job number + ")\n"
     "collecting ... collected 214 items\n"
     "tests/test_api.py ........................................ [ 18%]\n"
@@ -189,11 +186,11 @@ def generate(db: Path, count: int) -> Mix:
                         stderr = STDERR.format(n=n)
                 created_text = stamp(created)
                 last = finished or started or created_text
-                events.append((EVENT_KIND[status], task_id, lane, status, last[:23] + "Z"))
+                events.append((EVENT_KIND[TaskStatus(status)].value, task_id, lane, status, last[:23] + "Z"))
                 yield (
                     task_id, lane, TOOLS[n % len(TOOLS)], f'{{"script":"scripts/job-{n}.sh","args":["--ci"]}}',
                     status, timeout, attempts, result, error, stdout, stderr, created_text, last, started,
-                    finished, n + 1,
+                    finished, n + 1, FailureKind.ERROR.value if status == "failed" else None,
                 )  # fmt: skip
                 n += 1
 
