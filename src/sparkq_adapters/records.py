@@ -17,7 +17,7 @@ from collections.abc import Callable, Mapping, Sequence
 from enum import Enum
 from pathlib import Path
 from types import ModuleType
-from typing import Any, Generic, NamedTuple, TypeVar
+from typing import Any, Generic, TypeVar
 
 import attrs
 
@@ -27,12 +27,16 @@ from . import _task_record
 from .clock import format_optional, format_time, parse_optional, parse_time
 
 
-class Kind(NamedTuple):
+class Kind:
     """How values of one declared type are stored and shown: Python expressions of `{v}`."""
 
-    to_column: str
-    from_column: str
-    to_json: str
+    # a plain class: a NamedTuple or an attrs class compiles code when it is made, at every CLI start
+    __slots__ = ("from_column", "to_column", "to_json")
+
+    def __init__(self, to_column: str, from_column: str, to_json: str) -> None:
+        self.to_column = to_column
+        self.from_column = from_column
+        self.to_json = to_json
 
 
 _SAME = Kind("{v}", "{v}", "{v}")
@@ -93,37 +97,53 @@ def kind_of(owner: type, field: attrs.Attribute[Any], namespace: Mapping[str, An
 E = TypeVar("E", bound=attrs.AttrsInstance)
 
 
-class Record(NamedTuple, Generic[E]):
+class Record(Generic[E]):
     """The row and JSON mapping of an attrs entity whose fields are its table's columns."""
 
-    #: the columns, in the entity's field order
-    columns: tuple[str, ...]
-    #: a row of those columns (as a query returns it) -> the entity
-    from_row: Callable[[Sequence[Any]], E]
-    #: the entity -> the values of those columns, in order (for an insert)
-    to_row: Callable[[E], tuple[Any, ...]]
-    #: the entity -> its JSON object (times as text, enums as their values)
-    to_dict: Callable[[E], dict[str, Any]]
-    #: field name -> how a new value of it is stored (None: as it is), for updates of some fields
-    to_column: Mapping[str, Callable[[Any], Any] | None]
+    __slots__ = ("columns", "from_row", "to_column", "to_dict", "to_row")
+
+    def __init__(
+        self,
+        columns: tuple[str, ...],
+        from_row: Callable[[Sequence[Any]], E],
+        to_row: Callable[[E], tuple[Any, ...]],
+        to_dict: Callable[[E], dict[str, Any]],
+        to_column: Mapping[str, Callable[[Any], Any] | None],
+    ) -> None:
+        #: the columns, in the entity's field order
+        self.columns = columns
+        #: a row of those columns (as a query returns it) -> the entity
+        self.from_row = from_row
+        #: the entity -> the values of those columns, in order (for an insert)
+        self.to_row = to_row
+        #: the entity -> its JSON object (times as text, enums as their values)
+        self.to_dict = to_dict
+        #: field name -> how a new value of it is stored (None: as it is), for updates of some fields
+        self.to_column = to_column
 
 
 def record(cls: type[E], namespace: Mapping[str, Any], compiled: ModuleType | None = None) -> Record[E]:
     """Build the record of the attrs class `cls`; `namespace` resolves the names its annotations use.
 
-    `compiled` is the module `write_module` wrote for it: when its `SOURCE` is what the fields give
-    now, its functions (compiled once into its .pyc) are used; otherwise they are compiled here.
+    `compiled` is the module `python -m sparkq_adapters.records` wrote for it (`module_text`): when
+    it was written for the fields `cls` has now, its functions (in its .pyc) are used; otherwise they
+    are compiled here. (Comparing the fields, not the whole source, keeps the check off the start-up
+    of every CLI process; tests/unit/test_records.py compares the whole text.)
     """
-    source = _source(cls, namespace)
-    if compiled is not None and getattr(compiled, "SOURCE", None) == source:
+    if compiled is not None and getattr(compiled, "FIELDS", None) == _fields(cls):
         scope = vars(compiled)
     else:
         scope = _scope(cls, namespace)
         # the source is built from the entity's own field names and the fixed expressions of KINDS
-        exec(compile(source, f"<record of {cls.__name__}>", "exec"), scope)
+        exec(compile(_source(cls, namespace), f"<record of {cls.__name__}>", "exec"), scope)
     columns = tuple(f.name for f in attrs.fields(cls))
     to_column = {name: scope.get(f"store_{name}") for name in columns}
     return Record(columns, scope["from_row"], scope["to_row"], scope["to_dict"], to_column)
+
+
+def _fields(cls: type) -> tuple[tuple[str, str], ...]:
+    """Each field of `cls` with its declared type: what the record's functions are made from."""
+    return tuple((f.name, str(f.type)) for f in attrs.fields(cls))
 
 
 def _source(cls: type, namespace: Mapping[str, Any]) -> str:
@@ -211,7 +231,7 @@ def module_text(cls: type, namespace: Mapping[str, Any], module: str) -> str:
         "decode_json = json.loads\n"
         f"{by_value}"
         "\n"
-        f"SOURCE = {source!r}\n"
+        f"FIELDS = {_fields(cls)!r}\n"
         "\n"
         "\n"
         f"{source}"
