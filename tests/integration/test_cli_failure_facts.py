@@ -52,3 +52,16 @@ def test_tasks_marks_only_the_sweep_s_failures_as_auto(sparkq: RunSparkq, workdi
     listed = {t["id"]: t for t in ok_json(sparkq("tasks", "--status", "failed", "--json"))}
     assert (listed[dead]["failure_kind"], listed[dead]["auto_failed"]) == ("auto", True)
     assert (listed[lookalike]["failure_kind"], listed[lookalike]["auto_failed"]) == ("error", False)
+
+
+def test_the_task_detail_names_the_error_type_with_its_control_characters_made_visible(
+    sparkq: RunSparkq, workdir: Path
+) -> None:
+    queue = make_stream(workdir)
+    task_id = queue.enqueue("auth", "run-bash", {}).id
+    queue.claim_task(task_id)
+    ok(sparkq("fail", task_id, "--error", "3 tests fail", "--type", "Test\x1b[31mFailure"))
+    lines = ok(sparkq("task", task_id)).splitlines()
+    heading = next(line for line in lines if line.startswith("Error"))
+    assert heading.startswith("Error (Test") and heading.endswith("Failure)") and "\x1b" not in heading
+    assert lines[lines.index(heading) + 1].strip() == "3 tests fail"

@@ -492,7 +492,8 @@ def task_detail(
             lines += indent(clean_block(dumps(rest, pretty=True)))
 
     if task.error is not None:
-        lines += ["", _heading("Error", color), *indent(clean_block(task.error))]
+        category = "" if task.error_type is None else f" ({clean_line(task.error_type)})"
+        lines += ["", _heading(f"Error{category}", color), *indent(clean_block(task.error))]
     for title, text in (("Stdout", task.stdout), ("Stderr", task.stderr)):
         if text:
             lines += ["", _heading(title, color), *indent(clean_block(text.rstrip("\n")))]
