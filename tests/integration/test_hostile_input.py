@@ -1,4 +1,7 @@
-"""Hostile and huge input (issue 7, item 6) against the real console script and a real server.
+"""Hostile and huge input (issue 7, item 6) against the CLI and a real server.
+
+The CLI tests run in this process (the `in_process` mark), except the one of argument bytes, which the real
+console script receives.
 
 Limits (docs/decisions.md, "Input limits"): payload and result at most 256 KiB of JSON each,
 refused beyond (HTTP 413 `too_large`, CLI exit 1); stdout and stderr at most 1 MiB each and
@@ -80,6 +83,7 @@ def running_task(queue: Queue) -> str:
     return task.id
 
 
+@pytest.mark.in_process
 def test_cli_payload_at_the_limit_is_stored_whole_and_one_byte_more_is_refused(
     sparkq: RunSparkq, workdir: Path, lane: Queue
 ) -> None:
@@ -95,6 +99,7 @@ def test_cli_payload_at_the_limit_is_stored_whole_and_one_byte_more_is_refused(
     assert lane.list_tasks().total == 1
 
 
+@pytest.mark.in_process
 def test_cli_result_at_the_limit_is_stored_whole_and_one_byte_more_is_refused(
     sparkq: RunSparkq, workdir: Path, lane: Queue
 ) -> None:
@@ -109,6 +114,7 @@ def test_cli_result_at_the_limit_is_stored_whole_and_one_byte_more_is_refused(
     assert lane.get_task(at_id).result == at
 
 
+@pytest.mark.in_process
 def test_cli_output_at_the_limit_is_kept_whole_and_past_it_truncated_with_its_size(
     sparkq: RunSparkq, workdir: Path, lane: Queue
 ) -> None:
@@ -130,6 +136,7 @@ def test_cli_output_at_the_limit_is_kept_whole_and_past_it_truncated_with_its_si
     assert f"{utf8_len(big):,} bytes in all" in shown
 
 
+@pytest.mark.in_process
 def test_cli_error_message_past_its_limit_is_truncated(sparkq: RunSparkq, workdir: Path, lane: Queue) -> None:
     task_id = running_task(lane)
     error = "AssertionError: " + "x" * MAX_ERROR_BYTES + " <- the end"
@@ -140,6 +147,7 @@ def test_cli_error_message_past_its_limit_is_truncated(sparkq: RunSparkq, workdi
     assert_truncated(stored.error, error, MAX_ERROR_BYTES)
 
 
+@pytest.mark.in_process
 def test_cli_refuses_a_70_mib_stdout_file_by_its_input_cap(sparkq: RunSparkq, workdir: Path, lane: Queue) -> None:
     task_id = running_task(lane)
     huge = workdir / "huge.log"
@@ -151,6 +159,7 @@ def test_cli_refuses_a_70_mib_stdout_file_by_its_input_cap(sparkq: RunSparkq, wo
     assert lane.get_task(task_id).status == "running"
 
 
+@pytest.mark.in_process
 def test_cli_stores_nul_and_control_characters_exactly(sparkq: RunSparkq, workdir: Path, lane: Queue) -> None:
     task_id = running_task(lane)
     text = "a\x00b\x1b[31mred\x1b[0m\r\n\x7f\u202eevil\u200b"
@@ -187,6 +196,7 @@ HOSTILE_PAYLOADS = [
 ]
 
 
+@pytest.mark.in_process
 @pytest.mark.parametrize(("text", "problem"), HOSTILE_PAYLOADS, ids=[t[:40] for t, _ in HOSTILE_PAYLOADS])
 def test_cli_refuses_hostile_payloads_clearly_and_writes_nothing(
     sparkq: RunSparkq, workdir: Path, lane: Queue, text: str, problem: str
@@ -196,6 +206,7 @@ def test_cli_refuses_hostile_payloads_clearly_and_writes_nothing(
     assert lane.list_tasks().total == 0
 
 
+@pytest.mark.in_process
 def test_cli_accepts_depth_64_and_refuses_100000_without_a_recursion_error(
     sparkq: RunSparkq, workdir: Path, lane: Queue
 ) -> None:
@@ -209,12 +220,14 @@ def test_cli_accepts_depth_64_and_refuses_100000_without_a_recursion_error(
     assert lane.list_tasks().total == 1
 
 
+@pytest.mark.in_process
 def test_cli_accepts_the_largest_portable_integers_and_a_relative_script(sparkq: RunSparkq, lane: Queue) -> None:
     payload = {"script": "scripts/test.sh", "max": 2**53 - 1, "min": -(2**53 - 1), "big": 1.5e308}
     task_id = ok(sparkq("enqueue", "run-bash", json.dumps(payload), "--stream", "auth")).strip()
     assert lane.get_task(task_id).payload == payload
 
 
+@pytest.mark.in_process
 def test_cli_refuses_invalid_utf8_in_a_file_argument(sparkq: RunSparkq, workdir: Path, lane: Queue) -> None:
     (workdir / "payload.json").write_bytes(b'{"note": "caf\xe9"}')  # Latin-1, not UTF-8
     message = refused(sparkq("enqueue", "run-bash", "@payload.json", "--stream", "auth"))
