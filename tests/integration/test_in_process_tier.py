@@ -71,10 +71,21 @@ def test_a_cli_command_run_in_process_leaves_the_folder_environment_and_streams_
 
 
 @pytest.mark.in_process
-def test_the_sparkq_fixture_runs_in_this_process_under_the_mark(sparkq: RunSparkq, workdir: Path) -> None:
-    sys.modules.pop("sparkq_adapters.cli.sessions", None)
+def test_the_sparkq_fixture_runs_in_this_process_under_the_mark(
+    sparkq: RunSparkq, workdir: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    import sparkq_entry.cli
+
+    calls: list[tuple[list[str], str]] = []
+    real_main = sparkq_entry.cli.main
+
+    def main(argv: list[str]) -> int:
+        calls.append((argv, os.getcwd()))
+        return real_main(argv)
+
+    monkeypatch.setattr(sparkq_entry.cli, "main", main)
     assert sparkq("session", "create", "s").returncode == 0
-    assert "sparkq_adapters.cli.sessions" in sys.modules  # the command ran here
+    assert calls == [(["session", "create", "s"], str(workdir))]  # the console script's main, here
     assert (workdir / "sparkq.db").is_file()
 
 
