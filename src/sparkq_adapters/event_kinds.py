@@ -2,9 +2,11 @@
 
 They live with the adapters, not in the domain: the domain never sees the change feed (a store
 records it, the server streams it). The triggers of schema v3 spelled the kinds in SQL; a test
-checks every kind a trigger writes against `EventKind`, and the trigger that tells a failure's
-kind is generated from `STATUS_EVENTS` and `FAILURE_EVENTS` (`sqlite/schema.py`). The UI's copy,
-`webui/js/events.js`, is checked against `EventKind` by a test too.
+checks every kind a trigger writes against `EventKind`, and the status trigger, which tells a
+failure's kind, is made from `STATUS_EVENTS` and `FAILURE_EVENTS` (`sqlite/schema.py`,
+`task_status_trigger`; a test checks a new file's trigger against it, so a change here needs a
+migration that makes the trigger again). The UI's copy, `webui/js/events.js`, is checked against
+`EventKind` by a test too.
 """
 
 from __future__ import annotations
