@@ -3,8 +3,8 @@ import { api, ApiError, enc } from "../api.js";
 import { el, replace } from "../dom.js";
 import { STREAM_LIST_EVENTS } from "../events.js";
 import { ago, duration, timestamp } from "../format.js";
-import { confirmDialog } from "../modal.js";
-import { errorPanel, statusBadge, toast } from "../ui.js";
+import { confirmDialog, openModal } from "../modal.js";
+import { errorPanel, field, statusBadge, toast } from "../ui.js";
 
 export async function loadStreams(params) {
   const data = await api.get("/api/streams", params);
@@ -55,7 +55,7 @@ export function streamHref(name) {
 /** A stream's task counts per status, each coloured by its status (grey when zero). */
 export function streamCounts(c = {}) {
   return el("span", { class: "counts" },
-    ["queued", "running", "succeeded", "failed"].map((k) => el("span", { class: ["count", `status-${k}`, c[k] ? null : "zero"], title: k }, `${c[k] || 0} ${k}`)));
+    STATUS_ORDER.map((k) => el("span", { class: ["count", `status-${k}`, c[k] ? null : "zero"], title: k }, `${c[k] || 0} ${k}`)));
 }
 
 /** The header of a task table made of `taskRow`s; `withStream` as given to them. */
@@ -74,19 +74,80 @@ export function taskRow(t, { stream = null, withStream = true, problem, refresh 
       el("a", { href: `#/tasks/${enc(t.id)}` }, t.id)),
     el("td", null, t.tool_name),
     withStream ? el("td", { class: "stream-cell" }, stream ? el("a", { href: streamHref(stream.name) }, stream.name) : t.stream_id) : null,
-    el("td", null, taskStatus(t)),
+    el("td", { class: "status-cell" }, taskStatus(t), requeuedMark(t)),
     timeCell(t.created_at),
     timeCell(t.started_at),
     timeCell(t.finished_at),
     el("td", { class: "num" }, taskDuration(t)),
-    el("td", { class: "actions" }, FINISHED.has(t.status)
-      ? el("button", { type: "button", class: "btn small requeue", on: { click: () => requeue(t, problem, refresh) } }, "Requeue")
-      : null));
+    el("td", { class: "actions" }, rowAction(t, problem, refresh)));
   row.addEventListener("click", (event) => {
     if (event.target.closest("a, button")) return;
     location.hash = `#/tasks/${enc(t.id)}`;
   });
   return row;
+}
+
+/** Queued: Cancel; finished and not requeued yet: Requeue (a requeued task's copy is where to act). */
+function rowAction(t, problem, refresh) {
+  if (t.status === "queued") {
+    return el("button", { type: "button", class: "btn small danger cancel", on: { click: () => cancelTask(t, problem, refresh) } }, "Cancel");
+  }
+  if (FINISHED.has(t.status) && !t.requeued_to) {
+    return el("button", { type: "button", class: "btn small requeue", on: { click: () => requeue(t, problem, refresh) } }, "Requeue");
+  }
+  return null;
+}
+
+/** "↻ requeued", linking the copy, on a task that was requeued; nothing otherwise. */
+export function requeuedMark(t) {
+  if (!t.requeued_to) return null;
+  return el("a", { class: "requeued-mark", href: `#/tasks/${enc(t.requeued_to)}`, title: `Requeued as ${t.requeued_to}` }, "↻ requeued");
+}
+
+/** The line a list shows for a task: the progress note while running, else the summary or the error. */
+export function taskNote(t) {
+  if (t.status === "running") return t.progress || "";
+  return t.summary || t.error || "";
+}
+
+/**
+ * Ask (a native dialog with an optional reason), then cancel the queued task `t`; a problem is shown
+ * in `problem`; `refresh` runs after. Resolves whether it was cancelled.
+ */
+export async function cancelTask(t, problem, refresh) {
+  const reason = await cancelDialog(t);
+  if (reason === null) return false;
+  let done = false;
+  try {
+    await api.post(`/api/tasks/${enc(t.id)}/cancel`, reason ? { reason } : {});
+    toast(`Task ${t.id} cancelled`);
+    done = true;
+  } catch (err) {
+    replace(problem, errorPanel(describe(err)));
+  }
+  refresh();
+  return done;
+}
+
+/** The cancel confirmation: resolves the reason ("" for none), or null when the user backs out. */
+function cancelDialog(t) {
+  return new Promise((resolve) => {
+    let answer = null;
+    const reason = field("Reason (optional)", el("input", { type: "text", name: "reason", autocomplete: "off" }),
+      { hint: "Kept on the task, e.g. “superseded by the new plan”." });
+    const form = el("form", { class: "modal-form", id: "cancel-form", novalidate: true },
+      el("p", { class: "confirm-message" }, `Cancel queued task ${t.id} (${t.tool_name})? No worker will claim it; it can be requeued later.`),
+      reason.row,
+      el("div", { class: "modal-actions" },
+        el("button", { type: "button", class: "btn", on: { click: () => modal.close() } }, "Keep it"),
+        el("button", { type: "submit", class: "btn danger" }, "Cancel task")));
+    form.addEventListener("submit", (event) => {
+      event.preventDefault();
+      answer = reason.input.value.trim();
+      modal.close();
+    });
+    const modal = openModal({ title: "Cancel task", content: form, onClose: () => resolve(answer) });
+  });
 }
 
 async function requeue(t, problem, refresh) {
@@ -105,7 +166,11 @@ export function describe(err) {
   return err && err.message ? err.message : String(err);
 }
 
-export const FINISHED = new Set(["succeeded", "failed"]);
+/** The terminal statuses: such a task can be requeued (once: then its copy is where the work goes on). */
+export const FINISHED = new Set(["succeeded", "failed", "cancelled"]);
+
+/** The statuses a task count is kept for, in the order they are shown. */
+export const STATUS_ORDER = ["queued", "running", "succeeded", "failed", "cancelled"];
 
 /**
  * A page's refresh: run `load(changes)`; a failure is shown in `problem` while the page is still shown.

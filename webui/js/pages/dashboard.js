@@ -4,7 +4,7 @@ import { el, replace, uid } from "../dom.js";
 import { hourlyChart, legend, toolChart } from "../charts.js";
 import { go } from "../router.js";
 import { pageHeader, table } from "../ui.js";
-import { refresher, rowClass, streamOptions, taskDuration, taskStatus, timeCell } from "./common.js";
+import { refresher, requeuedMark, rowClass, streamOptions, taskDuration, taskNote, taskStatus, timeCell } from "./common.js";
 
 export const title = "Dashboard";
 
@@ -28,6 +28,7 @@ export function mount(root, _params, query) {
     running: card("running", "Running"),
     succeeded: card("succeeded", "Succeeded"),
     failed: card("failed", "Failed"),
+    cancelled: card("cancelled", "Cancelled"),
   };
   const hourly = el("div", { class: "chart-box", id: "chart-hourly" }, el("p", { class: "muted" }, "Loading…"));
   const tools = el("div", { class: "chart-box", id: "chart-tools" }, el("p", { class: "muted" }, "Loading…"));
@@ -72,6 +73,7 @@ export function mount(root, _params, query) {
     const recentSum = (key) => (hours ? hours.reduce((n, h) => n + (h[key] || 0), 0) : null);
     setCard(cards.succeeded, counts.succeeded || 0, hours && !chosen ? `${recentSum("succeeded")} in the last 24 h` : "in all");
     setCard(cards.failed, counts.failed || 0, hours && !chosen ? `${recentSum("failed")} in the last 24 h` : "in all");
+    setCard(cards.cancelled, counts.cancelled || 0, chosen ? `in ${chosen.name}` : "in all");
     scopeNote.textContent = chosen ? `in ${chosen.name}` : "";
     renderCharts(stats);
     renderRecent(data.tasks || [], byId);
@@ -97,11 +99,11 @@ export function mount(root, _params, query) {
       el("td", { class: "mono" }, el("a", { href: `#/tasks/${enc(t.id)}` }, t.id)),
       el("td", null, t.tool_name),
       el("td", null, (streams.get(t.stream_id) || {}).name || t.stream_id),
-      el("td", null, taskStatus(t)),
+      el("td", { class: "status-cell" }, taskStatus(t), requeuedMark(t)),
       timeCell(t.created_at),
       el("td", { class: "num" }, taskDuration(t)),
-      el("td", { class: "summary-cell" }, t.summary || t.error || "")));
-    replace(recent, table(["ID", "Tool", "Stream", "Status", "Created", "Duration", "Summary / error"], rows,
+      el("td", { class: ["summary-cell", t.status === "running" ? "progress-note" : null] }, taskNote(t))));
+    replace(recent, table(["ID", "Tool", "Stream", "Status", "Created", "Duration", "Summary / error / progress"], rows,
       { empty: "No tasks yet. Queue one on the Enqueue page or with `sparkq enqueue`.", className: "tasks-table" }));
   }
 

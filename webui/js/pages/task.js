@@ -1,10 +1,10 @@
 // Task detail: everything about one task, and the actions its status allows.
 import { api, enc } from "../api.js";
 import { el, replace } from "../dom.js";
-import { between, duration, prettyJson, timestamp, ago } from "../format.js";
+import { between, duration, parseTime, prettyJson, timestamp, ago } from "../format.js";
 import { confirmDialog, openModal } from "../modal.js";
 import { errorPanel, field, messageLine, statusBadge, toast } from "../ui.js";
-import { FINISHED, describe, refresher, streamHref } from "./common.js";
+import { FINISHED, cancelTask, describe, refresher, streamHref } from "./common.js";
 
 export const title = "Task";
 
@@ -18,6 +18,33 @@ function pre(text, className, id) {
 
 function meta(label, value) {
   return [el("dt", null, label), el("dd", null, value)];
+}
+
+const ENDED = { failed: "Failed", cancelled: "Cancelled" };
+const TICK_MS = 1000;
+
+/**
+ * The server's clock minus the browser's, from a running task's `running_seconds` (measured by the
+ * server as it answered): ages shown from the browser's clock then agree with the server's stale flag.
+ */
+function serverOffset(t) {
+  const started = parseTime(t.started_at);
+  if (started === null || t.running_seconds === null || t.running_seconds === undefined) return 0;
+  return started + t.running_seconds * 1000 - Date.now();
+}
+
+/** The last sign of life of a task's worker: max(started_at, heartbeat_at), as the server counts stale from. */
+function lastAlive(t) {
+  const started = parseTime(t.started_at);
+  const beat = parseTime(t.heartbeat_at);
+  if (started === null) return beat;
+  return beat === null ? started : Math.max(started, beat);
+}
+
+/** "last heartbeat 12s ago" (from the server's clock), or what stands in for it. */
+function heartbeatAge(t, offset) {
+  if (t.heartbeat_at) return `last heartbeat ${ago(t.heartbeat_at, Date.now() + offset)}`;
+  return t.status === "running" ? "no heartbeat yet" : "no heartbeat";
 }
 
 function timing(task) {
@@ -35,7 +62,7 @@ function timing(task) {
     gap("waiting in the queue", waited, task.status === "queued"),
     step("Started", task.started_at),
     gap("running", ran, task.status === "running"),
-    step(task.status === "failed" ? "Failed" : "Finished", task.finished_at),
+    step(ENDED[task.status] || "Finished", task.finished_at),
     total !== null ? el("li", { class: "gap total" }, el("span", { class: "gap-duration" }, duration(total)), el("span", { class: "muted" }, " in all")) : null);
 }
 
@@ -52,13 +79,42 @@ export function mount(root, params) {
     if (!alive) return;
     replace(problem);
     const t = data.task;
-    const signature = [t.status, t.updated_at, t.stale, t.auto_failed].join("|");
+    const signature = [t.status, t.updated_at, t.stale, t.auto_failed, t.heartbeat_at, t.progress, t.requeued_to].join("|");
     if (signature === shown) return; // unchanged: keep scroll positions and selections
     shown = signature;
     render(t);
   }
 
+  // the heartbeat line ticks between refreshes ("last heartbeat 12s ago")
+  let beat = null;
+  const ticker = setInterval(() => {
+    if (beat && beat.node.isConnected) beat.node.textContent = heartbeatAge(beat.task, beat.offset);
+  }, TICK_MS);
+
+  function progress(t) {
+    if (t.status !== "running" && !t.heartbeat_at && !t.progress) return null;
+    const offset = serverOffset(t);
+    const age = el("p", { class: "heartbeat-age muted", id: "heartbeat-age", title: t.heartbeat_at ? timestamp(t.heartbeat_at) : "" }, heartbeatAge(t, offset));
+    beat = { node: age, task: t, offset };
+    return section("Progress",
+      t.progress
+        ? el("p", { class: "progress-note", id: "task-progress" }, t.progress)
+        : el("p", { class: "muted", id: "task-progress" }, "(no progress note yet)"),
+      age);
+  }
+
+  function staleBanner(t) {
+    const alive = lastAlive(t);
+    const started = parseTime(t.started_at);
+    // silent for: the server's running time less the part of it the last heartbeat covered
+    const silent = t.running_seconds - (alive - started) / 1000;
+    const since = alive > started ? "since its last heartbeat" : "since it started, no heartbeat yet";
+    return el("div", { class: "banner warning", id: "stale-banner" },
+      `⚠ Stale: no sign of life for ${duration(silent)} (${since}), longer than its timeout of ${duration(t.timeout)}.`);
+  }
+
   function render(t) {
+    beat = null;
     const stream = t.stream || {};
     const result = t.result || null;
     const extra = result ? Object.fromEntries(Object.entries(result).filter(([k]) => k !== "summary")) : {};
@@ -67,18 +123,20 @@ export function mount(root, params) {
         el("h1", null, "Task ", el("span", { class: "mono", id: "task-id" }, t.id), " ", statusBadge(t.status, t)),
         el("div", { class: "page-actions", id: "task-actions" }, actions(t))),
       t.auto_failed ? el("div", { class: "banner danger" }, "Auto-failed: nobody reported on it within twice its timeout.") : null,
-      t.stale ? el("div", { class: "banner warning" }, `⚠ Stale: running for ${duration(t.running_seconds)}, longer than its timeout of ${duration(t.timeout)}.`) : null,
+      t.stale ? staleBanner(t) : null,
       el("dl", { class: "meta" },
         meta("Tool", t.tool_name),
         meta("Task class", t.task_class),
         meta("Stream", stream.name ? el("a", { href: streamHref(stream.name), id: "task-stream" }, stream.name) : t.stream_id),
         meta("Timeout", duration(t.timeout)),
         meta("Attempts", String(t.attempts)),
-        t.requeued_from ? meta("Copy of", el("a", { href: `#/tasks/${enc(t.requeued_from)}`, class: "mono" }, t.requeued_from)) : null),
+        t.requeued_from ? meta("Copy of", el("a", { href: `#/tasks/${enc(t.requeued_from)}`, class: "mono", id: "requeued-from" }, t.requeued_from)) : null,
+        t.requeued_to ? meta("Requeued as", el("a", { href: `#/tasks/${enc(t.requeued_to)}`, class: "mono", id: "requeued-to" }, t.requeued_to)) : null),
+      progress(t),
       result ? section("Result",
         el("p", { class: "result-summary", id: "result-summary" }, result.summary ?? ""),
         Object.keys(extra).length ? pre(prettyJson(extra), "json", "result-data") : null) : null,
-      t.error ? section("Error",
+      t.error ? section(t.status === "cancelled" ? "Why it was cancelled" : "Error",
         t.error_type ? el("p", { class: "error-type", id: "task-error-type" }, t.error_type) : null,
         pre(t.error, "error-text", "task-error")) : null,
       section("Timing", timing(t)),
@@ -94,12 +152,13 @@ export function mount(root, params) {
     const buttons = [];
     if (t.status === "queued") {
       buttons.push(el("button", { type: "button", class: "btn primary", id: "claim", on: { click: () => act("claim", {}, `Task ${t.id} claimed`) } }, "Claim"));
+      buttons.push(el("button", { type: "button", class: "btn danger", id: "cancel", on: { click: () => cancel(t) } }, "Cancel…"));
     }
     if (t.status === "running") {
       buttons.push(el("button", { type: "button", class: "btn primary", id: "complete", on: { click: () => completeForm(t) } }, "Complete…"));
       buttons.push(el("button", { type: "button", class: "btn danger", id: "fail", on: { click: () => failForm(t) } }, "Fail…"));
     }
-    if (FINISHED.has(t.status)) {
+    if (FINISHED.has(t.status) && !t.requeued_to) {
       buttons.push(el("button", { type: "button", class: "btn", id: "requeue", on: { click: () => requeue(t) } }, "Requeue"));
     }
     return buttons;
@@ -114,6 +173,13 @@ export function mount(root, params) {
     }
     shown = "";
     await refresh();
+  }
+
+  async function cancel(t) {
+    await cancelTask(t, problem, () => {
+      shown = "";
+      return refresh();
+    });
   }
 
   async function requeue(t) {
@@ -219,5 +285,5 @@ export function mount(root, params) {
   const refresh = refresher(load, problem, () => alive);
 
   refresh();
-  return { refresh, dispose: () => { alive = false; } };
+  return { refresh, dispose: () => { alive = false; clearInterval(ticker); } };
 }

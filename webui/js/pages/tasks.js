@@ -1,14 +1,20 @@
 // Tasks: server-side filtered and paginated table; stale rows yellow, auto-failed rows red.
-import { api } from "../api.js";
+import { api, enc } from "../api.js";
 import { el, replace, uid } from "../dom.js";
+import { EVENT } from "../events.js";
+import { plural } from "../format.js";
+import { confirmDialog } from "../modal.js";
 import { go } from "../router.js";
-import { pageHeader, table } from "../ui.js";
-import { loadStreams, refresher, touchesStreams, streamOptions, taskHeaders, taskRow } from "./common.js";
+import { errorPanel, messageLine, pageHeader, table, toast } from "../ui.js";
+import { describe, loadStreams, refresher, touchesStreams, streamOptions, taskHeaders, taskRow } from "./common.js";
 
 export const title = "Tasks";
 export const PAGE_SIZE = 50;
 const STATUSES = [["", "All statuses"], ["queued", "Queued"], ["running", "Running"], ["stale", "Running, stale"],
-  ["succeeded", "Succeeded"], ["failed", "Failed"]];
+  ["succeeded", "Succeeded"], ["failed", "Failed"], ["cancelled", "Cancelled"]];
+// the kinds after which the failed tasks a bulk requeue would take may differ (a stream that ends is skipped)
+const FAILED_SET_EVENTS = new Set([EVENT.TASK_FAILED, EVENT.TASK_AUTO_FAILED, EVENT.TASK_REQUEUED,
+  EVENT.STREAM_ENDED, EVENT.SESSION_ENDED]);
 
 export function mount(root, _params, query) {
   let alive = true;
@@ -23,13 +29,15 @@ export function mount(root, _params, query) {
   const problem = el("div");
   const body = el("div", { id: "tasks-table" }, el("p", { class: "muted" }, "Loading…"));
   const pager = el("nav", { class: "pager", "aria-label": "Pages" });
+  const bulk = el("div", { class: "bulk-actions", id: "bulk-requeue" });
+  const bulkResult = messageLine("form-message bulk-result");
 
   replace(root,
     pageHeader("Tasks", el("a", { class: "btn primary", href: "#/enqueue" }, "Enqueue a task")),
     el("div", { class: "filters" },
       el("label", { for: statusId }, "Status"), statusSelect,
-      el("label", { for: streamSel }, "Stream"), streamSelect),
-    problem, body, pager);
+      el("label", { for: streamSel }, "Stream"), streamSelect, bulk),
+    bulkResult.node, problem, body, pager);
 
   function nav(change) {
     go("tasks", { status, stream_id: streamId, offset, ...change });
@@ -53,6 +61,73 @@ export function mount(root, _params, query) {
       streamOptions(streamSelect, streams.streams, streamId);
     }
     render(page, streams.byId);
+    await countFailed(page, changes);
+  }
+
+  // "Requeue N failed": N is what a dry run of the bulk requeue answers for this filter's stream. It is
+  // asked only where failed tasks are in view, and again only after an event that can change it.
+  let failed = null; // {originals, skipped} of the last dry run
+
+  async function countFailed(page, changes) {
+    const inView = status === "failed" || (status === "" && (page.tasks || []).some((t) => t.status === "failed" && !t.requeued_to));
+    if (!inView) {
+      failed = null;
+      replace(bulk);
+      return;
+    }
+    if (failed === null || !changes || [...changes].some((kind) => FAILED_SET_EVENTS.has(kind))) {
+      failed = await dryRun();
+      if (!alive) return;
+    }
+    const n = failed.originals.length;
+    replace(bulk, n ? el("button", { type: "button", class: "btn", id: "requeue-failed", on: { click: requeueFailed } },
+      `Requeue ${n} failed`) : null);
+  }
+
+  function dryRun() {
+    return api.post("/api/tasks/requeue", { status: "failed", stream_id: streamId || null, dry_run: true });
+  }
+
+  async function requeueFailed() {
+    bulkResult.clear();
+    let plan;
+    try {
+      plan = await dryRun(); // counted again now: the confirmation states exactly what will be done
+    } catch (err) {
+      replace(problem, errorPanel(describe(err)));
+      return;
+    }
+    const n = plan.originals.length;
+    const where = streamId ? `of stream ${streamName()}` : "of every stream";
+    if (!n) {
+      toast(`No failed task ${where} is left to requeue`);
+      refresh();
+      return;
+    }
+    const left = plan.skipped.length
+      ? ` ${plural(plan.skipped.length, "failed task")} of ended streams stay as they are: an ended stream takes no new task.` : "";
+    const ok = await confirmDialog({
+      title: "Requeue failed tasks",
+      message: `Requeue ${plural(n, "failed task")} ${where}? Each gets a new queued copy, in their original order; `
+        + `the failed ones stay as they are, marked as requeued, and are not requeued again.${left}`,
+      confirmLabel: `Requeue ${n} failed`,
+    });
+    if (!ok || !alive) return;
+    try {
+      const done = await api.post("/api/tasks/requeue", { status: "failed", stream_id: streamId || null });
+      const copies = done.tasks || [];
+      bulkResult.ok(`Requeued ${plural(copies.length, "failed task")} as `,
+        copies.map((t, i) => [i ? ", " : "", el("a", { href: `#/tasks/${enc(t.id)}`, class: "mono" }, t.id)]));
+    } catch (err) {
+      replace(problem, errorPanel(describe(err)));
+    }
+    failed = null;
+    refresh();
+  }
+
+  function streamName() {
+    const s = streams && streams.byId.get(streamId);
+    return s ? s.name : streamId;
   }
 
   function render(page, streams) {
