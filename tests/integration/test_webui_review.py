@@ -286,3 +286,32 @@ def test_lineage_links_both_ways_and_the_list_marks_a_requeued_task(page: Page, 
     expect(mark).to_have_text("↻ requeued")
     mark.click()
     expect(page.locator("#task-id")).to_have_text(copy)
+
+
+def test_ending_a_stream_says_its_queued_tasks_are_cancelled_and_shows_them_cancelled(
+    page: Page, ui: Server, lib: Queue
+) -> None:
+    new_stream(lib, "ending-lane")
+    waiting = lib.enqueue("ending-lane", "run-bash", {}).id
+    running = lib.enqueue("ending-lane", "run-bash", {}).id
+    lib.claim_task(running)
+
+    open_page(page, ui, "streams/ending-lane")
+    page.click("#end-stream")
+    confirm = page.locator(".modal", has_text="its queued tasks are cancelled (reason “stream ended”)")
+    expect(confirm).to_be_visible()
+    confirm.locator("button[type=submit]").click()
+    expect(page.locator("#stream-counts .count.status-cancelled")).to_have_text("1 cancelled")
+    expect(page.locator(f'tr[data-task-id="{waiting}"] .badge')).to_have_text("cancelled")
+    expect(page.locator(f'tr[data-task-id="{running}"] .badge')).to_have_text("running")
+    assert (lib.get_task(waiting).status, lib.get_task(waiting).error) == (TaskStatus.CANCELLED, "stream ended")
+
+    open_page(page, ui, f"tasks/{waiting}")
+    expect(page.locator("#task-error")).to_have_text("stream ended")
+
+    # ending a session says the same of its streams' queued tasks (Escape: nothing ends)
+    open_page(page, ui, "sessions")
+    page.locator('#sessions-table tr[data-name="ending-lane-session"] button', has_text="End").click()
+    expect(page.locator(".modal", has_text="their queued tasks are cancelled (reason “stream ended”)")).to_be_visible()
+    page.keyboard.press("Escape")
+    expect(page.locator(".modal")).to_have_count(0)

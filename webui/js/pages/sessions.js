@@ -51,7 +51,7 @@ export function mount(root) {
   const refresh = refresher(load, problem, () => alive);
 
   async function end(session) {
-    const consequence = "Its active streams end too, and their queued tasks can no longer be claimed.";
+    const consequence = "Its active streams end too, and their queued tasks are cancelled (reason “stream ended”).";
     if (await endAfterConfirm("session", session, consequence, problem)) refresh();
   }
 

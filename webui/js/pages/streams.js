@@ -10,7 +10,7 @@ export const title = "Streams";
 
 /** Ask, then end `stream`; a problem is shown in `problem`, and the page `refresh`es. */
 export async function endStream(stream, problem, refresh) {
-  const consequence = "It will accept no new tasks and its queued tasks can no longer be claimed.";
+  const consequence = "It will accept no new tasks, and its queued tasks are cancelled (reason “stream ended”).";
   if (await endAfterConfirm("stream", stream, consequence, problem)) refresh();
 }
 
