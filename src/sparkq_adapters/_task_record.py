@@ -30,7 +30,9 @@ def from_row(row: "Sequence[Any]") -> "Task":
 
 
 def to_row(entity: "Task") -> "tuple[Any, ...]":
-    return (entity.id, entity.stream_id, entity.tool_name, entity.task_class.value, encode_json(entity.payload), entity.status.value, entity.timeout, entity.attempts, (None if entity.result is None else encode_json(entity.result)), entity.error, entity.stdout, entity.stderr, format_time(entity.created_at), format_time(entity.updated_at), format_optional(entity.started_at), format_optional(entity.finished_at), entity.requeued_from, (None if entity.failure_kind is None else entity.failure_kind.value), entity.error_type, )
+    created_at = format_time(entity.created_at)
+    updated_at = created_at if entity.updated_at is entity.created_at else format_time(entity.updated_at)
+    return (entity.id, entity.stream_id, entity.tool_name, entity.task_class.value, encode_json(entity.payload), entity.status.value, entity.timeout, entity.attempts, (None if entity.result is None else encode_json(entity.result)), entity.error, entity.stdout, entity.stderr, created_at, updated_at, format_optional(entity.started_at), format_optional(entity.finished_at), entity.requeued_from, (None if entity.failure_kind is None else entity.failure_kind.value), entity.error_type, )
 
 
 def to_dict(entity: "Task") -> "dict[str, Any]":

@@ -160,13 +160,24 @@ def _source(cls: type, namespace: Mapping[str, Any]) -> str:
             return expression
         return f"({expression} if row[{position[name]}] else {read(fallback)})"
 
+    # A new entity's times are one moment (created_at is updated_at): the text of the first time
+    # field is reused for a later one that holds the very same datetime, so it is formatted once.
+    times = [name for name, kind in kinds.items() if kind is _TIME]
+    stored = {name: k.to_column.format(v=f"entity.{name}") for name, k in kinds.items()}
+    prelude = []
+    for name in times:
+        first = times[0]
+        reuse = f"{first} if entity.{name} is entity.{first} else " if name != first else ""
+        prelude.append(f"    {name} = {reuse}{stored[name]}")
+        stored[name] = name
     lines = [
         f'def from_row(row: "Sequence[Any]") -> "{entity}":',
         f"    return {entity}(" + ", ".join(f"{name}={read(name)}" for name in kinds) + ")",
         "",
         "",
         f'def to_row(entity: "{entity}") -> "tuple[Any, ...]":',
-        "    return (" + "".join(f"{k.to_column.format(v=f'entity.{name}')}, " for name, k in kinds.items()) + ")",
+        *prelude,
+        "    return (" + "".join(f"{value}, " for value in stored.values()) + ")",
         "",
         "",
         f'def to_dict(entity: "{entity}") -> "dict[str, Any]":',
