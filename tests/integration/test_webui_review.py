@@ -259,6 +259,12 @@ def test_a_running_task_shows_its_progress_note_and_a_ticking_heartbeat_age(
     expect(note).to_have_text(EVIL, timeout=BY_EVENT)
     open_page(page, ui, f"tasks?stream_id={stream}")
     expect(row(page, task)).not_to_have_class(re.compile(r"\bstale\b"))
+    expect(row(page, task).locator(".summary-cell")).to_have_text(EVIL)
+    lib.heartbeat(task, "step 3 of 3: docs")
+    expect(row(page, task).locator(".summary-cell")).to_have_text("step 3 of 3: docs", timeout=BY_EVENT)
+    # once done, the list shows its summary instead
+    lib.complete(task, {"summary": "all three steps done"})
+    expect(row(page, task).locator(".summary-cell")).to_have_text("all three steps done", timeout=BY_EVENT)
     assert page.evaluate("typeof window.__xss") == "undefined"
     assert page.locator("#app img, #app script").count() == 0
 

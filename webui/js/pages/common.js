@@ -60,7 +60,8 @@ export function streamCounts(c = {}) {
 
 /** The header of a task table made of `taskRow`s; `withStream` as given to them. */
 export function taskHeaders({ withStream = true } = {}) {
-  return ["ID", "Tool", withStream ? "Stream" : null, "Status", "Created", "Started", "Finished", "Duration", ""].filter((h) => h !== null);
+  return ["ID", "Tool", withStream ? "Stream" : null, "Status", "Created", "Started", "Finished", "Duration", "Summary / error", ""]
+    .filter((h) => h !== null);
 }
 
 /**
@@ -79,6 +80,7 @@ export function taskRow(t, { stream = null, withStream = true, problem, refresh 
     timeCell(t.started_at),
     timeCell(t.finished_at),
     el("td", { class: "num" }, taskDuration(t)),
+    noteCell(t),
     el("td", { class: "actions" }, rowAction(t, problem, refresh)));
   row.addEventListener("click", (event) => {
     if (event.target.closest("a, button")) return;
@@ -108,6 +110,12 @@ export function requeuedMark(t) {
 export function taskNote(t) {
   if (t.status === "running") return t.progress || "";
   return t.summary || t.error || "";
+}
+
+/** The summary/error cell of a task row (a running task's progress note in its place), as text. */
+export function noteCell(t) {
+  const note = taskNote(t);
+  return el("td", { class: ["summary-cell", t.status === "running" ? "progress-note" : null], title: note }, note);
 }
 
 /**

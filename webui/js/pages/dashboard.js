@@ -4,7 +4,7 @@ import { el, replace, uid } from "../dom.js";
 import { hourlyChart, legend, toolChart } from "../charts.js";
 import { go } from "../router.js";
 import { pageHeader, table } from "../ui.js";
-import { refresher, requeuedMark, rowClass, streamOptions, taskDuration, taskNote, taskStatus, timeCell } from "./common.js";
+import { noteCell, refresher, requeuedMark, rowClass, streamOptions, taskDuration, taskStatus, timeCell } from "./common.js";
 
 export const title = "Dashboard";
 
@@ -102,7 +102,7 @@ export function mount(root, _params, query) {
       el("td", { class: "status-cell" }, taskStatus(t), requeuedMark(t)),
       timeCell(t.created_at),
       el("td", { class: "num" }, taskDuration(t)),
-      el("td", { class: ["summary-cell", t.status === "running" ? "progress-note" : null] }, taskNote(t))));
+      noteCell(t)));
     replace(recent, table(["ID", "Tool", "Stream", "Status", "Created", "Duration", "Summary / error / progress"], rows,
       { empty: "No tasks yet. Queue one on the Enqueue page or with `sparkq enqueue`.", className: "tasks-table" }));
   }
