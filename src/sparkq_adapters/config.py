@@ -50,6 +50,8 @@ class Rule:
 
     expected: str
     ok: Callable[[Any], bool]
+    #: how a refused value is shown in the error (a URL without its password)
+    shown: Callable[[Any], Any] | None = None
 
     def holds(self, value: Any) -> bool:
         return self.ok(value)
@@ -86,6 +88,21 @@ FolderPath = Annotated[str, Rule("a folder path", lambda p: bool(p.strip()))]
 BodyLimit = Annotated[int, Rule("at least 1024", lambda n: n >= 1024)]
 Count = Annotated[int, Rule("0 or more", lambda n: n >= 0)]
 Interval = Annotated[float, Rule("more than 0", lambda n: n > 0)]
+DatabaseUrl = Annotated[
+    str,
+    Rule(
+        "a PostgreSQL URL such as postgresql://user@host:5432/dbname",
+        lambda u: u.startswith(("postgresql://", "postgres://")),
+        shown=lambda u: redact_url(u),
+    ),
+]
+SchemaName = Annotated[
+    str,
+    Rule(
+        "a schema name of lowercase letters, digits and '_', starting with a letter (at most 50 characters)",
+        lambda n: re.fullmatch(r"[a-z][a-z0-9_]{0,49}", n) is not None,
+    ),
+]
 
 
 class SynchronousMode(StrEnum):
@@ -131,6 +148,10 @@ class DatabaseConfig:
         default=SynchronousMode.NORMAL, converter=SynchronousMode, metadata=_WRITTEN_IF_CHANGED
     )
     busy_timeout_ms: Count = attrs.field(default=5000, metadata=_WRITTEN_IF_CHANGED)
+    #: a PostgreSQL database instead of the SQLite file (`$SPARKQ_DATABASE_URL` wins over it)
+    url: DatabaseUrl | None = attrs.field(default=None, metadata=_WRITTEN_IF_CHANGED)
+    #: the PostgreSQL schema that holds SparkQ's tables
+    schema: SchemaName = attrs.field(default="sparkq", metadata=_WRITTEN_IF_CHANGED)
 
 
 @attrs.frozen(kw_only=True)
@@ -198,6 +219,17 @@ class Settings:
         return self.base_dir / self.file.database.path
 
     @property
+    def database_url(self) -> str | None:
+        """The PostgreSQL URL to use: `$SPARKQ_DATABASE_URL`, else `database.url`; None: the SQLite file."""
+        return os.environ.get(DATABASE_URL_ENV) or self.file.database.url
+
+    @property
+    def database_name(self) -> str:
+        """The database as messages and `sparkq status` show it: the file, or the URL without its password."""
+        url = self.database_url
+        return str(self.db_path) if url is None else redact_url(url)
+
+    @property
     def lock_path(self) -> Path:
         return lock_path_for(self.db_path)
 
@@ -235,6 +267,27 @@ class Settings:
 
 
 LOCK_NAME = "sparkq.lock"
+DATABASE_URL_ENV = "SPARKQ_DATABASE_URL"
+
+
+def redact_url(url: str) -> str:
+    """`url` without its password (`postgresql://me:***@host/db`): the one form status, errors and logs show.
+
+    A password in the query (`?password=...`) is hidden too; text that is not a URL is shown as `***`.
+    """
+    from urllib.parse import urlsplit, urlunsplit
+
+    try:
+        parts = urlsplit(url)
+        netloc = parts.netloc
+    except ValueError:
+        return "***"
+    if "@" in netloc:
+        credentials, host = netloc.rsplit("@", 1)
+        user = credentials.split(":", 1)[0]
+        netloc = f"{user}:***@{host}" if ":" in credentials else f"{user}@{host}"
+    query = re.sub(r"(?i)(^|&)(password=)[^&]*", r"\1\2***", parts.query)
+    return urlunsplit((parts.scheme, netloc, parts.path, query, parts.fragment))
 
 
 def lock_path_for(db_path: Path) -> Path:
@@ -536,7 +589,7 @@ def _constrained(conv: cattrs.Converter, type_: Any) -> Callable[[Any, Any], Any
     def structure(value: Any, _: Any) -> Any:
         checked = structure_base(value, base)
         if not rule.holds(checked):
-            raise _Expected(rule.expected, checked)
+            raise _Expected(rule.expected, checked if rule.shown is None else rule.shown(checked))
         return checked
 
     return structure

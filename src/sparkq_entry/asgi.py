@@ -20,10 +20,9 @@ from sparkq_adapters.http.app import ServerOptions, create_app
 from sparkq_adapters.http.security import BODY_TIMEOUT_SECONDS, ASGIApp
 from sparkq_adapters.http.system import ServerInfo
 from sparkq_adapters.serialization import tool_dicts
-from sparkq_adapters.sqlite.changes import ChangeFeed
 from sparkq_domain import Queue
 
-from .wiring import queue_from_settings
+from .wiring import feed_from_settings, queue_from_settings
 
 
 class FileCatalog:
@@ -79,7 +78,7 @@ def ui_dir() -> Path | None:
 
 def build_app(settings: Settings, port: int, *, body_timeout_seconds: float = BODY_TIMEOUT_SECONDS) -> ASGIApp:
     # before serving, damage anywhere in the file: found now, it is refused before a write lands in it
-    print(f"Checking the database {settings.db_path} (about a second per GB) …", flush=True)
+    print(f"Checking the database {settings.database_name} (about a second per GB) …", flush=True)
     with output.progress_bar("Checking every page", "pages") as progress:
         queue = queue_from_settings(settings, check_pages=True, check_progress=progress)
     server = ServerInfo(
@@ -92,8 +91,7 @@ def build_app(settings: Settings, port: int, *, body_timeout_seconds: float = BO
         purge_older_than=timedelta(days=settings.file.purge.older_than_days),
         body_timeout_seconds=body_timeout_seconds,
     )
-    feed = ChangeFeed(settings.db_path, busy_timeout_ms=settings.file.database.busy_timeout_ms)
-    return create_app(queue, FileCatalog(settings, queue), server, options, feed)
+    return create_app(queue, FileCatalog(settings, queue), server, options, feed_from_settings(settings))
 
 
 def app() -> ASGIApp:

@@ -9,13 +9,18 @@ from __future__ import annotations
 import os
 from collections.abc import Callable
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from sparkq_adapters.cli.common import Context
 from sparkq_adapters.clock import RandomIds, SystemClock
-from sparkq_adapters.config import Settings
+from sparkq_adapters.config import ConfigError, Settings, redact_url
 from sparkq_adapters.sqlite import SqliteStore
 from sparkq_domain import Clock, IdFactory, Queue, Registry, Store
+
+if TYPE_CHECKING:
+    from sparkq_adapters.postgres import PostgresStore
+    from sparkq_adapters.postgres.changes import ChangeFeed as PostgresFeed
+    from sparkq_adapters.sqlite.changes import ChangeFeed as SqliteFeed
 
 
 def open_queue(
@@ -51,24 +56,53 @@ def queue_from_settings(
     must stay quick, and do not.
     """
     db = settings.file.database
-    store: Store = SqliteStore(
-        settings.db_path,
-        synchronous=db.synchronous,
-        busy_timeout_ms=db.busy_timeout_ms,
-        check_pages=check_pages,
-        check_progress=check_progress,
-    )
+    store: Store
+    if settings.database_url is not None:
+        store = postgres_store(settings)
+    else:
+        store = SqliteStore(
+            settings.db_path,
+            synchronous=db.synchronous,
+            busy_timeout_ms=db.busy_timeout_ms,
+            check_pages=check_pages,
+            check_progress=check_progress,
+        )
     queue = Queue(store, clock or SystemClock(), _ids(), settings.registry())
     project = settings.file.project
     queue.ensure_project(settings.project_name, project.repo_path, project.prd_path)
     return queue
 
 
-def data_version_from_settings(settings: Settings) -> Callable[[], int]:
-    """`PRAGMA data_version` on a connection of its own: moves whenever another connection commits."""
-    from sparkq_adapters.sqlite.changes import ChangeFeed
+def postgres_store(settings: Settings) -> PostgresStore:
+    """The PostgreSQL store of `database.url` / `$SPARKQ_DATABASE_URL`; psycopg is imported only here."""
+    url = settings.database_url
+    assert url is not None
+    try:
+        import psycopg  # noqa: F401  # the driver of the `postgres` extra
+    except ImportError as exc:
+        raise ConfigError(
+            f"The database URL {redact_url(url)} selects PostgreSQL, but its driver is not installed "
+            f"({exc.name or 'psycopg'} is missing): pip install 'sparkq[postgres]'"
+        ) from None
+    from sparkq_adapters.postgres import PostgresStore
 
-    return ChangeFeed(settings.db_path, busy_timeout_ms=settings.file.database.busy_timeout_ms).data_version
+    return PostgresStore(url, schema=settings.file.database.schema)
+
+
+def feed_from_settings(settings: Settings) -> SqliteFeed | PostgresFeed:
+    """The change feed (SSE, long polls) of the configured database, on a connection of its own."""
+    if settings.database_url is not None:
+        from sparkq_adapters.postgres.changes import ChangeFeed
+
+        return ChangeFeed(postgres_store(settings))
+    from sparkq_adapters.sqlite import changes
+
+    return changes.ChangeFeed(settings.db_path, busy_timeout_ms=settings.file.database.busy_timeout_ms)
+
+
+def data_version_from_settings(settings: Settings) -> Callable[[], int]:
+    """A counter that moves whenever another connection commits: `PRAGMA data_version`, or PostgreSQL's NOTIFY."""
+    return feed_from_settings(settings).data_version
 
 
 def cli_context(config_path: str | None) -> Context:

@@ -32,10 +32,15 @@ def lint_imports(project: Path, *args: str) -> subprocess.CompletedProcess[str]:
 
 def test_the_import_contracts_are_kept() -> None:
     contracts = tomllib.loads((ROOT / "pyproject.toml").read_text())["tool"]["importlinter"]["contracts"]
-    assert [c["id"] for c in contracts] == ["layers", "pure-domain", "light-queue-commands"]
+    assert [c["id"] for c in contracts] == [
+        "layers",
+        "pure-domain",
+        "no-postgres-driver-outside-its-adapter",
+        "light-queue-commands",
+    ]
     result = lint_imports(ROOT)
     assert result.returncode == 0, result.stdout + result.stderr
-    assert "Contracts: 3 kept, 0 broken." in result.stdout
+    assert "Contracts: 4 kept, 0 broken." in result.stdout
 
 
 @pytest.mark.parametrize(
@@ -48,6 +53,8 @@ def test_the_import_contracts_are_kept() -> None:
         ("sparkq_adapters/cli/worker.py", "import sparkq_adapters.http.app", "light-queue-commands"),
         ("sparkq_adapters/cli/tasks.py", "import litestar", "light-queue-commands"),
         ("sparkq_adapters/serialization.py", "import uvicorn", "light-queue-commands"),
+        ("sparkq_domain/ports.py", "import psycopg", "no-postgres-driver-outside-its-adapter"),
+        ("sparkq_adapters/sqlite/repository.py", "import psycopg", "no-postgres-driver-outside-its-adapter"),
     ],
 )
 def test_a_wrong_import_breaks_its_contract(tmp_path: Path, module: str, bad_import: str, contract: str) -> None:

@@ -53,7 +53,7 @@ def status(
         output.print_json(
             {
                 "server": server,
-                "database": str(settings.db_path),
+                "database": settings.database_name,
                 "sessions": [session_to_dict(s) for s in work.sessions],
                 "streams": [stream_counts_to_dict(s) for s in work.streams],
                 "task_counts": counts_to_dict(work.counts),
@@ -62,7 +62,7 @@ def status(
         )
         return
     lines = output.status_report(
-        str(settings.db_path), work, width=output.terminal_width(), color=output.color_enabled()
+        settings.database_name, work, width=output.terminal_width(), color=output.color_enabled()
     )
     output.print_lines(lines)
 

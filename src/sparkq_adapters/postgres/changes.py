@@ -1,0 +1,97 @@
+"""The change feed on PostgreSQL: the `events` table the triggers fill, and `LISTEN` for being woken.
+
+The triggers (schema version 1) record every change in the writer's own transaction and `NOTIFY`
+the schema's channel, which PostgreSQL delivers at the commit, once per transaction. `data_version`
+counts the notifications that arrived (no query: it reads what the server already sent), so the
+waiting loops of `claim --wait` and the server's event hub, made for SQLite's `PRAGMA data_version`,
+see a commit on any machine without polling the table.
+
+Reading past a `seq`: sequence numbers are taken when a row is written, not when its transaction
+commits, so a reader skips events of transactions still running (their ids are at or above the
+oldest running transaction, `pg_snapshot_xmin`): an event is read once everything written before
+it by a transaction started earlier has committed.
+"""
+
+from __future__ import annotations
+
+import time
+from typing import TYPE_CHECKING, Any
+
+from . import errors
+from .migrations import migrate
+from .schema import channel
+
+if TYPE_CHECKING:
+    import psycopg
+
+    from .store import PostgresStore
+
+_SETTLED = "xid < pg_snapshot_xmin(pg_current_snapshot())"
+SELECT_AFTER = (
+    f"SELECT seq, kind, subject_id, stream_id, status, at FROM events WHERE seq > %s AND {_SETTLED} "
+    "ORDER BY seq LIMIT %s"
+)
+SELECT_LAST = f"SELECT COALESCE(MAX(seq), 0) FROM events WHERE {_SETTLED}"
+TRIM_EVENTS = (
+    "DELETE FROM events WHERE seq IN (SELECT seq FROM events "
+    "WHERE seq <= (SELECT COALESCE(MAX(seq), 0) FROM events) - %s ORDER BY seq LIMIT %s FOR UPDATE SKIP LOCKED)"
+)
+
+#: events kept for clients that reconnect with Last-Event-ID (as on SQLite)
+KEEP_EVENTS = 100_000
+TRIM_BATCH = 20_000
+TRIM_PAUSE = 0.1
+
+
+class ChangeFeed:
+    """Reads the events table and listens on the schema's channel, on a connection of its own."""
+
+    def __init__(self, store: PostgresStore) -> None:
+        self._where = store.where
+        self._conn: psycopg.Connection[Any] = store.connect()
+        try:
+            migrate(self._conn, store.schema, store.where)
+            self._conn.execute(f'LISTEN "{channel(store.schema)}"')
+        except BaseException:
+            self._conn.close()
+            raise
+        self._version = 0
+
+    def data_version(self) -> int:
+        """Moves whenever a transaction that changed something committed since the last look (on any machine)."""
+        import psycopg
+
+        try:
+            self._version += sum(1 for _ in self._conn.notifies(timeout=0))
+        except psycopg.Error as exc:
+            raise errors.lost(self._where) from exc
+        return self._version
+
+    def last_seq(self) -> int:
+        row = self._query(SELECT_LAST).fetchone()
+        return 0 if row is None else int(row[0])
+
+    def after(self, seq: int, limit: int = 1000) -> list[dict[str, Any]]:
+        rows = self._query(SELECT_AFTER, (seq, limit)).fetchall()
+        return [{"seq": r[0], "kind": r[1], "id": r[2], "stream_id": r[3], "status": r[4], "at": r[5]} for r in rows]
+
+    def prune(self, keep: int = KEEP_EVENTS, *, batch: int = TRIM_BATCH, pause: float = TRIM_PAUSE) -> int:
+        """Delete all but the newest `keep` events, `batch` per transaction; return how many."""
+        total = 0
+        while True:
+            deleted = self._query(TRIM_EVENTS, (max(keep, 1), batch)).rowcount
+            total += deleted
+            if deleted < batch:
+                return total
+            time.sleep(pause)
+
+    def close(self) -> None:
+        self._conn.close()
+
+    def _query(self, sql: str, params: Any = None) -> psycopg.Cursor[Any]:
+        import psycopg
+
+        try:
+            return self._conn.execute(sql, params)
+        except psycopg.Error as exc:
+            raise (errors.translate(exc, self._where) or errors.lost(self._where)) from exc

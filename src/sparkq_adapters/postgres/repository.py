@@ -1,0 +1,405 @@
+"""The PostgreSQL repository: domain entities in and out of the tables, inside one transaction of one connection.
+
+Rows map through the same record as SQLite's (`records.TASK`): the columns hold the same text. The
+transitions are single statements, correct when several servers and CLIs run them at once: a claim
+locks the stream's first queued task it can get (`FOR UPDATE SKIP LOCKED`, so claimers never wait
+for each other), a compare-and-set changes a task only while it is in the status its change starts
+from (PostgreSQL re-reads a row another transaction changed meanwhile before updating it).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping, Sequence
+from datetime import datetime
+from typing import TYPE_CHECKING, Any
+
+from sparkq_domain import FinishedTask, Project, Session, Status, Stream, Task, TaskChange, TaskQuery, TaskStatus
+from sparkq_domain.errors import Duplicate
+from sparkq_domain.review import matches_search
+
+from ..clock import format_optional, format_time, parse_optional, parse_time
+from ..records import TASK
+from .schema import FINISHED_SQL, LAST_ALIVE
+
+if TYPE_CHECKING:
+    import psycopg
+
+# -- SQL ------------------------------------------------------------------------------------------
+
+PROJECT_COLUMNS = "id, name, repo_path, prd_path, created_at, updated_at"
+SELECT_PROJECT = f"SELECT {PROJECT_COLUMNS} FROM projects ORDER BY created_at LIMIT 1"
+UPSERT_PROJECT = (
+    f"INSERT INTO projects({PROJECT_COLUMNS}) VALUES (%s, %s, %s, %s, %s, %s) ON CONFLICT (id) DO UPDATE SET "
+    "name = EXCLUDED.name, repo_path = EXCLUDED.repo_path, prd_path = EXCLUDED.prd_path, "
+    "created_at = EXCLUDED.created_at, updated_at = EXCLUDED.updated_at"
+)
+
+SESSION_COLUMNS = "id, project_id, name, description, status, started_at, ended_at, created_at, updated_at"
+# ON CONFLICT DO NOTHING: a taken id is a Duplicate without aborting the transaction (as SQLite goes on)
+INSERT_SESSION = (
+    f"INSERT INTO sessions({SESSION_COLUMNS}) VALUES (%s, %s, %s, %s, %s, %s, %s, %s, %s) ON CONFLICT DO NOTHING"
+)
+UPDATE_SESSION = (
+    "UPDATE sessions SET project_id = %s, name = %s, description = %s, status = %s, started_at = %s, "
+    "ended_at = %s, created_at = %s, updated_at = %s WHERE id = %s"
+)
+SELECT_SESSION_BY_ID = f"SELECT {SESSION_COLUMNS} FROM sessions WHERE id = %s"
+SELECT_SESSION_BY_NAME = f"SELECT {SESSION_COLUMNS} FROM sessions WHERE name = %s ORDER BY created_at, seq LIMIT 1"
+SELECT_SESSIONS = f"SELECT {SESSION_COLUMNS} FROM sessions ORDER BY started_at, seq"
+SELECT_SESSIONS_BY_STATUS = f"SELECT {SESSION_COLUMNS} FROM sessions WHERE status = %s ORDER BY started_at, seq"
+
+STREAM_COLUMNS = "id, session_id, name, instructions, status, created_at, updated_at"
+INSERT_STREAM = f"INSERT INTO streams({STREAM_COLUMNS}) VALUES (%s, %s, %s, %s, %s, %s, %s) ON CONFLICT DO NOTHING"
+UPDATE_STREAM = (
+    "UPDATE streams SET session_id = %s, name = %s, instructions = %s, status = %s, created_at = %s, "
+    "updated_at = %s WHERE id = %s"
+)
+SELECT_STREAM_BY_ID = f"SELECT {STREAM_COLUMNS} FROM streams WHERE id = %s"
+SELECT_STREAM_BY_NAME = f"SELECT {STREAM_COLUMNS} FROM streams WHERE name = %s"
+SELECT_STREAMS = f"SELECT {STREAM_COLUMNS} FROM streams"
+STREAM_ORDER = " ORDER BY created_at, seq"
+
+TASK_COLUMNS = ", ".join(TASK.columns)
+_TASK_VALUES = ", ".join(["%s"] * len(TASK.columns))
+# Enqueues into one stream take turns on the stream's row (FOR NO KEY UPDATE, held to the commit), so a
+# stream's `seq` order is the order its enqueues commit in: a claimer never takes a later task while an
+# earlier one is still being committed. Enqueues into other streams, claims and reports do not wait for
+# it (their foreign-key check takes a KEY SHARE lock, which this one lets through).
+INSERT_TASK = (
+    "WITH turn AS (SELECT id FROM streams WHERE id = %s FOR NO KEY UPDATE) "
+    f"INSERT INTO tasks({TASK_COLUMNS}) SELECT {_TASK_VALUES} FROM turn ON CONFLICT DO NOTHING RETURNING seq"
+)
+INSERT_TASK_PLAIN = f"INSERT INTO tasks({TASK_COLUMNS}) VALUES ({_TASK_VALUES})"
+TASK_EXISTS = "SELECT 1 FROM tasks WHERE id = %s"
+SELECT_TASK = f"SELECT {TASK_COLUMNS} FROM tasks WHERE id = %s"
+SELECT_NEXT_QUEUED = f"SELECT {TASK_COLUMNS} FROM tasks WHERE stream_id = %s AND status = 'queued' ORDER BY seq LIMIT 1"
+# The claim in one statement: lock the stream's first queued task that no other claimer holds (SKIP LOCKED:
+# concurrent claimers each get the next one instead of queueing behind the first), change it, return it.
+# {status} is the status the change starts from, as a literal (an enum's value, never input).
+CLAIM_NEXT = (
+    "UPDATE tasks SET {set} WHERE id = (SELECT id FROM tasks WHERE stream_id = %s AND status = '{status}' "
+    "ORDER BY seq LIMIT 1 FOR UPDATE SKIP LOCKED) AND status = '{status}' "
+    f"RETURNING {TASK_COLUMNS}"
+)
+APPLY_CHANGE = f"UPDATE tasks SET {{set}} WHERE id = %s AND status = '{{status}}' RETURNING {TASK_COLUMNS}"
+APPLY_TO_QUEUED = "UPDATE tasks SET {set} WHERE stream_id = %s AND status = '{status}'"
+# The sweep's candidates: running tasks last alive more than twice their timeout before now, or after now
+# (the clock went back). A superset is fine: Task.is_dead decides exactly. The text times compare as times.
+SELECT_SWEEP_CANDIDATES = (
+    f"SELECT {TASK_COLUMNS} FROM tasks WHERE status = 'running' AND ("
+    f"({LAST_ALIVE})::timestamptz < %(now)s::timestamptz - make_interval(secs => 2 * timeout) "
+    f"OR {LAST_ALIVE} > %(now)s::text)"
+)
+SELECT_TASKS = f"SELECT {TASK_COLUMNS} FROM tasks"
+COUNT_TASKS = "SELECT COUNT(*) FROM tasks"
+COUNT_BY_STREAM_STATUS = "SELECT stream_id, status, COUNT(*) FROM tasks{where} GROUP BY stream_id, status"
+SELECT_FINISHED_SINCE = (
+    "SELECT tool_name, status, started_at, finished_at FROM tasks "
+    "WHERE status IN ('succeeded', 'failed') AND finished_at >= %s ORDER BY seq DESC LIMIT %s"
+)
+# A purge batch: the tasks that finished first; SKIP LOCKED, so purges running at once (several servers)
+# take different batches instead of waiting for each other.
+DELETE_FINISHED = (
+    "DELETE FROM tasks WHERE id IN (SELECT id FROM tasks "
+    f"WHERE {FINISHED_SQL} AND finished_at < %s ORDER BY finished_at LIMIT %s FOR UPDATE SKIP LOCKED)"
+)
+SELECT_FAILED_NOT_REQUEUED = (
+    f"SELECT {TASK_COLUMNS} FROM tasks WHERE status = 'failed' AND requeued_to IS NULL "
+    "AND (%(stream)s::text IS NULL OR stream_id = %(stream)s) "
+    "AND (%(since)s::text IS NULL OR finished_at >= %(since)s) ORDER BY seq"
+)
+
+_STATUS = {s.value: s for s in Status}
+_TASK_COLUMN_NAMES = frozenset(TASK.columns)
+_STATEMENTS: dict[tuple[str, TaskStatus, tuple[str, ...], bool], str] = {}
+
+
+def _change_sql(template: str, change: TaskChange) -> str:
+    """The statement for a transition that sets these fields; built once per shape of change."""
+    key = (template, change.from_status, tuple(change.values), change.counts_attempt)
+    sql = _STATEMENTS.get(key)
+    if sql is None:
+        unknown = set(change.values) - _TASK_COLUMN_NAMES
+        if unknown:  # names become SQL text: only the table's own columns
+            raise ValueError(f"a task change sets unknown columns: {sorted(unknown)}")
+        assignments = [f"{name} = %s" for name in change.values]
+        if change.counts_attempt:
+            assignments.append("attempts = attempts + 1")
+        sql = _STATEMENTS[key] = template.format(set=", ".join(assignments), status=change.from_status.value)
+    return sql
+
+
+def _change_params(change: TaskChange) -> list[Any]:
+    params = []
+    for name, value in change.values.items():
+        if isinstance(value, datetime):
+            params.append(format_time(value))
+        else:
+            convert = TASK.to_column[name]
+            params.append(value if convert is None else convert(value))
+    return params
+
+
+def _project(row: Sequence[Any]) -> Project:
+    return Project(
+        id=row[0],
+        name=row[1],
+        repo_path=row[2],
+        prd_path=row[3],
+        created_at=parse_time(row[4]),
+        updated_at=parse_time(row[5]),
+    )
+
+
+def _session(row: Sequence[Any]) -> Session:
+    return Session(
+        id=row[0],
+        project_id=row[1],
+        name=row[2],
+        description=row[3],
+        status=_STATUS[row[4]],
+        started_at=parse_time(row[5]),
+        ended_at=parse_optional(row[6]),
+        created_at=parse_time(row[7] or row[5]),
+        updated_at=parse_time(row[8] or row[5]),
+    )
+
+
+def _session_row(s: Session) -> tuple[Any, ...]:
+    return (
+        s.project_id,
+        s.name,
+        s.description,
+        s.status.value,
+        format_time(s.started_at),
+        format_optional(s.ended_at),
+        format_time(s.created_at),
+        format_time(s.updated_at),
+        s.id,
+    )
+
+
+def _stream(row: Sequence[Any]) -> Stream:
+    created = parse_time(row[5]) if row[5] else parse_time("1970-01-01T00:00:00Z")
+    return Stream(
+        id=row[0],
+        session_id=row[1],
+        name=row[2],
+        instructions=row[3],
+        status=_STATUS[row[4]],
+        created_at=created,
+        updated_at=parse_time(row[6]) if row[6] else created,
+    )
+
+
+def _stream_row(s: Stream) -> tuple[Any, ...]:
+    return (
+        s.session_id,
+        s.name,
+        s.instructions,
+        s.status.value,
+        format_time(s.created_at),
+        format_time(s.updated_at),
+        s.id,
+    )
+
+
+class PostgresRepository:
+    """Satisfies `sparkq_domain.Repository` on one connection inside one transaction."""
+
+    def __init__(self, conn: psycopg.Connection[Any]) -> None:
+        self._conn = conn
+
+    def _all(self, sql: str, params: Any = None) -> list[tuple[Any, ...]]:
+        return self._conn.execute(sql, params).fetchall()
+
+    def _one(self, sql: str, params: Any = None) -> tuple[Any, ...] | None:
+        return self._conn.execute(sql, params).fetchone()
+
+    # projects
+    def get_project(self) -> Project | None:
+        row = self._one(SELECT_PROJECT)
+        return None if row is None else _project(row)
+
+    def add_project(self, project: Project) -> None:
+        self._conn.execute(
+            UPSERT_PROJECT,
+            (
+                project.id,
+                project.name,
+                project.repo_path,
+                project.prd_path,
+                format_time(project.created_at),
+                format_time(project.updated_at),
+            ),
+        )
+
+    # sessions
+    def add_session(self, session: Session) -> None:
+        row = _session_row(session)
+        self._insert(INSERT_SESSION, (row[-1], *row[:-1]), f"Session id {session.id}")
+
+    def save_session(self, session: Session) -> None:
+        self._conn.execute(UPDATE_SESSION, _session_row(session))
+
+    def get_session(self, session_id: str) -> Session | None:
+        row = self._one(SELECT_SESSION_BY_ID, (session_id,))
+        return None if row is None else _session(row)
+
+    def find_session(self, name: str) -> Session | None:
+        row = self._one(SELECT_SESSION_BY_NAME, (name,))
+        return None if row is None else _session(row)
+
+    def list_sessions(self, status: Status | None = None) -> Sequence[Session]:
+        if status is None:
+            return [_session(r) for r in self._all(SELECT_SESSIONS)]
+        return [_session(r) for r in self._all(SELECT_SESSIONS_BY_STATUS, (status.value,))]
+
+    # streams
+    def add_stream(self, stream: Stream) -> None:
+        row = _stream_row(stream)
+        self._insert(INSERT_STREAM, (row[-1], *row[:-1]), f"Stream {stream.name!r} (or its id)")
+
+    def save_stream(self, stream: Stream) -> None:
+        self._conn.execute(UPDATE_STREAM, _stream_row(stream))
+
+    def get_stream(self, stream_id: str) -> Stream | None:
+        row = self._one(SELECT_STREAM_BY_ID, (stream_id,))
+        return None if row is None else _stream(row)
+
+    def find_stream(self, name: str) -> Stream | None:
+        row = self._one(SELECT_STREAM_BY_NAME, (name,))
+        return None if row is None else _stream(row)
+
+    def list_streams(self, session_id: str | None = None, status: Status | None = None) -> Sequence[Stream]:
+        clauses, params = [], []
+        if session_id is not None:
+            clauses.append("session_id = %s")
+            params.append(session_id)
+        if status is not None:
+            clauses.append("status = %s")
+            params.append(status.value)
+        return [_stream(r) for r in self._all(SELECT_STREAMS + _where(clauses) + STREAM_ORDER, params)]
+
+    # tasks
+    def add_task(self, task: Task) -> None:
+        row = TASK.to_row(task)
+        if self._one(INSERT_TASK, (task.stream_id, *row)) is not None:
+            return
+        if self._one(TASK_EXISTS, (task.id,)) is not None:
+            raise Duplicate(f"Task id {task.id} already exists")
+        # no such stream: the plain insert raises the foreign-key violation, as SQLite's does
+        self._conn.execute(INSERT_TASK_PLAIN, row)
+
+    def get_task(self, task_id: str) -> Task | None:
+        row = self._one(SELECT_TASK, (task_id,))
+        return None if row is None else TASK.from_row(row)
+
+    def next_queued(self, stream_id: str) -> Task | None:
+        row = self._one(SELECT_NEXT_QUEUED, (stream_id,))
+        return None if row is None else TASK.from_row(row)
+
+    def claim_next(self, stream_id: str, change: TaskChange) -> Task | None:
+        if change.from_status is not TaskStatus.QUEUED:  # the statement walks the queued tasks' index
+            raise ValueError(f"claim_next takes a change from queued, not from {change.from_status.value}")
+        row = self._one(_change_sql(CLAIM_NEXT, change), (*_change_params(change), stream_id))
+        return None if row is None else TASK.from_row(row)
+
+    def apply(self, task_id: str, change: TaskChange) -> Task | None:
+        row = self._one(_change_sql(APPLY_CHANGE, change), (*_change_params(change), task_id))
+        return None if row is None else TASK.from_row(row)
+
+    def apply_to_queued(self, stream_id: str, change: TaskChange) -> int:
+        if change.from_status is not TaskStatus.QUEUED:
+            raise ValueError(f"apply_to_queued takes a change from queued, not from {change.from_status.value}")
+        cursor = self._conn.execute(_change_sql(APPLY_TO_QUEUED, change), (*_change_params(change), stream_id))
+        return int(cursor.rowcount)
+
+    def failed_not_requeued(self, stream_id: str | None, finished_since: datetime | None) -> Sequence[Task]:
+        params = {"stream": stream_id, "since": format_optional(finished_since)}
+        return [TASK.from_row(r) for r in self._all(SELECT_FAILED_NOT_REQUEUED, params)]
+
+    def sweep_candidates(self, now: datetime) -> Sequence[Task]:
+        return [TASK.from_row(r) for r in self._all(SELECT_SWEEP_CANDIDATES, {"now": format_time(now)})]
+
+    def list_tasks(self, query: TaskQuery) -> Sequence[Task]:
+        if query.stale_at is not None or query.search is not None:
+            found = self._judged(query)[query.offset :]
+            return found if query.limit is None else found[: query.limit]
+        where, params = _task_filter(query)
+        sql = SELECT_TASKS + where + _order(query) + " LIMIT %s OFFSET %s"
+        return [TASK.from_row(r) for r in self._all(sql, (*params, query.limit, query.offset))]
+
+    def count_tasks(self, query: TaskQuery) -> int:
+        if query.stale_at is not None or query.search is not None:
+            return len(self._judged(query))
+        where, params = _task_filter(query)
+        row = self._one(COUNT_TASKS + where, params)
+        return 0 if row is None else int(row[0])
+
+    def task_counts(self, stream_ids: Sequence[str] | None = None) -> Mapping[str, Mapping[TaskStatus, int]]:
+        counts: dict[str, dict[TaskStatus, int]] = {}
+        if stream_ids is None:
+            rows = self._all(COUNT_BY_STREAM_STATUS.format(where=""))
+        else:
+            counts = {s: {} for s in stream_ids}
+            rows = self._all(COUNT_BY_STREAM_STATUS.format(where=" WHERE stream_id = ANY(%s)"), (list(stream_ids),))
+        for stream_id, status, n in rows:
+            counts.setdefault(stream_id, {})[TaskStatus(status)] = int(n)
+        return counts
+
+    def finished_since(self, cutoff: datetime, limit: int) -> Sequence[FinishedTask]:
+        return [
+            FinishedTask(
+                tool_name=tool,
+                status=TaskStatus(status),
+                started_at=parse_optional(started),
+                finished_at=parse_time(finished),
+            )
+            for tool, status, started, finished in self._all(SELECT_FINISHED_SINCE, (format_time(cutoff), limit))
+        ]
+
+    def delete_finished_before(self, cutoff: datetime, limit: int | None = None) -> int:
+        cursor = self._conn.execute(DELETE_FINISHED, (format_time(cutoff), limit))
+        return int(cursor.rowcount)
+
+    def _insert(self, sql: str, params: tuple[Any, ...], what: str) -> None:
+        cursor = self._conn.execute(sql, params)
+        if cursor.rowcount == 0:  # ON CONFLICT DO NOTHING skipped it: an id or a unique name is taken
+            raise Duplicate(f"{what} already exists")
+
+    def _judged(self, query: TaskQuery) -> list[Task]:
+        """The tasks of the query's other filters that the domain's own rules keep (stale now; the search)."""
+        where, params = _task_filter(query)
+        tasks = map(TASK.from_row, self._all(SELECT_TASKS + where + _order(query), params))
+        stale_at, search = query.stale_at, query.search
+        return [
+            t
+            for t in tasks
+            if (stale_at is None or t.is_stale(stale_at)) and (search is None or matches_search(t, search))
+        ]
+
+
+def _where(clauses: list[str]) -> str:
+    return " WHERE " + " AND ".join(clauses) if clauses else ""
+
+
+def _order(query: TaskQuery) -> str:
+    return " ORDER BY seq DESC" if query.newest_first else " ORDER BY seq"
+
+
+def _task_filter(query: TaskQuery) -> tuple[str, list[Any]]:
+    clauses: list[str] = []
+    params: list[Any] = []
+    if query.stream_id is not None:
+        clauses.append("stream_id = %s")
+        params.append(query.stream_id)
+    # the stale filter narrows to running tasks (the Queue never combines it with another status)
+    status = TaskStatus.RUNNING if query.stale_at is not None else query.status
+    if status is not None:
+        clauses.append("status = %s")
+        params.append(status.value)
+    if query.tool is not None:
+        clauses.append("tool_name = %s")
+        params.append(query.tool)
+    return _where(clauses), params

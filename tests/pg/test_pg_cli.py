@@ -1,0 +1,116 @@
+"""The `sparkq` CLI on PostgreSQL, in this process: the worker cycle, status, and the errors of a bad URL."""
+
+from __future__ import annotations
+
+import subprocess
+import sys
+from pathlib import Path
+from typing import TYPE_CHECKING
+
+import pytest
+
+from tests.integration.cli_support import TASK_ID, ok, ok_json, refused
+from tests.postgres_support import PASSWORD, Cluster
+
+if TYPE_CHECKING:
+    from tests.conftest import RunSparkq
+
+pytestmark = pytest.mark.in_process
+
+
+def test_enqueue_claim_complete_through_the_cli_on_postgresql(sparkq: RunSparkq, pg_url: str) -> None:
+    env = {"SPARKQ_DATABASE_URL": pg_url}
+    ok(sparkq("session", "create", "api-v2", env=env))
+    ok(sparkq("stream", "create", "auth", "--session", "api-v2", "--instructions", "Do it well", env=env))
+    first = ok(sparkq("enqueue", "run-bash", '{"script": "a.sh"}', "--stream", "auth", env=env)).strip()
+    second = ok(sparkq("enqueue", "run-bash", '{"script": "b.sh"}', "--stream", "auth", env=env)).strip()
+    assert TASK_ID.fullmatch(first) and TASK_ID.fullmatch(second)
+
+    claimed = ok_json(sparkq("claim", "--stream", "auth", env=env))
+    assert claimed["id"] == first  # FIFO
+    assert claimed["stream"]["instructions"] == "Do it well"
+    assert (claimed["status"], claimed["attempts"]) == ("running", 1)
+    ok(sparkq("complete", first, "--result", '{"summary": "done"}', env=env))
+
+    task = ok_json(sparkq("task", first, "--json", env=env))
+    assert (task["status"], task["result"]) == ("succeeded", {"summary": "done"})
+    assert ok_json(sparkq("claim", "--stream", "auth", env=env))["id"] == second
+    assert ok(sparkq("claim", "--stream", "auth", env=env)) == ""  # nothing queued: an empty answer
+    assert "Cannot complete" in refused(sparkq("complete", first, "--result", '{"summary": "again"}', env=env))
+
+
+def test_status_names_the_database_by_its_url_without_the_password(sparkq: RunSparkq, pg_url: str) -> None:
+    env = {"SPARKQ_DATABASE_URL": pg_url}
+    report = ok_json(sparkq("status", "--json", env=env))
+    assert report["database"] == pg_url.replace(f":{PASSWORD}@", ":***@")
+    text = ok(sparkq("status", env=env))
+    assert PASSWORD not in text
+    assert pg_url.replace(f":{PASSWORD}@", ":***@") in text
+
+
+def test_the_url_in_sparkq_yml_selects_postgresql(sparkq: RunSparkq, pg_url: str, workdir: Path) -> None:
+    (workdir / "sparkq.yml").write_text(f"database: {{url: '{pg_url}', schema: team_a}}\n")
+    ok(sparkq("session", "create", "s1"))
+    assert [s["name"] for s in ok_json(sparkq("session", "list", "--json"))] == ["s1"]
+    assert not (workdir / "sparkq.db").exists()
+
+
+def _one_line(result: subprocess.CompletedProcess[str]) -> str:
+    stderr = refused(result)
+    assert stderr.count("\n") == 1, stderr
+    assert PASSWORD not in stderr and "wrong-secret" not in stderr
+    return stderr
+
+
+def test_a_server_that_is_down_is_one_clear_line(sparkq: RunSparkq, pg_cluster: Cluster) -> None:
+    import socket
+
+    with socket.socket() as s:  # a port on which nothing listens
+        s.bind(("127.0.0.1", 0))
+        url = pg_cluster.url("anything", port=s.getsockname()[1])
+        stderr = _one_line(sparkq("session", "list", env={"SPARKQ_DATABASE_URL": url}))
+    assert "connection refused" in stderr
+    assert "check that the server runs" in stderr.lower()
+    assert "postgres:***@127.0.0.1" in stderr
+
+
+def test_a_wrong_password_is_one_clear_line(sparkq: RunSparkq, pg_cluster: Cluster, pg_url: str) -> None:
+    url = pg_url.replace(PASSWORD, "wrong-secret")
+    stderr = _one_line(sparkq("session", "list", env={"SPARKQ_DATABASE_URL": url}))
+    assert "refused the password" in stderr and "~/.pgpass" in stderr
+
+
+def test_a_missing_database_is_one_clear_line(sparkq: RunSparkq, pg_cluster: Cluster) -> None:
+    url = pg_cluster.url("no_such_database")
+    stderr = _one_line(sparkq("session", "list", env={"SPARKQ_DATABASE_URL": url}))
+    assert "does not exist" in stderr and "createdb" in stderr
+
+
+def test_the_password_may_come_from_pgpassword(sparkq: RunSparkq, pg_cluster: Cluster, pg_url: str) -> None:
+    url = pg_url.replace(f":{PASSWORD}@", "@")
+    env = {"SPARKQ_DATABASE_URL": url, "PGPASSWORD": PASSWORD}
+    ok(sparkq("session", "create", "s1", env=env))
+    assert "refused the password" in _one_line(sparkq("session", "list", env={"SPARKQ_DATABASE_URL": url}))
+
+
+def test_a_postgresql_url_without_the_driver_names_the_extra(tmp_path: Path, workdir: Path) -> None:
+    # a child whose imports cannot find psycopg: what an installation without the extra has
+    hide = tmp_path / "hide"
+    hide.mkdir()
+    (hide / "sitecustomize.py").write_text(
+        "import sys\n"
+        "class _Hide:\n"
+        "    def find_spec(self, name, path=None, target=None):\n"
+        "        if name.split('.')[0] == 'psycopg':\n"
+        "            raise ModuleNotFoundError(name)\n"
+        "sys.meta_path.insert(0, _Hide())\n"
+    )
+    code = "import sys\nfrom sparkq_entry.cli import main\nsys.exit(main(['session', 'list']))\n"
+    env = {"SPARKQ_DATABASE_URL": "postgresql://me:hunter2@127.0.0.1:1/db", "PYTHONPATH": str(hide), "NO_COLOR": "1"}
+    result = subprocess.run(
+        [sys.executable, "-c", code], cwd=workdir, env=env, capture_output=True, text=True, timeout=60
+    )
+    assert result.returncode == 1, result.stderr
+    assert result.stderr.count("\n") == 1 and "Traceback" not in result.stderr
+    assert "pip install 'sparkq[postgres]'" in result.stderr
+    assert "hunter2" not in result.stderr
