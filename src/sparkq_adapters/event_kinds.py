@@ -24,6 +24,9 @@ class EventKind(StrEnum):
     TASK_COMPLETED = "task.completed"
     TASK_FAILED = "task.failed"
     TASK_AUTO_FAILED = "task.auto_failed"
+    TASK_CANCELLED = "task.cancelled"
+    #: a running task's worker sent a heartbeat (its `heartbeat_at`, maybe its `progress`, changed)
+    TASK_HEARTBEAT = "task.heartbeat"
     SESSION_CREATED = "session.created"
     SESSION_UPDATED = "session.updated"
     SESSION_ENDED = "session.ended"
@@ -37,10 +40,12 @@ STATUS_EVENTS: Mapping[TaskStatus, EventKind] = {
     TaskStatus.RUNNING: EventKind.TASK_CLAIMED,
     TaskStatus.SUCCEEDED: EventKind.TASK_COMPLETED,
     TaskStatus.FAILED: EventKind.TASK_FAILED,
+    TaskStatus.CANCELLED: EventKind.TASK_CANCELLED,
 }
 
 #: the event of a task that ends with this failure kind
 FAILURE_EVENTS: Mapping[FailureKind, EventKind] = {
     FailureKind.ERROR: EventKind.TASK_FAILED,
     FailureKind.AUTO: EventKind.TASK_AUTO_FAILED,
+    FailureKind.CANCELLED: EventKind.TASK_CANCELLED,
 }

@@ -16,6 +16,9 @@ import attrs
 from sparkq_domain import FinishedTask, Project, Session, Status, Stream, Task, TaskChange, TaskQuery, TaskStatus
 from sparkq_domain.errors import Duplicate
 
+#: the finished statuses that stats count (a cancelled task never ran)
+_STATS_STATUSES = (TaskStatus.SUCCEEDED, TaskStatus.FAILED)
+
 
 @attrs.define
 class _State:
@@ -105,6 +108,20 @@ class MemoryRepository:
         changed = self._s.tasks[task_id] = task.apply(change)
         return changed
 
+    def apply_to_queued(self, stream_id: str, change: TaskChange) -> int:
+        queued = [t.id for t in self._s.tasks.values() if t.stream_id == stream_id and t.status is TaskStatus.QUEUED]
+        return sum(self.apply(task_id, change) is not None for task_id in queued)
+
+    def failed_not_requeued(self, stream_id: str | None, finished_since: datetime | None) -> Sequence[Task]:
+        return [
+            t
+            for t in self._s.tasks.values()
+            if t.status is TaskStatus.FAILED
+            and t.requeued_to is None
+            and (stream_id is None or t.stream_id == stream_id)
+            and (finished_since is None or (t.finished_at is not None and t.finished_at >= finished_since))
+        ]
+
     def sweep_candidates(self, now: datetime) -> Sequence[Task]:
         return [t for t in self._s.tasks.values() if t.status is TaskStatus.RUNNING]
 
@@ -139,7 +156,7 @@ class MemoryRepository:
         found = [
             FinishedTask(tool_name=t.tool_name, status=t.status, started_at=t.started_at, finished_at=t.finished_at)
             for t in reversed(self._s.tasks.values())
-            if t.status.finished and t.finished_at is not None and t.finished_at >= cutoff
+            if t.status in _STATS_STATUSES and t.finished_at is not None and t.finished_at >= cutoff
         ]
         return found[:limit]
 

@@ -25,13 +25,16 @@ from .limits import (
     MAX_JSON_INTEGER,
     MAX_OUTPUT_BYTES,
     MAX_PAYLOAD_BYTES,
+    MAX_PROGRESS_BYTES,
     MAX_RESULT_BYTES,
 )
 from .model import (
     AUTO_FAIL_MESSAGE,
     DEFAULT_CLASS_TIMEOUTS,
     DEFAULT_TOOLS,
+    FINISHED_STATUSES,
     MAX_ERROR_TYPE_CHARS,
+    STREAM_ENDED_REASON,
     TRANSITIONS,
     FailureKind,
     JSONObject,
@@ -47,24 +50,29 @@ from .model import (
     TaskStatus,
     ToolSpec,
     default_registry,
+    parse_age,
     validate_name,
 )
 from .ports import Clock, IdFactory, Repository, Store, TaskQuery
-from .services import Claimed, Queue, TaskPage
+from .services import BulkRequeue, Claimed, Queue, TaskPage
 from .stats import FinishedTask, HourCount, Stats, ToolDurations
 
 __all__ = [
     "AUTO_FAIL_MESSAGE",
     "DEFAULT_CLASS_TIMEOUTS",
     "DEFAULT_TOOLS",
+    "FINISHED_STATUSES",
     "MAX_ERROR_BYTES",
     "MAX_ERROR_TYPE_CHARS",
     "MAX_JSON_DEPTH",
     "MAX_JSON_INTEGER",
     "MAX_OUTPUT_BYTES",
     "MAX_PAYLOAD_BYTES",
+    "MAX_PROGRESS_BYTES",
     "MAX_RESULT_BYTES",
+    "STREAM_ENDED_REASON",
     "TRANSITIONS",
+    "BulkRequeue",
     "Claimed",
     "Clock",
     "Conflict",
@@ -103,5 +111,6 @@ __all__ = [
     "ToolDurations",
     "ToolSpec",
     "default_registry",
+    "parse_age",
     "validate_name",
 ]

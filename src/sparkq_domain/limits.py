@@ -30,6 +30,8 @@ MAX_RESULT_BYTES = 256 * KIB
 MAX_OUTPUT_BYTES = 1 * MIB
 #: the error message of a failed task, in UTF-8 bytes (truncated beyond)
 MAX_ERROR_BYTES = 64 * KIB
+#: a running task's progress note, in UTF-8 bytes (refused beyond: a note is a line or two, the latest kept)
+MAX_PROGRESS_BYTES = 1 * KIB
 #: objects and arrays nested deeper than this are refused (never a real payload; deep data can exhaust a stack)
 MAX_JSON_DEPTH = 64
 #: the largest integer every JSON reader holds exactly (a JavaScript number, jq, Go's float64)

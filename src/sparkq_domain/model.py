@@ -10,8 +10,8 @@ from typing import Any
 
 import attrs
 
-from .errors import InvalidInput, InvalidTransition
-from .limits import MAX_ERROR_BYTES, fit_text, quoted
+from .errors import InvalidInput, InvalidTransition, TooLarge
+from .limits import MAX_ERROR_BYTES, MAX_PROGRESS_BYTES, fit_text, quoted
 
 JSONObject = dict[str, Any]
 
@@ -21,10 +21,13 @@ class TaskStatus(StrEnum):
     RUNNING = "running"
     SUCCEEDED = "succeeded"
     FAILED = "failed"
+    #: taken off the queue before any worker claimed it (terminal, like succeeded and failed)
+    CANCELLED = "cancelled"
 
     @property
     def finished(self) -> bool:
-        return self in (TaskStatus.SUCCEEDED, TaskStatus.FAILED)
+        """A terminal status: the task will not run (again); purge deletes it, requeue copies it."""
+        return self in FINISHED_STATUSES
 
 
 class FailureKind(StrEnum):
@@ -37,6 +40,12 @@ class FailureKind(StrEnum):
     ERROR = "error"
     #: the sweep failed it: no complete/fail came within twice its timeout
     AUTO = "auto"
+    #: it was cancelled while queued (the reason, if any, is its `error`)
+    CANCELLED = "cancelled"
+
+
+#: the statuses a task ends in
+FINISHED_STATUSES = frozenset({TaskStatus.SUCCEEDED, TaskStatus.FAILED, TaskStatus.CANCELLED})
 
 
 class TaskClass(StrEnum):
@@ -68,6 +77,14 @@ _NAME = re.compile(r"[A-Za-z0-9][A-Za-z0-9._-]{0,63}")
 #: an error type is a category (e.g. TestFailure); details go in the error message
 MAX_ERROR_TYPE_CHARS = 200
 
+#: the reason recorded on the queued tasks of a stream that ends
+STREAM_ENDED_REASON = "stream ended"
+
+_AGE = re.compile(r"\s*(\d{1,6})\s*([hdwHDW])\s*")
+_AGE_UNITS = {"h": "hours", "d": "days", "w": "weeks"}
+#: the longest age taken (one of six digits in weeks reaches before year 1, which no date holds)
+MAX_AGE = timedelta(days=36_500)
+
 AUTO_FAIL_MESSAGE = (
     "Auto-failed: task exceeded 2x timeout ({timeout}s) with no complete/fail reported. "
     "Likely worker crash or disconnect."
@@ -82,6 +99,20 @@ def validate_name(kind: str, name: str) -> str:
             "starting with a letter or digit (e.g. 'api-v2')"
         )
     return name
+
+
+def parse_age(text: str, what: str = "age") -> timedelta:
+    """`12h`, `3d`, `2w` as a timedelta; anything else raises InvalidInput naming the accepted forms."""
+    match = _AGE.fullmatch(text) if isinstance(text, str) else None
+    if match is None:
+        raise InvalidInput(f"Invalid {what} {quoted(text)}: use a whole number followed by h, d or w, e.g. 12h, 3d, 2w")
+    number, unit = int(match.group(1)), match.group(2).lower()
+    age = timedelta(**{_AGE_UNITS[unit]: number})
+    if age > MAX_AGE:
+        raise InvalidInput(
+            f"Invalid {what} {quoted(text)}: at most {MAX_AGE.days:,} days (100 years), e.g. 12h, 3d, 2w"
+        )
+    return age
 
 
 def validate_timeout(timeout: int) -> int:
@@ -218,7 +249,10 @@ TRANSITIONS: Mapping[str, tuple[frozenset[TaskStatus], TaskStatus]] = {
     "complete": (frozenset({TaskStatus.RUNNING}), TaskStatus.SUCCEEDED),
     "fail": (frozenset({TaskStatus.RUNNING}), TaskStatus.FAILED),
     "auto-fail": (frozenset({TaskStatus.RUNNING}), TaskStatus.FAILED),
-    "requeue": (frozenset({TaskStatus.SUCCEEDED, TaskStatus.FAILED}), TaskStatus.QUEUED),
+    "heartbeat": (frozenset({TaskStatus.RUNNING}), TaskStatus.RUNNING),
+    "cancel": (frozenset({TaskStatus.QUEUED}), TaskStatus.CANCELLED),
+    # the copy starts queued; the original stays in its status and only learns the copy's id
+    "requeue": (FINISHED_STATUSES, TaskStatus.QUEUED),
 }
 
 
@@ -290,6 +324,47 @@ def auto_fail_change(timeout: int, now: datetime) -> TaskChange:
     )
 
 
+def heartbeat_change(now: datetime, note: str | None = None) -> TaskChange:
+    """A sign of life from a running task's worker; with a note, its progress (the latest kept)."""
+    values: dict[str, Any] = {"heartbeat_at": now, "updated_at": now}
+    if note is not None:
+        values["progress"] = check_progress(note)
+    # the status stays: a heartbeat is a compare-and-set on running that leaves it running
+    return TaskChange(action="heartbeat", from_status=TaskStatus.RUNNING, values=values)
+
+
+def cancel_change(now: datetime, reason: str | None = None) -> TaskChange:
+    """Take a queued task off the queue; the reason is kept as its error, the kind says cancelled."""
+    text = fit_text(reason, MAX_ERROR_BYTES, "reason") if reason is not None else None
+    return _change(
+        "cancel",
+        error=(text or "").strip() or None,
+        failure_kind=FailureKind.CANCELLED,
+        finished_at=now,
+        updated_at=now,
+    )
+
+
+def requeued_change(original: Task, copy_id: str) -> TaskChange:
+    """Record on a finished task the id of its copy; nothing else of it changes."""
+    return TaskChange(action="requeue", from_status=original.status, values={"requeued_to": copy_id})
+
+
+def check_progress(note: str) -> str:
+    """Return a progress note if it is non-blank text within `MAX_PROGRESS_BYTES`, else raise InvalidInput."""
+    if not isinstance(note, str):
+        raise InvalidInput(f"The progress note must be text, not {type(note).__name__}")
+    if not note.strip():
+        raise InvalidInput("The progress note is blank: give a short note (e.g. 'tests written, 3/5 pass') or none")
+    size = len(note.encode("utf-8", "surrogatepass"))
+    if size > MAX_PROGRESS_BYTES:
+        raise TooLarge(
+            f"The progress note is {size:,} bytes: at most {MAX_PROGRESS_BYTES:,} bytes (1 KiB) are kept; "
+            "say where the work stands in a line or two and put details in the result"
+        )
+    return fit_text(note, MAX_PROGRESS_BYTES, "progress note") or note
+
+
 def validate_error_type(error_type: str | None) -> str | None:
     """Return a failure's category without surrounding blanks (None when blank), else raise InvalidInput."""
     if error_type is None:
@@ -307,8 +382,15 @@ def validate_error_type(error_type: str | None) -> str | None:
 
 
 def recount_change(now: datetime) -> TaskChange:
-    """Count a running task's stale/dead time from `now` (see `Task.recount_from`)."""
-    return TaskChange(action="recount", from_status=TaskStatus.RUNNING, values={"started_at": now, "updated_at": now})
+    """Count a running task's stale/dead time from `now` (see `Task.recount_from`).
+
+    A heartbeat after `now` is as impossible as such a start: it goes too, so the last sign of life is `now`.
+    """
+    return TaskChange(
+        action="recount",
+        from_status=TaskStatus.RUNNING,
+        values={"started_at": now, "heartbeat_at": None, "updated_at": now},
+    )
 
 
 @attrs.frozen(kw_only=True)
@@ -335,6 +417,12 @@ class Task:
     failure_kind: FailureKind | None = None
     #: the failure's category as the reporter gave it (e.g. TestFailure), apart from the message
     error_type: str | None = None
+    #: the last heartbeat of its worker while running
+    heartbeat_at: datetime | None = None
+    #: the latest progress note its worker sent with a heartbeat
+    progress: str | None = None
+    #: the id of the copy this task was requeued as
+    requeued_to: str | None = None
 
     # -- transitions: each returns a new Task ------------------------------------------------
 
@@ -375,6 +463,14 @@ class Task:
         self._check("auto-fail")
         return self.apply(auto_fail_change(self.timeout, now))
 
+    def heartbeat(self, now: datetime, note: str | None = None) -> Task:
+        self._check("heartbeat")
+        return self.apply(heartbeat_change(now, note))
+
+    def cancel(self, now: datetime, reason: str | None = None) -> Task:
+        self._check("cancel")
+        return self.apply(cancel_change(now, reason))
+
     def recount_from(self, now: datetime) -> Task:
         """Restart the stale/dead count of a running task whose start lies after `now`.
 
@@ -385,11 +481,23 @@ class Task:
         return self.apply(recount_change(now)) if self.starts_after(now) else self
 
     def starts_after(self, now: datetime) -> bool:
-        return self.status is TaskStatus.RUNNING and self.started_at is not None and self.started_at > now
+        """Running, with its last sign of life (start or heartbeat) after `now`: the clock went back."""
+        alive = self.last_alive
+        return self.status is TaskStatus.RUNNING and alive is not None and alive > now
 
     def requeue(self, new_id: str, now: datetime) -> Task:
-        """Return a queued clone of this finished task; this task itself stays as it is."""
+        """Return a queued clone of this finished task; this task itself stays as it is.
+
+        A task is requeued at most once: its copy is where the work goes on (requeue that one).
+        """
         self._check("requeue")
+        if self.requeued_to is not None:
+            raise InvalidTransition(
+                self.id,
+                "requeue",
+                self.status.value,
+                detail=f"already requeued as {self.requeued_to}: requeue that copy instead",
+            )
         return Task(
             id=new_id,
             stream_id=self.stream_id,
@@ -409,22 +517,40 @@ class Task:
             return None
         return max(now - self.started_at, timedelta(0))
 
+    @property
+    def last_alive(self) -> datetime | None:
+        """The last sign of life of its worker: `max(started_at, heartbeat_at)` (None before a claim).
+
+        Stale and dead count from here: a task that heartbeats at least once per timeout is neither.
+        """
+        if self.heartbeat_at is None or self.started_at is None:
+            return self.started_at
+        return max(self.started_at, self.heartbeat_at)
+
+    def silent_for(self, now: datetime) -> timedelta | None:
+        """How long a running task has gone without a sign of life (never negative)."""
+        alive = self.last_alive
+        if self.status is not TaskStatus.RUNNING or alive is None:
+            return None
+        return max(now - alive, timedelta(0))
+
     def is_stale(self, now: datetime) -> bool:
-        """Running for longer than its timeout: shown with a warning."""
-        elapsed = self.running_for(now)
-        return elapsed is not None and elapsed > timedelta(seconds=self.timeout)
+        """Silent for longer than its timeout: shown with a warning."""
+        silent = self.silent_for(now)
+        return silent is not None and silent > timedelta(seconds=self.timeout)
 
     def is_dead(self, now: datetime) -> bool:
-        """Running for longer than twice its timeout: due to be auto-failed."""
+        """Silent for longer than twice its timeout: due to be auto-failed."""
         return self.status is TaskStatus.RUNNING and self.overdue(now)
 
     def overdue(self, now: datetime) -> bool:
-        """Started more than twice its timeout before `now`, whatever its status is now.
+        """Last alive more than twice its timeout before `now`, whatever its status is now.
 
         A report applied as a compare-and-set comes back finished: this says whether it came in
-        after the task had died (its start is what the report left unchanged).
+        after the task had died (its start and heartbeat are what the report left unchanged).
         """
-        return self.started_at is not None and now - self.started_at > timedelta(seconds=2 * self.timeout)
+        alive = self.last_alive
+        return alive is not None and now - alive > timedelta(seconds=2 * self.timeout)
 
     @property
     def auto_failed(self) -> bool:

@@ -90,8 +90,22 @@ class Repository(Protocol):
         """
         ...
 
+    def apply_to_queued(self, stream_id: str, change: TaskChange) -> int:
+        """Apply `change` (one from queued, such as a cancel) to every queued task of the stream; return how many."""
+        ...
+
+    def failed_not_requeued(self, stream_id: str | None, finished_since: datetime | None) -> Sequence[Task]:
+        """Failed tasks without a copy yet (`requeued_to` unset), in FIFO order (enqueue order).
+
+        Only those of the stream `stream_id` when given; only those that finished at or after
+        `finished_since` when given.
+        """
+        ...
+
     def sweep_candidates(self, now: datetime) -> Sequence[Task]:
-        """Return the running tasks that may be dead at `now` or whose start lies after `now`.
+        """Return the running tasks that may be dead at `now` or whose last sign of life lies after `now`.
+
+        A task's last sign of life is `Task.last_alive`: its start, or its latest heartbeat.
 
         A superset is fine (the domain decides with `Task.is_dead` / `Task.starts_after`); what
         matters is that the cost follows the number of candidates, not of running tasks: the
@@ -107,11 +121,11 @@ class Repository(Protocol):
         ...
 
     def finished_since(self, cutoff: datetime, limit: int) -> Sequence[FinishedTask]:
-        """Finished (succeeded or failed) tasks that finished at or after `cutoff`, latest enqueued first."""
+        """Succeeded or failed tasks that finished at or after `cutoff`, latest enqueued first."""
         ...
 
     def delete_finished_before(self, cutoff: datetime, limit: int | None = None) -> int:
-        """Delete succeeded and failed tasks that finished before `cutoff`; return how many.
+        """Delete finished tasks (succeeded, failed, cancelled) that finished before `cutoff`; return how many.
 
         With `limit`, delete at most that many, those that finished first: a purge works in
         batches, each its own short write transaction, so other writers get in between.

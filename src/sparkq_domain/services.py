@@ -3,13 +3,15 @@
 from __future__ import annotations
 
 from collections.abc import Callable, Mapping, Sequence
-from datetime import datetime, timedelta
+from datetime import UTC, datetime, timedelta
 
 import attrs
 
 from .errors import Conflict, Duplicate, InvalidInput, InvalidTransition, NotFound, StreamEnded
 from .limits import check_payload, check_result, fit_error, fit_output, quoted
 from .model import (
+    FINISHED_STATUSES,
+    STREAM_ENDED_REASON,
     JSONObject,
     Project,
     Registry,
@@ -22,12 +24,15 @@ from .model import (
     TaskClass,
     TaskStatus,
     auto_fail_change,
+    cancel_change,
     claim_change,
     complete_change,
     default_registry,
     fail_change,
+    heartbeat_change,
     new_task,
     recount_change,
+    requeued_change,
     validate_name,
 )
 from .ports import Clock, IdFactory, Repository, Store, TaskQuery
@@ -39,6 +44,8 @@ MAX_PAGE = 1000
 PURGE_BATCH = 5000
 #: seconds between purge transactions: a gap that lets the claims and enqueues waiting for the lock in
 PURGE_PAUSE = 0.1
+#: the earliest moment a datetime holds: an age reaching past it means "ever"
+_EPOCH = datetime.min.replace(tzinfo=UTC)
 #: what `StreamEnded` tells a worker that peeks at or claims from an ended stream
 ENDED_FOR_WORKERS = (
     "no task can be claimed from it any more: stop this worker's loop "
@@ -56,6 +63,18 @@ class Claimed:
 
     task: Task
     stream: Stream
+
+
+@attrs.frozen(kw_only=True)
+class BulkRequeue:
+    """What a bulk requeue did (or, on a dry run, would do)."""
+
+    #: the failed tasks requeued (dry run: that would be), in their original FIFO order
+    originals: Sequence[Task]
+    #: their queued copies, in the same order (none on a dry run)
+    copies: Sequence[Task]
+    #: failed tasks that matched but whose stream has ended: not requeued (a copy could never run)
+    skipped: Sequence[Task]
 
 
 @attrs.frozen(kw_only=True)
@@ -173,7 +192,7 @@ class Queue:
                 raise Conflict(f"Session {session.name!r} has already ended")
             now = self._clock.now()
             for stream in repo.list_streams(session.id, Status.ACTIVE):
-                repo.save_stream(stream.end(now))
+                self._end_stream(repo, stream, now)
             ended = session.end(now)
             repo.save_session(ended)
             return ended
@@ -241,9 +260,15 @@ class Queue:
             stream = self._stream(repo, ref)
             if stream.status is Status.ENDED:
                 raise Conflict(f"Stream {stream.name!r} has already ended")
-            ended = stream.end(self._clock.now())
-            repo.save_stream(ended)
-            return ended
+            return self._end_stream(repo, stream, self._clock.now())
+
+    @staticmethod
+    def _end_stream(repo: Repository, stream: Stream, now: datetime) -> Stream:
+        """End a stream and cancel its queued tasks (no worker can claim them any more), in the caller's unit."""
+        ended = stream.end(now)
+        repo.save_stream(ended)
+        repo.apply_to_queued(stream.id, cancel_change(now, STREAM_ENDED_REASON))
+        return ended
 
     # -- tasks: the worker protocol ------------------------------------------------------------
 
@@ -374,12 +399,39 @@ class Queue:
             if not task.is_dead(now):
                 return
             repo.apply(task_id, auto_fail_change(task.timeout, now))
-        raise InvalidTransition(
-            task_id,
-            action,
-            TaskStatus.FAILED.value,
-            detail=f"auto-failed, as no complete/fail came within 2x its timeout ({task.timeout}s)",
-        )
+        raise _died(task, action)
+
+    def heartbeat(self, task_id: str, note: str | None = None) -> Task:
+        """Record that a running task's worker is alive (and, with `note`, where the work stands).
+
+        Stale and dead count from the latest heartbeat. A task that is not running is refused
+        naming its status, so a worker whose task was failed learns to stop; a task already dead
+        (silent past twice its timeout) is auto-failed and refused so.
+        """
+        now = self._clock.now()
+        try:
+            change = heartbeat_change(now, note)
+        except InvalidInput:
+            self._refuse_report(task_id, "heartbeat", now)  # the task's state is refused first
+            raise
+        with self._store.write() as repo:
+            task = self._task(repo, task_id)
+            if not task.is_dead(now):
+                return self._apply(repo, task_id, change)
+            repo.apply(task_id, auto_fail_change(task.timeout, now))
+        raise _died(task, "heartbeat")
+
+    def cancel(self, task_id: str, reason: str | None = None) -> Task:
+        """Take a queued task off the queue (cancelled, a terminal status); only queued tasks."""
+        change = cancel_change(self._clock.now(), reason)
+        with self._store.write() as repo:
+            return self._apply(repo, task_id, change)
+
+    def cancel_stream(self, stream: str, reason: str | None = None) -> int:
+        """Cancel every queued task of a stream; return how many."""
+        change = cancel_change(self._clock.now(), reason)
+        with self._store.write() as repo:
+            return repo.apply_to_queued(self._stream(repo, stream).id, change)
 
     def requeue(self, task_id: str) -> Task:
         """Queue a fresh copy of a finished task; the original stays in history."""
@@ -388,8 +440,48 @@ class Queue:
             clone = original.requeue(self._ids.new_id("tsk"), self._clock.now())
             stream = self._stream(repo, original.stream_id)
             self._require_open(stream, "accepts no new tasks, so the task cannot be requeued")
-            repo.add_task(clone)
+            self._add_copy(repo, original, clone)
             return clone
+
+    def requeue_failed(
+        self, stream: str | None = None, since: timedelta | None = None, *, dry_run: bool = False
+    ) -> BulkRequeue:
+        """Requeue every failed task (auto-failed too) not requeued yet, in FIFO order; each at most once.
+
+        `stream` narrows to one stream; `since` to tasks that failed within that long before now.
+        A task of an ended stream is skipped (and reported so): its copy could never be claimed.
+        The originals keep everything but learn their copy's id (`requeued_to`), so running it twice
+        requeues nothing the second time. With `dry_run`, nothing changes.
+        """
+        if since is not None and since < timedelta(0):
+            raise InvalidInput("The requeue age must not be negative")
+        self.sweep_dead()  # the dead are failed tasks too, whether or not a sweep has run yet
+        with self._store.write() as repo:
+            now = self._clock.now()
+            stream_id = self._stream(repo, stream).id if stream is not None else None
+            found = repo.failed_not_requeued(stream_id, None if since is None or since > now - _EPOCH else now - since)
+            open_streams: dict[str, bool] = {}
+            originals: list[Task] = []
+            skipped: list[Task] = []
+            for task in found:
+                if task.stream_id not in open_streams:
+                    owner = repo.get_stream(task.stream_id)
+                    open_streams[task.stream_id] = owner is not None and owner.status is Status.ACTIVE
+                (originals if open_streams[task.stream_id] else skipped).append(task)
+            if dry_run:
+                return BulkRequeue(originals=originals, copies=[], skipped=skipped)
+            copies: list[Task] = []
+            for original in originals:
+                clone = original.requeue(self._ids.new_id("tsk"), now)
+                self._add_copy(repo, original, clone)
+                copies.append(clone)
+            return BulkRequeue(originals=originals, copies=copies, skipped=skipped)
+
+    @classmethod
+    def _add_copy(cls, repo: Repository, original: Task, clone: Task) -> None:
+        """Queue a requeued copy and record its id on the original, in the caller's unit."""
+        repo.add_task(clone)
+        cls._apply(repo, original.id, requeued_change(original, clone.id))
 
     # -- tasks: reading ------------------------------------------------------------------------
 
@@ -479,7 +571,7 @@ class Queue:
         pause: float = PURGE_PAUSE,
         progress: Callable[[int, int], None] | None = None,
     ) -> int:
-        """Delete succeeded and failed tasks finished longer ago than `older_than`; return how many.
+        """Delete finished (succeeded, failed, cancelled) tasks older than `older_than`; return how many.
 
         Deletes `batch_size` tasks per write transaction, `pause` seconds apart, so that claims and
         enqueues of other processes get in while a large purge runs. An interrupted purge keeps what
@@ -498,8 +590,7 @@ class Queue:
         most = 0
         if progress is not None:
             with self._store.read() as repo:
-                finished = (TaskStatus.SUCCEEDED, TaskStatus.FAILED)
-                most = sum(counts.get(s, 0) for counts in repo.task_counts().values() for s in finished)
+                most = sum(counts.get(s, 0) for counts in repo.task_counts().values() for s in FINISHED_STATUSES)
             progress(0, most)
         return self._in_batches(
             lambda repo: repo.delete_finished_before(cutoff, batch_size), batch_size, pause, progress, most
@@ -582,6 +673,16 @@ class Queue:
         if task is None:
             raise NotFound(f"Task {quoted(task_id)} not found; `sparkq tasks` lists the tasks")
         return task
+
+
+def _died(task: Task, action: str) -> InvalidTransition:
+    """The refusal of a report or heartbeat that came after its task died (and was auto-failed)."""
+    return InvalidTransition(
+        task.id,
+        action,
+        TaskStatus.FAILED.value,
+        detail=f"auto-failed, as no complete/fail came within 2x its timeout ({task.timeout}s)",
+    )
 
 
 def _status(value: Status | str | None) -> Status | None:

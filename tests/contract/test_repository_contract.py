@@ -29,7 +29,15 @@ from sparkq_domain import (
     TaskQuery,
     TaskStatus,
 )
-from sparkq_domain.model import auto_fail_change, claim_change, complete_change, fail_change
+from sparkq_domain.model import (
+    auto_fail_change,
+    cancel_change,
+    claim_change,
+    complete_change,
+    fail_change,
+    heartbeat_change,
+    requeued_change,
+)
 
 T0 = datetime(2026, 3, 1, 9, 30, 15, 123456, tzinfo=UTC)
 
@@ -130,6 +138,10 @@ def save(store: Store, *tasks: Task) -> None:
     """Bring stored queued tasks to the states given, through the store's own transitions."""
     with store.write() as repo:
         for t in tasks:
+            if t.status is TaskStatus.CANCELLED:
+                assert t.finished_at is not None
+                assert repo.apply(t.id, cancel_change(t.finished_at, t.error)) == t
+                continue
             assert t.started_at is not None
             changed = repo.apply(t.id, claim_change(t.started_at))
             if t.status is TaskStatus.SUCCEEDED:
@@ -408,6 +420,83 @@ def test_sweep_candidates_judge_each_running_task_by_its_own_timeout(store: Stor
     assert future == {t.id for t in tasks[2 * n :]}
 
 
+def test_sweep_candidates_count_from_the_last_heartbeat(store: Store, world: World) -> None:
+    a = world.streams[0].id
+    tasks = add_tasks(store, *(task(a) for _ in range(4)))
+    # timeout 60: dead when last alive more than 120 s before `now`, whenever it started
+    starts = [T0 - timedelta(hours=1)] * 3 + [T0 - timedelta(seconds=5)]
+    save(store, *(t.claim(at) for t, at in zip(tasks, starts, strict=True)))
+    beats = [
+        T0 - timedelta(seconds=121),  # its last heartbeat too long ago: dead
+        T0 - timedelta(seconds=120),  # exactly 2x since the heartbeat: not dead
+        T0 - timedelta(seconds=5),  # alive
+        T0 + timedelta(days=1),  # started a moment ago, a heartbeat "after now": the clock went back
+    ]
+    with store.write() as repo:
+        for t, start, at in zip(tasks, starts, beats, strict=True):
+            assert repo.apply(t.id, heartbeat_change(at, "halfway")) == t.claim(start).heartbeat(at, "halfway")
+    with store.read() as repo:
+        found = repo.sweep_candidates(T0)
+    assert {t.id for t in found if t.is_dead(T0)} == {tasks[0].id}
+    assert {t.id for t in found if t.starts_after(T0)} == {tasks[3].id}
+
+
+def test_a_heartbeat_keeps_the_latest_note_and_applies_only_to_running_tasks(store: Store, world: World) -> None:
+    a = world.streams[0].id
+    queued, running = add_tasks(store, task(a), task(a))
+    save(store, running.claim(T0))
+    with store.write() as repo:
+        assert repo.apply(queued.id, heartbeat_change(T0)) is None
+        repo.apply(running.id, heartbeat_change(T0 + timedelta(seconds=1), "tests written"))
+        beat = repo.apply(running.id, heartbeat_change(T0 + timedelta(seconds=2)))
+    assert beat is not None
+    assert (beat.heartbeat_at, beat.progress) == (T0 + timedelta(seconds=2), "tests written")
+    with store.read() as repo:
+        assert repo.get_task(running.id) == beat
+        assert repo.get_task(queued.id) == queued
+
+
+def test_apply_to_queued_cancels_every_queued_task_of_one_stream(store: Store, world: World) -> None:
+    a, b = (s.id for s in world.streams)
+    ts = add_tasks(store, task(a), task(a), task(b), task(a))
+    save(store, ts[0].claim(T0))
+    with store.write() as repo:
+        assert repo.apply_to_queued(a, cancel_change(T0, "stream ended")) == 2
+        assert repo.apply_to_queued(a, cancel_change(T0, "stream ended")) == 0
+    with store.read() as repo:
+        assert repo.get_task(ts[0].id) == ts[0].claim(T0)
+        assert repo.get_task(ts[1].id) == ts[1].cancel(T0, "stream ended")
+        assert repo.get_task(ts[3].id) == ts[3].cancel(T0, "stream ended")
+        assert repo.get_task(ts[2].id) == ts[2]
+        cancelled = repo.get_task(ts[1].id)
+        assert cancelled is not None and cancelled.failure_kind is FailureKind.CANCELLED
+        assert repo.count_tasks(TaskQuery(status=TaskStatus.CANCELLED)) == 2
+        assert repo.task_counts([a])[a] == {TaskStatus.RUNNING: 1, TaskStatus.CANCELLED: 2}
+
+
+def test_failed_not_requeued_lists_failed_tasks_without_a_copy_in_fifo_order(store: Store, world: World) -> None:
+    a, b = (s.id for s in world.streams)
+    ts = add_tasks(store, *(task(a if n % 2 == 0 else b, at=T0 + timedelta(seconds=10 - n)) for n in range(6)))
+    save(
+        store,
+        finished(ts[0], TaskStatus.FAILED, T0 + timedelta(minutes=1)),
+        finished(ts[1], TaskStatus.FAILED, T0 + timedelta(minutes=2)),
+        finished(ts[2], TaskStatus.SUCCEEDED, T0 + timedelta(minutes=3)),
+        finished(ts[3], TaskStatus.FAILED, T0 + timedelta(minutes=4)),
+        finished(ts[4], TaskStatus.FAILED, T0 + timedelta(minutes=5)),
+    )
+    with store.write() as repo:
+        original = repo.get_task(ts[4].id)
+        assert original is not None
+        marked = repo.apply(ts[4].id, requeued_change(original, "tsk_copy00000001"))
+        assert marked == attrs.evolve(original, requeued_to="tsk_copy00000001")
+    with store.read() as repo:
+        assert ids(repo.failed_not_requeued(None, None)) == [ts[0].id, ts[1].id, ts[3].id]
+        assert ids(repo.failed_not_requeued(b, None)) == [ts[1].id, ts[3].id]
+        assert ids(repo.failed_not_requeued(None, T0 + timedelta(minutes=2))) == [ts[1].id, ts[3].id]
+        assert ids(repo.failed_not_requeued(a, T0 + timedelta(minutes=2))) == []
+
+
 # -- tasks: transitions the store executes atomically ---------------------------------------------
 
 
@@ -501,7 +590,7 @@ def test_two_writers_racing_on_the_same_transition_get_exactly_one_winner(
 
 @pytest.fixture
 def mixed(store: Store, world: World) -> dict[str, list[Task]]:
-    """Eight tasks over both streams in every status; returns them by status, in insertion order."""
+    """Eight tasks over both streams in every status (cancelled too); returns them by status, in insertion order."""
     a, b = (s.id for s in world.streams)
     ts = add_tasks(store, *(task(a if n % 2 == 0 else b, at=T0 + timedelta(seconds=n)) for n in range(8)))
     changed = [
@@ -510,6 +599,7 @@ def mixed(store: Store, world: World) -> dict[str, list[Task]]:
         finished(ts[2], TaskStatus.SUCCEEDED, T0 + timedelta(seconds=20)),
         finished(ts[3], TaskStatus.FAILED, T0 + timedelta(seconds=30)),
         ts[4].claim(T0 + timedelta(seconds=12)),  # running, stale at T0+200
+        ts[5].cancel(T0 + timedelta(seconds=40), "not needed"),
     ]
     save(store, *changed)
     by_status: dict[str, list[Task]] = {s.value: [] for s in TaskStatus}

@@ -83,7 +83,7 @@ def test_streams_carry_task_counts_and_are_addressed_by_id_or_name(api: httpx.Cl
     by_name = api.get("/api/streams/auth").json()["stream"]
     by_id = api.get(f"/api/streams/{stream['id']}").json()["stream"]
     assert by_name == by_id
-    assert by_name["task_counts"] == {"queued": 1, "running": 0, "succeeded": 0, "failed": 0}
+    assert by_name["task_counts"] == {"queued": 1, "running": 0, "succeeded": 0, "failed": 0, "cancelled": 0}
     listed = api.get("/api/streams", params={"session_id": "api-v2", "status": "active"}).json()["streams"]
     assert [s["name"] for s in listed] == ["auth"]
     changed = api.put("/api/streams/auth", json={"instructions": "Add login and logout"}).json()["stream"]
@@ -111,9 +111,10 @@ def test_claim_and_peek_on_an_ended_stream_are_409_stream_ended_not_204_no_work(
         ):
             assert_error(response, 409, "stream_ended", "Stream 'auth' has ended (or its session has)")
             assert "stop this worker's loop" in response.json()["error"]["message"]
+        # ending the stream cancelled its queued task: nothing is left to claim
         by_id = api.post(f"/api/tasks/{task.id}/claim")
-        assert_error(by_id, 409, "stream_ended", "Stream 'auth' has ended (or its session has)")
-    assert queue.get_task(task.id).status.value == "queued"
+        assert_error(by_id, 409, "conflict", f"Cannot claim task {task.id}: it is cancelled")
+    assert queue.get_task(task.id).status.value == "cancelled"
 
 
 def test_worker_protocol_peek_and_claim_return_the_cli_json(
@@ -195,7 +196,7 @@ def test_status_counts_tasks_and_lists_active_sessions(
     body = api.get("/api/status").json()
     assert body["server"]["status"] == "running" and body["server"]["pid"] == server.pid
     assert body["server"]["port"] == server.port
-    assert body["counts"] == {"queued": 1, "running": 0, "succeeded": 0, "failed": 0}
+    assert body["counts"] == {"queued": 1, "running": 0, "succeeded": 0, "failed": 0, "cancelled": 0}
     [session] = body["sessions"]
     assert session["name"] == "api-v2" and [s["name"] for s in session["streams"]] == ["auth"]
 

@@ -124,7 +124,7 @@ def test_the_schema_says_what_the_body_reader_and_the_domain_enforce(document: d
         return dict(next(p for p in params if p["name"] == name)["schema"])
 
     assert query("/api/sessions", "status")["enum"] == ["active", "ended"]
-    assert query("/api/tasks", "status")["enum"] == ["queued", "running", "succeeded", "failed"]
+    assert query("/api/tasks", "status")["enum"] == ["queued", "running", "succeeded", "failed", "cancelled"]
     claim = document["paths"]["/api/tasks/{task_id}/claim"]["post"]["requestBody"]
     assert "Content-Type: application/json" in claim["description"]
     assert {"$ref": "#/components/schemas/NoBody"} in claim["content"]["application/json"]["schema"]["oneOf"]

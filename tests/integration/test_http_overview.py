@@ -34,12 +34,18 @@ def test_overview_answers_the_dashboards_counts_streams_newest_tasks_and_stats_a
     with local_api(workdir) as api:
         body = api.get("/api/overview").json()
         assert set(body) == {"generated_at", "counts", "sessions", "streams", "tasks", "total", "stats"}
-        assert body["counts"] == {"queued": 3, "running": 0, "succeeded": 1, "failed": 0}
+        assert body["counts"] == {"queued": 3, "running": 0, "succeeded": 1, "failed": 0, "cancelled": 0}
         assert body["sessions"] == {"active": 1, "ended": 1}
         streams = {s["name"]: s for s in body["streams"]}
         assert streams.keys() == {"gone", "auth", "docs"}
         assert streams["gone"]["status"] == "ended" and streams["gone"]["session_name"] == "old"
-        assert streams["auth"]["task_counts"] == {"queued": 0, "running": 0, "succeeded": 1, "failed": 0}
+        assert streams["auth"]["task_counts"] == {
+            "queued": 0,
+            "running": 0,
+            "succeeded": 1,
+            "failed": 0,
+            "cancelled": 0,
+        }
         assert streams["docs"]["task_counts"]["queued"] == 3
         # the newest tasks as the task list's rows (no bulky fields), newest first
         assert [t["id"] for t in body["tasks"]] == [*reversed(queued), done]
@@ -84,7 +90,9 @@ def test_status_shows_the_same_active_work_as_sparkq_status(workdir: Path, spark
         body = api.get("/api/status").json()
     assert set(body) == {"server", "counts", "sessions", "stale"}
     assert body["server"]["status"] == "running" and body["server"]["port"] == PORT
-    assert body["counts"] == cli["task_counts"] == {"queued": 1, "running": 1, "succeeded": 0, "failed": 0}
+    assert (
+        body["counts"] == cli["task_counts"] == {"queued": 1, "running": 1, "succeeded": 0, "failed": 0, "cancelled": 0}
+    )
     assert body["stale"] == cli["stale"] == 0
     [session] = body["sessions"]
     assert {k: v for k, v in session.items() if k != "streams"} == next(iter(cli["sessions"]))

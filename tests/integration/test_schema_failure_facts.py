@@ -142,6 +142,7 @@ def test_the_feed_writes_exactly_the_kinds_of_event_kind_and_a_failure_s_event_f
     queue.instruct_stream("a", "changed")
     done = queue.enqueue(stream, "run-bash", {}, timeout=10).id
     queue.claim_task(done)
+    queue.heartbeat(done, "halfway")
     queue.complete(done, {"summary": "ok"})
     reported = queue.enqueue(stream, "run-bash", {}, timeout=10).id
     queue.claim_task(reported)

@@ -74,13 +74,15 @@ def test_a_file_with_tasks_in_every_status_migrates_keeping_every_row_and_the_sw
     db = tmp_path / "previous.db"
     previous_file(db)
     tasks_before = rows(db, "SELECT * FROM tasks ORDER BY seq")
+    columns_before = ", ".join(name for _, name, *_ in rows(db, "PRAGMA table_info(tasks)"))
     indexes_before = {name for (name,) in rows(db, "SELECT name FROM sqlite_master WHERE type = 'index'")}
     assert {"idx_tasks_running_deadline", "idx_tasks_running_started", "idx_tasks_stream_seq"} <= indexes_before
 
     queue = open_queue(db)
 
     assert rows(db, "PRAGMA user_version") == [(LATEST_VERSION,)] and LATEST_VERSION > BEFORE
-    assert rows(db, "SELECT * FROM tasks ORDER BY seq") == tasks_before
+    # every row keeps every value it had (later versions add columns)
+    assert rows(db, f"SELECT {columns_before} FROM tasks ORDER BY seq") == tasks_before
     indexes = {name for (name,) in rows(db, "SELECT name FROM sqlite_master WHERE type = 'index'")}
     assert not indexes & {"idx_tasks_running_deadline", "idx_tasks_running_started", "idx_tasks_stream_seq"}
     assert "idx_tasks_running" in indexes

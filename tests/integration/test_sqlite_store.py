@@ -270,8 +270,9 @@ def test_the_sweep_inside_a_claim_reads_candidates_through_indexes_not_every_run
     conn = sqlite3.connect(tmp_path / "sparkq.db")
     try:
         plan = " ".join(str(row[-1]) for row in conn.execute("EXPLAIN QUERY PLAN " + SELECT_SWEEP_CANDIDATES, (TS,)))
-        # range seeks per timeout: the dead (started long enough ago) and those started after now
-        for seek in ("(timeout=? AND started_at<?)", "(timeout=? AND started_at>?)"):
+        # range seeks per timeout on the last sign of life (an expression of start and heartbeat): the dead
+        # (last alive long enough ago) and those last alive after now
+        for seek in ("(timeout=? AND <expr><?)", "(timeout=? AND <expr>>?)"):
             assert f"USING INDEX idx_tasks_running {seek}" in plan, plan
         assert "SCAN tasks" not in plan, plan
     finally:

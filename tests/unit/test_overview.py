@@ -45,6 +45,7 @@ def test_active_work_is_the_active_sessions_and_streams_with_global_counts(queue
         TaskStatus.RUNNING: 0,
         TaskStatus.SUCCEEDED: 1,
         TaskStatus.FAILED: 0,
+        TaskStatus.CANCELLED: 0,
     }
     assert work.stale == 0
 

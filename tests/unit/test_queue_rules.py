@@ -4,13 +4,16 @@ from __future__ import annotations
 
 from datetime import timedelta
 
+import attrs
 import pytest
 
 from sparkq_adapters.memory import MemoryStore
 from sparkq_domain import (
     AUTO_FAIL_MESSAGE,
+    STREAM_ENDED_REASON,
     Conflict,
     Duplicate,
+    FailureKind,
     InvalidInput,
     InvalidTransition,
     NotFound,
@@ -165,9 +168,15 @@ def test_claiming_from_or_peeking_at_an_ended_stream_is_an_error_not_no_work(que
             with pytest.raises(StreamEnded, match=f"^Stream '{name}' has ended .*stop this worker's loop") as ended:
                 look(ref)
             assert isinstance(ended.value, Conflict) and ended.value.stream == name
-        with pytest.raises(StreamEnded, match="cannot be claimed"):
+        # ending cancelled its queued tasks: none is left to claim
+        with pytest.raises(InvalidTransition, match="it is cancelled"):
             queue.claim_task(queue.list_tasks(stream=ref).tasks[0].id)
-    assert queue.get_task(task.id).status is TaskStatus.QUEUED  # the queued tasks stay in history
+    ended = queue.get_task(task.id)  # the cancelled tasks stay in history, with the reason
+    assert (ended.status, ended.error, ended.failure_kind) == (
+        TaskStatus.CANCELLED,
+        STREAM_ENDED_REASON,
+        FailureKind.CANCELLED,
+    )
 
 
 def test_claim_is_per_stream(queue: Queue) -> None:
@@ -278,7 +287,9 @@ def test_requeue_clones_a_finished_task_and_leaves_the_original(queue: Queue, cl
     )
     assert clone.created_at == clock.now()
     assert (clone.result, clone.error, clone.started_at, clone.finished_at) == (None, None, None, None)
-    assert queue.get_task(task_id) == original
+    assert clone.requeued_from == task_id
+    # the original is untouched but for the id of its copy (lineage both ways)
+    assert queue.get_task(task_id) == attrs.evolve(original, requeued_to=clone.id)
 
 
 def test_requeue_goes_to_the_back_of_the_stream(queue: Queue) -> None:
@@ -463,7 +474,13 @@ def test_list_streams_carries_session_name_and_task_counts(queue: Queue) -> None
     running(queue)
     [item] = queue.list_streams()
     assert item.session_name == "api-v2"
-    assert item.counts == {TaskStatus.QUEUED: 1, TaskStatus.RUNNING: 1, TaskStatus.SUCCEEDED: 0, TaskStatus.FAILED: 0}
+    assert item.counts == {
+        TaskStatus.QUEUED: 1,
+        TaskStatus.RUNNING: 1,
+        TaskStatus.SUCCEEDED: 0,
+        TaskStatus.FAILED: 0,
+        TaskStatus.CANCELLED: 0,
+    }
 
 
 def test_queued_by_stream_lists_only_claimable_streams_with_work(queue: Queue) -> None:

@@ -23,6 +23,7 @@ from sparkq_adapters.serialization import task_row_dict
 from sparkq_adapters.sqlite import SqliteStore
 from sparkq_domain import (
     AUTO_FAIL_MESSAGE,
+    STREAM_ENDED_REASON,
     Conflict,
     Duplicate,
     FailureKind,
@@ -48,12 +49,16 @@ ADVANCES = st.one_of(
 #: seconds to move the clock back (NTP corrections, a laptop waking with a wrong clock, a manual fix)
 BACKWARD_JUMPS = st.sampled_from([0.000001, 1, 30, 3600, 3 * 86400])
 PURGE_AGES = st.sampled_from([timedelta(0), timedelta(seconds=5), timedelta(minutes=1), timedelta(days=3)])
+NOTES = st.sampled_from([None, "tests written", "3/5 pass ✓", "é" * 512])
+REASONS = st.sampled_from([None, "superseded", "  spaced out  ", " "])
 BAD_RESULTS = st.sampled_from([{}, {"summary": ""}, {"summary": "   "}, {"summary": 3}, {"data": "no summary"}])
 
 #: (before, after) status pairs a task may show between two looks at it
 LEGAL_STEPS = {
     (TaskStatus.QUEUED, TaskStatus.QUEUED),
     (TaskStatus.QUEUED, TaskStatus.RUNNING),
+    (TaskStatus.QUEUED, TaskStatus.CANCELLED),
+    (TaskStatus.CANCELLED, TaskStatus.CANCELLED),
     (TaskStatus.RUNNING, TaskStatus.RUNNING),
     (TaskStatus.RUNNING, TaskStatus.SUCCEEDED),
     (TaskStatus.RUNNING, TaskStatus.FAILED),
@@ -74,6 +79,21 @@ class ModelTask:
     error: str | None = None
     error_type: str | None = None
     auto_failed: bool = False
+    heartbeat_at: datetime | None = None
+    progress: str | None = None
+    requeued_to: str | None = None
+
+    @property
+    def last_alive(self) -> datetime | None:
+        """Stale and dead count from the later of the start and the last heartbeat (SPEC §11)."""
+        if self.started_at is None or self.heartbeat_at is None:
+            return self.started_at
+        return max(self.started_at, self.heartbeat_at)
+
+    def cancel(self, now: datetime, reason: str | None) -> None:
+        self.status = TaskStatus.CANCELLED
+        self.error = (reason or "").strip() or None
+        self.finished_at = now
 
 
 class QueueMachine(RuleBasedStateMachine):
@@ -108,7 +128,7 @@ class QueueMachine(RuleBasedStateMachine):
     def sweep(self) -> None:
         now = self.clock.now()
         for t in self.tasks.values():
-            started = t.started_at
+            started = t.last_alive
             limit = timedelta(seconds=2 * t.timeout)
             if t.status is TaskStatus.RUNNING and started is not None and now - started > limit:
                 t.status = TaskStatus.FAILED
@@ -118,6 +138,7 @@ class QueueMachine(RuleBasedStateMachine):
                 self.auto_fail_count[t.id] = self.auto_fail_count.get(t.id, 0) + 1
             elif t.status is TaskStatus.RUNNING and started is not None and started > now:
                 t.started_at = now  # the clock went back: the count restarts from now
+                t.heartbeat_at = None
 
     def stored(self) -> dict[str, Task]:
         """Every stored task, read straight from the repository (no sweep)."""
@@ -163,6 +184,13 @@ class QueueMachine(RuleBasedStateMachine):
             return
         self.queue.end_stream(stream)
         self.stream_ended[stream] = True
+        self.cancel_queued(stream)
+
+    def cancel_queued(self, stream: str) -> None:
+        """Ending a stream cancels its queued tasks, with the reason `stream ended`."""
+        for t in self.tasks.values():
+            if t.stream == stream and t.status is TaskStatus.QUEUED:
+                t.cancel(self.clock.now(), STREAM_ENDED_REASON)
 
     @precondition(lambda self: self.session_ended)
     @rule(index=st.integers(0, 10))
@@ -176,6 +204,8 @@ class QueueMachine(RuleBasedStateMachine):
         self.session_ended[session] = True
         for stream, owner in self.stream_session.items():
             if owner == session:
+                if not self.stream_ended[stream]:
+                    self.cancel_queued(stream)
                 self.stream_ended[stream] = True
 
     # -- the worker protocol -----------------------------------------------------------------------
@@ -297,6 +327,11 @@ class QueueMachine(RuleBasedStateMachine):
             self.expect_invalid_transition(lambda: self.queue.requeue(model.id), model)
             return
         before = self.stored()
+        if model.requeued_to is not None:  # at most one copy: the refusal names it
+            with pytest.raises(InvalidTransition, match=f"already requeued as {model.requeued_to}"):
+                self.queue.requeue(model.id)
+            assert self.stored() == before
+            return
         if not self.claimable(model.stream):
             with pytest.raises(Conflict, match="ended"):
                 self.queue.requeue(model.id)
@@ -305,7 +340,8 @@ class QueueMachine(RuleBasedStateMachine):
         clone = self.queue.requeue(model.id)
         after = self.stored()
         original = before[model.id]
-        assert after[model.id] == original, "requeue must leave the original untouched"
+        assert after[model.id] == attrs.evolve(original, requeued_to=clone.id), "only the copy's id on the original"
+        assert clone.requeued_from == model.id
         assert clone.id not in before and after[clone.id] == clone
         assert clone.status is TaskStatus.QUEUED and clone.attempts == 0
         assert clone.started_at is None and clone.finished_at is None
@@ -318,10 +354,51 @@ class QueueMachine(RuleBasedStateMachine):
             original.timeout,
         )
         self.tasks[clone.id] = ModelTask(id=clone.id, stream=model.stream, timeout=model.timeout)
+        model.requeued_to = clone.id
+
+    @rule()
+    def requeue_failed(self) -> None:
+        """Every failed task without a copy, in FIFO order; those of ended streams skipped."""
+        self.sweep()
+        matching = [t for t in self.tasks.values() if t.status is TaskStatus.FAILED and t.requeued_to is None]
+        done = self.queue.requeue_failed()
+        assert [t.id for t in done.originals] == [t.id for t in matching if self.claimable(t.stream)]
+        assert [t.id for t in done.skipped] == [t.id for t in matching if not self.claimable(t.stream)]
+        for original, clone in zip(done.originals, done.copies, strict=True):
+            assert clone.requeued_from == original.id and clone.status is TaskStatus.QUEUED
+            model = self.tasks[original.id]
+            self.tasks[clone.id] = ModelTask(id=clone.id, stream=model.stream, timeout=model.timeout)
+            model.requeued_to = clone.id
+
+    @precondition(lambda self: self.tasks)
+    @rule(index=st.integers(0, 100), note=NOTES)
+    def heartbeat(self, index: int, note: str | None) -> None:
+        model = self.tasks[self.pick(list(self.tasks), index)]
+        if self.reported_too_late(lambda: self.queue.heartbeat(model.id, note), model):
+            return
+        if model.status is not TaskStatus.RUNNING:
+            self.expect_invalid_transition(lambda: self.queue.heartbeat(model.id, note), model)
+            return
+        beat = self.queue.heartbeat(model.id, note)
+        assert beat.status is TaskStatus.RUNNING and beat.heartbeat_at == self.clock.now()
+        model.heartbeat_at = self.clock.now()
+        if note is not None:
+            model.progress = note
+
+    @precondition(lambda self: self.tasks)
+    @rule(index=st.integers(0, 100), reason=REASONS)
+    def cancel(self, index: int, reason: str | None) -> None:
+        model = self.tasks[self.pick(list(self.tasks), index)]
+        if model.status is not TaskStatus.QUEUED:
+            self.expect_invalid_transition(lambda: self.queue.cancel(model.id, reason), model)
+            return
+        cancelled = self.queue.cancel(model.id, reason)
+        assert cancelled.status is TaskStatus.CANCELLED
+        model.cancel(self.clock.now(), reason)
 
     def reported_too_late(self, action: Callable[[], object], model: ModelTask) -> bool:
-        """A complete/fail on a task past 2x its timeout auto-fails it and is refused, swept or not."""
-        started = model.started_at
+        """A complete/fail/heartbeat on a task silent past 2x its timeout auto-fails it and is refused, swept or not."""
+        started = model.last_alive
         now = self.clock.now()
         if model.status is not TaskStatus.RUNNING or started is None:
             return False
@@ -383,8 +460,8 @@ class QueueMachine(RuleBasedStateMachine):
                 not stale
                 or (
                     t.status is TaskStatus.RUNNING
-                    and t.started_at is not None
-                    and now - t.started_at > timedelta(seconds=t.timeout)
+                    and (alive := t.last_alive) is not None
+                    and now - alive > timedelta(seconds=t.timeout)
                 )
             )
         ]
@@ -433,8 +510,9 @@ class QueueMachine(RuleBasedStateMachine):
     def advance_to_a_timeout_boundary(self, index: int, multiple: int, extra: float) -> None:
         """Put the clock exactly at (or just past) 1x or 2x a running task's timeout."""
         model = self.tasks[self.pick(list(self.tasks), index)]
-        if model.status is TaskStatus.RUNNING and model.started_at is not None:
-            target = model.started_at + timedelta(seconds=multiple * model.timeout + extra)
+        alive = model.last_alive
+        if model.status is TaskStatus.RUNNING and alive is not None:
+            target = alive + timedelta(seconds=multiple * model.timeout + extra)
             if target > self.clock.now():
                 self.clock.current = target
 
@@ -468,9 +546,18 @@ class QueueMachine(RuleBasedStateMachine):
             assert task.error == model.error
             assert task.auto_failed is model.auto_failed
             assert task.error_type == model.error_type
+            assert (task.heartbeat_at, task.progress) == (model.heartbeat_at, model.progress)
+            assert task.requeued_to == model.requeued_to
             failed = model.status is TaskStatus.FAILED
+            cancelled = model.status is TaskStatus.CANCELLED
             assert task.failure_kind is (
-                FailureKind.AUTO if model.auto_failed else FailureKind.ERROR if failed else None
+                FailureKind.AUTO
+                if model.auto_failed
+                else FailureKind.ERROR
+                if failed
+                else FailureKind.CANCELLED
+                if cancelled
+                else None
             )
             assert (task.status is TaskStatus.SUCCEEDED) is (task.result is not None)
 
@@ -494,8 +581,9 @@ class QueueMachine(RuleBasedStateMachine):
                     f"Auto-failed: task exceeded 2x timeout ({task.timeout}s) with no complete/fail reported. "
                     "Likely worker crash or disconnect."
                 )
-                assert task.started_at is not None and task.finished_at is not None
-                assert task.finished_at - task.started_at > timedelta(seconds=2 * task.timeout)
+                alive = task.last_alive
+                assert alive is not None and task.finished_at is not None
+                assert task.finished_at - alive > timedelta(seconds=2 * task.timeout)
 
     @invariant()
     def durations_are_never_negative(self) -> None:

@@ -8,6 +8,8 @@ export const EVENT = Object.freeze({
   TASK_COMPLETED: "task.completed",
   TASK_FAILED: "task.failed",
   TASK_AUTO_FAILED: "task.auto_failed",
+  TASK_CANCELLED: "task.cancelled",
+  TASK_HEARTBEAT: "task.heartbeat",
   SESSION_CREATED: "session.created",
   SESSION_UPDATED: "session.updated",
   SESSION_ENDED: "session.ended",

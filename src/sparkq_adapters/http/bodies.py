@@ -273,5 +273,38 @@ class TaskFail:
     stderr: str | None = None
 
 
+@attrs.define(kw_only=True)
+class TaskHeartbeat:
+    note: Annotated[
+        str | None,
+        _doc("Where the work stands, in a line or two (at most 1 KiB of UTF-8; the latest kept); omit for none"),
+    ] = None
+
+
+@attrs.define(kw_only=True)
+class TaskCancel:
+    reason: Annotated[str | None, _doc("Why it is cancelled (kept as the task's error); omit for none")] = None
+
+
+@attrs.define(kw_only=True)
+class TasksRequeue:
+    status: Annotated[str, _doc("Which tasks to requeue: failed (auto-failed included) is the one status taken")]
+    stream_id: Annotated[str | None, _doc("Only this stream's (its id str_… or name)")] = None
+    since: Annotated[str | None, _doc("Only those that failed within this long: 12h, 3d, 2w")] = None
+    dry_run: Annotated[bool, _doc("Change nothing; answer which tasks would be requeued (originals)")] = False
+
+
 #: every body class of the API (the OpenAPI document says they take no other keys)
-BODIES = (NoBody, SessionCreate, SessionUpdate, StreamCreate, StreamUpdate, TaskCreate, TaskComplete, TaskFail)
+BODIES = (
+    NoBody,
+    SessionCreate,
+    SessionUpdate,
+    StreamCreate,
+    StreamUpdate,
+    TaskCreate,
+    TaskComplete,
+    TaskFail,
+    TaskHeartbeat,
+    TaskCancel,
+    TasksRequeue,
+)

@@ -22,6 +22,7 @@ from litestar.params import KwargDefinition
 
 from sparkq_domain.limits import MAX_JSON_INTEGER
 from sparkq_domain.model import (
+    _AGE,
     _NAME,
     MAX_ERROR_TYPE_CHARS,
     MAX_TIMEOUT_SECONDS,
@@ -100,13 +101,22 @@ def writes(*statuses: int) -> dict[int, ResponseSpec]:
 
 # -- what Litestar cannot say from the signatures ---------------------------------------------------
 
+#: an age such as 2h, 3d or 1w, as the domain reads it (schema only: the domain's 422 names the rule)
+AGE_PATTERN = "^" + _AGE.pattern + "$"
 #: a session or stream name, as the domain checks it (schema only: the domain's 422 names the rule)
 NAME_PATTERN = "^" + _NAME.pattern + "$"
 STATUSES = [s.value for s in Status]
 TASK_STATUSES = [s.value for s in TaskStatus]
 TASK_CLASSES = [c.value for c in TaskClass]
 FAILURE_KINDS = [k.value for k in FailureKind]
-FAILURE_KIND = "Why the task failed: error (reported), auto (no report within 2x its timeout); null unless failed"
+FAILURE_KIND = (
+    "Why the task ended without success: error (reported), auto (no report within 2x its timeout), "
+    "cancelled (taken off the queue; the reason, if any, is error); null otherwise"
+)
+HEARTBEAT_AT = "The last heartbeat of its worker; stale and dead count from the later of this and started_at"
+PROGRESS = "The latest progress note its worker sent with a heartbeat (at most 1 KiB)"
+REQUEUED_FROM = "The id of the task this one is a requeued copy of"
+REQUEUED_TO = "The id of the copy this task was requeued as (a task is requeued at most once)"
 ERROR_TYPE = "The failure's category as reported (fail's error_type), apart from the error message"
 
 #: what the schema of a body field says besides its type: (body class, field) -> schema keywords
@@ -120,6 +130,8 @@ FIELD_RULES: dict[tuple[str, str], dict[str, Any]] = {
     ("TaskOut", "failure_kind"): {"enum": FAILURE_KINDS},
     ("TaskRow", "failure_kind"): {"enum": FAILURE_KINDS},
     ("TaskFail", "error_type"): {"max_length": MAX_ERROR_TYPE_CHARS},
+    ("TasksRequeue", "status"): {"enum": [TaskStatus.FAILED.value]},
+    ("TasksRequeue", "since"): {"pattern": AGE_PATTERN},
     ("Health", "status"): {"enum": ["ok"]},
     ("SessionCreate", "name"): {"pattern": NAME_PATTERN},
     ("StreamCreate", "name"): {"pattern": NAME_PATTERN},
@@ -263,6 +275,7 @@ class TaskCounts:
     running: int
     succeeded: int
     failed: int
+    cancelled: int
 
 
 @attrs.define(kw_only=True)
@@ -324,9 +337,12 @@ class TaskOut:
     updated_at: str
     started_at: str | None
     finished_at: str | None
-    requeued_from: str | None
+    requeued_from: Annotated[str | None, KwargDefinition(description=REQUEUED_FROM)]
     failure_kind: Annotated[str | None, KwargDefinition(description=FAILURE_KIND)]
     error_type: Annotated[str | None, KwargDefinition(description=ERROR_TYPE)]
+    heartbeat_at: Annotated[str | None, KwargDefinition(description=HEARTBEAT_AT)]
+    progress: Annotated[str | None, KwargDefinition(description=PROGRESS)]
+    requeued_to: Annotated[str | None, KwargDefinition(description=REQUEUED_TO)]
 
 
 @attrs.define(kw_only=True)
@@ -352,9 +368,12 @@ class TaskRow:
     updated_at: str
     started_at: str | None
     finished_at: str | None
-    requeued_from: str | None
+    requeued_from: Annotated[str | None, KwargDefinition(description=REQUEUED_FROM)]
     failure_kind: Annotated[str | None, KwargDefinition(description=FAILURE_KIND)]
     error_type: Annotated[str | None, KwargDefinition(description=ERROR_TYPE)]
+    heartbeat_at: Annotated[str | None, KwargDefinition(description=HEARTBEAT_AT)]
+    progress: Annotated[str | None, KwargDefinition(description=PROGRESS)]
+    requeued_to: Annotated[str | None, KwargDefinition(description=REQUEUED_TO)]
     summary: str | None
     stale: bool
     auto_failed: Annotated[bool, KwargDefinition(description="failure_kind is auto")]
@@ -387,6 +406,20 @@ class TaskPage:
     total: int
     limit: int
     offset: int
+
+
+@attrs.define(kw_only=True)
+class RequeuedTasks:
+    """What a bulk requeue did: the copies queued, the originals copied, the failed tasks of ended streams left."""
+
+    tasks: Annotated[list[TaskRow], KwargDefinition(description="The new queued copies in FIFO order (dry_run: none)")]
+    originals: Annotated[
+        list[str], KwargDefinition(description="The failed tasks requeued (dry_run: that would be), in FIFO order")
+    ]
+    skipped: Annotated[
+        list[str], KwargDefinition(description="Failed tasks that matched but whose stream has ended: not requeued")
+    ]
+    dry_run: bool
 
 
 # -- system answers (status, overview, stats, tools, scripts, reload) --------------------------------

@@ -7,13 +7,13 @@ from litestar.di import NamedDependency
 from litestar.params import FromPath, FromQuery, JSONBody, Parameter
 from litestar.status_codes import HTTP_200_OK, HTTP_201_CREATED
 
-from sparkq_domain import Claimed, Queue, Task
-from sparkq_domain.limits import MAX_JSON_INTEGER
+from sparkq_domain import Claimed, InvalidInput, Queue, Task, TaskStatus, parse_age
+from sparkq_domain.limits import MAX_JSON_INTEGER, quoted
 
 from ..serialization import stream_ref, task_row_dict
 from .answers import Answer
-from .bodies import NoBody, TaskComplete, TaskCreate, TaskFail
-from .contract import TASK_STATUSES, OneTask, OneTaskView, TaskPage, answers, reads, writes
+from .bodies import NoBody, TaskCancel, TaskComplete, TaskCreate, TaskFail, TaskHeartbeat, TasksRequeue
+from .contract import TASK_STATUSES, OneTask, OneTaskView, RequeuedTasks, TaskPage, answers, reads, writes
 from .streams import INLINE
 
 
@@ -113,6 +113,54 @@ class TaskController(Controller):
             task_id, data.error_message, error_type=data.error_type, stdout=data.stdout, stderr=data.stderr
         )
         return _one(queue, task)
+
+    @post(
+        "/{task_id:str}/heartbeat",
+        sync_to_thread=INLINE,
+        status_code=HTTP_200_OK,
+        responses=answers(200, OneTask, writes(404, 409, 422)),
+    )
+    def heartbeat(self, queue: NamedDependency[Queue], task_id: FromPath[str], data: JSONBody[TaskHeartbeat]) -> Answer:
+        """Say the running task's worker is alive (`{}`), or with a progress note; 409 naming the status otherwise."""
+        return _one(queue, queue.heartbeat(task_id, data.note))
+
+    @post(
+        "/{task_id:str}/cancel",
+        sync_to_thread=INLINE,
+        status_code=HTTP_200_OK,
+        responses=answers(200, OneTask, writes(404, 409)),
+    )
+    def cancel(self, queue: NamedDependency[Queue], task_id: FromPath[str], data: JSONBody[TaskCancel]) -> Answer:
+        """Cancel a queued task (`{}`, or with a reason): a terminal status; 409 naming the status otherwise."""
+        return _one(queue, queue.cancel(task_id, data.reason))
+
+    @post(
+        "/requeue",
+        sync_to_thread=True,
+        status_code=HTTP_200_OK,
+        responses=answers(200, RequeuedTasks, writes(404, 422)),
+    )
+    def requeue_failed(self, queue: NamedDependency[Queue], data: JSONBody[TasksRequeue]) -> Answer:
+        """Requeue every failed task not requeued yet (of a stream, within an age), in FIFO order; each at most once.
+
+        Failed tasks of ended streams are skipped and listed in `skipped`.
+        """
+        if data.status != TaskStatus.FAILED.value:
+            raise InvalidInput(
+                f"Cannot requeue tasks by status {quoted(data.status)}: only failed tasks are requeued in bulk "
+                '(send "status": "failed"); requeue any other finished task by its id'
+            )
+        since = parse_age(data.since, "since") if data.since is not None else None
+        done = queue.requeue_failed(data.stream_id, since, dry_run=data.dry_run)
+        now = queue.now()
+        return Answer(
+            {
+                "tasks": [task_row_dict(t, now, full=True) for t in done.copies],
+                "originals": [t.id for t in done.originals],
+                "skipped": [t.id for t in done.skipped],
+                "dry_run": data.dry_run,
+            }
+        )
 
     @post("/{task_id:str}/requeue", sync_to_thread=True, responses=answers(201, OneTask, writes(404, 409)))
     def requeue(

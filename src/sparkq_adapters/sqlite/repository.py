@@ -24,6 +24,7 @@ from ..clock import format_optional, format_time, parse_optional, parse_time
 from ..records import TASK
 from .changes import KEEP_EVENTS, TRIM_BATCH, TRIM_EVENTS
 from .errors import is_duplicate
+from .schema import FINISHED_SQL, LAST_ALIVE
 
 # -- SQL ------------------------------------------------------------------------------------------
 
@@ -78,19 +79,24 @@ CLAIM_NEXT = (
     f"RETURNING {TASK_COLUMNS}"
 )
 APPLY_CHANGE = f"UPDATE tasks SET {{set}} WHERE id = ? AND status = '{{status}}' RETURNING {TASK_COLUMNS}"
-# The sweep's candidates, through the one partial index of running tasks by (timeout, started_at): for each
-# distinct timeout of a running task (a handful; the recursive part steps from one to the next, a seek
-# each), those started more than twice that timeout before now (the dead: the bound is cut to the
-# millisecond, which widens it; Task.is_dead then decides exactly), and those whose start the clock went
-# back past. Index seeks only: a claim does not read every running task. INDEXED BY: without statistics
-# the planner prefers another index. One statement: the sweep runs inside every claim.
+# A change to every queued task of a stream at once (cancel them all), through the queued index.
+APPLY_TO_QUEUED = (
+    "UPDATE tasks SET {set} WHERE rowid IN (SELECT rowid FROM tasks INDEXED BY idx_tasks_queued "
+    "WHERE stream_id = ? AND status = '{status}')"
+)
+# The sweep's candidates, through the one partial index of running tasks by (timeout, last sign of life): for
+# each distinct timeout of a running task (a handful; the recursive part steps from one to the next, a seek
+# each), those last alive (started, or heartbeat) more than twice that timeout before now (the dead: the
+# bound is cut to the millisecond, which widens it; Task.is_dead then decides exactly), and those whose last
+# sign of life the clock went back past. Index seeks only: a claim does not read every running task.
+# INDEXED BY: without statistics the planner prefers another index. One statement: the sweep runs inside every claim.
 _RUNNING = "tasks INDEXED BY idx_tasks_running WHERE status = 'running'"
 SELECT_SWEEP_CANDIDATES = (
     f"WITH RECURSIVE timeouts(t) AS (SELECT MIN(timeout) FROM {_RUNNING} "
     f"UNION ALL SELECT (SELECT MIN(timeout) FROM {_RUNNING} AND timeout > t) FROM timeouts WHERE t IS NOT NULL) "
     f"SELECT {TASK_COLUMNS} FROM timeouts CROSS JOIN {_RUNNING} AND timeout = t "
-    "AND started_at < strftime('%Y-%m-%dT%H:%M:%fZ', ?1, '-' || (2 * t) || ' seconds') "
-    f"UNION ALL SELECT {TASK_COLUMNS} FROM timeouts CROSS JOIN {_RUNNING} AND timeout = t AND started_at > ?1"
+    f"AND {LAST_ALIVE} < strftime('%Y-%m-%dT%H:%M:%fZ', ?1, '-' || (2 * t) || ' seconds') "
+    f"UNION ALL SELECT {TASK_COLUMNS} FROM timeouts CROSS JOIN {_RUNNING} AND timeout = t AND {LAST_ALIVE} > ?1"
 )
 SELECT_TASKS = f"SELECT {TASK_COLUMNS} FROM tasks"
 COUNT_TASKS = "SELECT COUNT(*) FROM tasks"
@@ -102,12 +108,13 @@ TASK_FILTER_STREAM = "stream_id = ?"
 # stream (lists of one stream, and every count); a page of finished tasks across streams walks `seq`
 # newest first instead (they are most of the table, so the page fills at once).
 TASK_FILTER_STATUS = "status = '{status}'"
-TASK_FILTER_FINISHED = "status IN ('succeeded', 'failed')"
+TASK_FILTER_FINISHED = FINISHED_SQL
 STATUS_INDEX = {
     TaskStatus.QUEUED: "idx_tasks_queued",
     TaskStatus.RUNNING: "idx_tasks_running",
     TaskStatus.SUCCEEDED: "idx_tasks_finished_status",
     TaskStatus.FAILED: "idx_tasks_finished_status",
+    TaskStatus.CANCELLED: "idx_tasks_finished_status",
 }
 # Staleness is judged in Python by Task.is_stale (microsecond-exact, like the domain); SQL only narrows
 # to running tasks, which are few. julianday() arithmetic is float and ms-granular, so a task running for
@@ -123,7 +130,7 @@ COUNT_BY_STREAM_STATUS = (
     "UNION ALL SELECT stream_id, 'running', COUNT(*) FROM tasks INDEXED BY idx_tasks_running "
     "WHERE status = 'running'{where} GROUP BY stream_id "
     "UNION ALL SELECT stream_id, status, COUNT(*) FROM tasks INDEXED BY idx_tasks_finished_status "
-    "WHERE status IN ('succeeded', 'failed'){where} GROUP BY stream_id, status"
+    f"WHERE {FINISHED_SQL}{{where}} GROUP BY stream_id, status"
 )
 COUNT_ALL_STREAMS = COUNT_BY_STREAM_STATUS.format(where="")
 COUNT_ONE_STREAM = COUNT_BY_STREAM_STATUS.format(where=" AND stream_id = ?1")
@@ -136,10 +143,10 @@ COUNT_ONE_STREAM = COUNT_BY_STREAM_STATUS.format(where=" AND stream_id = ?1")
 _STREAM_ARMS = (
     "tasks INDEXED BY idx_tasks_queued WHERE stream_id = ?1 AND status = 'queued'",
     "tasks INDEXED BY idx_tasks_running WHERE status = 'running' AND stream_id = ?1",
-    "tasks INDEXED BY idx_tasks_finished_status WHERE status IN ('succeeded', 'failed') AND status = 'succeeded' "
-    "AND stream_id = ?1",
-    "tasks INDEXED BY idx_tasks_finished_status WHERE status IN ('succeeded', 'failed') AND status = 'failed' "
-    "AND stream_id = ?1",
+    *(
+        f"tasks INDEXED BY idx_tasks_finished_status WHERE {FINISHED_SQL} AND status = '{status}' AND stream_id = ?1"
+        for status in ("succeeded", "failed", "cancelled")
+    ),
 )
 STREAM_PAGE = {
     newest: f"SELECT {TASK_COLUMNS} FROM tasks WHERE rowid IN (SELECT position FROM ("
@@ -158,8 +165,21 @@ SELECT_FINISHED_SINCE = (
 # planner preferred another index and sorted every finished task for each batch (seconds at 1M tasks).
 DELETE_FINISHED = (
     "DELETE FROM tasks WHERE rowid IN (SELECT rowid FROM tasks INDEXED BY idx_tasks_finished "
-    "WHERE status IN ('succeeded', 'failed') AND finished_at < ? ORDER BY finished_at LIMIT ?)"
+    f"WHERE {FINISHED_SQL} AND finished_at < ? ORDER BY finished_at LIMIT ?)"
 )
+# The failed tasks without a copy, in FIFO order, from the finished index (its failed part: of one stream, a
+# seek in seq order; of every stream, the failed entries sorted by seq). {stream} and {since} narrow it.
+SELECT_FAILED_NOT_REQUEUED = (
+    f"SELECT {TASK_COLUMNS} FROM tasks INDEXED BY idx_tasks_finished_status WHERE {FINISHED_SQL} "
+    "AND status = 'failed'{stream} AND requeued_to IS NULL{since} ORDER BY seq"
+)
+FAILED_NOT_REQUEUED = {
+    (by_stream, by_time): SELECT_FAILED_NOT_REQUEUED.format(
+        stream=" AND stream_id = :stream" if by_stream else "", since=" AND finished_at >= :since" if by_time else ""
+    )
+    for by_stream in (False, True)
+    for by_time in (False, True)
+}
 
 
 # -- row mapping -----------------------------------------------------------------------------------
@@ -378,6 +398,17 @@ class SqliteRepository:
         # fetchall: a RETURNING statement left unfinished would keep the transaction from committing
         rows = self._conn.execute(sql, (*_change_params(change), task_id)).fetchall()
         return TASK.from_row(rows[0]) if rows else None
+
+    def apply_to_queued(self, stream_id: str, change: TaskChange) -> int:
+        if change.from_status is not TaskStatus.QUEUED:  # the statement walks the queued tasks' index
+            raise ValueError(f"apply_to_queued takes a change from queued, not from {change.from_status.value}")
+        sql = _change_sql(APPLY_TO_QUEUED, change, _STATEMENTS)
+        return int(self._conn.execute(sql, (*_change_params(change), stream_id)).rowcount)
+
+    def failed_not_requeued(self, stream_id: str | None, finished_since: datetime | None) -> Sequence[Task]:
+        sql = FAILED_NOT_REQUEUED[stream_id is not None, finished_since is not None]
+        params = {"stream": stream_id, "since": None if finished_since is None else format_time(finished_since)}
+        return [TASK.from_row(r) for r in self._conn.execute(sql, params)]
 
     def sweep_candidates(self, now: datetime) -> Sequence[Task]:
         return [TASK.from_row(r) for r in self._conn.execute(SELECT_SWEEP_CANDIDATES, (format_time(now),))]

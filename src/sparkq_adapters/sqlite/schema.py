@@ -252,6 +252,73 @@ DROP INDEX IF EXISTS idx_tasks_stream_seq;
 CREATE INDEX IF NOT EXISTS idx_tasks_running ON tasks(timeout, started_at) WHERE status = 'running';
 """
 
+#: a running task's last sign of life, `Task.last_alive` (max(started_at, heartbeat_at)), as SQL: the running
+#: index's key and the sweep's condition spell it alike, character for character, or SQLite cannot use the index
+LAST_ALIVE = "max(started_at, coalesce(heartbeat_at, started_at))"
+#: the statuses a task ends in, as the partial indexes of finished tasks and the queries through them spell it
+FINISHED_SQL = "status IN ('succeeded', 'failed', 'cancelled')"
+
+
+# Worker protocol v2 (issue 15): heartbeats, cancel, lineage both ways.
+# - `heartbeat_at` and `progress`: a running task's worker says it is alive, with a note. Stale and dead count
+#   from the last sign of life, max(started_at, heartbeat_at) (`LAST_ALIVE`), so the running index is keyed
+#   by (timeout, LAST_ALIVE): the sweep still range-seeks it per distinct timeout, and a heartbeat moves the
+#   task's entry (a claim and a report change the index exactly as before: one entry in, one out).
+# - `cancelled`, a terminal status (the reason in `error`, `failure_kind` = 'cancelled'): the partial indexes
+#   of finished tasks take it in, so purge, counts and lists of one status find cancelled tasks as the others.
+#   The queued tasks of streams that ended before this version are cancelled with the reason `stream ended`,
+#   as ending a stream now does (they stayed queued forever and inflated every count).
+# - `requeued_to`: the copy a task was requeued as. Older files get it from their copies' `requeued_from`
+#   (the latest copy where a task was requeued more than once, which this version no longer allows).
+# - Triggers: the status trigger is made again (`task_status_trigger()` as it is now, with `task.cancelled`,
+#   written out so that this migration's text never changes); a heartbeat records `task.heartbeat` from a
+#   trigger of its own, which only an update of `heartbeat_at` runs (claims and reports never do).
+# `LAST_ALIVE` and `FINISHED_SQL` below are the expressions this text spells, for the queries.
+# Indexes on `tasks` from this version on (the queries each serves as in version 8):
+#   idx_tasks_running (partial: running) by (timeout, LAST_ALIVE)
+#   idx_tasks_finished_status and idx_tasks_finished (partial: succeeded, failed and cancelled)
+V_WORKER_V2 = """
+ALTER TABLE tasks ADD COLUMN heartbeat_at TEXT;
+ALTER TABLE tasks ADD COLUMN progress TEXT;
+ALTER TABLE tasks ADD COLUMN requeued_to TEXT;
+DROP INDEX IF EXISTS idx_tasks_running;
+CREATE INDEX IF NOT EXISTS idx_tasks_running
+    ON tasks(timeout, max(started_at, coalesce(heartbeat_at, started_at))) WHERE status = 'running';
+DROP INDEX IF EXISTS idx_tasks_finished_status;
+CREATE INDEX IF NOT EXISTS idx_tasks_finished_status
+    ON tasks(status, stream_id, seq) WHERE status IN ('succeeded', 'failed', 'cancelled');
+DROP INDEX IF EXISTS idx_tasks_finished;
+CREATE INDEX IF NOT EXISTS idx_tasks_finished
+    ON tasks(finished_at) WHERE status IN ('succeeded', 'failed', 'cancelled');
+UPDATE tasks SET requeued_to = copies.id
+FROM (SELECT requeued_from, id, MAX(seq) FROM tasks WHERE requeued_from IS NOT NULL GROUP BY requeued_from) AS copies
+WHERE tasks.id = copies.requeued_from;
+DROP TRIGGER IF EXISTS events_task_status;
+CREATE TRIGGER IF NOT EXISTS events_task_status AFTER UPDATE OF status ON tasks
+WHEN OLD.status IS NOT NEW.status BEGIN
+    INSERT INTO events(kind, subject_id, stream_id, status)
+    VALUES (CASE
+                WHEN NEW.failure_kind = 'error' THEN 'task.failed'
+                WHEN NEW.failure_kind = 'auto' THEN 'task.auto_failed'
+                WHEN NEW.failure_kind = 'cancelled' THEN 'task.cancelled'
+                WHEN NEW.status = 'running' THEN 'task.claimed'
+                WHEN NEW.status = 'succeeded' THEN 'task.completed'
+                WHEN NEW.status = 'failed' THEN 'task.failed'
+                WHEN NEW.status = 'cancelled' THEN 'task.cancelled'
+                ELSE 'task.' || NEW.status END,
+            NEW.id, NEW.stream_id, NEW.status);
+END;
+CREATE TRIGGER IF NOT EXISTS events_task_heartbeat AFTER UPDATE OF heartbeat_at ON tasks
+WHEN NEW.heartbeat_at IS NOT NULL BEGIN
+    INSERT INTO events(kind, subject_id, stream_id, status)
+    VALUES ('task.heartbeat', NEW.id, NEW.stream_id, NEW.status);
+END;
+UPDATE tasks SET status = 'cancelled', failure_kind = 'cancelled', error = 'stream ended',
+    finished_at = strftime('%Y-%m-%dT%H:%M:%f000Z', 'now'),
+    updated_at = strftime('%Y-%m-%dT%H:%M:%f000Z', 'now')
+WHERE status = 'queued' AND stream_id IN (SELECT id FROM streams WHERE status = 'ended');
+"""
+
 MIGRATIONS: tuple[str, ...] = (
     V1_CANONICAL,
     V2_FIFO_SEQUENCE,
@@ -261,6 +328,7 @@ MIGRATIONS: tuple[str, ...] = (
     V6_LEAN_WRITES,
     V_FAILURE_FACTS,  # version 7
     V_LEAN_SWEEP,  # version 8
+    V_WORKER_V2,  # version 9
 )
 LATEST_VERSION = len(MIGRATIONS)
 
