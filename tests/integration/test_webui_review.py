@@ -158,6 +158,19 @@ def test_queued_tasks_are_cancelled_from_a_row_and_from_the_detail_page_and_show
     expect(page.locator("#requeue")).to_have_count(1)
     assert lib.get_task(third).status is TaskStatus.CANCELLED
 
+    # claimed by a worker while the dialog is open: the refusal is shown in words, the task keeps running
+    raced = lib.enqueue(stream, "run-bash", {"n": 5}).id
+    open_page(page, ui, f"tasks/{raced}")
+    page.click("#cancel")
+    expect(page.locator("#cancel-form")).to_be_visible()
+    lib.claim_task(raced)
+    page.click("#cancel-form button[type=submit]")
+    expect(page.locator("#cancel-form .form-message.error")).to_have_text(f"Cannot cancel task {raced}: it is running")
+    expect(page.locator("h1 .badge")).to_have_text("running")  # the page behind shows it as it is now
+    page.locator("#cancel-form button", has_text="Keep it").click()
+    expect(page.locator("#cancel-form")).to_have_count(0)
+    assert lib.get_task(raced).status is TaskStatus.RUNNING
+
     # the reason is shown as text on the detail page
     open_page(page, ui, f"tasks/{first}")
     expect(page.locator("#task-error")).to_have_text(f"superseded {EVIL}")

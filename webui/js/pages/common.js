@@ -4,7 +4,7 @@ import { el, replace } from "../dom.js";
 import { STREAM_LIST_EVENTS } from "../events.js";
 import { ago, duration, timestamp } from "../format.js";
 import { confirmDialog, openModal } from "../modal.js";
-import { errorPanel, field, statusBadge, toast } from "../ui.js";
+import { errorPanel, field, messageLine, statusBadge, toast } from "../ui.js";
 
 export async function loadStreams(params) {
   const data = await api.get("/api/streams", params);
@@ -92,7 +92,7 @@ export function taskRow(t, { stream = null, withStream = true, problem, refresh 
 /** Queued: Cancel; finished and not requeued yet: Requeue (a requeued task's copy is where to act). */
 function rowAction(t, problem, refresh) {
   if (t.status === "queued") {
-    return el("button", { type: "button", class: "btn small danger cancel", on: { click: () => cancelTask(t, problem, refresh) } }, "Cancel");
+    return el("button", { type: "button", class: "btn small danger cancel", on: { click: () => cancelTask(t, refresh) } }, "Cancel");
   }
   if (FINISHED.has(t.status) && !t.requeued_to) {
     return el("button", { type: "button", class: "btn small requeue", on: { click: () => requeue(t, problem, refresh) } }, "Requeue");
@@ -119,43 +119,37 @@ export function noteCell(t) {
 }
 
 /**
- * Ask (a native dialog with an optional reason), then cancel the queued task `t`; a problem is shown
- * in `problem`; `refresh` runs after. Resolves whether it was cancelled.
+ * Cancel the queued task `t` after a confirmation (a native dialog with an optional reason). A refusal
+ * (e.g. a worker claimed it meanwhile) is shown in the dialog, which stays open; `refresh` runs after
+ * each attempt, so the page shows the task as it now is.
  */
-export async function cancelTask(t, problem, refresh) {
-  const reason = await cancelDialog(t);
-  if (reason === null) return false;
-  let done = false;
-  try {
-    await api.post(`/api/tasks/${enc(t.id)}/cancel`, reason ? { reason } : {});
-    toast(`Task ${t.id} cancelled`);
-    done = true;
-  } catch (err) {
-    replace(problem, errorPanel(describe(err)));
-  }
-  refresh();
-  return done;
-}
-
-/** The cancel confirmation: resolves the reason ("" for none), or null when the user backs out. */
-function cancelDialog(t) {
-  return new Promise((resolve) => {
-    let answer = null;
-    const reason = field("Reason (optional)", el("input", { type: "text", name: "reason", autocomplete: "off" }),
-      { hint: "Kept on the task, e.g. “superseded by the new plan”." });
-    const form = el("form", { class: "modal-form", id: "cancel-form", novalidate: true },
-      el("p", { class: "confirm-message" }, `Cancel queued task ${t.id} (${t.tool_name})? No worker will claim it; it can be requeued later.`),
-      reason.row,
-      el("div", { class: "modal-actions" },
-        el("button", { type: "button", class: "btn", on: { click: () => modal.close() } }, "Keep it"),
-        el("button", { type: "submit", class: "btn danger" }, "Cancel task")));
-    form.addEventListener("submit", (event) => {
-      event.preventDefault();
-      answer = reason.input.value.trim();
+export function cancelTask(t, refresh) {
+  const reason = field("Reason (optional)", el("input", { type: "text", name: "reason", autocomplete: "off" }),
+    { hint: "Kept on the task, e.g. “superseded by the new plan”." });
+  const message = messageLine();
+  const submit = el("button", { type: "submit", class: "btn danger" }, "Cancel task");
+  const form = el("form", { class: "modal-form", id: "cancel-form", novalidate: true },
+    el("p", { class: "confirm-message" }, `Cancel queued task ${t.id} (${t.tool_name})? No worker will claim it; it can be requeued later.`),
+    reason.row, message.node,
+    el("div", { class: "modal-actions" },
+      el("button", { type: "button", class: "btn", on: { click: () => modal.close() } }, "Keep it"), submit));
+  form.addEventListener("submit", async (event) => {
+    event.preventDefault();
+    submit.disabled = true;
+    const text = reason.input.value.trim();
+    try {
+      await api.post(`/api/tasks/${enc(t.id)}/cancel`, text ? { reason: text } : {});
       modal.close();
-    });
-    const modal = openModal({ title: "Cancel task", content: form, onClose: () => resolve(answer) });
+      toast(`Task ${t.id} cancelled`);
+    } catch (err) {
+      message.error(describe(err));
+    } finally {
+      submit.disabled = false;
+    }
+    refresh();
   });
+  const modal = openModal({ title: "Cancel task", content: form });
+  return modal;
 }
 
 async function requeue(t, problem, refresh) {

@@ -175,8 +175,8 @@ export function mount(root, params) {
     await refresh();
   }
 
-  async function cancel(t) {
-    await cancelTask(t, problem, () => {
+  function cancel(t) {
+    cancelTask(t, () => {
       shown = "";
       return refresh();
     });
