@@ -38,14 +38,21 @@ from sparkq_domain.model import (
     heartbeat_change,
     requeued_change,
 )
+from tests import postgres_support
 
 T0 = datetime(2026, 3, 1, 9, 30, 15, 123456, tzinfo=UTC)
 
 
-@pytest.fixture(params=["memory", "sqlite"])
+@pytest.fixture(params=["memory", "sqlite", "postgres"])
 def store(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[Store]:
     if request.param == "memory":
         yield MemoryStore()
+        return
+    if request.param == "postgres":
+        cluster = request.getfixturevalue("pg_cluster")
+        postgres = postgres_support.store(cluster)
+        yield postgres
+        postgres_support.close_store(cluster, postgres)
         return
     sqlite = SqliteStore(tmp_path / "contract.db")
     yield sqlite

@@ -36,6 +36,7 @@ from sparkq_domain import (
     TaskQuery,
     TaskStatus,
 )
+from tests import postgres_support
 from tests.fakes import FakeClock, SequentialIds
 
 SESSION_NAMES = ("api-v2", "docs", "ops")
@@ -611,6 +612,20 @@ class SqliteQueueMachine(QueueMachine):
         shutil.rmtree(self.folder, ignore_errors=True)
 
 
+class PostgresQueueMachine(QueueMachine):
+    """The same machine on PostgreSQL: one schema of the test cluster, emptied before each example."""
+
+    _store: Store | None = None
+
+    def make_store(self) -> Store:
+        if PostgresQueueMachine._store is None:
+            PostgresQueueMachine._store = postgres_support.store(postgres_support.cluster())
+        return postgres_support.emptied(PostgresQueueMachine._store)
+
+    def teardown(self) -> None:
+        pass  # the store (its pool) serves the next example too; the cluster goes at the end of the session
+
+
 TestQueueOnMemoryStore = QueueMachine.TestCase
 TestQueueOnMemoryStore.settings = settings(
     max_examples=300, stateful_step_count=50, deadline=None, suppress_health_check=[HealthCheck.too_slow]
@@ -618,5 +633,10 @@ TestQueueOnMemoryStore.settings = settings(
 
 TestQueueOnSqliteStore = SqliteQueueMachine.TestCase
 TestQueueOnSqliteStore.settings = settings(
+    max_examples=80, stateful_step_count=40, deadline=None, suppress_health_check=[HealthCheck.too_slow]
+)
+
+TestQueueOnPostgresStore = PostgresQueueMachine.TestCase
+TestQueueOnPostgresStore.settings = settings(
     max_examples=80, stateful_step_count=40, deadline=None, suppress_health_check=[HealthCheck.too_slow]
 )

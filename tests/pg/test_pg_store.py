@@ -1,0 +1,243 @@
+"""The PostgreSQL store itself against the test cluster: the change feed and LISTEN, concurrent claims, migrations."""
+
+from __future__ import annotations
+
+import threading
+import time
+from collections.abc import Iterator
+from datetime import UTC, datetime
+
+import psycopg
+import pytest
+
+from sparkq_adapters.clock import RandomIds, SystemClock
+from sparkq_adapters.event_kinds import EventKind
+from sparkq_adapters.postgres import PostgresStore
+from sparkq_adapters.postgres.changes import ChangeFeed
+from sparkq_adapters.postgres.schema import LATEST_VERSION
+from sparkq_domain import Queue, Status, Stream, Task, TaskClass, TaskStatus
+from sparkq_domain.errors import StorageCorrupt, StorageError
+from tests.postgres_support import PASSWORD, Cluster
+
+#: the longest a test waits for something that normally takes milliseconds (not a measured threshold)
+PATIENCE = 30.0
+
+
+@pytest.fixture
+def store(pg_url: str) -> Iterator[PostgresStore]:
+    found = PostgresStore(pg_url)
+    yield found
+    found.close()
+
+
+def _queue(store: PostgresStore) -> Queue:
+    queue = Queue(store, SystemClock(), RandomIds())
+    queue.ensure_project("demo")
+    return queue
+
+
+def _until(predicate: object) -> None:
+    deadline = time.monotonic() + PATIENCE
+    while not predicate():  # type: ignore[operator]
+        assert time.monotonic() < deadline, "gave up waiting"
+        time.sleep(0.01)
+
+
+def test_a_commit_by_another_connection_moves_data_version_through_notify(pg_url: str) -> None:
+    writer, reader = PostgresStore(pg_url), PostgresStore(pg_url)
+    queue = _queue(writer)
+    queue.create_session("s")
+    queue.create_stream("auth", "s")
+    feed = ChangeFeed(reader)
+    try:
+        before = feed.data_version()
+        assert feed.data_version() == before  # nothing committed: it stays
+        task = queue.enqueue("auth", "run-bash", {})
+        _until(lambda: feed.data_version() != before)
+        events = feed.after(0)
+        kinds = [e["kind"] for e in events]
+        assert kinds[-3:] == [EventKind.SESSION_CREATED, EventKind.STREAM_CREATED, EventKind.TASK_ENQUEUED][-3:]
+        assert events[-1]["id"] == task.id and events[-1]["status"] == "queued"
+        assert feed.last_seq() == events[-1]["seq"]
+        queue.claim("auth")
+        queue.complete(task.id, {"summary": "ok"})
+        after = [e["kind"] for e in feed.after(events[-1]["seq"])]
+        assert after == [EventKind.TASK_CLAIMED, EventKind.TASK_COMPLETED]
+    finally:
+        feed.close()
+        writer.close()
+        reader.close()
+
+
+def test_a_later_commit_is_not_read_past_an_earlier_event_still_uncommitted(pg_url: str) -> None:
+    # sequence numbers are taken at the write, not the commit: the feed must not hand out B's event
+    # (a higher seq) while A's (a lower seq) may still commit, or a reader resuming after B misses A
+    store, other = PostgresStore(pg_url), PostgresStore(pg_url)
+    queue, other_queue = _queue(store), _queue(other)
+    queue.create_session("s")
+    feed = ChangeFeed(store)
+    try:
+        last = feed.last_seq()
+        with store.write() as repo:
+            session = repo.find_session("s")
+            assert session is not None
+            now = datetime.now(UTC)
+            stream = Stream(
+                id="str_000000000001",
+                session_id=session.id,
+                name="x",
+                instructions=None,
+                status=Status.ACTIVE,
+                created_at=now,
+                updated_at=now,
+            )
+            repo.add_stream(stream)  # A: its event takes the lower seq, and stays uncommitted for now
+            other_queue.create_session("t")  # B: commits an event with a higher seq
+            assert feed.after(last) == []
+            assert feed.last_seq() == last
+        events = feed.after(last)
+        assert [e["kind"] for e in events] == [EventKind.STREAM_CREATED, EventKind.SESSION_CREATED]
+        assert events[0]["seq"] < events[1]["seq"]
+    finally:
+        feed.close()
+        store.close()
+        other.close()
+
+
+def test_claimers_on_several_connections_get_each_task_once_in_fifo_order(pg_url: str) -> None:
+    queue = _queue(PostgresStore(pg_url))
+    queue.create_session("s")
+    queue.create_stream("auth", "s")
+    enqueued = [queue.enqueue("auth", "run-bash", {"n": n}).id for n in range(60)]
+    claimed: list[list[str]] = [[] for _ in range(4)]
+
+    def work(mine: list[str]) -> None:
+        own = _queue(PostgresStore(pg_url))
+        while (got := own.claim("auth")) is not None:
+            mine.append(got.task.id)
+
+    threads = [threading.Thread(target=work, args=(mine,)) for mine in claimed]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join(timeout=120)
+    every = [task for mine in claimed for task in mine]
+    assert sorted(every) == sorted(enqueued)  # each exactly once
+    for mine in claimed:  # each claimer got its tasks in enqueue order
+        assert mine == sorted(mine, key=enqueued.index)
+
+
+def test_the_schema_is_made_once_and_records_its_version(pg_url: str) -> None:
+    stores = [PostgresStore(pg_url, schema="shared") for _ in range(4)]
+    threads = [threading.Thread(target=s.pool) for s in stores]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join(timeout=120)
+    with psycopg.connect(pg_url) as conn:
+        assert conn.execute("SELECT version FROM shared.schema_version").fetchall() == [(LATEST_VERSION,)]
+    for s in stores:
+        with s.read() as repo:
+            assert repo.get_project() is None
+        s.close()
+
+
+def test_a_schema_of_another_program_is_refused_unchanged(pg_url: str) -> None:
+    with psycopg.connect(pg_url, autocommit=True) as conn:
+        conn.execute("CREATE SCHEMA theirs; CREATE TABLE theirs.orders(id int)")
+    store = PostgresStore(pg_url, schema="theirs")
+    with pytest.raises(StorageCorrupt, match="holds tables of another program \\(orders\\)"):
+        store.pool()
+    with psycopg.connect(pg_url) as conn:
+        assert conn.execute("SELECT count(*) FROM pg_tables WHERE schemaname = 'theirs'").fetchone() == (1,)
+
+
+def test_a_schema_of_a_newer_sparkq_is_refused(store: PostgresStore, pg_url: str) -> None:
+    store.pool()
+    store.close()
+    with psycopg.connect(pg_url, autocommit=True) as conn:
+        conn.execute("UPDATE sparkq.schema_version SET version = version + 1")
+    with pytest.raises(StorageError, match="written by a newer SparkQ"):
+        PostgresStore(pg_url).pool()
+
+
+def test_a_server_restarted_under_an_idle_connection_is_reconnected(pg_cluster: Cluster, pg_url: str) -> None:
+    store = PostgresStore(pg_url)
+    queue = _queue(store)
+    queue.create_session("s")
+    # what a restart does to the connections the pool keeps: the server ends them
+    pg_cluster.admin("SELECT pg_terminate_backend(pid) FROM pg_stat_activity WHERE application_name = 'sparkq'")
+    assert [s.name for s in queue.list_sessions()] == ["s"]  # BEGIN failed, a new connection did it
+    store.close()
+
+
+def test_the_server_going_away_mid_operation_is_one_clear_line(pg_cluster: Cluster, pg_url: str) -> None:
+    store = PostgresStore(pg_url)
+    store.pool()
+    with pytest.raises(StorageError) as caught:
+        with store.read() as repo:
+            pg_cluster.admin("SELECT pg_terminate_backend(pid) FROM pg_stat_activity WHERE application_name = 'sparkq'")
+            repo.get_project()
+    assert "Lost the connection to PostgreSQL" in caught.value.message
+    assert PASSWORD not in caught.value.message and ":***@" in caught.value.message
+    with store.read() as repo:  # the broken connection was dropped: the next unit works
+        assert repo.get_project() is None
+    store.close()
+
+
+def test_text_with_nul_is_refused_as_invalid_input(store: PostgresStore) -> None:
+    from sparkq_domain.errors import InvalidInput
+
+    queue = _queue(store)
+    with pytest.raises(InvalidInput, match="NUL"):
+        queue.create_session("s", "a\x00b")
+
+
+def test_enqueues_into_one_stream_commit_in_their_fifo_order(pg_url: str) -> None:
+    # A takes its place in the stream, B enqueues behind it and claims at once: B must not get its own
+    # task while A's, ahead of it, is still being committed (FIFO by enqueue, whatever the commit timing)
+    store, other = PostgresStore(pg_url), PostgresStore(pg_url)
+    queue, other_queue = _queue(store), _queue(other)
+    queue.create_session("s")
+    queue.create_stream("auth", "s")
+    stream = queue.get_stream("auth")
+    claimed: list[str | None] = []
+
+    def enqueue_and_claim() -> None:
+        other_queue.enqueue("auth", "run-bash", {"who": "B"})
+        got = other_queue.claim("auth")
+        claimed.append(None if got is None else got.task.id)
+
+    with store.write() as repo:
+        now = datetime.now(UTC)
+        first = Task(
+            id="tsk_00000000000a",
+            stream_id=stream.id,
+            tool_name="run-bash",
+            task_class=TaskClass.MEDIUM_SCRIPT,
+            payload={"who": "A"},
+            status=TaskStatus.QUEUED,
+            timeout=300,
+            attempts=0,
+            created_at=now,
+            updated_at=now,
+        )
+        repo.add_task(first)
+        b = threading.Thread(target=enqueue_and_claim)
+        b.start()
+
+        def b_waits_or_is_done() -> bool:
+            if not b.is_alive():
+                return True
+            with psycopg.connect(pg_url) as conn:
+                waiting = (
+                    "SELECT count(*) FROM pg_stat_activity WHERE application_name = 'sparkq' AND wait_event_type = %s"
+                )
+                row = conn.execute(waiting, ("Lock",)).fetchone()
+            return row is not None and row[0] > 0
+
+        _until(b_waits_or_is_done)
+    b.join(timeout=PATIENCE)
+    assert claimed == [first.id]
+    store.close()
+    other.close()
