@@ -1,13 +1,15 @@
 """The web UI with 100,000 tasks: how fast the task list and dashboard data come (issue 5).
 
-Run by hand (not a test):  .venv/bin/python bench/ui_scale.py [--tasks 100000] [--browser]
+Run by hand (not a test):  .venv/bin/python bench/ui_scale.py [--tasks 100000] [--output-bytes 0] [--browser]
 
 Fills a temporary database with N finished and queued tasks over 4 streams (one transaction of
 raw inserts into SparkQ's own schema), starts a real `sparkq run` on a free loopback port, and
 times, median of 15 interleaved rounds, the calls the Tasks page and the Dashboard make (the
-dashboard makes one: `GET /api/overview`), against `GET /api/health` measured in the same rounds,
-with the load average. With --browser it also times, in Debian's
-Chromium, from navigation to the first task row of `#/tasks`. Stops the server it started.
+dashboard makes one: `GET /api/overview`; the Tasks page's search box and tool filter read every
+task, no index serves them), against `GET /api/health` measured in the same rounds, with the load
+average. --output-bytes gives every finished task a stdout that long (a search must not walk it).
+With --browser it also times, in Debian's Chromium, from navigation to the first task row of
+`#/tasks`. Stops the server it started.
 """
 
 from __future__ import annotations
@@ -39,16 +41,17 @@ CHROMIUM_ARGS = [
 ]
 INSERT = (
     "INSERT INTO tasks(id, stream_id, tool_name, task_class, payload, status, timeout, attempts, result, error, "
-    "created_at, updated_at, started_at, finished_at, seq) VALUES (?, ?, ?, 'MEDIUM_SCRIPT', ?, ?, 300, ?, ?, ?, "
-    "?, ?, ?, ?, ?)"
+    "created_at, updated_at, started_at, finished_at, seq, stdout) VALUES (?, ?, ?, 'MEDIUM_SCRIPT', ?, ?, 300, ?, "
+    "?, ?, ?, ?, ?, ?, ?, ?)"
 )
 
 
-def fill(db: Path, count: int) -> None:
+def fill(db: Path, count: int, output_bytes: int = 0) -> None:
     queue = open_queue(db)
     queue.create_session("big")
     streams = [queue.create_stream(f"lane-{n}", "big").id for n in range(4)]
     start = datetime.now(UTC) - timedelta(days=2)
+    output = ("collected 12 items; tests/test_api.py ....\n" * (output_bytes // 42 + 1))[:output_bytes] or None
 
     def rows():  # type: ignore[no-untyped-def]
         for n in range(count):
@@ -64,7 +67,7 @@ def fill(db: Path, count: int) -> None:
             yield (
                 f"tsk_{n:012x}", streams[n % 4], ("run-bash", "run-python", "llm-haiku")[n % 3],
                 json.dumps({"script": f"scripts/job-{n}.sh"}), status, 0 if status == "queued" else 1,
-                result, error, stamp, finished or stamp, started, finished, n + 1,
+                result, error, stamp, finished or stamp, started, finished, n + 1, finished and output,
             )  # fmt: skip
 
     conn = sqlite3.connect(db, isolation_level=None)
@@ -128,14 +131,18 @@ def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--tasks", type=int, default=100_000)
     parser.add_argument("--browser", action="store_true")
+    parser.add_argument("--output-bytes", type=int, default=0, help="stdout of every finished task, in bytes")
     args = parser.parse_args()
     env = clean_env()
 
     with tempfile.TemporaryDirectory(prefix="sparkq-ui-scale-") as tmp:
         folder = Path(tmp)
         started = time.perf_counter()
-        fill(folder / "sparkq.db", args.tasks)
-        print(f"filled {args.tasks:,} tasks in {time.perf_counter() - started:.1f} s")
+        fill(folder / "sparkq.db", args.tasks, args.output_bytes)
+        print(
+            f"filled {args.tasks:,} tasks ({args.output_bytes:,} bytes of stdout each finished one) "
+            f"in {time.perf_counter() - started:.1f} s"
+        )
         with running_server(folder, env) as (url, port):
             client = Client(port)
             requests = [
@@ -143,6 +150,11 @@ def main() -> int:
                 ("GET /api/tasks?limit=50 (first page)", "/api/tasks?limit=50"),
                 ("… ?status=failed&limit=50", "/api/tasks?status=failed&limit=50"),
                 ("… ?stream_id=lane-2&offset=5000", "/api/tasks?stream_id=lane-2&offset=5000"),
+                ("… ?q=job-4242 (search: rare text)", "/api/tasks?q=job-4242&limit=50"),
+                ("… ?q=NO-SUCH-TEXT (search: no match)", "/api/tasks?q=NO-SUCH-TEXT&limit=50"),
+                ("… ?q=DONE (search: most tasks)", "/api/tasks?q=DONE&limit=50"),
+                ("… ?tool=llm-haiku (tool: a third)", "/api/tasks?tool=llm-haiku&limit=50"),
+                ("… ?tool=llm-haiku&q=tests+fail (tool + search)", "/api/tasks?tool=llm-haiku&q=tests+fail&limit=50"),
                 ("GET /api/overview (the dashboard's one)", "/api/overview?limit=10"),
                 ("GET /api/status (sparkq status's counts)", "/api/status"),
                 ("GET /api/stats (dashboard charts)", "/api/stats"),

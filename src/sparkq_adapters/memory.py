@@ -15,6 +15,7 @@ import attrs
 
 from sparkq_domain import FinishedTask, Project, Session, Status, Stream, Task, TaskChange, TaskQuery, TaskStatus
 from sparkq_domain.errors import Duplicate
+from sparkq_domain.review import matches_search
 
 #: the finished statuses that stats count (a cancelled task never ran)
 _STATS_STATUSES = (TaskStatus.SUCCEEDED, TaskStatus.FAILED)
@@ -132,6 +133,8 @@ class MemoryRepository:
             if (query.stream_id is None or t.stream_id == query.stream_id)
             and (query.status is None or t.status is query.status)
             and (query.stale_at is None or t.is_stale(query.stale_at))
+            and (query.tool is None or t.tool_name == query.tool)
+            and (query.search is None or matches_search(t, query.search))
         ]
         return found[::-1] if query.newest_first else found
 

@@ -40,6 +40,10 @@ class TaskQuery:
     limit: int | None = 50
     offset: int = 0
     newest_first: bool = True
+    #: only tasks of this tool (its exact name)
+    tool: str | None = None
+    #: only tasks with this text in their id, summary, error, progress note or payload (`review.matches_search`)
+    search: str | None = None
 
 
 class Repository(Protocol):

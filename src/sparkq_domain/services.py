@@ -36,6 +36,7 @@ from .model import (
     validate_name,
 )
 from .ports import Clock, IdFactory, Repository, Store, TaskQuery
+from .review import MAX_SEARCH_CHARS
 from .stats import Stats, summarize
 
 MAX_PAGE = 1000
@@ -506,11 +507,24 @@ class Queue:
         limit: int | None = 50,
         offset: int = 0,
         newest_first: bool = True,
+        tool: str | None = None,
+        search: str | None = None,
     ) -> TaskPage:
+        """A page of tasks that pass every filter given; the total counts all that pass.
+
+        `tool` is a tool's exact name, checked against the tasks, not the registry (tasks outlive a
+        tool removed from it). `search` finds text in the id, result summary, error, progress note
+        or payload (`matches_search`); an empty one filters nothing.
+        """
         if limit is not None and not 1 <= limit <= MAX_PAGE:
             raise InvalidInput(f"Invalid limit {limit}: must be between 1 and {MAX_PAGE}")
         if offset < 0:
             raise InvalidInput(f"Invalid offset {offset}: must be 0 or more")
+        if search is not None and len(search) > MAX_SEARCH_CHARS:
+            raise InvalidInput(
+                f"The search text is {len(search):,} characters: at most {MAX_SEARCH_CHARS} are taken; "
+                "search for a shorter, distinctive part"
+            )
         task_status = _task_status(status)
         self.sweep_dead()
         with self._store.read() as repo:
@@ -526,8 +540,15 @@ class Queue:
                 limit=limit,
                 offset=offset,
                 newest_first=newest_first,
+                tool=tool or None,
+                search=search or None,
             )
-            return TaskPage(tasks=repo.list_tasks(query), total=repo.count_tasks(query), limit=limit, offset=offset)
+            tasks = repo.list_tasks(query)
+            if (limit is None or len(tasks) < limit) and (tasks or offset == 0):
+                # the page holds the last task: its end is the total, without a second read of them all
+                # (a search or tool filter reads every task the others leave, and most pages end the list)
+                return TaskPage(tasks=tasks, total=offset + len(tasks), limit=limit, offset=offset)
+            return TaskPage(tasks=tasks, total=repo.count_tasks(query), limit=limit, offset=offset)
 
     def status_counts(self) -> Mapping[TaskStatus, int]:
         """How many tasks there are in each status, over all streams."""

@@ -22,6 +22,10 @@ def test_ui_scale_prints_each_request_against_health_with_the_load() -> None:
     for row in (
         r"GET /api/health \(baseline\)",
         r"GET /api/tasks\?limit=50 \(first page\)",
+        r"… \?q=job-4242 \(search: rare text\)",
+        r"… \?q=NO-SUCH-TEXT \(search: no match\)",
+        r"… \?tool=llm-haiku \(tool: a third\)",
+        r"… \?tool=llm-haiku&q=tests\+fail \(tool \+ search\)",
         r"GET /api/overview \(the dashboard's one\)",
         r"GET /api/status \(sparkq status's counts\)",
         r"GET /api/stats \(dashboard charts\)",

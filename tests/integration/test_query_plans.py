@@ -84,6 +84,11 @@ def other_operations(queue: Queue) -> list[Callable[[], object]]:
         lambda: queue.list_tasks(status="failed"),
         lambda: queue.list_tasks(stream="a", status="queued"),
         lambda: queue.list_tasks(stale=True),
+        # a search reads every task the other filters leave (a look through history, off the worker's cycle)
+        lambda: queue.list_tasks(search="BROKE"),
+        lambda: queue.list_tasks(stream="a", search='"n":1', tool="run-bash"),
+        lambda: queue.list_tasks(status="failed", tool="run-bash", search="o"),
+        lambda: queue.list_tasks(stale=True, tool="run-bash"),
         lambda: queue.list_streams(),
         lambda: queue.stream_counts("a"),
         lambda: queue.status_counts(),

@@ -18,6 +18,9 @@ from contextlib import contextmanager
 from datetime import datetime, timedelta
 from typing import TYPE_CHECKING, Any, NamedTuple, TextIO
 
+from sparkq_domain.limits import quoted
+from sparkq_domain.review import is_question, list_note
+
 from ..serialization import dumps
 
 if TYPE_CHECKING:
@@ -31,6 +34,9 @@ MIN_WIDTH = 40
 ELLIPSIS = "…"
 STALE_MARK = "⚠ stale"
 AUTO_FAILED_MARK = "⚠ auto"
+#: before a failure's error that asks the developer a question (an escalation), so it stands out
+QUESTION_MARK = "?"
+QUESTION_STYLE = "bold magenta"
 #: spaces between two table columns
 GAP = 2
 
@@ -358,7 +364,16 @@ TASK_COLUMNS = (
     Column("STATUS"),
     Column("CREATED"),
     Column("DURATION", align=">"),
+    # the note gives up its room first (the widest flexible column shrinks first), never its header
+    Column("SUMMARY/ERROR", flex=True, min_width=len("SUMMARY/ERROR")),
 )
+
+
+def task_note_cell(task: Task) -> Cell:
+    """What the task came to (summary, error, progress note), with `?` before a question for the developer."""
+    if is_question(task):
+        return Cell(f"{QUESTION_MARK} {task.error}", QUESTION_STYLE)
+    return Cell(list_note(task) or "")
 
 
 def tasks_table(
@@ -369,6 +384,7 @@ def tasks_table(
     width: int = DEFAULT_WIDTH,
     color: bool = False,
 ) -> list[str]:
+    """The task list; its SUMMARY/ERROR column takes the room the others leave, if that is enough to read."""
     rows: list[list[str | Cell]] = [
         [
             task.id,
@@ -380,7 +396,20 @@ def tasks_table(
         ]
         for task in tasks
     ]
-    return table(TASK_COLUMNS, rows, width=width, color=color)
+    lines = table(TASK_COLUMNS[:-1], rows, width=width, color=color)
+    notes = [task_note_cell(task) for task in tasks]
+    if not any(note.text for note in notes):
+        return lines  # a page of queued tasks has nothing to say there
+    room = width - max(map(display_width, lines), default=0) - GAP
+    if room < TASK_COLUMNS[-1].min_width:
+        # ids, names, statuses and ages stay whole, and a note in a handful of columns would say nothing
+        return lines
+    return table(TASK_COLUMNS, [[*row, note] for row, note in zip(rows, notes, strict=True)], width=width, color=color)
+
+
+def unknown_tool_hint(tool: str, known: Iterable[str]) -> str:
+    """Say that `tool` is not a tool of the registry, naming those that are."""
+    return f"No tool {quoted(tool)} is in the registry either; known tools: {', '.join(sorted(known)) or '(none)'}."
 
 
 def tasks_footer(shown: int, total: int, *, filtered: bool) -> str | None:

@@ -267,6 +267,11 @@ def list_tasks(
     stream: Annotated[str | None, Parameter(help="Only tasks of this stream.")] = None,
     stale: Annotated[bool, Parameter(help="Only running tasks past their timeout.", show_default=False)] = False,
     limit: Annotated[int, Parameter(help="Show at most this many (1-1000).")] = 20,
+    search: Annotated[
+        str | None,
+        Parameter(help="Only tasks with this text (any case) in their id, summary, error, progress note or payload."),
+    ] = None,
+    tool: Annotated[str | None, Parameter(help="Only tasks of this tool (its exact name).")] = None,
     json: Annotated[
         bool,
         Parameter(help="Print a JSON array of task objects (with stale/auto_failed flags).", show_default=False),
@@ -277,21 +282,29 @@ def list_tasks(
 
     A task is stale when it has been running longer than its timeout, and is
     auto-failed after twice its timeout. DURATION is how long a task ran, or
-    has been running so far.
+    has been running so far. SUMMARY/ERROR shows a success's summary, a
+    failure's error (`?` marks a QUESTION: for you), a running task's
+    progress note, cut to the terminal's width and left out when too
+    narrow (--json has them whole).
 
         Examples:
           sparkq tasks
           sparkq tasks --stream auth --status failed
+          sparkq tasks --search "QUESTION:" --tool llm-sonnet
           sparkq tasks --stale
           sparkq tasks --limit 100 --json
     """
     queue = ctx.queue()
-    page = queue.list_tasks(stream=stream, status=status, stale=stale, limit=limit)
+    page = queue.list_tasks(stream=stream, status=status, stale=stale, limit=limit, tool=tool, search=search)
     if json:
         now = queue.now()
         output.print_json([task_row_dict(t, now, full=True) for t in page.tasks])
         return
-    footer = output.tasks_footer(len(page.tasks), page.total, filtered=bool(status or stream or stale))
+    filtered = bool(status or stream or stale or search or tool)
+    footer = output.tasks_footer(len(page.tasks), page.total, filtered=filtered)
+    if page.total == 0 and tool and tool not in queue.registry.tools:
+        # a typo is the likely cause (the filter reads the tasks, so a tool gone from the registry still works)
+        footer = f"{footer} {output.unknown_tool_hint(tool, queue.registry.tools)}"
     if page.tasks:
         # only the page's streams, and without their task counts (those read every task: slow at 1M tasks)
         names = {sid: queue.get_stream(sid).name for sid in {t.stream_id for t in page.tasks}}

@@ -9,6 +9,7 @@ from litestar.status_codes import HTTP_200_OK, HTTP_201_CREATED
 
 from sparkq_domain import Claimed, InvalidInput, Queue, Task, TaskStatus, parse_age
 from sparkq_domain.limits import MAX_JSON_INTEGER, quoted
+from sparkq_domain.review import MAX_SEARCH_CHARS
 
 from ..serialization import stream_ref, task_row_dict
 from .answers import Answer
@@ -50,10 +51,26 @@ class TaskController(Controller):
         ),
         order: str = Parameter(default="newest", pattern="^(newest|oldest)$"),
         full: FromQuery[bool] = False,
+        q: str | None = Parameter(
+            default=None,
+            max_length=MAX_SEARCH_CHARS,
+            description=(
+                f"Only tasks with this text in their id, result summary, error, progress note or payload (its JSON); "
+                f"ASCII letters in any case, % and _ literal; at most {MAX_SEARCH_CHARS} characters; empty: no filter"
+            ),
+        ),
+        tool: str | None = Parameter(default=None, description="Only tasks of this tool (its exact name)"),
     ) -> Answer:
         """List tasks, newest first, a page at a time; rows leave out payload/result/stdout/stderr unless `full`."""
         page = queue.list_tasks(
-            stream=stream_id, status=status, stale=stale, limit=limit, offset=offset, newest_first=order == "newest"
+            stream=stream_id,
+            status=status,
+            stale=stale,
+            limit=limit,
+            offset=offset,
+            newest_first=order == "newest",
+            tool=tool,
+            search=q,
         )
         now = queue.now()
         return Answer(

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 import sqlite3
 from collections.abc import Mapping, Sequence
 from datetime import datetime
@@ -101,6 +102,24 @@ SELECT_SWEEP_CANDIDATES = (
 SELECT_TASKS = f"SELECT {TASK_COLUMNS} FROM tasks"
 COUNT_TASKS = "SELECT COUNT(*) FROM tasks"
 TASK_FILTER_STREAM = "stream_id = ?"
+TASK_FILTER_TOOL = "tool_name = ?"
+# A search reads every task the other filters leave (no index serves a substring): it is a developer's
+# look through history, not a step of the worker cycle, which it must not slow (no full-text index or
+# trigger to maintain on every enqueue, claim and report). The terms follow `review.matches_search`:
+# LIKE folds the case of ASCII letters only, and `%`, `_` and `\` are escaped (`like_pattern`). A progress
+# note counts while the task runs: its status sits before stdout in the row, the note after it, so no
+# finished task's long output is walked through. The summary is read out of the result's JSON only when
+# the result's text holds the pattern at all (parsing every result took as long as the rest), which it
+# must when JSON writes the searched text as it is: without `"`, `\` or control characters (keyed True).
+_SEARCH_TERMS = (
+    "id LIKE ? ESCAPE '\\' OR payload LIKE ? ESCAPE '\\' OR error LIKE ? ESCAPE '\\' "
+    "OR (status = 'running' AND progress LIKE ? ESCAPE '\\')"
+)
+TASK_FILTER_SEARCH = {
+    True: f"({_SEARCH_TERMS} OR (result LIKE ? ESCAPE '\\' AND result ->> '$.summary' LIKE ? ESCAPE '\\'))",
+    False: f"({_SEARCH_TERMS} OR result ->> '$.summary' LIKE ? ESCAPE '\\')",
+}
+_JSON_ESCAPED = re.compile(r'["\\\x00-\x1f]')
 # A status is written into the statement as a literal (an enum's value, never input), so that SQLite
 # may use the partial index of that status, and the index is named: without statistics the planner
 # walks a stream's whole history, or the whole table, filtering rows. Which index serves which status:
@@ -418,7 +437,7 @@ class SqliteRepository:
             stale = self._stale_tasks(query)[query.offset :]
             return stale if query.limit is None else stale[: query.limit]
         limit = -1 if query.limit is None else query.limit
-        if query.stream_id is not None and query.status is None:
+        if query.stream_id is not None and query.status is None and not _narrowed(query):
             rows = self._conn.execute(STREAM_PAGE[query.newest_first], (query.stream_id, limit, query.offset))
             return [TASK.from_row(r) for r in rows]
         where, params = _task_filter(query)
@@ -429,7 +448,7 @@ class SqliteRepository:
     def count_tasks(self, query: TaskQuery) -> int:
         if query.stale_at is not None:
             return len(self._stale_tasks(query))
-        if query.stream_id is not None and query.status is None:
+        if query.stream_id is not None and query.status is None and not _narrowed(query):
             return int(self._conn.execute(COUNT_STREAM, (query.stream_id,)).fetchone()[0])
         where, params = _task_filter(query)
         return int(self._conn.execute(_tasks_from(COUNT_TASKS, query, counting=True) + where, params).fetchone()[0])
@@ -503,7 +522,25 @@ def _task_filter(query: TaskQuery) -> tuple[str, list[Any]]:
             # query whose terms include its WHERE, and does not see that `status = 'failed'` implies it
             clauses.append(TASK_FILTER_FINISHED)
         clauses.append(TASK_FILTER_STATUS.format(status=TaskStatus(status).value))
+    if query.tool is not None:
+        clauses.append(TASK_FILTER_TOOL)
+        params.append(query.tool)
+    if query.search is not None:
+        verbatim = _JSON_ESCAPED.search(query.search) is None
+        clauses.append(TASK_FILTER_SEARCH[verbatim])
+        params.extend([like_pattern(query.search)] * TASK_FILTER_SEARCH[verbatim].count("?"))
     return _where(clauses), params
+
+
+def _narrowed(query: TaskQuery) -> bool:
+    """Whether the query filters on what no index holds (tool, search text)."""
+    return query.tool is not None or query.search is not None
+
+
+def like_pattern(text: str) -> str:
+    """A LIKE pattern (with ESCAPE '\\') that finds `text` anywhere, its `%`, `_` and `\\` taken literally."""
+    escaped = text.replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_")
+    return f"%{escaped}%"
 
 
 def _tasks_from(select: str, query: TaskQuery, *, counting: bool) -> str:

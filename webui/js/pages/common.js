@@ -112,10 +112,18 @@ export function taskNote(t) {
   return t.summary || t.error || "";
 }
 
-/** The summary/error cell of a task row (a running task's progress note in its place), as text. */
+/** Whether the task failed with a question for the developer (WORKER_PLAYBOOK's escalation: an error that starts `QUESTION:`). */
+export function isQuestion(t) {
+  return t.status === "failed" && (t.error || "").startsWith("QUESTION:");
+}
+
+/** The summary/error cell of a task row (a running task's progress note in its place), as text; a question stands out with `?`. */
 export function noteCell(t) {
   const note = taskNote(t);
-  return el("td", { class: ["summary-cell", t.status === "running" ? "progress-note" : null], title: note }, note);
+  const question = isQuestion(t);
+  return el("td", { class: ["summary-cell", t.status === "running" ? "progress-note" : null, question ? "question" : null], title: note },
+    question ? el("span", { class: "question-mark", title: "A question for you: answer it in the stream's instructions", "aria-label": "question" }, "?") : null,
+    note);
 }
 
 /**

@@ -4,12 +4,16 @@ import { el, replace, uid } from "../dom.js";
 import { EVENT } from "../events.js";
 import { plural } from "../format.js";
 import { confirmDialog } from "../modal.js";
-import { go } from "../router.js";
-import { errorPanel, messageLine, pageHeader, table, toast } from "../ui.js";
+import { go, href } from "../router.js";
+import { messageLine, pageHeader, table, toast } from "../ui.js";
 import { describe, loadStreams, refresher, touchesStreams, streamOptions, taskHeaders, taskRow } from "./common.js";
 
 export const title = "Tasks";
 export const PAGE_SIZE = 50;
+// typing in the search box asks the server once the typing pauses this long
+export const SEARCH_DEBOUNCE_MS = 300;
+// the server takes at most this many characters (MAX_SEARCH_CHARS)
+const SEARCH_MAX = 200;
 const STATUSES = [["", "All statuses"], ["queued", "Queued"], ["running", "Running"], ["stale", "Running, stale"],
   ["succeeded", "Succeeded"], ["failed", "Failed"], ["cancelled", "Cancelled"]];
 // the kinds after which the failed tasks a bulk requeue would take may differ (a stream that ends is skipped)
@@ -20,12 +24,25 @@ export function mount(root, _params, query) {
   let alive = true;
   const status = query.status || "";
   const streamId = query.stream_id || "";
-  const offset = Math.max(0, parseInt(query.offset || "0", 10) || 0);
+  const tool = query.tool || "";
+  // the search text and the page change in place as one types (no new page, so the box keeps the focus);
+  // the address follows with replaceState, so a reload (or a shared link) shows the same search
+  let search = query.q || "";
+  let offset = Math.max(0, parseInt(query.offset || "0", 10) || 0);
   const statusId = uid("status");
   const streamSel = uid("stream");
   const statusSelect = el("select", { id: statusId, name: "status", on: { change: () => nav({ status: statusSelect.value, offset: 0 }) } },
     STATUSES.map(([v, label]) => el("option", { value: v, selected: v === status }, label)));
   const streamSelect = el("select", { id: streamSel, name: "stream", on: { change: () => nav({ stream_id: streamSelect.value, offset: 0 }) } });
+  const toolId = uid("tool");
+  const toolSelect = el("select", { id: toolId, name: "tool", on: { change: () => nav({ tool: toolSelect.value, offset: 0 }) } },
+    el("option", { value: "" }, "All tools"), tool ? el("option", { value: tool, selected: true }, tool) : null);
+  const searchId = uid("search");
+  let typing = null;
+  const searchBox = el("input", {
+    id: searchId, name: "q", type: "search", value: search, maxlength: SEARCH_MAX, autocomplete: "off",
+    placeholder: "id, summary, error, note, payload", on: { input: searchSoon, keydown: searchNowOnEnter },
+  });
   const problem = el("div");
   const body = el("div", { id: "tasks-table" }, el("p", { class: "muted" }, "Loading…"));
   const pager = el("nav", { class: "pager", "aria-label": "Pages" });
@@ -36,30 +53,61 @@ export function mount(root, _params, query) {
     pageHeader("Tasks", el("a", { class: "btn primary", href: "#/enqueue" }, "Enqueue a task")),
     el("div", { class: "filters" },
       el("label", { for: statusId }, "Status"), statusSelect,
-      el("label", { for: streamSel }, "Stream"), streamSelect, bulk),
+      el("label", { for: streamSel }, "Stream"), streamSelect,
+      el("label", { for: toolId }, "Tool"), toolSelect,
+      el("label", { for: searchId }, "Search"), searchBox, bulk),
     bulkResult.node, problem, body, pager);
 
   function nav(change) {
-    go("tasks", { status, stream_id: streamId, offset, ...change });
+    go("tasks", { status, stream_id: streamId, tool, q: search, offset, ...change });
   }
+
+  function searchSoon() {
+    clearTimeout(typing);
+    typing = setTimeout(searchNow, SEARCH_DEBOUNCE_MS);
+  }
+
+  function searchNowOnEnter(event) {
+    if (event.key === "Enter") searchNow();
+  }
+
+  function searchNow() {
+    clearTimeout(typing);
+    if (!alive || searchBox.value === search) return;
+    search = searchBox.value;
+    offset = 0;
+    history.replaceState(null, "", href("tasks", { status, stream_id: streamId, tool, q: search }));
+    refresh();
+  }
+
+  // the registry's tools, for the filter (read once; a tool no longer in it stays selectable)
+  api.get("/api/tools").then((data) => {
+    if (!alive) return;
+    const names = (data.tools || []).map((t) => t.name);
+    if (tool && !names.includes(tool)) names.push(tool);
+    replace(toolSelect, el("option", { value: "" }, "All tools"),
+      names.map((name) => el("option", { value: name, selected: name === tool }, name)));
+  }).catch(() => {}); // without the registry the filter keeps the tool in the address
 
   // The stream list (the filter's options, the rows' stream names) is read as the page mounts and
   // again only after a stream or session event: a refresh is then the one /api/tasks request.
   let streams = null;
 
+  let latest = 0; // the newest load: an answer to an older search that comes after it is dropped
+
   async function load(changes) {
-    const params = { stream_id: streamId, limit: PAGE_SIZE, offset };
+    const params = { stream_id: streamId, tool, q: search, limit: PAGE_SIZE, offset };
     if (status === "stale") params.stale = "true";
     else params.status = status;
     const reread = streams === null || touchesStreams(changes);
     if (reread) streams = null; // a failed read is retried by the next refresh
+    const mine = ++latest;
     const [page, fresh] = await Promise.all([api.get("/api/tasks", params), reread ? loadStreams() : null]);
     if (!alive) return;
+    if (fresh) streams = fresh;
+    if (mine !== latest) return;
     replace(problem);
-    if (fresh) {
-      streams = fresh;
-      streamOptions(streamSelect, streams.streams, streamId);
-    }
+    if (fresh) streamOptions(streamSelect, streams.streams, streamId);
     render(page, streams.byId);
     await countFailed(page, changes);
   }
@@ -94,7 +142,7 @@ export function mount(root, _params, query) {
     try {
       plan = await dryRun(); // counted again now: the confirmation states exactly what will be done
     } catch (err) {
-      replace(problem, errorPanel(describe(err)));
+      bulkResult.error(describe(err)); // beside the offer: a refresh clears `problem`, not this
       return;
     }
     const n = plan.originals.length;
@@ -119,7 +167,7 @@ export function mount(root, _params, query) {
       bulkResult.ok(`Requeued ${plural(copies.length, "failed task")} as `,
         copies.map((t, i) => [i ? ", " : "", el("a", { href: `#/tasks/${enc(t.id)}`, class: "mono" }, t.id)]));
     } catch (err) {
-      replace(problem, errorPanel(describe(err)));
+      bulkResult.error(describe(err));
     }
     failed = null;
     refresh();
@@ -132,7 +180,7 @@ export function mount(root, _params, query) {
 
   function render(page, streams) {
     const rows = (page.tasks || []).map((t) => taskRow(t, { stream: streams.get(t.stream_id), problem, refresh }));
-    const filtered = status || streamId;
+    const filtered = status || streamId || tool || search;
     replace(body, table(taskHeaders(), rows,
       { empty: filtered ? "No task matches these filters." : "No tasks yet.", className: "tasks-table clickable" }));
     const total = page.total || 0;
