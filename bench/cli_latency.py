@@ -11,7 +11,9 @@ With --config the project has a sparkq.yml (the default one), so YAML is read on
 With --compare, every command also runs from another source tree (e.g. an unpacked older commit's
 `src`, through PYTHONPATH, on a project folder of its own), interleaved with this one in each round
 (which goes first alternates), and the ratio this / other of each median is printed: "not slower"
-is a ratio of 1.0 or less, measured in the same minutes. The load average is printed before and after.
+is a ratio of 1.0 or less, measured in the same minutes; also of each process's CPU time (user +
+system), which the load of other programs stretches far less than the wall time. The load
+average is printed before and after.
 """
 
 from __future__ import annotations
@@ -19,6 +21,7 @@ from __future__ import annotations
 import argparse
 import json
 import os
+import resource
 import statistics
 import subprocess
 import sys
@@ -32,10 +35,15 @@ TARGET_MS = 110.0
 TARGET_RATIO = 8.0
 
 
-def timed(cmd: list[str], cwd: Path, env: dict[str, str]) -> tuple[float, str]:
+def timed(cmd: list[str], cwd: Path, env: dict[str, str], cpu: list[float] | None = None) -> tuple[float, str]:
+    before = resource.getrusage(resource.RUSAGE_CHILDREN)
     start = time.perf_counter()
     out = subprocess.run(cmd, cwd=cwd, env=env, capture_output=True, text=True, check=True).stdout
-    return (time.perf_counter() - start) * 1000, out
+    elapsed = (time.perf_counter() - start) * 1000
+    after = resource.getrusage(resource.RUSAGE_CHILDREN)
+    if cpu is not None:
+        cpu.append((after.ru_utime - before.ru_utime + after.ru_stime - before.ru_stime) * 1000)
+    return elapsed, out
 
 
 def prepare(cwd: Path, env: dict[str, str], *, config: bool) -> None:
@@ -51,15 +59,17 @@ def prepare(cwd: Path, env: dict[str, str], *, config: bool) -> None:
         timed([SPARKQ, "peek", "--stream", "s"], cwd, env)
 
 
-def one_round(cwd: Path, env: dict[str, str], times: dict[str, list[float]]) -> None:
+def one_round(cwd: Path, env: dict[str, str], times: dict[str, list[float]], cpu: dict[str, list[float]]) -> None:
     """The floor, then enqueue, peek, claim and complete, each a whole process; their times appended."""
-    times["floor"].append(timed([PYTHON, "-c", "import sqlite3"], cwd, env)[0])
-    times["enqueue"].append(timed([SPARKQ, "enqueue", "run-bash", '{"script": "x.sh"}', "--stream", "s"], cwd, env)[0])
-    times["peek"].append(timed([SPARKQ, "peek", "--stream", "s"], cwd, env)[0])
-    ms, out = timed([SPARKQ, "claim", "--stream", "s"], cwd, env)
+    times["floor"].append(timed([PYTHON, "-c", "import sqlite3"], cwd, env, cpu["floor"])[0])
+    enqueue = [SPARKQ, "enqueue", "run-bash", '{"script": "x.sh"}', "--stream", "s"]
+    times["enqueue"].append(timed(enqueue, cwd, env, cpu["enqueue"])[0])
+    times["peek"].append(timed([SPARKQ, "peek", "--stream", "s"], cwd, env, cpu["peek"])[0])
+    ms, out = timed([SPARKQ, "claim", "--stream", "s"], cwd, env, cpu["claim"])
     times["claim"].append(ms)
     task_id = json.loads(out)["id"]
-    times["complete"].append(timed([SPARKQ, "complete", task_id, "--result", '{"summary": "bench"}'], cwd, env)[0])
+    complete = [SPARKQ, "complete", task_id, "--result", '{"summary": "bench"}']
+    times["complete"].append(timed(complete, cwd, env, cpu["complete"])[0])
 
 
 def main() -> int:
@@ -84,11 +94,12 @@ def main() -> int:
         cwd = folders["this"]
 
         names = ("floor", "enqueue", "peek", "claim", "complete")
-        times = {tree: {k: [] for k in names} for tree in trees}
+        times: dict[str, dict[str, list[float]]] = {tree: {k: [] for k in names} for tree in trees}
+        cpu: dict[str, dict[str, list[float]]] = {tree: {k: [] for k in names} for tree in trees}
         for r in range(args.rounds):
             order = list(trees) if r % 2 == 0 else list(trees)[::-1]
             for tree in order:
-                one_round(folders[tree], trees[tree], times[tree])
+                one_round(folders[tree], trees[tree], times[tree], cpu[tree])
 
         print(f"CLI latency, {args.rounds} rounds, {'with' if args.config else 'without'} sparkq.yml")
         print(f"{'command':<28}{'median ms':>10}{'p90 ms':>9}{'x floor':>9}  target")
@@ -105,10 +116,15 @@ def main() -> int:
                 verdict = f"<= {TARGET_MS:.0f} ms and <= {TARGET_RATIO:.0f}x: {'met' if met else 'MISSED'}"
             print(f"{label:<28}{med:>10.1f}{p90:>9.1f}{med / floor:>9.2f}  {verdict}")
         if args.compare:
-            print(f"\nagainst {args.compare} (same rounds, interleaved): median ms, this / other")
+            print(f"\nagainst {args.compare} (same rounds, interleaved): median ms this, other, this / other")
+            print(f"{'':<28}{'wall':>10}{'':>9}{'':>9}{'CPU':>10}{'':>9}{'':>9}")
             for name in names:
                 mine, theirs = statistics.median(times["this"][name]), statistics.median(times["other"][name])
-                print(f"{name:<28}{mine:>10.1f}{theirs:>9.1f}{mine / theirs:>9.3f}")
+                mine_cpu, theirs_cpu = statistics.median(cpu["this"][name]), statistics.median(cpu["other"][name])
+                print(
+                    f"{name:<28}{mine:>10.1f}{theirs:>9.1f}{mine / theirs:>9.3f}"
+                    f"{mine_cpu:>10.1f}{theirs_cpu:>9.1f}{mine_cpu / theirs_cpu:>9.3f}"
+                )
         end = os.getloadavg()
         print(f"load average at the end {end[0]:.2f} {end[1]:.2f} {end[2]:.2f}")
 
