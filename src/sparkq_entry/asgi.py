@@ -78,7 +78,8 @@ def ui_dir() -> Path | None:
 
 def build_app(settings: Settings, port: int, *, body_timeout_seconds: float = BODY_TIMEOUT_SECONDS) -> ASGIApp:
     # before serving, damage anywhere in the file: found now, it is refused before a write lands in it
-    print(f"Checking the database {settings.database_name} (about a second per GB) …", flush=True)
+    if settings.database_url is None:  # a PostgreSQL server checks its own pages
+        print(f"Checking the database {settings.db_path} (about a second per GB) …", flush=True)
     with output.progress_bar("Checking every page", "pages") as progress:
         queue = queue_from_settings(settings, check_pages=True, check_progress=progress)
     server = ServerInfo(

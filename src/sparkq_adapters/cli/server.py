@@ -69,7 +69,7 @@ def run(
 
     def ready() -> None:
         print(f"SparkQ server running at {url} (PID {os.getpid()}); UI at {url}/", flush=True)
-        print(f"Database: {settings.db_path}. Stop with Ctrl-C or `sparkq stop`.", flush=True)
+        print(f"Database: {settings.database_name}. Stop with Ctrl-C or `sparkq stop`.", flush=True)
         for counts in streams:
             output.print_lines(stream_intro(counts, settings))
             children.append(start_watcher(settings, counts.stream.name))
