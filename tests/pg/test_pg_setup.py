@@ -1,4 +1,4 @@
-"""What the PostgreSQL tests need on a fresh machine: scripts/test installs Debian's postgresql, the extra installs psycopg."""
+"""What the PostgreSQL tests need on a fresh machine: Debian's postgresql (scripts/test) and psycopg (the extra)."""
 
 from __future__ import annotations
 
