@@ -198,8 +198,17 @@ def test_requeue_n_failed_states_n_requeues_them_once_and_marks_the_originals(
     lib.claim_task(ok)
     lib.complete(ok, {"summary": "fine"})
 
-    open_page(page, ui, f"tasks?stream_id={stream}")
+    # a search narrows the list, not the bulk requeue: the confirmation says so; Escape does nothing
+    open_page(page, ui, f"tasks?stream_id={stream}&q=failure%201")
     button = page.locator("#requeue-failed")
+    expect(button).to_have_text("Requeue 3 failed")
+    button.click()
+    expect(page.locator(".modal", has_text="The tool and search filters do not narrow it")).to_be_visible()
+    page.keyboard.press("Escape")
+    expect(page.locator(".modal")).to_have_count(0)
+    assert [t.id for t in lib.requeue_failed(stream, dry_run=True).originals] == failed
+
+    open_page(page, ui, f"tasks?stream_id={stream}")
     expect(button).to_have_text("Requeue 3 failed")
     button.click()
     confirm = page.locator(".modal", has_text="Requeue 3 failed tasks of stream retry-lane")
@@ -220,6 +229,7 @@ def test_requeue_n_failed_states_n_requeues_them_once_and_marks_the_originals(
     expect(mark).to_have_text("↻ requeued")
     expect(mark).to_have_attribute("href", f"#/tasks/{copies[0]}")
     expect(row(page, failed[0]).locator("button.requeue")).to_have_count(0)
+    screenshot(page, "tasks-requeued-marks")
 
     # a second run: only a new failure (one of the copies) is requeued, none of the originals again
     lib.claim_task(copies[1])

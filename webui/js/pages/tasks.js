@@ -157,7 +157,7 @@ export function mount(root, _params, query) {
     const ok = await confirmDialog({
       title: "Requeue failed tasks",
       message: `Requeue ${plural(n, "failed task")} ${where}? Each gets a new queued copy, in their original order; `
-        + `the failed ones stay as they are, marked as requeued, and are not requeued again.${left}`,
+        + `the failed ones stay as they are, marked as requeued, and are not requeued again.${left}${unfiltered(where)}`,
       confirmLabel: `Requeue ${n} failed`,
     });
     if (!ok || !alive) return;
@@ -171,6 +171,11 @@ export function mount(root, _params, query) {
     }
     failed = null;
     refresh();
+  }
+
+  /** The bulk requeue takes a stream, not a tool or a search: say so when those filters narrow the list. */
+  function unfiltered(where) {
+    return tool || search ? ` The tool and search filters do not narrow it: every failed task ${where} counts.` : "";
   }
 
   function streamName() {
