@@ -61,7 +61,7 @@ COMMANDS = registered()
 
 def test_every_command_is_registered_lazily() -> None:
     names = sorted(" ".join(words) for words, _, _ in COMMANDS)
-    assert len(names) == 25, names
+    assert len(names) == 27, names
     assert {"claim", "peek", "session create", "stream end", "watch"} <= set(names)
 
 

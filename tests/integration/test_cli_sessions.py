@@ -82,7 +82,7 @@ def test_stream_create_takes_instructions_from_file_and_list_shows_counts(sparkq
 
     [item] = ok_json(sparkq("stream", "list", "--session", "api-v2", "--json"))
     assert item["session_name"] == "api-v2"
-    assert item["task_counts"] == {"queued": 2, "running": 0, "succeeded": 1, "failed": 0}
+    assert item["task_counts"] == {"queued": 2, "running": 0, "succeeded": 1, "failed": 0, "cancelled": 0}
 
 
 def test_stream_create_inline_instructions_with_short_flag(sparkq: RunSparkq, workdir: Path) -> None:
@@ -110,16 +110,15 @@ def test_stream_list_filters_by_session_and_status(sparkq: RunSparkq, workdir: P
     assert ok(sparkq("stream", "list", "--session", "a", "--status", "ended")) == "No streams match these filters.\n"
 
 
-def test_stream_end_keeps_queued_tasks_but_refuses_new_ones(sparkq: RunSparkq, workdir: Path) -> None:
+def test_stream_end_cancels_queued_tasks_and_refuses_new_ones(sparkq: RunSparkq, workdir: Path) -> None:
     queue = make_stream(workdir)
     queue.enqueue("auth", "run-bash", {})
 
-    assert (
-        ok(sparkq("stream", "end", "auth")) == "Stream auth ended; 1 queued task kept in history, no longer claimable\n"
-    )
+    assert ok(sparkq("stream", "end", "auth")) == "Stream auth ended; 1 queued task cancelled (stream ended)\n"
     assert "has ended" in refused(sparkq("enqueue", "run-bash", "{}", "--stream", "auth"))
     assert "has ended" in refused(sparkq("claim", "--stream", "auth"))
-    assert json.loads(ok(sparkq("tasks", "--json")))[0]["status"] == "queued"
+    [task] = json.loads(ok(sparkq("tasks", "--json")))  # in history, cancelled with the reason
+    assert (task["status"], task["error"], task["failure_kind"]) == ("cancelled", "stream ended", "cancelled")
 
 
 def test_empty_lists_say_how_to_start(sparkq: RunSparkq) -> None:

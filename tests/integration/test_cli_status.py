@@ -71,7 +71,19 @@ def test_status_without_lockfile_says_not_running_then_active_work(sparkq: RunSp
     assert lines[1] == f"Database: {workdir.resolve() / 'sparkq.db'}"
     assert "Active sessions (1): api-v2" in lines
     assert any(line.split()[:5] == ["auth", "api-v2", "active", "1", "1"] for line in lines)
-    assert lines[-1].split() == ["Tasks:", "1", "queued", "1", "running", "0", "succeeded", "0", "failed"]
+    assert lines[-1].split() == [
+        "Tasks:",
+        "1",
+        "queued",
+        "1",
+        "running",
+        "0",
+        "succeeded",
+        "0",
+        "failed",
+        "0",
+        "cancelled",
+    ]
 
 
 def test_status_treats_lockfile_of_dead_process_as_not_running(sparkq: RunSparkq, workdir: Path) -> None:
@@ -123,7 +135,7 @@ def test_status_json_has_server_sessions_streams_and_counts(sparkq: RunSparkq, w
     assert report["server"] == {"state": "not running", "pid": None, "url": None}
     assert [s["name"] for s in report["sessions"]] == ["api-v2"]
     assert [(s["name"], s["task_counts"]["queued"]) for s in report["streams"]] == [("auth", 1)]
-    assert report["task_counts"] == {"queued": 1, "running": 0, "succeeded": 0, "failed": 0}
+    assert report["task_counts"] == {"queued": 1, "running": 0, "succeeded": 0, "failed": 0, "cancelled": 0}
     assert report["stale"] == 0
 
 

@@ -9,6 +9,7 @@ from datetime import timedelta
 from pathlib import Path
 from typing import TYPE_CHECKING
 
+import attrs
 import pytest
 
 from .cli_support import TASK_ID, library_queue, make_stream, ok, ok_json, refused
@@ -87,7 +88,7 @@ def test_claim_and_peek_on_an_ended_stream_fail_with_its_name_instead_of_printin
         assert "stop this worker's loop" in message
     # the waiting form says the same at once (it would never get work)
     assert refused(sparkq("claim", "--stream", "auth", "--wait", "30", env=env)) == message
-    assert queue.get_task(task.id).status.value == "queued"
+    assert queue.get_task(task.id).status.value == "cancelled"  # ending the stream cancelled it
 
 
 def test_claim_returns_oldest_task_with_its_stream_instructions(sparkq: RunSparkq, workdir: Path) -> None:
@@ -198,10 +199,13 @@ def test_requeue_prints_new_id_and_leaves_original_untouched(sparkq: RunSparkq, 
     assert TASK_ID.fullmatch(new_id) and new_id != original.id
     clone = queue.get_task(new_id)
     assert (clone.status, clone.payload, clone.timeout) == ("queued", {"script": "x.sh"}, 77)
-    assert queue.get_task(original.id) == original
+    # untouched but for the id of its copy (lineage both ways)
+    assert queue.get_task(original.id) == attrs.evolve(original, requeued_to=new_id)
 
-    again = ok_json(sparkq("requeue", original.id, "--json"))
+    queue.cancel(new_id)
+    again = ok_json(sparkq("requeue", new_id, "--json"))
     assert again["status"] == "queued" and again["id"] not in (new_id, original.id)
+    assert again["requeued_from"] == new_id
 
 
 # -- reviewing -------------------------------------------------------------------------------------

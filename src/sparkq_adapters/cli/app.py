@@ -126,7 +126,19 @@ def build_cli(open_context: Callable[[str | None], Context]) -> App:
         app, "complete", "tasks:complete", "Report a running task as succeeded, with its result and captured output."
     )
     _command(app, "fail", "tasks:fail", "Report a running task as failed, with the error and captured output.")
-    _command(app, "requeue", "tasks:requeue", "Queue a fresh copy of a finished task and print the new id.")
+    _command(
+        app,
+        "heartbeat",
+        "tasks:heartbeat",
+        "Tell SparkQ a running task's worker is alive, optionally with a progress note; prints nothing.",
+    )
+    _command(
+        app,
+        "requeue",
+        "tasks:requeue",
+        "Queue a fresh copy of a finished task and print the new id (or, with --failed, of every failed task).",
+    )
+    _command(app, "cancel", "tasks:cancel", "Cancel a queued task (or every queued task of a stream): it will not run.")
     _command(
         app, "watch", "watch:watch", "Watch a stream and wake its idle worker through a FIFO when a task is queued."
     )

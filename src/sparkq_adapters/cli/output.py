@@ -36,6 +36,8 @@ STALE_MARK = "⚠ stale"
 AUTO_FAILED_MARK = "⚠ auto"
 #: before a failure's error that asks the developer a question (an escalation), so it stands out
 QUESTION_MARK = "?"
+#: after the status of a finished task that has been requeued (its copy exists)
+REQUEUED_MARK = "↻"
 QUESTION_STYLE = "bold magenta"
 #: spaces between two table columns
 GAP = 2
@@ -47,6 +49,7 @@ STATUS_STYLES: Mapping[str, str] = {
     "stale": "yellow",
     "succeeded": "green",
     "failed": "red",
+    "cancelled": "dim",
     "active": "green",
     "ended": "dim",
 }
@@ -346,9 +349,10 @@ def task_status_cell(task: Task, now: datetime) -> Cell:
     """The status word, marked when the task is stale (running past its timeout) or was auto-failed."""
     if task.is_stale(now):
         return Cell(f"{task.status.value} {STALE_MARK}", STATUS_STYLES["stale"])
+    copied = f" {REQUEUED_MARK}" if task.requeued_to is not None else ""
     if task.auto_failed:
-        return Cell(f"{task.status.value} {AUTO_FAILED_MARK}", STATUS_STYLES["failed"])
-    return status_cell(task.status.value)
+        return Cell(f"{task.status.value} {AUTO_FAILED_MARK}{copied}", STATUS_STYLES["failed"])
+    return Cell(f"{task.status.value}{copied}", STATUS_STYLES.get(task.status.value))
 
 
 def task_time(task: Task, now: datetime) -> str:
@@ -507,7 +511,11 @@ def task_detail(
         ("timeout", f"{task.timeout}s ({format_duration(task.timeout)})"),
         ("attempts", str(task.attempts)),
     ]
+    # lineage both ways: the task it is a copy of, and the copy it was requeued as
+    fields += [(key, value) for key, value in (("from", task.requeued_from), ("copy", task.requeued_to)) if value]
     lines += [f"  {key:<9} {value}" for key, value in fields]
+    if task.progress is not None:
+        lines += ["", _heading("Progress", color), *indent(clean_block(task.progress))]
 
     lines += ["", _heading("Payload", color), *indent(clean_block(dumps(task.payload, pretty=True)))]
 
@@ -540,6 +548,8 @@ def timing_lines(task: Task, now: datetime) -> list[str]:
     if task.started_at is None:
         if not task.status.finished:
             lines.append(f"  waiting   {format_duration(now - task.created_at)} so far")
+        elif task.finished_at is not None:
+            lines.append(f"  {task.status.value:<9} {format_timestamp(task.finished_at)}")
         return lines
     waited = format_duration(task.started_at - task.created_at)
     lines.append(f"  started   {format_timestamp(task.started_at)}  waited {waited}")
@@ -549,6 +559,9 @@ def timing_lines(task: Task, now: datetime) -> list[str]:
         running = format_duration(task.running_for(now) or 0)
         note = f"  {STALE_MARK}: past its {task.timeout}s timeout" if task.is_stale(now) else ""
         lines.append(f"  running   for {running}{note}")
+    if task.heartbeat_at is not None:
+        ago = relative_age(task.heartbeat_at, now)
+        lines.append(f"  heartbeat {format_timestamp(task.heartbeat_at)}  (last heartbeat {ago})")
     return lines
 
 

@@ -86,8 +86,8 @@ def session_end(
 ) -> None:
     """End a session and every active stream in it.
 
-    The session accepts no new streams; queued tasks of its streams stay in
-    history but can no longer be claimed.
+    The session accepts no new streams; the queued tasks of its streams are
+    cancelled (reason: stream ended) and stay in history.
 
         Examples:
           sparkq session end api-v2
@@ -237,18 +237,18 @@ def stream_end(
 ) -> None:
     """End a stream: it accepts no new tasks.
 
-    Its queued tasks stay in history but can no longer be claimed.
+    Its queued tasks are cancelled (reason: stream ended) and stay in history.
 
         Examples:
           sparkq stream end auth
     """
     queue = ctx.queue()
+    queued = output.count_of(queue.stream_counts(name).counts, "queued")
     stream = queue.end_stream(name)
     if json:
         output.print_json(stream_to_dict(stream))
         return
-    queued = output.count_of(queue.stream_counts(stream.id).counts, "queued")
-    note = f"; {output.plural(queued, 'queued task')} kept in history, no longer claimable" if queued else ""
+    note = f"; {output.plural(queued, 'queued task')} cancelled (stream ended)" if queued else ""
     output.emit(f"Stream {stream.name} ended{note}")
 
 

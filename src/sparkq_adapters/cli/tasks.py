@@ -8,11 +8,13 @@ no cattrs, YAML, HTTP or terminal libraries.
 from __future__ import annotations
 
 import math
-import re
 from datetime import timedelta
 from typing import TYPE_CHECKING, Annotated, Literal
 
 from cyclopts import Parameter
+
+from sparkq_domain import InvalidInput
+from sparkq_domain import parse_age as domain_age
 
 from ..serialization import claimed_to_dict, task_row_dict, task_to_dict
 from . import common, output, worker
@@ -21,7 +23,7 @@ from .injected import Ctx
 if TYPE_CHECKING:
     from sparkq_domain import Task
 
-TaskStatusFilter = Literal["queued", "running", "succeeded", "failed"]
+TaskStatusFilter = Literal["queued", "running", "succeeded", "failed", "cancelled"]
 TaskClassName = Literal["FAST_SCRIPT", "MEDIUM_SCRIPT", "LLM_LITE", "LLM_HEAVY"]
 
 JsonFlag = Annotated[bool, Parameter(help="Print the task as JSON instead of its id.", show_default=False)]
@@ -41,9 +43,6 @@ StderrFileOpt = Annotated[
 
 PAYLOAD_EXAMPLE = '{"script": "scripts/test.sh"}'
 RESULT_EXAMPLE = '{"summary": "Added login route; 12 tests pass"}'
-
-_AGE = re.compile(r"\s*(\d{1,6})\s*([hdw])\s*", re.IGNORECASE)
-_AGE_UNITS = {"h": "hours", "d": "days", "w": "weeks"}
 
 
 # -- the worker protocol ---------------------------------------------------------------------------
@@ -237,25 +236,138 @@ def fail(
 
 
 def requeue(
-    task_id: Annotated[str, Parameter(help="A succeeded or failed task's id (tsk_…).")],
+    task_id: Annotated[str | None, Parameter(help="A finished task's id (tsk_…); or --failed for all failed.")] = None,
     /,
     *,
+    failed: Annotated[
+        bool, Parameter(help="Requeue every failed task not requeued yet, in FIFO order.", show_default=False)
+    ] = False,
+    stream: Annotated[str | None, Parameter(help="With --failed: only this stream's.")] = None,
+    since: Annotated[
+        str | None, Parameter(help="With --failed: only those that failed within this long: Nh, Nd or Nw.")
+    ] = None,
+    dry_run: Annotated[
+        bool, Parameter(help="With --failed: change nothing, print how many would be.", show_default=False)
+    ] = False,
     json: JsonFlag = False,
     ctx: Ctx,
 ) -> None:
-    """Queue a fresh copy of a finished task and print the new id.
+    """Queue a fresh copy of a finished task and print the new id (or, with --failed, of every failed task).
 
     The copy has the same stream, tool, class, payload and timeout; the original
-    stays untouched in history. A stream that has ended refuses the copy.
+    stays in history and names its copy (requeued_to). A task is requeued at most
+    once: requeue its copy instead. A stream that has ended refuses the copy.
+
+    With --failed, every failed task (auto-failed too) that has no copy yet is
+    requeued in its original FIFO order, and the new ids are printed one a line;
+    running it twice requeues nothing the second time. Failed tasks of ended
+    streams are skipped (stderr says how many). --dry-run prints the count.
 
         Examples:
           sparkq requeue tsk_0123456789ab
+          sparkq requeue --failed --stream auth --since 2h --dry-run
+          sparkq requeue --failed
     """
+    if failed:
+        if task_id is not None:
+            raise common.UsageError("Give a task id or --failed, not both")
+        _requeue_failed(ctx, stream, since, dry_run=dry_run, as_json=json)
+        return
+    if task_id is None:
+        raise common.UsageError("Give the id of the task to requeue (tsk_…), or --failed to requeue every failed task")
+    if stream is not None or since is not None or dry_run:
+        raise common.UsageError("--stream, --since and --dry-run go with --failed")
     task = ctx.queue().requeue(task_id)
     if json:
         output.print_json(task_to_dict(task))
     else:
         output.emit(task.id)
+
+
+def _requeue_failed(
+    ctx: common.Context, stream: str | None, since: str | None, *, dry_run: bool, as_json: bool
+) -> None:
+    queue = ctx.queue()
+    done = queue.requeue_failed(stream, parse_age(since, "--since") if since is not None else None, dry_run=dry_run)
+    if as_json:
+        now = queue.now()
+        output.print_json(
+            {
+                "tasks": [task_row_dict(t, now, full=True) for t in done.copies],
+                "originals": [t.id for t in done.originals],
+                "skipped": [t.id for t in done.skipped],
+                "dry_run": dry_run,
+            }
+        )
+        return
+    if dry_run:
+        output.emit(str(len(done.originals)))
+    elif done.copies:
+        output.emit(*(t.id for t in done.copies))
+    if done.skipped:
+        output.emit_error(
+            f"Skipped {len(done.skipped)} failed task(s) of ended streams (a copy could never be claimed): "
+            + " ".join(t.id for t in done.skipped)
+        )
+
+
+def heartbeat(
+    task_id: Annotated[str, Parameter(help="The running task's id (tsk_…).")],
+    /,
+    *,
+    note: Annotated[
+        str | None,
+        Parameter(allow_leading_hyphen=True, help="Where the work stands, in a line or two (at most 1 KiB)."),
+    ] = None,
+    json: Annotated[bool, Parameter(help="Print the task as JSON.", show_default=False)] = False,
+    ctx: Ctx,
+) -> None:
+    """Tell SparkQ a running task's worker is alive, optionally with a progress note; prints nothing.
+
+    A task is stale after its timeout and auto-failed after twice its timeout,
+    counted from its last heartbeat (or its claim): a long task that heartbeats at
+    least once per timeout is never auto-failed. The latest note is kept and shown
+    by `sparkq task` and `sparkq tasks`. A task that is not running is refused
+    (exit 1) naming its status: stop working on it.
+
+        Examples:
+          sparkq heartbeat tsk_0123456789ab
+          sparkq heartbeat tsk_0123456789ab --note "tests written; 3/5 pass"
+    """
+    task = ctx.queue().heartbeat(task_id, note)
+    if json:
+        output.print_json(task_to_dict(task))
+
+
+def cancel(
+    task_id: Annotated[str | None, Parameter(help="The queued task's id (tsk_…); or --stream for all.")] = None,
+    /,
+    *,
+    reason: Annotated[str | None, Parameter(allow_leading_hyphen=True, help="Why (kept as the task's error).")] = None,
+    stream: Annotated[str | None, Parameter(help="Cancel every queued task of this stream instead.")] = None,
+    json: JsonFlag = False,
+    ctx: Ctx,
+) -> None:
+    """Cancel a queued task (or every queued task of a stream): it will not run.
+
+    Only queued tasks can be cancelled; a running one is failed instead. Cancelled
+    is a terminal status: purge deletes it like a finished task, and `sparkq
+    requeue` makes a fresh copy. With --stream, prints how many were cancelled.
+
+        Examples:
+          sparkq cancel tsk_0123456789ab --reason "superseded by tsk_ba9876543210"
+          sparkq cancel --stream auth
+    """
+    if (task_id is None) == (stream is None):
+        raise common.UsageError("Give a task id or --stream NAME (every queued task of the stream), one of the two")
+    queue = ctx.queue()
+    if stream is not None:
+        if json:
+            raise common.UsageError("--json goes with a task id; --stream prints how many were cancelled")
+        output.emit(str(queue.cancel_stream(stream, reason)))
+        return
+    assert task_id is not None
+    _report(queue.cancel(task_id, reason), json)
 
 
 # -- reviewing -------------------------------------------------------------------------------------
@@ -371,15 +483,12 @@ def purge(
     output.emit(f"Deleted {deleted} finished task(s) older than {older_than.strip()}")
 
 
-def parse_age(text: str) -> timedelta:
-    """`12h`, `3d`, `2w` as a timedelta; anything else is a usage error naming the accepted forms."""
-    match = _AGE.fullmatch(text)
-    if match is None:
-        raise common.UsageError(
-            f"Invalid --older-than {text!r}: use a whole number followed by h, d or w, e.g. 12h, 3d, 2w"
-        )
-    number, unit = int(match.group(1)), match.group(2).lower()
-    return timedelta(**{_AGE_UNITS[unit]: number})
+def parse_age(text: str, option: str = "--older-than") -> timedelta:
+    """`12h`, `3d`, `2w` as a timedelta (the domain's rule); anything else is a usage error naming the forms."""
+    try:
+        return domain_age(text, option)
+    except InvalidInput as exc:
+        raise common.UsageError(exc.message) from None
 
 
 # -- helpers ---------------------------------------------------------------------------------------
