@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import subprocess
 import sys
+import threading
 from pathlib import Path
 from typing import TYPE_CHECKING
 
@@ -114,3 +115,27 @@ def test_a_postgresql_url_without_the_driver_names_the_extra(tmp_path: Path, wor
     assert result.stderr.count("\n") == 1 and "Traceback" not in result.stderr
     assert "pip install 'sparkq[postgres]'" in result.stderr
     assert "hunter2" not in result.stderr
+
+
+def test_claim_wait_wakes_on_an_enqueue_by_another_connection(sparkq: RunSparkq, pg_url: str, workdir: Path) -> None:
+    from sparkq_adapters.clock import RandomIds, SystemClock
+    from sparkq_adapters.postgres import PostgresStore
+    from sparkq_domain import Queue
+
+    store = PostgresStore(pg_url)
+    queue = Queue(store, SystemClock(), RandomIds())
+    queue.ensure_project("demo")
+    queue.create_session("s")
+    queue.create_stream("auth", "s")
+    results: list[subprocess.CompletedProcess[str]] = []
+    waiter = threading.Thread(
+        target=lambda: results.append(
+            sparkq("claim", "--stream", "auth", "--wait", "60", env={"SPARKQ_DATABASE_URL": pg_url})
+        )
+    )
+    waiter.start()
+    task = queue.enqueue("auth", "run-bash", {"n": 1})
+    waiter.join(timeout=120)
+    store.close()
+    assert ok_json(results[0])["id"] == task.id
+    assert not (workdir / "sparkq.db").exists()  # it waited on PostgreSQL's feed, not on a SQLite file

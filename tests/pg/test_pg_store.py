@@ -4,8 +4,8 @@ from __future__ import annotations
 
 import threading
 import time
-from collections.abc import Iterator
-from datetime import UTC, datetime
+from collections.abc import Callable, Iterator
+from datetime import UTC, datetime, timedelta
 
 import psycopg
 import pytest
@@ -15,8 +15,9 @@ from sparkq_adapters.event_kinds import EventKind
 from sparkq_adapters.postgres import PostgresStore
 from sparkq_adapters.postgres.changes import ChangeFeed
 from sparkq_adapters.postgres.schema import LATEST_VERSION
-from sparkq_domain import Queue, Status, Stream, Task, TaskClass, TaskStatus
+from sparkq_domain import Queue, Status, Stream, Task, TaskClass, TaskQuery, TaskStatus
 from sparkq_domain.errors import StorageCorrupt, StorageError
+from tests.fakes import FakeClock
 from tests.postgres_support import PASSWORD, Cluster
 
 #: the longest a test waits for something that normally takes milliseconds (not a measured threshold)
@@ -241,3 +242,70 @@ def test_enqueues_into_one_stream_commit_in_their_fifo_order(pg_url: str) -> Non
     assert claimed == [first.id]
     store.close()
     other.close()
+
+
+def _several(pg_url: str, clock: FakeClock, n: int) -> list[tuple[PostgresStore, Queue]]:
+    """`n` queues on stores of their own (as several servers on several machines), sharing one clock."""
+    found = []
+    for _ in range(n):
+        store = PostgresStore(pg_url)
+        queue = Queue(store, clock, RandomIds())
+        queue.ensure_project("demo")
+        found.append((store, queue))
+    return found
+
+
+def _at_once(work: list[Callable[[], object]]) -> list[object]:
+    results: list[object] = [None] * len(work)
+    start = threading.Barrier(len(work))
+
+    def run(i: int) -> None:
+        start.wait()
+        results[i] = work[i]()
+
+    threads = [threading.Thread(target=run, args=(i,)) for i in range(len(work))]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join(timeout=120)
+    return results
+
+
+def test_sweeps_of_several_servers_at_once_auto_fail_each_dead_task_once(pg_url: str) -> None:
+    clock = FakeClock()
+    servers = _several(pg_url, clock, 4)
+    queue = servers[0][1]
+    queue.create_session("s")
+    queue.create_stream("auth", "s")
+    for n in range(20):
+        queue.enqueue("auth", "run-bash-fast", {"n": n})
+        queue.claim("auth")
+    clock.advance(61)  # past twice the 30 s timeout
+    swept = _at_once([q.sweep_dead for _, q in servers])
+    assert sum(len(s) for s in swept) == 20  # type: ignore[arg-type]
+    feed = ChangeFeed(servers[0][0])
+    kinds = [e["kind"] for e in feed.after(0, limit=10_000)]
+    feed.close()
+    assert kinds.count(EventKind.TASK_AUTO_FAILED) == 20
+    for store, _ in servers:
+        store.close()
+
+
+def test_purges_of_several_servers_at_once_delete_each_task_once(pg_url: str) -> None:
+    clock = FakeClock()
+    servers = _several(pg_url, clock, 4)
+    queue = servers[0][1]
+    queue.create_session("s")
+    queue.create_stream("auth", "s")
+    for n in range(60):
+        task = queue.enqueue("auth", "run-bash", {"n": n})
+        queue.claim("auth")
+        queue.complete(task.id, {"summary": "ok"})
+    queue.enqueue("auth", "run-bash", {"still": "queued"})
+    clock.advance(4 * 24 * 3600)
+    purged = _at_once([lambda q=q: q.purge(timedelta(days=3), batch_size=5, pause=0) for _, q in servers])
+    assert sum(purged) == 60  # type: ignore[arg-type]
+    with servers[0][0].read() as repo:
+        assert repo.count_tasks(TaskQuery()) == 1
+    for store, _ in servers:
+        store.close()
