@@ -94,6 +94,14 @@ def test_the_password_may_come_from_pgpassword(sparkq: RunSparkq, pg_cluster: Cl
     assert "refused the password" in _one_line(sparkq("session", "list", env={"SPARKQ_DATABASE_URL": url}))
 
 
+def test_the_password_may_come_from_a_pgpass_file(sparkq: RunSparkq, pg_url: str, tmp_path: Path) -> None:
+    url = pg_url.replace(f":{PASSWORD}@", "@")
+    pgpass = tmp_path / "pgpass"
+    pgpass.write_text(f"127.0.0.1:*:*:postgres:{PASSWORD}\n")
+    pgpass.chmod(0o600)  # libpq ignores a password file that others can read
+    ok(sparkq("session", "create", "s1", env={"SPARKQ_DATABASE_URL": url, "PGPASSFILE": str(pgpass)}))
+
+
 def test_a_postgresql_url_without_the_driver_names_the_extra(tmp_path: Path, workdir: Path) -> None:
     # a child whose imports cannot find psycopg: what an installation without the extra has
     hide = tmp_path / "hide"

@@ -84,14 +84,22 @@ def test_a_wrong_url_in_the_config_is_refused_without_showing_its_password(tmp_p
 
 
 def test_sqlite_commands_never_import_psycopg(tmp_path: Path) -> None:
+    import os
     import subprocess
 
     code = (
         "import sys\n"
+        "from sparkq_entry.cli import main\n"
         "from sparkq_entry.wiring import open_queue\n"
-        f"q = open_queue({str(tmp_path / 'q.db')!r})\n"
+        "q = open_queue('sparkq.db')\n"
         "q.create_session('s'); q.create_stream('st', 's'); q.enqueue('st', 'run-bash', {}); q.claim('st')\n"
+        "q.enqueue('st', 'run-bash', {})\n"
+        "assert main(['peek', '--stream', 'st']) in (0, None)\n"
+        "assert main(['claim', '--stream', 'st']) in (0, None)\n"
         "print(sorted(m for m in sys.modules if m.startswith('psycopg')))\n"
     )
-    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=60, check=True)
-    assert out.stdout.strip() == "[]"
+    env = {k: v for k, v in os.environ.items() if k != config.DATABASE_URL_ENV}
+    out = subprocess.run(
+        [sys.executable, "-c", code], cwd=tmp_path, env=env, capture_output=True, text=True, timeout=60, check=True
+    )
+    assert out.stdout.strip().splitlines()[-1] == "[]"
