@@ -22,21 +22,21 @@ by_value_FailureKind = {m.value: m for m in FailureKind}
 by_value_TaskClass = {m.value: m for m in TaskClass}
 by_value_TaskStatus = {m.value: m for m in TaskStatus}
 
-FIELDS = (('id', 'str'), ('stream_id', 'str'), ('tool_name', 'str'), ('task_class', 'TaskClass'), ('payload', 'JSONObject'), ('status', 'TaskStatus'), ('timeout', 'int'), ('attempts', 'int'), ('result', 'JSONObject | None'), ('error', 'str | None'), ('stdout', 'str | None'), ('stderr', 'str | None'), ('created_at', 'datetime'), ('updated_at', 'datetime'), ('started_at', 'datetime | None'), ('finished_at', 'datetime | None'), ('requeued_from', 'str | None'), ('failure_kind', 'FailureKind | None'), ('error_type', 'str | None'))
+FIELDS = (('id', 'str'), ('stream_id', 'str'), ('tool_name', 'str'), ('task_class', 'TaskClass'), ('payload', 'JSONObject'), ('status', 'TaskStatus'), ('timeout', 'int'), ('attempts', 'int'), ('result', 'JSONObject | None'), ('error', 'str | None'), ('stdout', 'str | None'), ('stderr', 'str | None'), ('created_at', 'datetime'), ('updated_at', 'datetime'), ('started_at', 'datetime | None'), ('finished_at', 'datetime | None'), ('requeued_from', 'str | None'), ('failure_kind', 'FailureKind | None'), ('error_type', 'str | None'), ('heartbeat_at', 'datetime | None'), ('progress', 'str | None'), ('requeued_to', 'str | None'))
 
 
 def from_row(row: "Sequence[Any]") -> "Task":
-    return Task(id=row[0], stream_id=row[1], tool_name=row[2], task_class=(by_value_TaskClass.get(row[3]) or TaskClass(row[3])), payload=decode_json(row[4]), status=(by_value_TaskStatus.get(row[5]) or TaskStatus(row[5])), timeout=row[6], attempts=row[7], result=(None if row[8] is None else decode_json(row[8])), error=row[9], stdout=row[10], stderr=row[11], created_at=parse_time(row[12]), updated_at=(parse_time(row[13]) if row[13] else parse_time(row[12])), started_at=parse_optional(row[14]), finished_at=parse_optional(row[15]), requeued_from=row[16], failure_kind=(None if row[17] is None else (by_value_FailureKind.get(row[17]) or FailureKind(row[17]))), error_type=row[18])
+    return Task(id=row[0], stream_id=row[1], tool_name=row[2], task_class=(by_value_TaskClass.get(row[3]) or TaskClass(row[3])), payload=decode_json(row[4]), status=(by_value_TaskStatus.get(row[5]) or TaskStatus(row[5])), timeout=row[6], attempts=row[7], result=(None if row[8] is None else decode_json(row[8])), error=row[9], stdout=row[10], stderr=row[11], created_at=parse_time(row[12]), updated_at=(parse_time(row[13]) if row[13] else parse_time(row[12])), started_at=parse_optional(row[14]), finished_at=parse_optional(row[15]), requeued_from=row[16], failure_kind=(None if row[17] is None else (by_value_FailureKind.get(row[17]) or FailureKind(row[17]))), error_type=row[18], heartbeat_at=parse_optional(row[19]), progress=row[20], requeued_to=row[21])
 
 
 def to_row(entity: "Task") -> "tuple[Any, ...]":
     created_at = format_time(entity.created_at)
     updated_at = created_at if entity.updated_at is entity.created_at else format_time(entity.updated_at)
-    return (entity.id, entity.stream_id, entity.tool_name, entity.task_class.value, encode_json(entity.payload), entity.status.value, entity.timeout, entity.attempts, (None if entity.result is None else encode_json(entity.result)), entity.error, entity.stdout, entity.stderr, created_at, updated_at, format_optional(entity.started_at), format_optional(entity.finished_at), entity.requeued_from, (None if entity.failure_kind is None else entity.failure_kind.value), entity.error_type, )
+    return (entity.id, entity.stream_id, entity.tool_name, entity.task_class.value, encode_json(entity.payload), entity.status.value, entity.timeout, entity.attempts, (None if entity.result is None else encode_json(entity.result)), entity.error, entity.stdout, entity.stderr, created_at, updated_at, format_optional(entity.started_at), format_optional(entity.finished_at), entity.requeued_from, (None if entity.failure_kind is None else entity.failure_kind.value), entity.error_type, format_optional(entity.heartbeat_at), entity.progress, entity.requeued_to, )
 
 
 def to_dict(entity: "Task") -> "dict[str, Any]":
-    return {'id': entity.id, 'stream_id': entity.stream_id, 'tool_name': entity.tool_name, 'task_class': entity.task_class.value, 'payload': entity.payload, 'status': entity.status.value, 'timeout': entity.timeout, 'attempts': entity.attempts, 'result': entity.result, 'error': entity.error, 'stdout': entity.stdout, 'stderr': entity.stderr, 'created_at': format_time(entity.created_at), 'updated_at': format_time(entity.updated_at), 'started_at': format_optional(entity.started_at), 'finished_at': format_optional(entity.finished_at), 'requeued_from': entity.requeued_from, 'failure_kind': (None if entity.failure_kind is None else entity.failure_kind.value), 'error_type': entity.error_type}
+    return {'id': entity.id, 'stream_id': entity.stream_id, 'tool_name': entity.tool_name, 'task_class': entity.task_class.value, 'payload': entity.payload, 'status': entity.status.value, 'timeout': entity.timeout, 'attempts': entity.attempts, 'result': entity.result, 'error': entity.error, 'stdout': entity.stdout, 'stderr': entity.stderr, 'created_at': format_time(entity.created_at), 'updated_at': format_time(entity.updated_at), 'started_at': format_optional(entity.started_at), 'finished_at': format_optional(entity.finished_at), 'requeued_from': entity.requeued_from, 'failure_kind': (None if entity.failure_kind is None else entity.failure_kind.value), 'error_type': entity.error_type, 'heartbeat_at': format_optional(entity.heartbeat_at), 'progress': entity.progress, 'requeued_to': entity.requeued_to}
 
 
 def store_task_class(v: "Any") -> "Any":
@@ -73,3 +73,7 @@ def store_finished_at(v: "Any") -> "Any":
 
 def store_failure_kind(v: "Any") -> "Any":
     return (None if v is None else v.value)
+
+
+def store_heartbeat_at(v: "Any") -> "Any":
+    return format_optional(v)
