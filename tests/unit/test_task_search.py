@@ -5,7 +5,7 @@ from __future__ import annotations
 import pytest
 
 from sparkq_domain import InvalidInput, Queue, TaskStatus
-from sparkq_domain.review import MAX_SEARCH_CHARS
+from sparkq_domain.review import MAX_SEARCH_CHARS, is_question, list_note
 
 
 def _ids(queue: Queue, **kwargs: object) -> list[str]:
@@ -78,3 +78,26 @@ def test_the_total_counts_every_match_whether_or_not_the_page_ends_the_list(queu
     ):
         page = queue.list_tasks(**kwargs)  # type: ignore[arg-type]
         assert page.total == total, kwargs
+
+
+def test_the_list_note_is_the_summary_the_error_or_a_running_tasks_progress_note(
+    queue: Queue, done: dict[str, str]
+) -> None:
+    notes = {key: list_note(queue.get_task(task_id)) for key, task_id in done.items()}
+    assert notes == {
+        "ok": "Migrated 12 tables",
+        "question": "QUESTION: which region do I deploy to?",
+        "note": "read 3 of 12 tables",
+        "queued": None,
+    }
+    cancelled = queue.cancel(done["queued"], "not needed")
+    assert list_note(cancelled) == "not needed"
+
+
+def test_only_a_failure_whose_error_starts_with_question_is_a_question(queue: Queue, done: dict[str, str]) -> None:
+    assert [key for key, task_id in done.items() if is_question(queue.get_task(task_id))] == ["question"]
+    asks = queue.enqueue("st", "run-bash", {}).id
+    assert not is_question(queue.cancel(asks, "QUESTION: is this needed?"))  # a cancel reason is no escalation
+    late = queue.enqueue("st", "run-bash", {}).id
+    queue.claim_task(late)
+    assert not is_question(queue.fail(late, "It fails. QUESTION: why?"))  # only at the start, as the playbook says
