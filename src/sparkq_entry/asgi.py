@@ -81,7 +81,8 @@ def build_app(settings: Settings, port: int, *, body_timeout_seconds: float = BO
     if settings.database_url is None:  # a PostgreSQL server checks its own pages
         print(f"Checking the database {settings.db_path} (about a second per GB) …", flush=True)
     with output.progress_bar("Checking every page", "pages") as progress:
-        queue = queue_from_settings(settings, check_pages=True, check_progress=progress)
+        # commits run on the event loop: a checkpoint inside one would stall every request in flight
+        queue = queue_from_settings(settings, check_pages=True, check_progress=progress, background_checkpoints=True)
     server = ServerInfo(
         pid=os.getpid(), port=port, host=settings.file.server.host, started_at=format_time(SystemClock().now())
     )

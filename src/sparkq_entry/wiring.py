@@ -48,12 +48,14 @@ def queue_from_settings(
     clock: Clock | None = None,
     check_pages: bool = False,
     check_progress: Callable[[int, int], None] | None = None,
+    background_checkpoints: bool = False,
 ) -> Queue:
     """The queue that a CLI command or the server uses, built from the loaded config.
 
     `check_pages` reads every page of the file before anything else (about a second per GB),
     telling `check_progress` (pages done, pages in all): the server does, once at start; CLI calls
-    must stay quick, and do not.
+    must stay quick, and do not. `background_checkpoints` (the server) moves WAL checkpoints out of
+    the commits into a thread of the store.
     """
     db = settings.file.database
     store: Store
@@ -66,6 +68,7 @@ def queue_from_settings(
             busy_timeout_ms=db.busy_timeout_ms,
             check_pages=check_pages,
             check_progress=check_progress,
+            background_checkpoints=background_checkpoints,
         )
     queue = Queue(store, clock or SystemClock(), _ids(), settings.registry())
     project = settings.file.project

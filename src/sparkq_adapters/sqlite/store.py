@@ -16,6 +16,7 @@ from sparkq_domain.errors import SparkQError, StorageCorrupt, StorageError
 
 from ..config import SYNCHRONOUS_MODES  # the one list: `off` is refused (a power loss could corrupt the file)
 from . import errors, forensics
+from .checkpoints import Checkpointer
 from .migrations import migrate
 from .units import Unit
 from .writers import WriterLock
@@ -41,8 +42,10 @@ class SqliteStore:
 
     With `check_pages`, the first open also runs SQLite's `quick_check` over every page (about a
     second per GB; the server does it at start, the CLI does not), telling `check_progress` (pages
-    done, pages in all) as it goes. Once SQLite reports the file damaged (SQLITE_CORRUPT,
-    SQLITE_NOTADB), at open or later, the store refuses every write.
+    done, pages in all) as it goes. With `background_checkpoints` (the server), commits never
+    checkpoint: a thread of the store does, off the request path (see `checkpoints`). Once SQLite
+    reports the file damaged (SQLITE_CORRUPT, SQLITE_NOTADB), at open or later, the store refuses
+    every write.
     """
 
     def __init__(
@@ -53,6 +56,7 @@ class SqliteStore:
         busy_timeout_ms: int = DEFAULT_BUSY_TIMEOUT_MS,
         check_pages: bool = False,
         check_progress: forensics.Progress | None = None,
+        background_checkpoints: bool = False,
     ) -> None:
         if synchronous.lower() not in SYNCHRONOUS_MODES:
             raise StorageError(f"Unknown synchronous mode {synchronous!r}; use one of {', '.join(SYNCHRONOUS_MODES)}")
@@ -69,6 +73,11 @@ class SqliteStore:
         )
         self._check_pages = check_pages
         self._check_progress = check_progress
+        self._checkpointer = (
+            Checkpointer(self._where, pages=WAL_AUTOCHECKPOINT_PAGES, busy_timeout_ms=busy_timeout_ms)
+            if background_checkpoints
+            else None
+        )
         #: why the file is known to be damaged (the message every later write is refused with)
         self._damage: str | None = None
 
@@ -93,14 +102,18 @@ class SqliteStore:
         if conn is None:
             conn = self._open()
             self._local.conn = conn
+            if self._checkpointer is not None:
+                self._checkpointer.start()  # after the first open: the file exists and is migrated
         return conn
 
     def close(self) -> None:
-        """Close this thread's connection (others close when their thread ends) and the writer lock's file."""
+        """Close this thread's connection (others close with their thread), the checkpoints and the writer lock."""
         conn = getattr(self._local, "conn", None)
         if conn is not None:
             conn.close()
             self._local.conn = None
+        if self._checkpointer is not None:
+            self._checkpointer.stop()
         self.writers.close()
 
     def _open(self) -> sqlite3.Connection:
@@ -121,7 +134,8 @@ class SqliteStore:
         def setup(conn: sqlite3.Connection) -> None:
             conn.execute("PRAGMA foreign_keys = ON")
             conn.execute(f"PRAGMA synchronous = {self._synchronous}")
-            conn.execute(f"PRAGMA wal_autocheckpoint = {WAL_AUTOCHECKPOINT_PAGES}")
+            autocheckpoint = 0 if self._checkpointer is not None else WAL_AUTOCHECKPOINT_PAGES
+            conn.execute(f"PRAGMA wal_autocheckpoint = {autocheckpoint}")
             conn.execute(f"PRAGMA journal_size_limit = {JOURNAL_SIZE_LIMIT_BYTES}")
             if not self._migrated:
                 if check:
