@@ -415,7 +415,9 @@ def load_file(path: Path) -> Settings:
     except (OSError, UnicodeDecodeError) as exc:
         raise ConfigError(f"Cannot read {path}: {exc}") from None
     settings = parse(text, path)
-    _write_cache(key, settings)
+    url = settings.file.database.url
+    if url is None or redact_url(url) == url:
+        _write_cache(key, settings)  # a password stays in sparkq.yml alone, never copied into the cache
     return settings
 
 

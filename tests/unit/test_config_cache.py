@@ -37,6 +37,23 @@ def test_a_second_load_comes_from_the_cache_without_yaml(tmp_path: Path, cache: 
     assert out.stdout.split() == ["9001", "False", "False"]
 
 
+@pytest.mark.parametrize(
+    "url", ["postgresql://me:s3cret@db.example/queue", "postgresql://me@db.example/queue?password=s3cret"]
+)
+def test_a_database_password_is_never_copied_into_the_cache(tmp_path: Path, cache: Path, url: str) -> None:
+    cfg = write(tmp_path / "sparkq.yml", f"database: {{url: '{url}'}}\n")
+    assert config.load_file(cfg).file.database.url == url
+    assert config.load_file(cfg).file.database.url == url
+    cached = [p.read_bytes() for p in cache.glob("*")] if cache.exists() else []
+    assert not any(b"s3cret" in data for data in cached)
+
+
+def test_a_database_url_without_a_password_is_cached(tmp_path: Path, cache: Path) -> None:
+    cfg = write(tmp_path / "sparkq.yml", "database: {url: 'postgresql://me@db.example/queue'}\n")
+    config.load_file(cfg)
+    assert len(list(cache.glob("settings-*.pickle"))) == 1
+
+
 def test_an_edited_file_is_read_again(tmp_path: Path, cache: Path) -> None:
     cfg = write(tmp_path / "sparkq.yml", "server: {port: 9001}\n")
     assert config.load_file(cfg).file.server.port == 9001
