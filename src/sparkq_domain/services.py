@@ -525,6 +525,11 @@ class Queue:
                 f"The search text is {len(search):,} characters: at most {MAX_SEARCH_CHARS} are taken; "
                 "search for a shorter, distinctive part"
             )
+        if search is not None and "\x00" in search:
+            # SQLite would read the text only up to it, and find what the rest of it rules out
+            raise InvalidInput(
+                "The search text holds a NUL character (\\x00), which a search cannot match: leave it out"
+            )
         task_status = _task_status(status)
         self.sweep_dead()
         with self._store.read() as repo:

@@ -155,6 +155,13 @@ def test_api_q_beyond_its_limit_is_a_400_naming_the_limit(api: httpx.Client, wor
     assert f"length <= {MAX_SEARCH_CHARS}" in message, message
 
 
+def test_api_q_with_a_nul_character_is_refused_in_words(api: httpx.Client, workdir: Path) -> None:
+    _arrange(workdir)
+    response = api.get("/api/tasks", params={"q": "tables\x00nothing"})
+    assert response.status_code == 422, response.text
+    assert "NUL character" in response.json()["error"]["message"]
+
+
 def test_the_openapi_document_describes_q_and_tool(api: httpx.Client) -> None:
     params = {p["name"]: p for p in api.get("/schema/openapi.json").json()["paths"]["/api/tasks"]["get"]["parameters"]}
     assert "summary" in params["q"]["description"] and "progress note" in params["q"]["description"]

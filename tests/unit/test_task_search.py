@@ -101,3 +101,9 @@ def test_only_a_failure_whose_error_starts_with_question_is_a_question(queue: Qu
     late = queue.enqueue("st", "run-bash", {}).id
     queue.claim_task(late)
     assert not is_question(queue.fail(late, "It fails. QUESTION: why?"))  # only at the start, as the playbook says
+
+
+def test_a_search_holding_a_nul_character_is_refused(queue: Queue, done: dict[str, str]) -> None:
+    # SQLite's LIKE stops reading its pattern at a NUL: "abc\x00zzz" would find every text ending in "abc"
+    with pytest.raises(InvalidInput, match="NUL character"):
+        queue.list_tasks(search="tables\x00nothing")
