@@ -29,6 +29,9 @@ def test_coverage_counts_src_in_every_python_process_the_tests_start() -> None:
     assert set(run["source_pkgs"]) == {"sparkq_domain", "sparkq_adapters", "sparkq_entry"}
     assert {"subprocess", "_exit"} <= set(run["patch"])  # children, and the console script's os._exit
     assert run["sigterm"] is True  # a server stopped by SIGTERM saves its data
+    # what runs from a copy (setup.sh's checkout copy, an installed wheel) counts as the same lines of src/
+    paths = tomllib.loads((ROOT / "pyproject.toml").read_text())["tool"]["coverage"]["paths"]["source"]
+    assert paths[0] == "src/" and {"*/src/", "*/site-packages/"} <= set(paths[1:])
 
 
 def test_scripts_test_runs_the_suite_in_several_processes_unless_told_otherwise() -> None:
