@@ -123,3 +123,24 @@ def test_a_file_of_the_previous_version_migrates_keeping_every_row_with_lineage_
     assert [t.id for t in done.skipped] == ["tsk_0000000000fe"]
     assert queue.purge(timedelta(0), pause=0) == 5  # the succeeded, the 3 failed, the cancelled
     assert {t.status for t in queue.list_tasks(limit=None).tasks} == {TaskStatus.QUEUED, TaskStatus.RUNNING}
+
+
+def test_no_write_of_the_worker_cycle_builds_an_ephemeral_table_for_an_index_condition(tmp_path: Path) -> None:
+    # A partial index's WHERE runs on every insert and update of `tasks`; `status IN (three values)` there
+    # was coded as a lookup table built at each run (version 9): enqueue, claim and report each paid for it.
+    from sparkq_adapters.sqlite.repository import APPLY_CHANGE, CLAIM_NEXT, INSERT_TASK
+
+    open_queue(tmp_path / "sparkq.db")
+    conn = sqlite3.connect(tmp_path / "sparkq.db")
+    try:
+
+        def ephemeral(sql: str) -> int:
+            ops = [row[1] for row in conn.execute("EXPLAIN " + sql, [None] * sql.count("?"))]
+            return ops.count("OpenEphemeral")
+
+        assert ephemeral(INSERT_TASK) == 0
+        # an UPDATE … RETURNING holds its returned rows in one ephemeral table: that one only
+        assert ephemeral(CLAIM_NEXT.format(set="status = ?, started_at = ?", status="queued")) == 1
+        assert ephemeral(APPLY_CHANGE.format(set="status = ?, finished_at = ?", status="running")) == 1
+    finally:
+        conn.close()

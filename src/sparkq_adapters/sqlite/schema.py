@@ -256,7 +256,8 @@ CREATE INDEX IF NOT EXISTS idx_tasks_running ON tasks(timeout, started_at) WHERE
 #: index's key and the sweep's condition spell it alike, character for character, or SQLite cannot use the index
 LAST_ALIVE = "max(started_at, coalesce(heartbeat_at, started_at))"
 #: the statuses a task ends in, as the partial indexes of finished tasks and the queries through them spell it
-FINISHED_SQL = "status IN ('succeeded', 'failed', 'cancelled')"
+#: (from version 10; see there why not `status IN (...)`)
+FINISHED_SQL = "(status = 'succeeded' OR status = 'failed' OR status = 'cancelled')"
 
 
 # Worker protocol v2 (issue 15): heartbeats, cancel, lineage both ways.
@@ -273,7 +274,7 @@ FINISHED_SQL = "status IN ('succeeded', 'failed', 'cancelled')"
 # - Triggers: the status trigger is made again (`task_status_trigger()` as it is now, with `task.cancelled`,
 #   written out so that this migration's text never changes); a heartbeat records `task.heartbeat` from a
 #   trigger of its own, which only an update of `heartbeat_at` runs (claims and reports never do).
-# `LAST_ALIVE` and `FINISHED_SQL` below are the expressions this text spells, for the queries.
+# `LAST_ALIVE` is the expression this text spells, for the queries (the finished indexes: version 10).
 # Indexes on `tasks` from this version on (the queries each serves as in version 8):
 #   idx_tasks_running (partial: running) by (timeout, LAST_ALIVE)
 #   idx_tasks_finished_status and idx_tasks_finished (partial: succeeded, failed and cancelled)
@@ -319,6 +320,22 @@ UPDATE tasks SET status = 'cancelled', failure_kind = 'cancelled', error = 'stre
 WHERE status = 'queued' AND stream_id IN (SELECT id FROM streams WHERE status = 'ended');
 """
 
+# Version 10: the finished tasks' partial indexes of version 9 said `status IN ('succeeded', 'failed',
+# 'cancelled')`. SQLite evaluates a partial index's condition on every insert and update of the table, and an
+# IN list of more than two values is coded as a lookup in an ephemeral table built at each run of the
+# statement: every enqueue, claim and report paid for one (enqueue + claim + complete: 1.10M -> 1.44M
+# instructions, callgrind; zero-filled pages in sqlite3PagerGet 4 -> 24 per cycle). The same condition
+# as three comparisons (`FINISHED_SQL`) is evaluated in place. The queries through these indexes spell it
+# the same way, word for word, as SQLite requires to use a partial index.
+V_FINISHED_WITHOUT_IN = """
+DROP INDEX IF EXISTS idx_tasks_finished_status;
+CREATE INDEX IF NOT EXISTS idx_tasks_finished_status ON tasks(status, stream_id, seq)
+    WHERE (status = 'succeeded' OR status = 'failed' OR status = 'cancelled');
+DROP INDEX IF EXISTS idx_tasks_finished;
+CREATE INDEX IF NOT EXISTS idx_tasks_finished ON tasks(finished_at)
+    WHERE (status = 'succeeded' OR status = 'failed' OR status = 'cancelled');
+"""
+
 MIGRATIONS: tuple[str, ...] = (
     V1_CANONICAL,
     V2_FIFO_SEQUENCE,
@@ -329,6 +346,7 @@ MIGRATIONS: tuple[str, ...] = (
     V_FAILURE_FACTS,  # version 7
     V_LEAN_SWEEP,  # version 8
     V_WORKER_V2,  # version 9
+    V_FINISHED_WITHOUT_IN,  # version 10
 )
 LATEST_VERSION = len(MIGRATIONS)
 
