@@ -316,7 +316,8 @@ def test_purge_deletes_only_finished_tasks_older_than_the_age(sparkq: RunSparkq,
 
 @pytest.mark.parametrize("age", ["3", "3x", "d", "-1d", "1.5d"])
 def test_purge_with_bad_age_names_the_accepted_forms(sparkq: RunSparkq, age: str) -> None:
-    assert "use a whole number followed by h, d or w" in refused(sparkq("purge", "--older-than", age), code=2)
+    message = refused(sparkq("purge", "--older-than", age), code=2)
+    assert "use a whole number (at most 5 digits) followed by h, d or w" in message
 
 
 # -- fast start ------------------------------------------------------------------------------------

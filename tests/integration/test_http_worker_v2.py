@@ -150,8 +150,8 @@ def test_bulk_requeue_narrows_by_stream_and_age_and_skips_ended_streams(api: Tes
     ("body", "status", "words"),
     [
         ({"status": "succeeded"}, 422, "only failed tasks are requeued in bulk"),
-        ({"status": "failed", "since": "2 hours"}, 422, "use a whole number followed by h, d or w"),
-        ({"status": "failed", "since": "990332d"}, 422, "at most 36,500 days"),
+        ({"status": "failed", "since": "2 hours"}, 422, "use a whole number (at most 5 digits) followed by h, d or w"),
+        ({"status": "failed", "since": "990332d"}, 422, "at most 5 digits"),
         ({"status": "failed", "stream_id": "nope"}, 404, "Stream 'nope' not found"),
         ({}, 400, "status is required"),
         ({"status": "failed", "stream": "auth"}, 400, "Unknown key 'stream'"),

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from datetime import timedelta
+from datetime import UTC, datetime, timedelta
 
 import attrs
 import pytest
@@ -308,14 +308,12 @@ def test_ages_are_whole_hours_days_or_weeks() -> None:
     assert parse_age("2h") == timedelta(hours=2)
     assert parse_age(" 3D ") == timedelta(days=3)
     assert parse_age("1w") == timedelta(weeks=1)
-    for bad in ("", "2", "h", "1.5h", "-2h", "2m", "2 hours"):
-        with pytest.raises(InvalidInput, match="use a whole number followed by h, d or w"):
-            parse_age(bad, "since")
-    assert parse_age("5214w") == timedelta(weeks=5214)
     # six digits of weeks or days reach before year 1: refused, never an overflow
-    for huge in ("5215w", "990332d", "999999w"):
-        with pytest.raises(InvalidInput, match="at most 36,500 days"):
-            parse_age(huge, "since")
+    for bad in ("", "2", "h", "1.5h", "-2h", "2m", "2 hours", "\t2h", "990332d", "999999w"):
+        with pytest.raises(InvalidInput, match=r"use a whole number \(at most 5 digits\) followed by h, d or w"):
+            parse_age(bad, "since")
+    assert parse_age("99999w") == timedelta(weeks=99999)
+    assert datetime(2026, 1, 1, tzinfo=UTC) - parse_age("99999w") > datetime.min.replace(tzinfo=UTC)
 
 
 def test_requeue_failed_takes_an_age_longer_than_the_calendar_as_every_failed_task(queue: Queue) -> None:
