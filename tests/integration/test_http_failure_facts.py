@@ -106,7 +106,7 @@ def test_an_error_type_past_its_limit_is_a_422_that_says_so_and_the_schema_state
     assert {"type": "string", "maxLength": MAX_ERROR_TYPE_CHARS} in error_type["oneOf"]
     for model in ("TaskOut", "TaskRow"):
         kinds = schemas[model]["properties"]["failure_kind"]["oneOf"]
-        assert {"type": "string", "enum": ["error", "auto"]} in kinds
+        assert {"type": "string", "enum": ["error", "auto", "cancelled"]} in kinds
 
 
 def test_the_openapi_document_lists_every_event_kind(api: TestClient[Any]) -> None:
