@@ -86,7 +86,7 @@ class StreamController(Controller):
     def end_stream(
         self, queue: NamedDependency[Queue], stream_ref: FromPath[str], data: JSONBody[NoBody | None] = None
     ) -> dict[str, Any]:
-        """End a stream: it accepts no tasks and its queued tasks are no longer claimable."""
+        """End a stream: it accepts no tasks, and its queued tasks are cancelled (reason: stream ended)."""
         stream = queue.end_stream(stream_ref)
         return {"stream": stream_counts_to_dict(queue.stream_counts(stream.id))}
 
