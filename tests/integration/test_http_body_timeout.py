@@ -20,37 +20,24 @@ import uvicorn
 from sparkq_adapters import config
 from sparkq_entry.asgi import build_app
 from tests.integration.conftest import free_port
+from tests.integration.threaded_uvicorn import ThreadedUvicorn
 
 BODY_TIMEOUT = 1.0
 #: every socket read of these tests gives up after this long: a server that never answers fails the test
 BOUND = 30.0
 
 
-class InProcessServer:
-    """uvicorn serving the app of a fresh folder on a free loopback port, in a thread; stopped at the end."""
-
-    def __init__(self, folder: Path) -> None:
-        self.port = free_port()
-        self.url = f"http://127.0.0.1:{self.port}"
-        app = build_app(config.defaults(folder), self.port, body_timeout_seconds=BODY_TIMEOUT)
-        self.server = uvicorn.Server(
-            uvicorn.Config(app, host="127.0.0.1", port=self.port, log_level="warning", lifespan="on")
-        )
-        self.thread = threading.Thread(target=self.server.run, daemon=True)
-        self.thread.start()
-        deadline = time.monotonic() + BOUND
-        while not self.server.started:
-            assert self.thread.is_alive() and time.monotonic() < deadline, "uvicorn did not start"
-            time.sleep(0.02)
-
-    def stop(self) -> None:
-        self.server.should_exit = True
-        self.thread.join(BOUND)
+def serve(folder: Path) -> ThreadedUvicorn:
+    """Serve the app of a fresh folder, its body timeout BODY_TIMEOUT."""
+    port = free_port()
+    app = build_app(config.defaults(folder), port, body_timeout_seconds=BODY_TIMEOUT)
+    server = uvicorn.Server(uvicorn.Config(app, host="127.0.0.1", port=port, log_level="warning", lifespan="on"))
+    return ThreadedUvicorn(server, port, bound=BOUND)
 
 
 @pytest.fixture
-def served(tmp_path: Path) -> Iterator[InProcessServer]:
-    srv = InProcessServer(tmp_path)
+def served(tmp_path: Path) -> Iterator[ThreadedUvicorn]:
+    srv = serve(tmp_path)
     try:
         with httpx.Client(base_url=srv.url, headers={"content-type": "application/json"}) as api:
             api.post("/api/sessions", json={"name": "s"}).raise_for_status()
@@ -60,7 +47,7 @@ def served(tmp_path: Path) -> Iterator[InProcessServer]:
         srv.stop()
 
 
-def head(srv: InProcessServer, path: str, length: int) -> bytes:
+def head(srv: ThreadedUvicorn, path: str, length: int) -> bytes:
     return (
         f"POST {path} HTTP/1.1\r\nHost: 127.0.0.1:{srv.port}\r\nContent-Type: application/json\r\n"
         f"Content-Length: {length}\r\n\r\n"
@@ -88,7 +75,7 @@ def read_answer(sock: socket.socket) -> tuple[int, dict[str, str], bytes, bool]:
 
 
 def test_a_body_that_stops_arriving_gets_a_408_naming_the_timeout_and_the_connection_closes(
-    served: InProcessServer,
+    served: ThreadedUvicorn,
 ) -> None:
     with socket.create_connection(("127.0.0.1", served.port), timeout=BOUND) as sock:
         sock.sendall(head(served, "/api/sessions", 100) + b'{"name": "slow')  # and then nothing more
@@ -101,7 +88,7 @@ def test_a_body_that_stops_arriving_gets_a_408_naming_the_timeout_and_the_connec
     assert [s["name"] for s in httpx.get(served.url + "/api/sessions").json()["sessions"]] == ["s"]
 
 
-def test_a_body_trickled_a_byte_at_a_time_is_cut_off_by_the_total_deadline(served: InProcessServer) -> None:
+def test_a_body_trickled_a_byte_at_a_time_is_cut_off_by_the_total_deadline(served: ThreadedUvicorn) -> None:
     # each byte arrives well within the timeout: only a deadline for the whole body stops this client
     body = json.dumps({"name": "trickled", "description": "x" * 10_000}).encode()
     with socket.create_connection(("127.0.0.1", served.port), timeout=BOUND) as sock:
@@ -129,7 +116,7 @@ def test_a_body_trickled_a_byte_at_a_time_is_cut_off_by_the_total_deadline(serve
     assert [s["name"] for s in httpx.get(served.url + "/api/sessions").json()["sessions"]] == ["s"]
 
 
-def test_a_body_that_arrives_is_served_and_the_connection_kept_alive(served: InProcessServer) -> None:
+def test_a_body_that_arrives_is_served_and_the_connection_kept_alive(served: ThreadedUvicorn) -> None:
     body = json.dumps({"name": "quick"}).encode()
     with socket.create_connection(("127.0.0.1", served.port), timeout=BOUND) as sock:
         sock.sendall(head(served, "/api/sessions", len(body)) + body)
@@ -140,7 +127,7 @@ def test_a_body_that_arrives_is_served_and_the_connection_kept_alive(served: InP
 
 
 def test_waiting_after_the_body_is_not_cut_off_a_long_poll_claim_and_an_event_stream_outlive_the_timeout(
-    served: InProcessServer,
+    served: ThreadedUvicorn,
 ) -> None:
     with httpx.Client(base_url=served.url, headers={"content-type": "application/json"}, timeout=BOUND) as api:
         # the claim waits three body timeouts for work that never comes: 204, not 408

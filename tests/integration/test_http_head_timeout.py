@@ -10,7 +10,6 @@ from __future__ import annotations
 import json
 import socket
 import threading
-import time
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -22,36 +21,24 @@ from sparkq_adapters import config
 from sparkq_adapters.server import bind_loopback, server_config
 from sparkq_entry.asgi import build_app
 from tests.integration.conftest import free_port
+from tests.integration.threaded_uvicorn import ThreadedUvicorn
 
 HEAD_TIMEOUT = 1
 #: every socket read of these tests gives up after this long: a server that never answers fails the test
 BOUND = 15.0
 
 
-class Served:
-    """The app of a fresh folder on a free loopback port, served in a thread; stopped at the end."""
-
-    def __init__(self, folder: Path) -> None:
-        self.port = free_port()
-        self.url = f"http://127.0.0.1:{self.port}"
-        app = build_app(config.defaults(folder), self.port)
-        self.server = uvicorn.Server(server_config(app, head_timeout_seconds=HEAD_TIMEOUT))
-        sock = bind_loopback("127.0.0.1", self.port)
-        self.thread = threading.Thread(target=self.server.run, kwargs={"sockets": [sock]}, daemon=True)
-        self.thread.start()
-        deadline = time.monotonic() + BOUND
-        while not self.server.started:
-            assert self.thread.is_alive() and time.monotonic() < deadline, "uvicorn did not start"
-            time.sleep(0.02)
-
-    def stop(self) -> None:
-        self.server.should_exit = True
-        self.thread.join(BOUND)
+def serve(folder: Path) -> ThreadedUvicorn:
+    """Serve the app of a fresh folder with `sparkq run`'s config, on a socket bound as `sparkq run` binds it."""
+    port = free_port()
+    app = build_app(config.defaults(folder), port)
+    server = uvicorn.Server(server_config(app, head_timeout_seconds=HEAD_TIMEOUT))
+    return ThreadedUvicorn(server, port, bound=BOUND, sockets=[bind_loopback("127.0.0.1", port)])
 
 
 @pytest.fixture
-def served(tmp_path: Path) -> Iterator[Served]:
-    srv = Served(tmp_path)
+def served(tmp_path: Path) -> Iterator[ThreadedUvicorn]:
+    srv = serve(tmp_path)
     try:
         yield srv
     finally:
@@ -72,7 +59,9 @@ def read_until_closed(sock: socket.socket) -> bytes:
     return data
 
 
-def test_headers_that_stop_arriving_get_a_408_naming_the_timeout_and_the_connection_closes(served: Served) -> None:
+def test_headers_that_stop_arriving_get_a_408_naming_the_timeout_and_the_connection_closes(
+    served: ThreadedUvicorn,
+) -> None:
     with socket.create_connection(("127.0.0.1", served.port), timeout=BOUND) as sock:
         sock.sendall(f"GET /api/sessions HTTP/1.1\r\nHost: 127.0.0.1:{served.port}\r\nAccept: ".encode())
         answer = read_until_closed(sock)
@@ -90,7 +79,7 @@ def test_headers_that_stop_arriving_get_a_408_naming_the_timeout_and_the_connect
     )
 
 
-def test_headers_trickled_a_line_at_a_time_are_cut_off_by_the_deadline(served: Served) -> None:
+def test_headers_trickled_a_line_at_a_time_are_cut_off_by_the_deadline(served: ThreadedUvicorn) -> None:
     # each line arrives well within the timeout: only a deadline for the whole head stops this client
     with socket.create_connection(("127.0.0.1", served.port), timeout=BOUND) as sock:
         sock.sendall(f"GET /api/sessions HTTP/1.1\r\nHost: 127.0.0.1:{served.port}\r\n".encode())
@@ -116,12 +105,12 @@ def test_headers_trickled_a_line_at_a_time_are_cut_off_by_the_deadline(served: S
     assert json.loads(answer.partition(b"\r\n\r\n")[2])["error"]["code"] == "request_timeout"
 
 
-def test_a_connection_that_never_sends_a_byte_is_closed_without_an_answer(served: Served) -> None:
+def test_a_connection_that_never_sends_a_byte_is_closed_without_an_answer(served: ThreadedUvicorn) -> None:
     with socket.create_connection(("127.0.0.1", served.port), timeout=BOUND) as sock:
         assert read_until_closed(sock) == b""
 
 
-def test_a_kept_alive_connection_serves_requests_until_it_idles_past_the_timeout(served: Served) -> None:
+def test_a_kept_alive_connection_serves_requests_until_it_idles_past_the_timeout(served: ThreadedUvicorn) -> None:
     request = f"GET /health HTTP/1.1\r\nHost: 127.0.0.1:{served.port}\r\n\r\n".encode()
     with socket.create_connection(("127.0.0.1", served.port), timeout=BOUND) as sock:
         for _ in range(3):  # each answer starts the head's clock again
