@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import logging
 import os
+import sqlite3
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
@@ -27,6 +28,17 @@ def local_api(folder: Path) -> Iterator[TestClient]:  # type: ignore[type-arg]
     with TestClient(app, base_url=f"http://127.0.0.1:{PORT}") as client:
         client.headers["content-type"] = "application/json"  # state changes must say JSON (the guard)
         yield client
+
+
+def event_kinds(folder: Path, task_id: str) -> list[str]:
+    """The kinds of the events recorded about a task in `folder`'s database, oldest first."""
+    conn = sqlite3.connect(folder / "sparkq.db")
+    try:
+        return [
+            kind for (kind,) in conn.execute("SELECT kind FROM events WHERE subject_id = ? ORDER BY seq", (task_id,))
+        ]
+    finally:
+        conn.close()
 
 
 class _AppTransport(httpx.BaseTransport):

@@ -5,7 +5,6 @@ In-process: Litestar's test client over the real app on a SQLite file in a tmp f
 
 from __future__ import annotations
 
-import sqlite3
 from collections.abc import Iterator
 from datetime import timedelta
 from pathlib import Path
@@ -19,7 +18,7 @@ from sparkq_domain import AUTO_FAIL_MESSAGE, MAX_ERROR_TYPE_CHARS
 from sparkq_entry.wiring import open_queue
 from tests.fakes import FakeClock
 
-from .http_support import local_api
+from .http_support import event_kinds, local_api
 
 #: a worker's error in the sweep's own words
 LOOKALIKE = AUTO_FAIL_MESSAGE.format(timeout=300)
@@ -37,16 +36,6 @@ def running(api: TestClient[Any]) -> str:
     task = api.post("/api/tasks", json={"stream_id": "auth", "tool_name": "run-bash", "payload": {}}).json()["task"]
     api.post(f"/api/tasks/{task['id']}/claim", json={}).raise_for_status()
     return str(task["id"])
-
-
-def event_kinds(folder: Path, task_id: str) -> list[str]:
-    conn = sqlite3.connect(folder / "sparkq.db")
-    try:
-        return [
-            kind for (kind,) in conn.execute("SELECT kind FROM events WHERE subject_id = ? ORDER BY seq", (task_id,))
-        ]
-    finally:
-        conn.close()
 
 
 def test_a_worker_s_failure_in_the_sweep_s_words_is_a_reported_failure_everywhere(

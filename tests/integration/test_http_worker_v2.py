@@ -5,7 +5,6 @@ In-process: Litestar's test client over the real app on a SQLite file in a tmp f
 
 from __future__ import annotations
 
-import sqlite3
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -15,7 +14,7 @@ from litestar.testing import TestClient
 
 from sparkq_adapters.event_kinds import EventKind
 
-from .http_support import local_api
+from .http_support import event_kinds, local_api
 
 
 @pytest.fixture
@@ -43,16 +42,6 @@ def failed(api: TestClient[Any], stream: str = "auth") -> str:
     task_id = running(api, stream)
     api.post(f"/api/tasks/{task_id}/fail", json={"error_message": "broke"}).raise_for_status()
     return task_id
-
-
-def event_kinds(folder: Path, task_id: str) -> list[str]:
-    conn = sqlite3.connect(folder / "sparkq.db")
-    try:
-        return [
-            kind for (kind,) in conn.execute("SELECT kind FROM events WHERE subject_id = ? ORDER BY seq", (task_id,))
-        ]
-    finally:
-        conn.close()
 
 
 def test_a_heartbeat_answers_the_task_with_its_time_and_note_and_the_feed_records_it(
