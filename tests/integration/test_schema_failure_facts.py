@@ -6,24 +6,18 @@ before it; the feed's kinds are checked against `EventKind`, the one list of the
 
 from __future__ import annotations
 
-import sqlite3
 from pathlib import Path
 
 from sparkq_adapters.event_kinds import FAILURE_EVENTS, EventKind
-from sparkq_adapters.sqlite.schema import (
-    LATEST_VERSION,
-    MIGRATIONS,
-    V_FAILURE_FACTS,
-    statements,
-    task_status_trigger,
-)
+from sparkq_adapters.sqlite.schema import LATEST_VERSION, MIGRATIONS, V_FAILURE_FACTS, task_status_trigger
 from sparkq_domain import AUTO_FAIL_MESSAGE, FailureKind, Queue, TaskStatus
 from sparkq_entry.wiring import open_queue
 from tests.fakes import FakeClock
 
+from .schema_support import TS, file_at_version, rows
+
 #: the version a file has just before this migration
 BEFORE = MIGRATIONS.index(V_FAILURE_FACTS)
-TS = "2026-02-03T04:05:06.000000Z"
 FUTURE = "2099-01-01T00:00:00.000000Z"  # a start "in the future" for the test's clock: never dead
 
 #: failed rows of an older file, by id: the error each holds and the kind the migration gives it
@@ -39,22 +33,7 @@ OTHERS = {"tsk_00000000000q": "queued", "tsk_00000000000r": "running", "tsk_0000
 
 def older_file(db: Path) -> None:
     """A file at the version before failure facts, with tasks in every status and failures of each sort."""
-    conn = sqlite3.connect(db, isolation_level=None)
-    for script in MIGRATIONS[:BEFORE]:
-        for statement in statements(script):
-            conn.execute(statement)
-    conn.execute(f"PRAGMA user_version = {BEFORE}")
-    conn.execute("INSERT INTO projects VALUES ('prj_000000000001', 'old', NULL, NULL, ?, ?)", (TS, TS))
-    conn.execute(
-        "INSERT INTO sessions(id, project_id, name, status, started_at, created_at, updated_at) "
-        "VALUES ('ses_000000000001', 'prj_000000000001', 'legacy', 'active', ?, ?, ?)",
-        (TS, TS, TS),
-    )
-    conn.execute(
-        "INSERT INTO streams(id, session_id, name, status, created_at, updated_at) "
-        "VALUES ('str_000000000001', 'ses_000000000001', 'lane', 'active', ?, ?)",
-        (TS, TS),
-    )
+    conn = file_at_version(db, BEFORE)
     for seq, task_id in enumerate([*OTHERS, *FAILED], start=1):
         conn.execute(
             "INSERT INTO tasks(id, stream_id, tool_name, task_class, payload, status, timeout, created_at, "
@@ -73,14 +52,6 @@ def older_file(db: Path) -> None:
             (error, TS, TS, task_id),
         )
     conn.close()
-
-
-def rows(db: Path, sql: str, params: tuple[object, ...] = ()) -> list[tuple[object, ...]]:
-    conn = sqlite3.connect(db)
-    try:
-        return conn.execute(sql, params).fetchall()
-    finally:
-        conn.close()
 
 
 def test_the_migration_records_each_old_failure_s_kind_and_leaves_everything_else_as_it_was(tmp_path: Path) -> None:

@@ -8,12 +8,13 @@ from datetime import UTC, datetime
 from pathlib import Path
 
 from sparkq_adapters.clock import format_time
-from sparkq_adapters.sqlite.schema import LATEST_VERSION, MIGRATIONS, V_LEAN_SWEEP, statements
+from sparkq_adapters.sqlite.schema import LATEST_VERSION, MIGRATIONS, V_LEAN_SWEEP
 from sparkq_domain import TaskStatus
 from sparkq_entry.wiring import open_queue
 
+from .schema_support import TS, file_at_version, rows
+
 BEFORE = MIGRATIONS.index(V_LEAN_SWEEP)
-TS = "2026-02-03T04:05:06.000000Z"
 FUTURE = "2099-01-01T00:00:00.000000Z"  # a start the clock went back past
 TASK = (
     "INSERT INTO tasks(id, stream_id, tool_name, task_class, payload, status, timeout, attempts, result, error, "
@@ -33,22 +34,7 @@ TASKS = (
 
 def previous_file(db: Path) -> None:
     """A database as the version before this migration left it, with tasks in every status."""
-    conn = sqlite3.connect(db, isolation_level=None)
-    for script in MIGRATIONS[:BEFORE]:
-        for statement in statements(script):
-            conn.execute(statement)
-    conn.execute(f"PRAGMA user_version = {BEFORE}")
-    conn.execute("INSERT INTO projects VALUES ('prj_000000000001', 'old', NULL, NULL, ?, ?)", (TS, TS))
-    conn.execute(
-        "INSERT INTO sessions(id, project_id, name, status, started_at, created_at, updated_at) "
-        "VALUES ('ses_000000000001', 'prj_000000000001', 'legacy', 'active', ?, ?, ?)",
-        (TS, TS, TS),
-    )
-    conn.execute(
-        "INSERT INTO streams(id, session_id, name, status, created_at, updated_at) "
-        "VALUES ('str_000000000001', 'ses_000000000001', 'lane', 'active', ?, ?)",
-        (TS, TS),
-    )
+    conn = file_at_version(db, BEFORE)
     now = format_time(datetime.now(UTC))
     for seq, (task_id, status, timeout, started, finished) in enumerate(TASKS, start=1):
         if task_id.endswith("ra"):
@@ -58,14 +44,6 @@ def previous_file(db: Path) -> None:
         attempts = 0 if status == "queued" else 1
         conn.execute(TASK, (task_id, status, timeout, attempts, result, error, TS, TS, started, finished, seq))
     conn.close()
-
-
-def rows(db: Path, sql: str) -> list[tuple[object, ...]]:
-    conn = sqlite3.connect(db)
-    try:
-        return conn.execute(sql).fetchall()
-    finally:
-        conn.close()
 
 
 def test_a_file_with_tasks_in_every_status_migrates_keeping_every_row_and_the_sweep_finds_the_same(

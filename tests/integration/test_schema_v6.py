@@ -2,14 +2,14 @@
 
 from __future__ import annotations
 
-import sqlite3
 from pathlib import Path
 
-from sparkq_adapters.sqlite.schema import LATEST_VERSION, MIGRATIONS, statements
+from sparkq_adapters.sqlite.schema import LATEST_VERSION
 from sparkq_domain import TaskStatus
 from sparkq_entry.wiring import open_queue
 
-TS = "2026-02-03T04:05:06.000000Z"
+from .schema_support import TS, file_at_version, rows
+
 TASK = (
     "INSERT INTO tasks(id, stream_id, tool_name, task_class, payload, status, timeout, attempts, result, error, "
     "created_at, updated_at, started_at, finished_at, seq) "
@@ -20,22 +20,7 @@ TASK = (
 
 def v5_file(db: Path) -> None:
     """A schema-v5 database as SparkQ 5 left it: tasks in every status, events with gaps (a trim)."""
-    conn = sqlite3.connect(db, isolation_level=None)
-    for script in MIGRATIONS[:5]:
-        for statement in statements(script):
-            conn.execute(statement)
-    conn.execute("PRAGMA user_version = 5")
-    conn.execute("INSERT INTO projects VALUES ('prj_000000000001', 'old', NULL, NULL, ?, ?)", (TS, TS))
-    conn.execute(
-        "INSERT INTO sessions(id, project_id, name, status, started_at, created_at, updated_at) "
-        "VALUES ('ses_000000000001', 'prj_000000000001', 'legacy', 'active', ?, ?, ?)",
-        (TS, TS, TS),
-    )
-    conn.execute(
-        "INSERT INTO streams(id, session_id, name, status, created_at, updated_at) "
-        "VALUES ('str_000000000001', 'ses_000000000001', 'lane', 'active', ?, ?)",
-        (TS, TS),
-    )
+    conn = file_at_version(db, 5)
     for n, task_id in enumerate(("tsk_00000000000q", "tsk_00000000000r", "tsk_00000000000s", "tsk_00000000000f")):
         conn.execute(TASK, (task_id, TS, TS, n + 1))
     now = "2099-01-01T00:00:00.000000Z"  # started "in the future" for this test's clock: never dead
@@ -52,14 +37,6 @@ def v5_file(db: Path) -> None:
     )
     conn.execute("DELETE FROM events WHERE seq <= 2")  # a trimmed feed
     conn.close()
-
-
-def rows(db: Path, sql: str) -> list[tuple[object, ...]]:
-    conn = sqlite3.connect(db)
-    try:
-        return conn.execute(sql).fetchall()
-    finally:
-        conn.close()
 
 
 def test_a_v5_database_with_tasks_in_every_status_migrates_to_v6_keeping_every_row(tmp_path: Path) -> None:

@@ -7,12 +7,13 @@ from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 from sparkq_adapters.clock import format_time
-from sparkq_adapters.sqlite.schema import FINISHED_SQL, LAST_ALIVE, LATEST_VERSION, MIGRATIONS, V_WORKER_V2, statements
+from sparkq_adapters.sqlite.schema import FINISHED_SQL, LAST_ALIVE, LATEST_VERSION, MIGRATIONS, V_WORKER_V2
 from sparkq_domain import STREAM_ENDED_REASON, FailureKind, TaskStatus
 from sparkq_entry.wiring import open_queue
 
+from .schema_support import TS, file_at_version, rows
+
 BEFORE = MIGRATIONS.index(V_WORKER_V2)
-TS = "2026-02-03T04:05:06.000000Z"
 TASK = (
     "INSERT INTO tasks(id, stream_id, tool_name, task_class, payload, status, timeout, attempts, result, error, "
     "created_at, updated_at, started_at, finished_at, seq, requeued_from, failure_kind) "
@@ -34,23 +35,7 @@ TASKS = (
 
 def previous_file(db: Path) -> None:
     """A database as the version before this migration left it, with tasks in every status."""
-    conn = sqlite3.connect(db, isolation_level=None)
-    for script in MIGRATIONS[:BEFORE]:
-        for statement in statements(script):
-            conn.execute(statement)
-    conn.execute(f"PRAGMA user_version = {BEFORE}")
-    conn.execute("INSERT INTO projects VALUES ('prj_000000000001', 'old', NULL, NULL, ?, ?)", (TS, TS))
-    conn.execute(
-        "INSERT INTO sessions(id, project_id, name, status, started_at, created_at, updated_at) "
-        "VALUES ('ses_000000000001', 'prj_000000000001', 'legacy', 'active', ?, ?, ?)",
-        (TS, TS, TS),
-    )
-    for stream_id, name, status in ((OPEN, "lane", "active"), (ENDED, "closed", "ended")):
-        conn.execute(
-            "INSERT INTO streams(id, session_id, name, status, created_at, updated_at) "
-            "VALUES (?, 'ses_000000000001', ?, ?, ?, ?)",
-            (stream_id, name, status, TS, TS),
-        )
+    conn = file_at_version(db, BEFORE, ((OPEN, "lane", "active"), (ENDED, "closed", "ended")))
     now = format_time(datetime.now(UTC))
     for seq, (task_id, stream_id, status, origin) in enumerate(TASKS, start=1):
         result = '{"summary":"ok"}' if status == "succeeded" else None
@@ -65,14 +50,6 @@ def previous_file(db: Path) -> None:
             (task_id, stream_id, status, attempts, result, error, TS, TS, started, finished, seq, origin, kind),
         )
     conn.close()
-
-
-def rows(db: Path, sql: str) -> list[tuple[object, ...]]:
-    conn = sqlite3.connect(db)
-    try:
-        return conn.execute(sql).fetchall()
-    finally:
-        conn.close()
 
 
 def test_a_file_of_the_previous_version_migrates_keeping_every_row_with_lineage_and_cancelled_tasks(

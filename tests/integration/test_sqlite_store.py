@@ -18,7 +18,7 @@ from sparkq_domain import StorageBusy, StorageCorrupt, StorageError, TaskQuery, 
 from sparkq_domain.errors import Duplicate
 from sparkq_entry.wiring import open_queue
 
-TS = "2026-02-03T04:05:06.000000Z"
+from .schema_support import TS, add_project_and_session
 
 
 def user_version(path: Path) -> int:
@@ -70,12 +70,7 @@ def test_a_version_1_database_is_migrated_keeping_fifo_order_of_tied_timestamps(
     conn = sqlite3.connect(db)
     conn.executescript(V1_CANONICAL)
     conn.execute("PRAGMA user_version = 1")
-    conn.execute("INSERT INTO projects VALUES ('prj_000000000001', 'old', NULL, NULL, ?, ?)", (TS, TS))
-    conn.execute(
-        "INSERT INTO sessions(id, project_id, name, status, started_at, created_at, updated_at) "
-        "VALUES ('ses_000000000001', 'prj_000000000001', 'legacy', 'active', ?, ?, ?)",
-        (TS, TS, TS),
-    )
+    add_project_and_session(conn)
     conn.execute(
         "INSERT INTO streams(id, session_id, name, instructions, status, created_at, updated_at) "
         "VALUES ('str_000000000001', 'ses_000000000001', 'lane', 'old rules', 'active', ?, ?)",
