@@ -8,6 +8,7 @@ import sqlite3
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
+from typing import Any
 
 import httpx
 import pytest
@@ -28,6 +29,25 @@ def local_api(folder: Path) -> Iterator[TestClient]:  # type: ignore[type-arg]
     with TestClient(app, base_url=f"http://127.0.0.1:{PORT}") as client:
         client.headers["content-type"] = "application/json"  # state changes must say JSON (the guard)
         yield client
+
+
+def get_scope(path: str, query: str = "", headers: dict[str, str] | None = None) -> dict[str, Any]:
+    """Build the ASGI scope of `GET path?query` from a loopback client to the app on PORT."""
+    extra = [(k.encode(), v.encode()) for k, v in (headers or {}).items()]
+    return {
+        "type": "http",
+        "asgi": {"version": "3.0"},
+        "http_version": "1.1",
+        "method": "GET",
+        "scheme": "http",
+        "path": path,
+        "raw_path": path.encode(),
+        "query_string": query.encode(),
+        "root_path": "",
+        "headers": [(b"host", f"127.0.0.1:{PORT}".encode()), *extra],
+        "client": ("127.0.0.1", 50000),
+        "server": ("127.0.0.1", PORT),
+    }
 
 
 def event_kinds(folder: Path, task_id: str) -> list[str]:

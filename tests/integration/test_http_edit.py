@@ -14,7 +14,7 @@ from typing import Any
 import pytest
 from litestar.testing import TestClient
 
-from .http_support import PORT, local_api
+from .http_support import get_scope, local_api
 
 #: an event stream never ends by itself: reading one gives up after this long
 BOUND = 20.0
@@ -72,20 +72,7 @@ def events_after(api: TestClient[Any], after: int, wanted: set[str]) -> list[dic
     The stream is requested from the app directly, on the test client's own event loop (where the
     app's event hub runs): the test client would wait for the end of a response that never ends.
     """
-    scope = {
-        "type": "http",
-        "asgi": {"version": "3.0"},
-        "http_version": "1.1",
-        "method": "GET",
-        "scheme": "http",
-        "path": "/api/events",
-        "raw_path": b"/api/events",
-        "query_string": f"after={after}".encode(),
-        "root_path": "",
-        "headers": [(b"host", f"127.0.0.1:{PORT}".encode())],
-        "client": ("127.0.0.1", 50000),
-        "server": ("127.0.0.1", PORT),
-    }
+    scope = get_scope("/api/events", f"after={after}")
     seen: list[dict[str, Any]] = []
 
     async def read() -> None:

@@ -20,8 +20,8 @@ from sparkq_adapters import config
 from sparkq_adapters.http.bodies import OTHER_BODY, SessionCreate, body_type
 from sparkq_domain.limits import MAX_JSON_INTEGER
 from sparkq_entry.asgi import build_app
+from tests.integration.http_support import PORT, get_scope  # PORT: the guard checks Host against it
 
-PORT = 8420  # the guard checks Host against it; nothing listens
 BIG = 1024 * 1024
 #: an error message quotes at most ~200 characters of what was sent; the rest of it is SparkQ's words
 SHORT = 1000
@@ -256,20 +256,7 @@ def test_the_largest_offset_is_an_empty_page(api: TestClient[Any], running: str)
 def first_answer(app: Any, path: str, headers: dict[str, str]) -> tuple[int, bytes]:
     """GET `path` straight from the ASGI app: the status and the first body chunk (an event stream is cut there)."""
     path, _, query = path.partition("?")
-    scope = {
-        "type": "http",
-        "asgi": {"version": "3.0"},
-        "http_version": "1.1",
-        "method": "GET",
-        "scheme": "http",
-        "path": path,
-        "raw_path": path.encode(),
-        "query_string": query.encode(),
-        "root_path": "",
-        "headers": [(b"host", f"127.0.0.1:{PORT}".encode())] + [(k.encode(), v.encode()) for k, v in headers.items()],
-        "client": ("127.0.0.1", 50000),
-        "server": ("127.0.0.1", PORT),
-    }
+    scope = get_scope(path, query, headers)
     answer: dict[str, Any] = {}
 
     async def run() -> None:
