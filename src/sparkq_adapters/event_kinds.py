@@ -49,3 +49,21 @@ FAILURE_EVENTS: Mapping[FailureKind, EventKind] = {
     FailureKind.AUTO: EventKind.TASK_AUTO_FAILED,
     FailureKind.CANCELLED: EventKind.TASK_CANCELLED,
 }
+
+
+def sql_literal(text: str) -> str:
+    """Write `text` as an SQL string literal; it comes from an enum of this code, never from input."""
+    if "'" in text:
+        raise ValueError(f"an event kind or status with a quote cannot be written into SQL: {text!r}")
+    return f"'{text}'"
+
+
+def status_event_cases() -> list[str]:
+    """List the WHEN arms of the SQL CASE that names a task's change of status: failure kind first, then status."""
+    return [
+        f"WHEN NEW.failure_kind = {sql_literal(kind.value)} THEN {sql_literal(event.value)}"
+        for kind, event in FAILURE_EVENTS.items()
+    ] + [
+        f"WHEN NEW.status = {sql_literal(status.value)} THEN {sql_literal(event.value)}"
+        for status, event in STATUS_EVENTS.items()
+    ]

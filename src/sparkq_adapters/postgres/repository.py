@@ -1,6 +1,6 @@
 """The PostgreSQL repository: domain entities in and out of the tables, inside one transaction of one connection.
 
-Rows map through the same record as SQLite's (`records.TASK`): the columns hold the same text. The
+Rows map through the same definitions as SQLite's (`records.TASK`, `rows`): the columns hold the same text. The
 transitions are single statements, correct when several servers and CLIs run them at once: a claim
 locks the stream's first queued task it can get (`FOR UPDATE SKIP LOCKED`, so claimers never wait
 for each other), a compare-and-set changes a task only while it is in the status its change starts
@@ -19,6 +19,14 @@ from sparkq_domain.review import matches_search
 
 from ..clock import format_optional, format_time, parse_optional, parse_time
 from ..records import TASK
+from ..rows import PROJECT_COLUMNS, SESSION_COLUMNS, STREAM_COLUMNS, ChangeSql
+from ..rows import change_params as _change_params
+from ..rows import project as _project
+from ..rows import project_row as _project_row
+from ..rows import session as _session
+from ..rows import session_row as _session_row
+from ..rows import stream as _stream
+from ..rows import stream_row as _stream_row
 from .schema import FINISHED_SQL, LAST_ALIVE
 
 if TYPE_CHECKING:
@@ -26,7 +34,6 @@ if TYPE_CHECKING:
 
 # -- SQL ------------------------------------------------------------------------------------------
 
-PROJECT_COLUMNS = "id, name, repo_path, prd_path, created_at, updated_at"
 SELECT_PROJECT = f"SELECT {PROJECT_COLUMNS} FROM projects ORDER BY created_at LIMIT 1"
 UPSERT_PROJECT = (
     f"INSERT INTO projects({PROJECT_COLUMNS}) VALUES (%s, %s, %s, %s, %s, %s) ON CONFLICT (id) DO UPDATE SET "
@@ -34,7 +41,6 @@ UPSERT_PROJECT = (
     "created_at = EXCLUDED.created_at, updated_at = EXCLUDED.updated_at"
 )
 
-SESSION_COLUMNS = "id, project_id, name, description, status, started_at, ended_at, created_at, updated_at"
 # ON CONFLICT DO NOTHING: a taken id is a Duplicate without aborting the transaction (as SQLite goes on)
 INSERT_SESSION = (
     f"INSERT INTO sessions({SESSION_COLUMNS}) VALUES (%s, %s, %s, %s, %s, %s, %s, %s, %s) ON CONFLICT DO NOTHING"
@@ -48,7 +54,6 @@ SELECT_SESSION_BY_NAME = f"SELECT {SESSION_COLUMNS} FROM sessions WHERE name = %
 SELECT_SESSIONS = f"SELECT {SESSION_COLUMNS} FROM sessions ORDER BY started_at, seq"
 SELECT_SESSIONS_BY_STATUS = f"SELECT {SESSION_COLUMNS} FROM sessions WHERE status = %s ORDER BY started_at, seq"
 
-STREAM_COLUMNS = "id, session_id, name, instructions, status, created_at, updated_at"
 INSERT_STREAM = f"INSERT INTO streams({STREAM_COLUMNS}) VALUES (%s, %s, %s, %s, %s, %s, %s) ON CONFLICT DO NOTHING"
 UPDATE_STREAM = (
     "UPDATE streams SET session_id = %s, name = %s, instructions = %s, status = %s, created_at = %s, "
@@ -109,99 +114,7 @@ SELECT_FAILED_NOT_REQUEUED = (
     "AND (%(since)s::text IS NULL OR finished_at >= %(since)s) ORDER BY seq"
 )
 
-_STATUS = {s.value: s for s in Status}
-_TASK_COLUMN_NAMES = frozenset(TASK.columns)
-_STATEMENTS: dict[tuple[str, TaskStatus, tuple[str, ...], bool], str] = {}
-
-
-def _change_sql(template: str, change: TaskChange) -> str:
-    """The statement for a transition that sets these fields; built once per shape of change."""
-    key = (template, change.from_status, tuple(change.values), change.counts_attempt)
-    sql = _STATEMENTS.get(key)
-    if sql is None:
-        unknown = set(change.values) - _TASK_COLUMN_NAMES
-        if unknown:  # names become SQL text: only the table's own columns
-            raise ValueError(f"a task change sets unknown columns: {sorted(unknown)}")
-        assignments = [f"{name} = %s" for name in change.values]
-        if change.counts_attempt:
-            assignments.append("attempts = attempts + 1")
-        sql = _STATEMENTS[key] = template.format(set=", ".join(assignments), status=change.from_status.value)
-    return sql
-
-
-def _change_params(change: TaskChange) -> list[Any]:
-    params = []
-    for name, value in change.values.items():
-        if isinstance(value, datetime):
-            params.append(format_time(value))
-        else:
-            convert = TASK.to_column[name]
-            params.append(value if convert is None else convert(value))
-    return params
-
-
-def _project(row: Sequence[Any]) -> Project:
-    return Project(
-        id=row[0],
-        name=row[1],
-        repo_path=row[2],
-        prd_path=row[3],
-        created_at=parse_time(row[4]),
-        updated_at=parse_time(row[5]),
-    )
-
-
-def _session(row: Sequence[Any]) -> Session:
-    return Session(
-        id=row[0],
-        project_id=row[1],
-        name=row[2],
-        description=row[3],
-        status=_STATUS[row[4]],
-        started_at=parse_time(row[5]),
-        ended_at=parse_optional(row[6]),
-        created_at=parse_time(row[7] or row[5]),
-        updated_at=parse_time(row[8] or row[5]),
-    )
-
-
-def _session_row(s: Session) -> tuple[Any, ...]:
-    return (
-        s.project_id,
-        s.name,
-        s.description,
-        s.status.value,
-        format_time(s.started_at),
-        format_optional(s.ended_at),
-        format_time(s.created_at),
-        format_time(s.updated_at),
-        s.id,
-    )
-
-
-def _stream(row: Sequence[Any]) -> Stream:
-    created = parse_time(row[5]) if row[5] else parse_time("1970-01-01T00:00:00Z")
-    return Stream(
-        id=row[0],
-        session_id=row[1],
-        name=row[2],
-        instructions=row[3],
-        status=_STATUS[row[4]],
-        created_at=created,
-        updated_at=parse_time(row[6]) if row[6] else created,
-    )
-
-
-def _stream_row(s: Stream) -> tuple[Any, ...]:
-    return (
-        s.session_id,
-        s.name,
-        s.instructions,
-        s.status.value,
-        format_time(s.created_at),
-        format_time(s.updated_at),
-        s.id,
-    )
+_change_sql = ChangeSql("%s")
 
 
 class PostgresRepository:
@@ -222,17 +135,7 @@ class PostgresRepository:
         return None if row is None else _project(row)
 
     def add_project(self, project: Project) -> None:
-        self._conn.execute(
-            UPSERT_PROJECT,
-            (
-                project.id,
-                project.name,
-                project.repo_path,
-                project.prd_path,
-                format_time(project.created_at),
-                format_time(project.updated_at),
-            ),
-        )
+        self._conn.execute(UPSERT_PROJECT, _project_row(project))
 
     # sessions
     def add_session(self, session: Session) -> None:

@@ -9,7 +9,8 @@ place in its stream's FIFO.
 
 from __future__ import annotations
 
-from ..event_kinds import FAILURE_EVENTS, STATUS_EVENTS, EventKind
+from ..event_kinds import EventKind, status_event_cases
+from ..event_kinds import sql_literal as _literal
 
 #: how the trigger function wakes listeners: `NOTIFY` on this channel of the schema (`channel()`)
 CHANNEL_SUFFIX = "_events"
@@ -20,23 +21,9 @@ def channel(schema: str) -> str:
     return schema + CHANNEL_SUFFIX
 
 
-def _literal(text: str) -> str:
-    """`text` as an SQL string literal; it comes from an enum of this code, never from input."""
-    if "'" in text:
-        raise ValueError(f"an event kind or status with a quote cannot be written into SQL: {text!r}")
-    return f"'{text}'"
-
-
 def _task_event_kind() -> str:
     """The CASE that names a task's change of status: its failure kind first, then its new status."""
-    cases = [
-        f"WHEN NEW.failure_kind = {_literal(kind.value)} THEN {_literal(event.value)}"
-        for kind, event in FAILURE_EVENTS.items()
-    ] + [
-        f"WHEN NEW.status = {_literal(status.value)} THEN {_literal(event.value)}"
-        for status, event in STATUS_EVENTS.items()
-    ]
-    return "CASE " + " ".join(cases) + " ELSE 'task.' || NEW.status END"
+    return "CASE " + " ".join(status_event_cases()) + " ELSE 'task.' || NEW.status END"
 
 
 #: a running task's last sign of life (`Task.last_alive`); GREATEST skips a NULL heartbeat

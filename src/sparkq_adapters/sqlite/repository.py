@@ -21,19 +21,25 @@ from sparkq_domain import (
 )
 from sparkq_domain.errors import Duplicate
 
-from ..clock import format_optional, format_time, parse_optional, parse_time
+from ..clock import format_time, parse_optional, parse_time
 from ..records import TASK
+from ..rows import PROJECT_COLUMNS, SESSION_COLUMNS, STREAM_COLUMNS, ChangeSql
+from ..rows import change_params as _change_params
+from ..rows import project as _project
+from ..rows import project_row as _project_row
+from ..rows import session as _session
+from ..rows import session_row as _session_row
+from ..rows import stream as _stream
+from ..rows import stream_row as _stream_row
 from .changes import KEEP_EVENTS, TRIM_BATCH, TRIM_EVENTS
 from .errors import is_duplicate
 from .schema import FINISHED_SQL, LAST_ALIVE
 
 # -- SQL ------------------------------------------------------------------------------------------
 
-PROJECT_COLUMNS = "id, name, repo_path, prd_path, created_at, updated_at"
 SELECT_PROJECT = f"SELECT {PROJECT_COLUMNS} FROM projects ORDER BY created_at LIMIT 1"
 UPSERT_PROJECT = f"INSERT OR REPLACE INTO projects({PROJECT_COLUMNS}) VALUES (?, ?, ?, ?, ?, ?)"
 
-SESSION_COLUMNS = "id, project_id, name, description, status, started_at, ended_at, created_at, updated_at"
 INSERT_SESSION = f"INSERT INTO sessions({SESSION_COLUMNS}) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)"
 UPDATE_SESSION = (
     "UPDATE sessions SET project_id = ?, name = ?, description = ?, status = ?, started_at = ?, "
@@ -44,7 +50,6 @@ SELECT_SESSION_BY_NAME = f"SELECT {SESSION_COLUMNS} FROM sessions WHERE name = ?
 SELECT_SESSIONS = f"SELECT {SESSION_COLUMNS} FROM sessions ORDER BY started_at, rowid"
 SELECT_SESSIONS_BY_STATUS = f"SELECT {SESSION_COLUMNS} FROM sessions WHERE status = ? ORDER BY started_at, rowid"
 
-STREAM_COLUMNS = "id, session_id, name, instructions, status, created_at, updated_at"
 INSERT_STREAM = f"INSERT INTO streams({STREAM_COLUMNS}) VALUES (?, ?, ?, ?, ?, ?, ?)"
 UPDATE_STREAM = (
     "UPDATE streams SET session_id = ?, name = ?, instructions = ?, status = ?, created_at = ?, "
@@ -201,122 +206,19 @@ FAILED_NOT_REQUEUED = {
 }
 
 
-# -- row mapping -----------------------------------------------------------------------------------
+# -- row mapping (projects, sessions, streams and task changes: ..rows, shared with PostgreSQL) ------
 
 
-# Enum(value) costs a microsecond or more per call, and every row has two or three of them; a dict
-# lookup is what the enum does in the end. Unknown text still raises the enum's own ValueError.
-_STATUS = {s.value: s for s in Status}
+# Enum(value) costs a microsecond or more per call; a dict lookup is what the enum does in the end.
+# Unknown text still raises the enum's own ValueError.
 _TASK_STATUS = {s.value: s for s in TaskStatus}
-
-
-def _status(text: str) -> Status:
-    return _STATUS.get(text) or Status(text)
 
 
 def _task_status(text: str) -> TaskStatus:
     return _TASK_STATUS.get(text) or TaskStatus(text)
 
 
-def _change_sql(
-    template: str, change: TaskChange, cache: dict[tuple[str, TaskStatus, tuple[str, ...], bool], str]
-) -> str:
-    """The statement for a transition that sets these fields; built once per shape of change."""
-    key = (template, change.from_status, tuple(change.values), change.counts_attempt)
-    sql = cache.get(key)
-    if sql is None:
-        unknown = set(change.values) - _TASK_COLUMN_NAMES
-        if unknown:  # names become SQL text: only the table's own columns
-            raise ValueError(f"a task change sets unknown columns: {sorted(unknown)}")
-        assignments = [f"{name} = ?" for name in change.values]
-        if change.counts_attempt:
-            assignments.append("attempts = attempts + 1")
-        sql = cache[key] = template.format(set=", ".join(assignments), status=change.from_status.value)
-    return sql
-
-
-def _change_params(change: TaskChange) -> list[Any]:
-    # a transition sets its times to one `now` (started_at and updated_at, ...): formatted once
-    formatted: dict[datetime, str] = {}
-    params = []
-    for name, value in change.values.items():
-        if isinstance(value, datetime):
-            text = formatted.get(value)
-            if text is None:
-                text = formatted[value] = format_time(value)
-            params.append(text)
-        else:
-            convert = TASK.to_column[name]
-            params.append(value if convert is None else convert(value))
-    return params
-
-
-_STATEMENTS: dict[tuple[str, TaskStatus, tuple[str, ...], bool], str] = {}
-_TASK_COLUMN_NAMES = frozenset(name.strip() for name in TASK_COLUMNS.split(","))
-
-
-def _project(row: sqlite3.Row | tuple[Any, ...]) -> Project:
-    return Project(
-        id=row[0],
-        name=row[1],
-        repo_path=row[2],
-        prd_path=row[3],
-        created_at=parse_time(row[4]),
-        updated_at=parse_time(row[5]),
-    )
-
-
-def _session(row: tuple[Any, ...]) -> Session:
-    return Session(
-        id=row[0],
-        project_id=row[1],
-        name=row[2],
-        description=row[3],
-        status=_status(row[4]),
-        started_at=parse_time(row[5]),
-        ended_at=parse_optional(row[6]),
-        created_at=parse_time(row[7] or row[5]),
-        updated_at=parse_time(row[8] or row[5]),
-    )
-
-
-def _session_row(s: Session) -> tuple[Any, ...]:
-    return (
-        s.project_id,
-        s.name,
-        s.description,
-        s.status.value,
-        format_time(s.started_at),
-        format_optional(s.ended_at),
-        format_time(s.created_at),
-        format_time(s.updated_at),
-        s.id,
-    )
-
-
-def _stream(row: tuple[Any, ...]) -> Stream:
-    created = parse_time(row[5]) if row[5] else parse_time("1970-01-01T00:00:00Z")
-    return Stream(
-        id=row[0],
-        session_id=row[1],
-        name=row[2],
-        instructions=row[3],
-        status=_status(row[4]),
-        created_at=created,
-        updated_at=parse_time(row[6]) if row[6] else created,
-    )
-
-
-def _stream_row(s: Stream) -> tuple[Any, ...]:
-    return (
-        s.session_id,
-        s.name,
-        s.instructions,
-        s.status.value,
-        format_time(s.created_at),
-        format_time(s.updated_at),
-        s.id,
-    )
+_change_sql = ChangeSql("?")
 
 
 class SqliteRepository:
@@ -331,17 +233,7 @@ class SqliteRepository:
         return None if row is None else _project(row)
 
     def add_project(self, project: Project) -> None:
-        self._conn.execute(
-            UPSERT_PROJECT,
-            (
-                project.id,
-                project.name,
-                project.repo_path,
-                project.prd_path,
-                format_time(project.created_at),
-                format_time(project.updated_at),
-            ),
-        )
+        self._conn.execute(UPSERT_PROJECT, _project_row(project))
 
     # sessions
     def add_session(self, session: Session) -> None:
@@ -408,12 +300,12 @@ class SqliteRepository:
     def claim_next(self, stream_id: str, change: TaskChange) -> Task | None:
         if change.from_status is not TaskStatus.QUEUED:  # the statement walks the queued tasks' index
             raise ValueError(f"claim_next takes a change from queued, not from {change.from_status.value}")
-        sql = _change_sql(CLAIM_NEXT, change, _STATEMENTS)
+        sql = _change_sql(CLAIM_NEXT, change)
         rows = self._conn.execute(sql, (*_change_params(change), stream_id)).fetchall()
         return TASK.from_row(rows[0]) if rows else None
 
     def apply(self, task_id: str, change: TaskChange) -> Task | None:
-        sql = _change_sql(APPLY_CHANGE, change, _STATEMENTS)
+        sql = _change_sql(APPLY_CHANGE, change)
         # fetchall: a RETURNING statement left unfinished would keep the transaction from committing
         rows = self._conn.execute(sql, (*_change_params(change), task_id)).fetchall()
         return TASK.from_row(rows[0]) if rows else None
@@ -421,7 +313,7 @@ class SqliteRepository:
     def apply_to_queued(self, stream_id: str, change: TaskChange) -> int:
         if change.from_status is not TaskStatus.QUEUED:  # the statement walks the queued tasks' index
             raise ValueError(f"apply_to_queued takes a change from queued, not from {change.from_status.value}")
-        sql = _change_sql(APPLY_TO_QUEUED, change, _STATEMENTS)
+        sql = _change_sql(APPLY_TO_QUEUED, change)
         return int(self._conn.execute(sql, (*_change_params(change), stream_id)).rowcount)
 
     def failed_not_requeued(self, stream_id: str | None, finished_since: datetime | None) -> Sequence[Task]:

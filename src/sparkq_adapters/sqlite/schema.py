@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from ..event_kinds import FAILURE_EVENTS, STATUS_EVENTS
+from ..event_kinds import status_event_cases
 
 # Version 1 is the canonical schema of SPEC §2, unchanged, so other tools can read it.
 V1_CANONICAL = """
@@ -157,13 +157,6 @@ ALTER TABLE events_v6 RENAME TO events;
 """ + V3_EVENTS[V3_EVENTS.index("CREATE TRIGGER") :]  # the same triggers as in version 3
 
 
-def _literal(text: str) -> str:
-    """`text` as an SQL string literal; it comes from an enum of this code, never from input."""
-    if "'" in text:
-        raise ValueError(f"an event kind or status with a quote cannot be written into SQL: {text!r}")
-    return f"'{text}'"
-
-
 def task_status_trigger() -> str:
     """The trigger that records a task's change of status; the event kind is read off the recorded facts.
 
@@ -173,14 +166,7 @@ def task_status_trigger() -> str:
     a migration that makes it again (one that already ran is not run again), and a migration's text stays
     as it was when it shipped (version 7's is written out). A test checks a new file's trigger against this.
     """
-    cases = [
-        f"WHEN NEW.failure_kind = {_literal(kind.value)} THEN {_literal(event.value)}"
-        for kind, event in FAILURE_EVENTS.items()
-    ] + [
-        f"WHEN NEW.status = {_literal(status.value)} THEN {_literal(event.value)}"
-        for status, event in STATUS_EVENTS.items()
-    ]
-    when = "\n                ".join(cases)
+    when = "\n                ".join(status_event_cases())
     return f"""CREATE TRIGGER IF NOT EXISTS events_task_status AFTER UPDATE OF status ON tasks
 WHEN OLD.status IS NOT NEW.status BEGIN
     INSERT INTO events(kind, subject_id, stream_id, status)
