@@ -5,7 +5,6 @@ from __future__ import annotations
 
 import pytest
 
-from sparkq_adapters.memory import MemoryStore
 from sparkq_adapters.serialization import task_row_dict, task_to_dict
 from sparkq_domain import (
     AUTO_FAIL_MESSAGE,
@@ -15,24 +14,10 @@ from sparkq_domain import (
     Queue,
     TaskStatus,
 )
-from tests.fakes import FakeClock, SequentialIds
+from tests.fakes import FakeClock
 
 #: what a worker may well write itself: the sweep's own words, word for word
 LOOKALIKE = AUTO_FAIL_MESSAGE.format(timeout=60)
-
-
-@pytest.fixture
-def clock() -> FakeClock:
-    return FakeClock()
-
-
-@pytest.fixture
-def queue(clock: FakeClock) -> Queue:
-    q = Queue(MemoryStore(), clock, SequentialIds())
-    q.ensure_project("demo")
-    q.create_session("s")
-    q.create_stream("st", "s")
-    return q
 
 
 def running(queue: Queue, timeout: int = 60) -> str:

@@ -4,22 +4,15 @@ from __future__ import annotations
 
 import pytest
 
-from sparkq_adapters.memory import MemoryStore
 from sparkq_domain import InvalidInput, NotFound, Queue, Status, TaskStatus
 from sparkq_domain.overview import MAX_OVERVIEW_TASKS, active_work, overview
-from tests.fakes import FakeClock, SequentialIds
+from tests.fakes import FakeClock
 
 
 @pytest.fixture
-def clock() -> FakeClock:
-    return FakeClock()
-
-
-@pytest.fixture
-def queue(clock: FakeClock) -> Queue:
+def queue(bare_queue: Queue) -> Queue:
     """Session `old` (ended, with stream `gone`), session `api` (streams `auth`, `docs`)."""
-    q = Queue(MemoryStore(), clock, SequentialIds())
-    q.ensure_project("demo")
+    q = bare_queue
     q.create_session("old")
     q.create_stream("gone", "old")
     q.end_session("old")

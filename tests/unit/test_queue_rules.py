@@ -29,14 +29,8 @@ from tests.fakes import FakeClock, SequentialIds
 
 
 @pytest.fixture
-def clock() -> FakeClock:
-    return FakeClock()
-
-
-@pytest.fixture
-def queue(clock: FakeClock) -> Queue:
-    q = Queue(MemoryStore(), clock, SequentialIds())
-    q.ensure_project("demo")
+def queue(bare_queue: Queue) -> Queue:
+    q = bare_queue
     q.create_session("api-v2")
     q.create_stream("auth", "api-v2", instructions="Add login. Done when tests pass.")
     return q

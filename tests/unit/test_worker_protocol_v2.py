@@ -7,7 +7,6 @@ from datetime import UTC, datetime, timedelta
 import attrs
 import pytest
 
-from sparkq_adapters.memory import MemoryStore
 from sparkq_domain import (
     MAX_PROGRESS_BYTES,
     STREAM_ENDED_REASON,
@@ -20,18 +19,12 @@ from sparkq_domain import (
     TooLarge,
     parse_age,
 )
-from tests.fakes import FakeClock, SequentialIds
+from tests.fakes import FakeClock
 
 
 @pytest.fixture
-def clock() -> FakeClock:
-    return FakeClock()
-
-
-@pytest.fixture
-def queue(clock: FakeClock) -> Queue:
-    q = Queue(MemoryStore(), clock, SequentialIds())
-    q.ensure_project("demo")
+def queue(bare_queue: Queue) -> Queue:
+    q = bare_queue
     q.create_session("api-v2")
     q.create_stream("auth", "api-v2")
     q.create_stream("docs", "api-v2")
