@@ -9,22 +9,28 @@ from __future__ import annotations
 import json
 import re
 from collections.abc import Iterator
-from pathlib import Path
 from typing import Any
 
 import pytest
-from playwright.sync_api import Page, expect, sync_playwright
+from playwright.sync_api import Page, expect
 
 from sparkq_domain import Queue, TaskStatus
 from sparkq_entry import open_queue
-from tests.integration.conftest import Server, free_port
-from tests.integration.webui_support import CHROMIUM, CHROMIUM_ARGS, LIVE, ShiftedClock, screenshot, write_project
+from tests.integration.conftest import Server
+from tests.integration.webui_support import (
+    ShiftedClock,
+    checked_page,
+    launch_chromium,
+    new_stream,
+    open_page,
+    require_chromium,
+    screenshot,
+    serve_project,
+)
 
 from ..conftest import RunSparkq
 
-# No skipping: a missing browser must fail loudly (./scripts/test installs Chromium, the test extra Playwright)
-if not Path(CHROMIUM).exists():
-    raise RuntimeError(f"The browser tests need Chromium at {CHROMIUM}: apt-get install chromium (./scripts/test does)")
+require_chromium()
 
 EVIL = '<script>window.__xss=1</script> <img src=x onerror="window.__xss=1">'
 #: live changes arrive by event within ~0.5 s; the page's own poll is every 10 s, so waiting at most
@@ -35,13 +41,7 @@ GREY = "rgb(154, 154, 154)"
 
 @pytest.fixture(scope="module")
 def ui(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Server]:
-    folder = tmp_path_factory.mktemp("webui-review")
-    write_project(folder)
-    srv = Server(folder, free_port())
-    try:
-        yield srv
-    finally:
-        srv.stop()
+    yield from serve_project(tmp_path_factory, "webui-review")
 
 
 @pytest.fixture(scope="module")
@@ -57,39 +57,13 @@ def lib(ui: Server, clock: ShiftedClock) -> Queue:
 
 @pytest.fixture(scope="module")
 def browser() -> Iterator[Any]:
-    pw = sync_playwright().start()
-    chromium = pw.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_ARGS)
-    try:
-        yield chromium
-    finally:
-        chromium.close()
-        pw.stop()
+    yield from launch_chromium()
 
 
 @pytest.fixture
 def page(browser: Any) -> Iterator[Page]:
     """A fresh context per test; a script error or CSP violation on the page fails the test."""
-    context = browser.new_context(viewport={"width": 1400, "height": 900})
-    context.set_default_timeout(LIVE)
-    pg = context.new_page()
-    errors: list[str] = []
-    pg.on("pageerror", lambda exc: errors.append(str(exc)))
-    pg.on("console", lambda msg: "Content Security Policy" in msg.text and errors.append(msg.text))
-    try:
-        yield pg
-    finally:
-        context.close()
-    assert errors == [], f"script errors on the page: {errors}"
-
-
-def open_page(page: Page, server: Server, route: str) -> None:
-    page.goto(f"{server.url}/#/{route}")
-    expect(page.locator("#server-status")).to_have_attribute("data-state", "up")
-
-
-def new_stream(lib: Queue, name: str) -> str:
-    session = lib.create_session(f"{name}-session")
-    return lib.create_stream(name, session.id).id
+    yield from checked_page(browser)
 
 
 def failed_task(lib: Queue, stream: str, n: int) -> str:
