@@ -87,6 +87,14 @@ def sparkq_purge(workdir: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.
     return capsys.readouterr().out
 
 
+def old_project_settings(workdir: Path, monkeypatch: pytest.MonkeyPatch) -> config.Settings:
+    """Seed 3 long-finished tasks, work in `workdir` (no SPARKQ_CONFIG) and load its settings."""
+    finished_long_ago(workdir, 3)
+    monkeypatch.chdir(workdir)
+    monkeypatch.delenv("SPARKQ_CONFIG", raising=False)
+    return config.load()
+
+
 def test_the_progress_bar_is_drawn_on_a_terminal_and_left_there_when_done(terminal: Terminal) -> None:
     with output.progress_bar("Purging finished tasks", "tasks", stream=terminal.stream) as update:
         assert update is not None
@@ -154,10 +162,7 @@ def test_the_servers_start_up_check_shows_the_pages_it_read_on_a_terminal(
 ) -> None:
     from sparkq_entry.asgi import build_app
 
-    finished_long_ago(workdir, 3)
-    monkeypatch.chdir(workdir)
-    monkeypatch.delenv("SPARKQ_CONFIG", raising=False)
-    settings = config.load()
+    settings = old_project_settings(workdir, monkeypatch)
     capsys.readouterr()
     monkeypatch.setattr(sys, "stderr", terminal.stream)
     build_app(settings, 8420)
@@ -172,10 +177,7 @@ def test_the_servers_start_up_check_is_quiet_when_piped(
 ) -> None:
     from sparkq_entry.asgi import build_app
 
-    finished_long_ago(workdir, 3)
-    monkeypatch.chdir(workdir)
-    monkeypatch.delenv("SPARKQ_CONFIG", raising=False)
-    settings = config.load()
+    settings = old_project_settings(workdir, monkeypatch)
     capsys.readouterr()
     build_app(settings, 8420)
     assert capsys.readouterr() == (f"Checking the database {settings.db_path} (about a second per GB) …\n", "")
