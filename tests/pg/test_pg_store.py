@@ -245,13 +245,15 @@ def test_enqueues_into_one_stream_commit_in_their_fifo_order(pg_url: str) -> Non
 
 
 def _several(pg_url: str, clock: FakeClock, n: int) -> list[tuple[PostgresStore, Queue]]:
-    """`n` queues on stores of their own (as several servers on several machines), sharing one clock."""
+    """`n` queues on stores of their own (as several servers on several machines), one clock, stream `auth`."""
     found = []
     for _ in range(n):
         store = PostgresStore(pg_url)
         queue = Queue(store, clock, RandomIds())
         queue.ensure_project("demo")
         found.append((store, queue))
+    found[0][1].create_session("s")
+    found[0][1].create_stream("auth", "s")
     return found
 
 
@@ -275,8 +277,6 @@ def test_sweeps_of_several_servers_at_once_auto_fail_each_dead_task_once(pg_url:
     clock = FakeClock()
     servers = _several(pg_url, clock, 4)
     queue = servers[0][1]
-    queue.create_session("s")
-    queue.create_stream("auth", "s")
     for n in range(20):
         queue.enqueue("auth", "run-bash-fast", {"n": n})
         queue.claim("auth")
@@ -295,8 +295,6 @@ def test_purges_of_several_servers_at_once_delete_each_task_once(pg_url: str) ->
     clock = FakeClock()
     servers = _several(pg_url, clock, 4)
     queue = servers[0][1]
-    queue.create_session("s")
-    queue.create_stream("auth", "s")
     for n in range(60):
         task = queue.enqueue("auth", "run-bash", {"n": n})
         queue.claim("auth")
