@@ -39,6 +39,14 @@ def make_stream(workdir: Path, stream: str = "auth", session: str = "api-v2", in
     return queue
 
 
+def running_task(workdir: Path) -> tuple[Queue, str]:
+    """Claim a new task in stream `auth` of `make_stream(workdir)`; return the queue and the task's id."""
+    queue = make_stream(workdir)
+    task_id = queue.enqueue("auth", "run-bash", {}).id
+    queue.claim_task(task_id)
+    return queue, task_id
+
+
 def ok(result: subprocess.CompletedProcess[str]) -> str:
     """The stdout of a command that must have succeeded."""
     assert result.returncode == 0, f"exit {result.returncode}; stderr: {result.stderr}"

@@ -10,7 +10,7 @@ import pytest
 
 from sparkq_domain import AUTO_FAIL_MESSAGE, MAX_ERROR_TYPE_CHARS
 
-from .cli_support import library_queue, make_stream, ok, ok_json, refused
+from .cli_support import library_queue, ok, ok_json, refused, running_task
 
 if TYPE_CHECKING:
     from tests.conftest import RunSparkq
@@ -19,9 +19,7 @@ pytestmark = pytest.mark.in_process
 
 
 def test_fail_takes_a_type_stored_apart_from_the_message(sparkq: RunSparkq, workdir: Path) -> None:
-    queue = make_stream(workdir)
-    task_id = queue.enqueue("auth", "run-bash", {}).id
-    queue.claim_task(task_id)
+    _, task_id = running_task(workdir)
     failed = ok_json(sparkq("fail", task_id, "--error", "3 tests fail", "--type", "TestFailure", "--json"))
     assert (failed["error"], failed["error_type"], failed["failure_kind"]) == ("3 tests fail", "TestFailure", "error")
 
@@ -29,18 +27,14 @@ def test_fail_takes_a_type_stored_apart_from_the_message(sparkq: RunSparkq, work
 def test_fail_refuses_a_type_past_its_limit_saying_so_and_the_task_keeps_running(
     sparkq: RunSparkq, workdir: Path
 ) -> None:
-    queue = make_stream(workdir)
-    task_id = queue.enqueue("auth", "run-bash", {}).id
-    queue.claim_task(task_id)
+    queue, task_id = running_task(workdir)
     message = refused(sparkq("fail", task_id, "--error", "x", "--type", "T" * (MAX_ERROR_TYPE_CHARS + 1)))
     assert f"at most {MAX_ERROR_TYPE_CHARS} characters" in message
     assert queue.get_task(task_id).status == "running"
 
 
 def test_tasks_marks_only_the_sweep_s_failures_as_auto(sparkq: RunSparkq, workdir: Path) -> None:
-    queue = make_stream(workdir)
-    lookalike = queue.enqueue("auth", "run-bash", {}).id
-    queue.claim_task(lookalike)
+    _, lookalike = running_task(workdir)
     ok(sparkq("fail", lookalike, "--error", AUTO_FAIL_MESSAGE.format(timeout=60)))
     past = library_queue(workdir, ago=timedelta(minutes=10))
     dead = past.enqueue("auth", "run-bash", {}, timeout=60).id
@@ -57,9 +51,7 @@ def test_tasks_marks_only_the_sweep_s_failures_as_auto(sparkq: RunSparkq, workdi
 def test_the_task_detail_names_the_error_type_with_its_control_characters_made_visible(
     sparkq: RunSparkq, workdir: Path
 ) -> None:
-    queue = make_stream(workdir)
-    task_id = queue.enqueue("auth", "run-bash", {}).id
-    queue.claim_task(task_id)
+    _, task_id = running_task(workdir)
     ok(sparkq("fail", task_id, "--error", "3 tests fail", "--type", "Test\x1b[31mFailure"))
     lines = ok(sparkq("task", task_id)).splitlines()
     heading = next(line for line in lines if line.startswith("Error"))

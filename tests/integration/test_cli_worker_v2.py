@@ -10,7 +10,7 @@ import pytest
 
 from sparkq_domain import TaskStatus
 
-from .cli_support import library_queue, make_stream, ok, ok_json, refused
+from .cli_support import library_queue, make_stream, ok, ok_json, refused, running_task
 
 if TYPE_CHECKING:
     from tests.conftest import RunSparkq
@@ -19,9 +19,7 @@ pytestmark = pytest.mark.in_process
 
 
 def test_heartbeat_prints_nothing_and_json_prints_the_task(sparkq: RunSparkq, workdir: Path) -> None:
-    queue = make_stream(workdir)
-    task_id = queue.enqueue("auth", "run-bash", {}).id
-    queue.claim_task(task_id)
+    _, task_id = running_task(workdir)
     result = sparkq("heartbeat", task_id, "--note", "tests written; 3/5 pass")
     assert (ok(result), result.stderr) == ("", "")
     task = ok_json(sparkq("heartbeat", task_id, "--json"))
@@ -69,9 +67,7 @@ def test_cancel_a_queued_task_with_a_reason_or_a_stream_s_queued_tasks(sparkq: R
 
 
 def test_cancel_refuses_a_running_task_and_asks_for_one_of_id_or_stream(sparkq: RunSparkq, workdir: Path) -> None:
-    queue = make_stream(workdir)
-    task_id = queue.enqueue("auth", "run-bash", {}).id
-    queue.claim_task(task_id)
+    _, task_id = running_task(workdir)
     assert f"Cannot cancel task {task_id}: it is running" in refused(sparkq("cancel", task_id))
     assert "one of the two" in refused(sparkq("cancel"), code=2)
     assert "one of the two" in refused(sparkq("cancel", task_id, "--stream", "auth"), code=2)
