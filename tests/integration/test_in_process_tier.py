@@ -125,21 +125,20 @@ def scrub(value: Any) -> Any:
     return normalized(value) if isinstance(value, str) else value
 
 
+def answers_then_stop(server: Server | AppServer) -> list[tuple[int, Any]]:
+    """Collect what `answers` sees from a server, then stop it (also when a request fails)."""
+    try:
+        with server.client() as client:
+            return answers(client)
+    finally:
+        server.stop()
+
+
 def test_the_app_in_process_answers_as_a_real_server_does(tmp_path: Path) -> None:
     (tmp_path / "real").mkdir()
     (tmp_path / "here").mkdir()
-    real = Server(tmp_path / "real", free_port())
-    try:
-        with real.client() as client:
-            by_process = answers(client)
-    finally:
-        real.stop()
-    here = AppServer(tmp_path / "here", free_port())
-    try:
-        with here.client() as client:
-            in_process = answers(client)
-    finally:
-        here.stop()
+    by_process = answers_then_stop(Server(tmp_path / "real", free_port()))
+    in_process = answers_then_stop(AppServer(tmp_path / "here", free_port()))
     assert in_process == by_process
     assert {status for status, _ in in_process} == {200, 201, 400, 403, 404, 405, 409, 415}
 
