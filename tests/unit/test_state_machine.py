@@ -277,10 +277,7 @@ class QueueMachine(RuleBasedStateMachine):
     def complete(self, index: int, summary: str) -> None:
         model = self.tasks[self.pick(list(self.tasks), index)]
         result = {"summary": summary, "files": ["a.py"]}
-        if self.reported_too_late(lambda: self.queue.complete(model.id, result), model):
-            return
-        if model.status is not TaskStatus.RUNNING:
-            self.expect_invalid_transition(lambda: self.queue.complete(model.id, result), model)
+        if self.refused_unless_running(lambda: self.queue.complete(model.id, result), model):
             return
         done = self.queue.complete(model.id, result, stdout="out", stderr="err")
         assert done.status is TaskStatus.SUCCEEDED and done.result == result
@@ -291,10 +288,7 @@ class QueueMachine(RuleBasedStateMachine):
     @rule(index=st.integers(0, 100), result=BAD_RESULTS)
     def complete_with_invalid_result(self, index: int, result: dict[str, object]) -> None:
         model = self.tasks[self.pick(list(self.tasks), index)]
-        if self.reported_too_late(lambda: self.queue.complete(model.id, result), model):
-            return
-        if model.status is not TaskStatus.RUNNING:
-            self.expect_invalid_transition(lambda: self.queue.complete(model.id, result), model)
+        if self.refused_unless_running(lambda: self.queue.complete(model.id, result), model):
             return
         before = self.stored()
         with pytest.raises(InvalidInput, match="summary"):
@@ -308,10 +302,7 @@ class QueueMachine(RuleBasedStateMachine):
         model = self.tasks[self.pick(list(self.tasks), index)]
         # a worker may report in the sweep's own words: still a reported failure, never an auto-failure
         message = AUTO_FAIL_MESSAGE.format(timeout=model.timeout) if lookalike else "tests fail"
-        if self.reported_too_late(lambda: self.queue.fail(model.id, message, error_type=error_type), model):
-            return
-        if model.status is not TaskStatus.RUNNING:
-            self.expect_invalid_transition(lambda: self.queue.fail(model.id, message, error_type=error_type), model)
+        if self.refused_unless_running(lambda: self.queue.fail(model.id, message, error_type=error_type), model):
             return
         failed = self.queue.fail(model.id, message, error_type=error_type, stderr="trace")
         assert failed.status is TaskStatus.FAILED and failed.error == message
@@ -375,10 +366,7 @@ class QueueMachine(RuleBasedStateMachine):
     @rule(index=st.integers(0, 100), note=NOTES)
     def heartbeat(self, index: int, note: str | None) -> None:
         model = self.tasks[self.pick(list(self.tasks), index)]
-        if self.reported_too_late(lambda: self.queue.heartbeat(model.id, note), model):
-            return
-        if model.status is not TaskStatus.RUNNING:
-            self.expect_invalid_transition(lambda: self.queue.heartbeat(model.id, note), model)
+        if self.refused_unless_running(lambda: self.queue.heartbeat(model.id, note), model):
             return
         beat = self.queue.heartbeat(model.id, note)
         assert beat.status is TaskStatus.RUNNING and beat.heartbeat_at == self.clock.now()
@@ -415,6 +403,15 @@ class QueueMachine(RuleBasedStateMachine):
         self.auto_fail_count[model.id] = self.auto_fail_count.get(model.id, 0) + 1
         assert self.stored()[model.id].error == model.error
         return True
+
+    def refused_unless_running(self, action: Callable[[], object], model: ModelTask) -> bool:
+        """Expect a report on a task silent too long or not running to be refused; True when it was."""
+        if self.reported_too_late(action, model):
+            return True
+        if model.status is not TaskStatus.RUNNING:
+            self.expect_invalid_transition(action, model)
+            return True
+        return False
 
     def expect_invalid_transition(self, action: Callable[[], object], model: ModelTask) -> None:
         before = self.stored()
