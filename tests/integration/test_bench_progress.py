@@ -3,27 +3,16 @@
 from __future__ import annotations
 
 import re
-import subprocess
-import sys
-from pathlib import Path
 
 import pytest
 
-BENCH = Path(__file__).resolve().parents[2] / "bench" / "progress.py"
+from tests.integration.bench_support import run_bench
 
 pytestmark = pytest.mark.slow
 
 
 def test_progress_benchmark_small_run_prints_the_check_ratio_and_the_purge_share() -> None:
-    done = subprocess.run(
-        [sys.executable, str(BENCH), "--tasks", "2000", "--rounds", "2"],
-        capture_output=True,
-        text=True,
-        timeout=180,
-        check=False,
-    )
-    assert done.returncode == 0, done.stderr
-    out = done.stdout
+    out = run_bench("progress.py", "--tasks", "2000", "--rounds", "2")
     assert re.search(r"^2,000 tasks, [\d,]+ MiB; load average \d+\.\d$", out, re.MULTILINE), out
     assert re.search(r"^start-up check: .* ratio \d+\.\d{3} \((PASS|FAIL), target <= 1\.05\)$", out, re.MULTILINE), out
     assert re.search(

@@ -4,24 +4,16 @@ print tables."""
 from __future__ import annotations
 
 import re
-import subprocess
-import sys
-from pathlib import Path
 
 import pytest
 
-BENCH = Path(__file__).resolve().parents[2] / "bench" / "queue_cycle.py"
-PEERS = BENCH.parent / "peers.py"
+from tests.integration.bench_support import run_bench
 
 pytestmark = pytest.mark.slow
 
 
 def test_queue_cycle_benchmark_quick_run_prints_the_table_and_both_ratios() -> None:
-    done = subprocess.run(
-        [sys.executable, str(BENCH), "--quick"], capture_output=True, text=True, timeout=180, check=False
-    )
-    assert done.returncode == 0, done.stderr
-    out = done.stdout
+    out = run_bench("queue_cycle.py", "--quick")
     for row in ("cycles/s, library, 1 process", "cycles/s, raw sqlite3", "4 processes total", "claims/s, library"):
         assert row in out, out
     assert re.search(r"^ratio library/raw: \d+\.\d\d ", out, re.MULTILINE), out
@@ -31,11 +23,7 @@ def test_queue_cycle_benchmark_quick_run_prints_the_table_and_both_ratios() -> N
 
 
 def test_peers_benchmark_quick_run_prints_every_queue_the_duplicates_and_the_target_lines() -> None:
-    done = subprocess.run(
-        [sys.executable, str(PEERS), "--quick"], capture_output=True, text=True, timeout=180, check=False
-    )
-    assert done.returncode == 0, done.stderr
-    out = done.stdout
+    out = run_bench("peers.py", "--quick")
     for queue in ("SparkQ library", "SparkQ HTTP", "SparkQ CLI", "huey task API", "litequeue", "persist-queue"):
         assert re.search(rf"^{re.escape(queue)} +[\d,]+ ", out, re.MULTILINE), out
     # every queue ran in WAL mode with synchronous=NORMAL (read back from the connection where it can be)
@@ -52,12 +40,7 @@ def test_peers_benchmark_quick_run_prints_every_queue_the_duplicates_and_the_tar
 
 
 def test_scale_benchmark_quick_run_prints_every_measure_and_the_target_lines() -> None:
-    scale = BENCH.parent / "scale.py"
-    done = subprocess.run(
-        [sys.executable, str(scale), "--quick"], capture_output=True, text=True, timeout=180, check=False
-    )
-    assert done.returncode == 0, done.stderr
-    out = done.stdout
+    out = run_bench("scale.py", "--quick")
     assert re.search(r"^generated 20,000 tasks \(18,000 finished > 1 day ago, .* in [\d.]+ s$", out, re.MULTILINE), out
     for line in (
         r"with 20,000 tasks +[\d.]+ ms +[\d.]+x floor",
@@ -76,15 +59,7 @@ def test_scale_benchmark_quick_run_prints_every_measure_and_the_target_lines() -
 
 
 def test_http_benchmark_quick_run_prints_both_servers_every_phase_and_the_target_lines() -> None:
-    done = subprocess.run(
-        [sys.executable, str(BENCH.parent / "http_api.py"), "--quick"],
-        capture_output=True,
-        text=True,
-        timeout=180,
-        check=False,
-    )
-    assert done.returncode == 0, done.stderr
-    out = done.stdout
+    out = run_bench("http_api.py", "--quick")
     for server in ("SparkQ", "bare app"):
         for connections in (1, 8):
             for phase in ("enqueue", "claim-next", "list 50"):
