@@ -48,3 +48,8 @@ def rows(db: Path, sql: str, params: tuple[object, ...] = ()) -> list[tuple[obje
         return conn.execute(sql, params).fetchall()
     finally:
         conn.close()
+
+
+def task_columns(db: Path) -> str:
+    """Return the columns `tasks` has in `db`, comma-separated, for a SELECT that reads the same after a migration."""
+    return ", ".join(str(row[1]) for row in rows(db, "PRAGMA table_info(tasks)"))

@@ -14,7 +14,7 @@ from sparkq_domain import AUTO_FAIL_MESSAGE, FailureKind, Queue, TaskStatus
 from sparkq_entry.wiring import open_queue
 from tests.fakes import FakeClock
 
-from .schema_support import TS, file_at_version, rows
+from .schema_support import TS, file_at_version, rows, task_columns
 
 #: the version a file has just before this migration
 BEFORE = MIGRATIONS.index(V_FAILURE_FACTS)
@@ -57,7 +57,7 @@ def older_file(db: Path) -> None:
 def test_the_migration_records_each_old_failure_s_kind_and_leaves_everything_else_as_it_was(tmp_path: Path) -> None:
     db = tmp_path / "old.db"
     older_file(db)
-    columns = ", ".join(str(row[1]) for row in rows(db, "PRAGMA table_info(tasks)"))
+    columns = task_columns(db)
     tasks_before = rows(db, f"SELECT {columns} FROM tasks ORDER BY seq")
     events_before = rows(db, "SELECT * FROM events ORDER BY seq")
     # what the old trigger made of them: the lower-case lookalike counted as auto-failed

@@ -12,7 +12,7 @@ from sparkq_adapters.sqlite.schema import LATEST_VERSION, MIGRATIONS, V_LEAN_SWE
 from sparkq_domain import TaskStatus
 from sparkq_entry.wiring import open_queue
 
-from .schema_support import TS, file_at_version, rows
+from .schema_support import TS, file_at_version, rows, task_columns
 
 BEFORE = MIGRATIONS.index(V_LEAN_SWEEP)
 FUTURE = "2099-01-01T00:00:00.000000Z"  # a start the clock went back past
@@ -52,7 +52,7 @@ def test_a_file_with_tasks_in_every_status_migrates_keeping_every_row_and_the_sw
     db = tmp_path / "previous.db"
     previous_file(db)
     tasks_before = rows(db, "SELECT * FROM tasks ORDER BY seq")
-    columns_before = ", ".join(name for _, name, *_ in rows(db, "PRAGMA table_info(tasks)"))
+    columns_before = task_columns(db)
     indexes_before = {name for (name,) in rows(db, "SELECT name FROM sqlite_master WHERE type = 'index'")}
     assert {"idx_tasks_running_deadline", "idx_tasks_running_started", "idx_tasks_stream_seq"} <= indexes_before
 

@@ -8,7 +8,7 @@ from sparkq_adapters.sqlite.schema import LATEST_VERSION
 from sparkq_domain import TaskStatus
 from sparkq_entry.wiring import open_queue
 
-from .schema_support import TS, file_at_version, rows
+from .schema_support import TS, file_at_version, rows, task_columns
 
 TASK = (
     "INSERT INTO tasks(id, stream_id, tool_name, task_class, payload, status, timeout, attempts, result, error, "
@@ -42,7 +42,7 @@ def v5_file(db: Path) -> None:
 def test_a_v5_database_with_tasks_in_every_status_migrates_to_v6_keeping_every_row(tmp_path: Path) -> None:
     db = tmp_path / "v5.db"
     v5_file(db)
-    v5_columns = ", ".join(str(row[1]) for row in rows(db, "PRAGMA table_info(tasks)"))
+    v5_columns = task_columns(db)
     tasks_before = rows(db, f"SELECT {v5_columns} FROM tasks ORDER BY seq")
     events_before = rows(db, "SELECT seq, kind, subject_id, stream_id, status, at FROM events ORDER BY seq")
     assert {row[5] for row in tasks_before} == {"queued", "running", "succeeded", "failed"}

@@ -11,7 +11,7 @@ from sparkq_adapters.sqlite.schema import FINISHED_SQL, LAST_ALIVE, LATEST_VERSI
 from sparkq_domain import STREAM_ENDED_REASON, FailureKind, TaskStatus
 from sparkq_entry.wiring import open_queue
 
-from .schema_support import TS, file_at_version, rows
+from .schema_support import TS, file_at_version, rows, task_columns
 
 BEFORE = MIGRATIONS.index(V_WORKER_V2)
 TASK = (
@@ -57,7 +57,7 @@ def test_a_file_of_the_previous_version_migrates_keeping_every_row_with_lineage_
 ) -> None:
     db = tmp_path / "previous.db"
     previous_file(db)
-    columns = ", ".join(name for _, name, *_ in rows(db, "PRAGMA table_info(tasks)"))
+    columns = task_columns(db)
     before = {r[0]: r for r in rows(db, f"SELECT {columns} FROM tasks ORDER BY seq")}
     events_before = rows(db, "SELECT COUNT(*) FROM events")[0][0]
 
