@@ -37,6 +37,15 @@ def _clean_env(extra: dict[str, str] | None = None) -> dict[str, str]:
     return env
 
 
+def unmeasured(env: dict[str, str]) -> dict[str, str]:
+    """`env` without coverage's start-up variables, for a child whose imported modules a test checks.
+
+    Under `scripts/check` every child process measures itself, and coverage's own imports (sqlite3
+    for its data file, decimal) would be counted as the child's.
+    """
+    return {k: v for k, v in env.items() if k not in ("COVERAGE_PROCESS_START", "COVERAGE_PROCESS_CONFIG")}
+
+
 RunSparkq = Callable[..., subprocess.CompletedProcess[str]]
 
 

@@ -9,7 +9,7 @@ from pathlib import Path
 
 from sparkq_entry import open_queue
 
-from ..conftest import RunSparkq, _clean_env
+from ..conftest import RunSparkq, _clean_env, unmeasured
 
 SLOW = {"SPARKQ_CLI_FAST_PATH": "0"}
 
@@ -48,6 +48,11 @@ def test_the_fast_path_imports_neither_cyclopts_nor_the_server(workdir: Path) ->
         "print(sorted({m.split('.')[0] for m in sys.modules} & heavy))\n"
     )
     out = subprocess.run(
-        [sys.executable, "-c", probe], cwd=workdir, capture_output=True, text=True, env=_clean_env(), timeout=60
+        [sys.executable, "-c", probe],
+        cwd=workdir,
+        capture_output=True,
+        text=True,
+        env=unmeasured(_clean_env()),
+        timeout=60,
     )
     assert out.stdout.strip().splitlines()[-1] == "[]"

@@ -7,8 +7,11 @@ this test shows what actually loads.
 from __future__ import annotations
 
 import json
+import os
 import subprocess
 import sys
+
+from tests.conftest import unmeasured
 
 FORBIDDEN = (
     "sqlite3",
@@ -25,7 +28,9 @@ FORBIDDEN = (
 
 def test_importing_the_domain_loads_only_stdlib_and_attrs() -> None:
     code = "import json, sys, sparkq_domain; print(json.dumps(sorted(sys.modules)))"
-    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True).stdout
+    out = subprocess.run(
+        [sys.executable, "-c", code], capture_output=True, text=True, check=True, env=unmeasured(dict(os.environ))
+    ).stdout
     loaded = json.loads(out)
     assert "sparkq_domain" in loaded
     assert [m for m in loaded if m.split(".")[0] in FORBIDDEN] == []
