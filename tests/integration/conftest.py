@@ -27,28 +27,40 @@ class Server:
 
     def __init__(self, folder: Path, port: int, extra_args: tuple[str, ...] = ()) -> None:
         self.folder = folder
+        # tests run in parallel workers: between `free_port()` and the server's bind, another
+        # worker's server may take the same port; then this one exits saying so, and we try another
+        for attempt in range(3):
+            self._start(port, extra_args)
+            if self.wait_ready(retry_if_taken=attempt < 2):
+                return
+            port = free_port()
+
+    def _start(self, port: int, extra_args: tuple[str, ...]) -> None:
         self.port = port
         self.url = f"http://127.0.0.1:{port}"
-        self.log = folder / f"server-{port}.log"
+        self.log = self.folder / f"server-{port}.log"
         with open(self.log, "wb") as log:
             self.proc = subprocess.Popen(
                 [SPARKQ, "run", "--port", str(port), *extra_args],
-                cwd=folder,
+                cwd=self.folder,
                 stdout=log,
                 stderr=subprocess.STDOUT,
                 env=_clean_env(),
             )
-        self.wait_ready()
 
-    def wait_ready(self, timeout: float = 20) -> None:
+    def wait_ready(self, timeout: float = 20, *, retry_if_taken: bool = False) -> bool:
+        """Wait until this server (not another one on the same port) answers; False: the port was taken."""
         deadline = time.monotonic() + timeout
         while time.monotonic() < deadline:
             if self.proc.poll() is not None:
+                if retry_if_taken and "already in use" in self.output():
+                    return False
                 raise AssertionError(f"sparkq run exited with {self.proc.returncode}: {self.output()}")
             try:
-                if httpx.get(self.url + "/health", timeout=0.5).status_code == 200:
-                    return
-            except httpx.HTTPError:
+                answer = httpx.get(self.url + "/api/status", timeout=2)
+                if answer.status_code == 200 and answer.json()["server"]["pid"] == self.proc.pid:
+                    return True
+            except (httpx.HTTPError, ValueError, KeyError, TypeError):
                 pass
             time.sleep(0.05)
         raise AssertionError(f"sparkq run did not answer within {timeout}s: {self.output()}")
