@@ -12,8 +12,9 @@ from pathlib import Path
 
 import pytest
 
-#: the PostgreSQL cluster fixtures (pg_cluster, pg_url): started only by tests that ask for them
-pytest_plugins = ["tests.postgres_support"]
+#: fixtures started only by tests that ask for them: the PostgreSQL cluster (pg_cluster, pg_url) and
+#: headless Chromium (browser, page)
+pytest_plugins = ["tests.postgres_support", "tests.integration.webui_support"]
 
 #: the real console script of the environment running the tests (never a PATH lookup or shim)
 SPARKQ = str(Path(sys.executable).parent / "sparkq")

@@ -20,8 +20,6 @@ from sparkq_entry import open_queue
 from tests.integration.conftest import Server, free_port
 from tests.integration.webui_support import (
     ShiftedClock,
-    checked_page,
-    launch_chromium,
     new_stream,
     open_page,
     require_chromium,
@@ -67,17 +65,6 @@ def clock() -> ShiftedClock:
 def lib(ui: Server, clock: ShiftedClock) -> Queue:
     """The library on the server's database (a second writer, like an agent's CLI)."""
     return open_queue(ui.folder / "sparkq.db", clock=clock)
-
-
-@pytest.fixture(scope="module")
-def browser() -> Iterator[Any]:
-    yield from launch_chromium()
-
-
-@pytest.fixture
-def page(browser: Any) -> Iterator[Page]:
-    """A fresh browser context per test; a script error or CSP violation on the page fails the test."""
-    yield from checked_page(browser)
 
 
 def api_task(server: Server, task_id: str) -> dict[str, Any]:

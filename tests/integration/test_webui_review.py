@@ -19,8 +19,6 @@ from sparkq_entry import open_queue
 from tests.integration.conftest import Server
 from tests.integration.webui_support import (
     ShiftedClock,
-    checked_page,
-    launch_chromium,
     new_stream,
     open_page,
     require_chromium,
@@ -53,17 +51,6 @@ def clock() -> ShiftedClock:
 def lib(ui: Server, clock: ShiftedClock) -> Queue:
     """The library on the server's database, on a clock a test can set in the past."""
     return open_queue(ui.folder / "sparkq.db", clock=clock)
-
-
-@pytest.fixture(scope="module")
-def browser() -> Iterator[Any]:
-    yield from launch_chromium()
-
-
-@pytest.fixture
-def page(browser: Any) -> Iterator[Page]:
-    """A fresh context per test; a script error or CSP violation on the page fails the test."""
-    yield from checked_page(browser)
 
 
 def failed_task(lib: Queue, stream: str, n: int) -> str:

@@ -14,7 +14,12 @@ from playwright.sync_api import Page, expect
 from sparkq_domain import Queue
 from sparkq_entry import open_queue
 from tests.integration.conftest import Server
-from tests.integration.webui_support import checked_page, launch_chromium, require_chromium, screenshot, serve_project
+from tests.integration.webui_support import (
+    checked_page,
+    require_chromium,
+    screenshot,
+    serve_project,
+)
 
 require_chromium()
 
@@ -32,11 +37,6 @@ def lib(ui: Server) -> Queue:
     from sparkq_adapters.config import load_file
 
     return open_queue(ui.folder / "sparkq.db", registry=load_file(ui.folder / "sparkq.yml").registry())
-
-
-@pytest.fixture(scope="module")
-def browser() -> Iterator[Any]:
-    yield from launch_chromium()
 
 
 @pytest.fixture

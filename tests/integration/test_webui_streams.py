@@ -7,7 +7,6 @@ from __future__ import annotations
 
 import json
 from collections.abc import Iterator
-from typing import Any
 
 import pytest
 from playwright.sync_api import Page, expect
@@ -16,8 +15,6 @@ from sparkq_domain import Queue
 from sparkq_entry import open_queue
 from tests.integration.conftest import Server
 from tests.integration.webui_support import (
-    checked_page,
-    launch_chromium,
     new_stream,
     open_page,
     require_chromium,
@@ -44,17 +41,6 @@ def ui(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Server]:
 def lib(ui: Server) -> Queue:
     """The library on the server's database (another writer, like an agent's CLI)."""
     return open_queue(ui.folder / "sparkq.db")
-
-
-@pytest.fixture(scope="module")
-def browser() -> Iterator[Any]:
-    yield from launch_chromium()
-
-
-@pytest.fixture
-def page(browser: Any) -> Iterator[Page]:
-    """A fresh context per test; a script error or CSP violation on the page fails the test."""
-    yield from checked_page(browser)
 
 
 def test_instructions_are_edited_from_the_streams_page_and_the_next_claim_carries_them(

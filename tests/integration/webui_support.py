@@ -7,6 +7,7 @@ from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
+import pytest
 from playwright.sync_api import Page, expect, sync_playwright
 
 from sparkq_adapters.clock import SystemClock
@@ -99,8 +100,9 @@ def serve_project(tmp_path_factory: Any, name: str) -> Iterator[Server]:
         srv.stop()
 
 
-def launch_chromium() -> Iterator[Any]:
-    """Launch headless Chromium through Playwright until the generator is closed."""
+@pytest.fixture(scope="module")
+def browser() -> Iterator[Any]:
+    """Headless Chromium through Playwright, one per test module."""
     pw = sync_playwright().start()
     chromium = pw.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_ARGS)
     try:
@@ -124,6 +126,12 @@ def checked_page(browser: Any, width: int = 1400) -> Iterator[Page]:
     finally:
         context.close()
     assert errors == [], f"script errors on the page: {errors}"
+
+
+@pytest.fixture
+def page(browser: Any) -> Iterator[Page]:
+    """A fresh browser context per test; a script error or CSP violation on the page fails the test."""
+    yield from checked_page(browser)
 
 
 def open_page(page: Page, server: Server, route: str) -> None:
