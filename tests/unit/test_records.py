@@ -11,11 +11,10 @@ from typing import Any
 import attrs
 import pytest
 
-from sparkq_adapters import _task_record
-from sparkq_adapters.records import TASK, TASK_MODULE, module_text, record
+from sparkq_adapters.records import TASK, record
 from sparkq_adapters.serialization import task_to_dict
 from sparkq_adapters.sqlite import SqliteStore
-from sparkq_domain import FailureKind, Task, TaskClass, TaskStatus, model
+from sparkq_domain import FailureKind, Task, TaskClass, TaskStatus
 
 JSONObject = dict[str, Any]
 AT = datetime(2026, 5, 6, 7, 8, 9, 123456, tzinfo=UTC)
@@ -164,16 +163,8 @@ def test_the_record_reads_the_rows_the_tasks_table_returns(tmp_path: Path) -> No
     assert TASK.from_row(row) == a_task()
 
 
-def test_the_task_records_functions_come_compiled_ahead_from_a_module_that_matches_the_fields() -> None:
-    assert TASK_MODULE.read_text() == module_text(Task, vars(model), model.__name__), (
-        "src/sparkq_adapters/_task_record.py is out of date with the fields of Task: "
-        "run `python -m sparkq_adapters.records` to write it again"
-    )
-    assert TASK.from_row is _task_record.from_row and TASK.to_dict is _task_record.to_dict
-
-
-def test_a_compiled_module_made_for_other_fields_is_not_used() -> None:
-    widgets = record(Widget, globals(), compiled=_task_record)
-    assert widgets.from_row is not _task_record.from_row
+def test_the_record_of_another_entity_is_its_own() -> None:
+    widgets = record(Widget, globals())
+    assert widgets.from_row is not TASK.from_row
     widget = Widget(id="w1", size=3, made_at=AT, spec={}, colour=Colour.BLUE)
     assert widgets.from_row(widgets.to_row(widget)) == widget
