@@ -4,6 +4,12 @@ One cluster per test session (per pytest-xdist worker), started on first use and
 postmaster's PID at the end. Running as root, it belongs to the `postgres` user (PostgreSQL refuses
 to run as root). Made for tests only: `fsync=off` and a small `shared_buffers`, since the machine is
 shared and nothing in it must survive a crash of the machine.
+
+A test process that is SIGKILLed cannot stop its cluster. Each cluster's folder therefore holds an
+`owner` file (the creating process's PID and its start time); a new cluster first reaps the clusters
+whose owner is gone (`reap_leftovers`): their postmaster, found by the `postmaster.pid` of that folder
+and checked to be serving that very data folder, is stopped, and the folder removed. A folder without
+that file, or whose owner still runs, is never touched.
 """
 
 from __future__ import annotations
@@ -46,12 +52,74 @@ def _free_port() -> int:
         return int(s.getsockname()[1])
 
 
+#: the prefix of every cluster folder in the temporary folder, and the file naming the process that made it
+PREFIX = "sparkq-pg-"
+OWNER = "owner"
+
+
+def _started(pid: int) -> str | None:
+    """When process `pid` started (clock ticks since boot, from /proc); None: no such process."""
+    try:
+        stat = Path(f"/proc/{pid}/stat").read_text()
+    except OSError:
+        return None
+    return stat.rsplit(")", 1)[1].split()[19]  # field 22, counted after the command name
+
+
+def _alive(pid: int, started: str) -> bool:
+    """Whether process `pid` is the one that started at `started` (not a later one given the same PID)."""
+    return _started(pid) == started
+
+
+def reap_leftovers(base: Path | None = None) -> list[Path]:
+    """Stop and remove the clusters in `base` (the temporary folder) whose creating process is gone.
+
+    Only a folder named `PREFIX…` holding an `owner` file this module wrote counts, and only the
+    postmaster whose command line names that folder's data directory is signalled. The folders removed.
+    """
+    reaped = []
+    for folder in sorted(Path(base or tempfile.gettempdir()).glob(PREFIX + "*")):
+        try:
+            pid_text, started = (folder / OWNER).read_text().split()
+            owner = int(pid_text)
+        except (OSError, ValueError):
+            continue  # not ours, or being written this very moment
+        if _alive(owner, started):
+            continue
+        _stop_postmaster(folder / "data")
+        shutil.rmtree(folder, ignore_errors=True)
+        reaped.append(folder)
+    return reaped
+
+
+def _stop_postmaster(data: Path) -> None:
+    """Stop the postmaster serving `data` (immediate shutdown), if one still does."""
+    try:
+        pid = int((data / "postmaster.pid").read_text().split()[0])
+        command = Path(f"/proc/{pid}/cmdline").read_bytes().split(b"\0")
+    except (OSError, ValueError, IndexError):
+        return  # never started, or already gone
+    if str(data).encode() not in command:
+        return  # that PID is another process now
+    try:
+        os.kill(pid, signal.SIGQUIT)  # PostgreSQL's immediate shutdown: it ends its own children
+        deadline = time.monotonic() + 30
+        while time.monotonic() < deadline and _started(pid) is not None:
+            time.sleep(0.05)
+        if _started(pid) is not None:
+            os.kill(pid, signal.SIGKILL)
+    except ProcessLookupError:
+        pass
+
+
 class Cluster:
     """A cluster in a temporary folder, listening on 127.0.0.1:`port` and a Unix socket in the folder."""
 
     def __init__(self) -> None:
         self.bin = binaries()
-        self.folder = Path(tempfile.mkdtemp(prefix="sparkq-pg-"))
+        reap_leftovers()
+        self.folder = Path(tempfile.mkdtemp(prefix=PREFIX))
+        (self.folder / OWNER).write_text(f"{os.getpid()} {_started(os.getpid())}\n")
         self.data = self.folder / "data"
         self.port = _free_port()
         self._as_postgres = os.geteuid() == 0
@@ -101,8 +169,20 @@ class Cluster:
         }
         with open(self.data / "postgresql.conf", "a") as conf:
             conf.writelines(f"{key} = {value}\n" for key, value in settings.items())
+        self._pg_ctl_start()
+
+    def _pg_ctl_start(self) -> None:
         self._run(str(self.bin / "pg_ctl"), "-D", str(self.data), "-l", str(self.folder / "log"), "-w", "start")
         self.pid = int((self.data / "postmaster.pid").read_text().split()[0])
+
+    def stop_server(self, mode: str = "fast") -> None:
+        """Stop the server (`pg_ctl stop -m fast|immediate`), keeping its data: `start_server` brings it back."""
+        self._run(str(self.bin / "pg_ctl"), "-D", str(self.data), "-m", mode, "-w", "stop")
+        self.pid = None
+
+    def start_server(self) -> None:
+        """Start the stopped server again, on the same port and data."""
+        self._pg_ctl_start()
 
     def url(self, database: str, *, password: str | None = PASSWORD, port: int | None = None) -> str:
         """A URL of `database` over TCP, with `password` in it (None: none)."""
