@@ -20,6 +20,7 @@ from litestar.exceptions import ClientException
 from litestar.params import Parameter
 from litestar.response import ServerSentEvent, ServerSentEventMessage
 
+from sparkq_domain.errors import SparkQError
 from sparkq_domain.limits import MAX_JSON_INTEGER, quoted
 
 from ..event_kinds import EventKind
@@ -64,6 +65,7 @@ class EventHub:
         """Poll until cancelled; a failing poll is logged and retried."""
         self._last = await asyncio.to_thread(self._feed.last_seq)
         version = -1
+        problem = None  # a storage problem (the database is down) is logged once, not every poll while it lasts
         while True:
             try:
                 current = await asyncio.to_thread(self._feed.data_version)
@@ -71,6 +73,13 @@ class EventHub:
                     version = current
                     self._notify()
                     await self._publish()
+                if problem is not None:
+                    log.warning("event feed back: live events and long polls go on")
+                problem = None
+            except SparkQError as exc:
+                if exc.message != problem:
+                    log.warning("event feed poll failed, retrying every %gs: %s", self._poll, exc.message)
+                problem = exc.message
             except Exception:
                 log.exception("event feed poll failed; retrying")
             await asyncio.sleep(self._poll)
