@@ -142,6 +142,9 @@ def build_cli(open_context: Callable[[str | None], Context]) -> App:
     _command(
         app, "watch", "watch:watch", "Watch a stream and wake its idle worker through a FIFO when a task is queued."
     )
+    _command(
+        app, "mcp", "mcp_command:mcp", "Serve SparkQ's worker protocol to an AI agent as MCP tools, over stdin/stdout."
+    )
 
     # reviewing
     _command(app, "tasks", "tasks:list_tasks", "List tasks, newest first; stale and auto-failed tasks are marked.")
