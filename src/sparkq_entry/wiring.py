@@ -7,20 +7,23 @@ The CLI gets a `Context` (`cli_context`) that opens the queue on first use; the 
 from __future__ import annotations
 
 import os
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
+from contextlib import AbstractContextManager, contextmanager
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from sparkq_adapters.cli.common import Context
+from sparkq_adapters.cli.common import Context, UsageError
 from sparkq_adapters.clock import RandomIds, SystemClock
 from sparkq_adapters.config import ConfigError, Settings, redact_url
 from sparkq_adapters.sqlite import SqliteStore
 from sparkq_domain import Clock, IdFactory, Queue, Registry, Store
+from sparkq_domain.errors import Conflict, InvalidInput, NotFound
 
 if TYPE_CHECKING:
     from sparkq_adapters.postgres import PostgresStore
     from sparkq_adapters.postgres.changes import ChangeFeed as PostgresFeed
     from sparkq_adapters.sqlite.changes import ChangeFeed as SqliteFeed
+    from sparkq_adapters.transfer import Ends
 
 
 def open_queue(
@@ -80,6 +83,10 @@ def postgres_store(settings: Settings) -> PostgresStore:
     """The PostgreSQL store of `database.url` / `$SPARKQ_DATABASE_URL`; psycopg is imported only here."""
     url = settings.database_url
     assert url is not None
+    return _postgres(url, settings.file.database.schema)
+
+
+def _postgres(url: str, schema: str) -> PostgresStore:
     try:
         import psycopg  # noqa: F401  # the driver of the `postgres` extra
     except ImportError as exc:
@@ -89,7 +96,95 @@ def postgres_store(settings: Settings) -> PostgresStore:
         ) from None
     from sparkq_adapters.postgres import PostgresStore
 
-    return PostgresStore(url, schema=settings.file.database.schema)
+    return PostgresStore(url, schema=schema)
+
+
+def transfer_ends(settings: Settings, to: str, schema: str | None = None) -> Ends:
+    """The two ends of `sparkq migrate --to TO`: the configured database, and the URL or path `to`.
+
+    A PostgreSQL target keeps its tables in `schema` (default: the configured `database.schema`). A
+    source file that does not exist, a target that is the source, and a target path that cannot be a
+    database file are refused here, before anything is opened or made.
+    """
+    from sparkq_adapters.database_id import database_id, is_postgres_url, postgres_id
+    from sparkq_adapters.transfer import Ends
+
+    source_id = database_id(settings)
+    if settings.database_url is not None:
+        from sparkq_adapters.postgres import transfer as pg_transfer
+
+        source: AbstractContextManager[Any] = pg_transfer.source(postgres_store(settings))
+    else:
+        db = settings.db_path
+        if not db.exists():
+            raise NotFound(f"There is no database at {db} to migrate; check database.path in {settings.source_name}")
+        from sparkq_adapters.sqlite import transfer as sqlite_transfer
+
+        _migrated_sqlite(settings, db)
+        source = sqlite_transfer.source(db, busy_timeout_ms=settings.file.database.busy_timeout_ms)
+
+    chosen_schema = schema or settings.file.database.schema
+    if is_postgres_url(to):
+        from sparkq_adapters.postgres import transfer as pg_transfer
+
+        if postgres_id(to, chosen_schema) == source_id:
+            raise Conflict(
+                f"The target {redact_url(to)} (schema {chosen_schema}) is the configured database itself; "
+                "name another database, or another schema with --schema"
+            )
+        target: AbstractContextManager[Any] = pg_transfer.target(_postgres(to, chosen_schema))
+        target_name = f"{redact_url(to)} (schema {chosen_schema})"
+        next_step = f"To use it: database.url: {redact_url(to)} in sparkq.yml (or $SPARKQ_DATABASE_URL)"
+        if chosen_schema != "sparkq":
+            next_step += f", with database.schema: {chosen_schema}"
+    else:
+        if schema is not None:
+            raise UsageError("--schema names a PostgreSQL schema; the target here is a SQLite file")
+        path = Path(to).expanduser().absolute()
+        if isinstance(source_id, Path) and path.exists() and os.path.samefile(path, source_id):
+            raise Conflict(f"The target {path} is the configured database itself; name a new file")
+        if path.is_dir():
+            raise InvalidInput(f"The target {path} is a folder; name a database file in it, e.g. {path / 'sparkq.db'}")
+        if not path.parent.is_dir():
+            raise InvalidInput(f"Cannot create {path}: the folder {path.parent} does not exist")
+        target = _sqlite_target(settings, path)
+        target_name = str(path)
+        next_step = f"To use it: database.path: {path} in sparkq.yml, without database.url or $SPARKQ_DATABASE_URL"
+    return Ends(
+        source=source,
+        target=target,
+        source_name=settings.database_name,
+        target_name=target_name,
+        next_step=next_step,
+    )
+
+
+def _migrated_sqlite(settings: Settings, db: Path) -> None:
+    """Open the file once through its store: created or brought to this SparkQ's schema by its migrations."""
+    store = SqliteStore(db, busy_timeout_ms=settings.file.database.busy_timeout_ms)
+    try:
+        with store.read():
+            pass
+    finally:
+        store.close()
+
+
+@contextmanager
+def _sqlite_target(settings: Settings, path: Path) -> Iterator[Any]:
+    """A SQLite target: made by its store's migrations; a file made here is removed again if the copy fails."""
+    from sparkq_adapters.sqlite import transfer as sqlite_transfer
+    from sparkq_adapters.sqlite.forensics import sibling
+
+    made = not path.exists()
+    try:
+        _migrated_sqlite(settings, path)
+        with sqlite_transfer.target(path, busy_timeout_ms=settings.file.database.busy_timeout_ms) as end:
+            yield end
+    except BaseException:
+        if made:
+            for leftover in (path, *(sibling(path, suffix) for suffix in ("-wal", "-shm", "-writer"))):
+                leftover.unlink(missing_ok=True)
+        raise
 
 
 def feed_from_settings(settings: Settings) -> SqliteFeed | PostgresFeed:
@@ -111,7 +206,11 @@ def data_version_from_settings(settings: Settings) -> Callable[[], int]:
 def cli_context(config_path: str | None) -> Context:
     """What every `sparkq` command runs on, for the global `--config PATH` (None: the usual search)."""
     return Context(
-        config_path, open_queue=queue_from_settings, data_version=data_version_from_settings, server_app=_server_app
+        config_path,
+        open_queue=queue_from_settings,
+        data_version=data_version_from_settings,
+        server_app=_server_app,
+        transfer_ends=transfer_ends,
     )
 
 

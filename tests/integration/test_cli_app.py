@@ -61,8 +61,8 @@ COMMANDS = registered()
 
 def test_every_command_is_registered_lazily() -> None:
     names = sorted(" ".join(words) for words, _, _ in COMMANDS)
-    assert len(names) == 28, names
-    assert {"claim", "peek", "session create", "stream end", "watch", "mcp"} <= set(names)
+    assert len(names) == 29, names
+    assert {"claim", "peek", "session create", "stream end", "watch", "mcp", "migrate"} <= set(names)
 
 
 def test_each_listed_summary_is_the_first_line_of_the_command_docstring() -> None:

@@ -78,6 +78,12 @@ def build_cli(open_context: Callable[[str | None], Context]) -> App:
         "status:status",
         "Show whether the server runs, the active sessions and streams, and task counts per status.",
     )
+    _command(
+        app,
+        "migrate",
+        "migrate:migrate",
+        "Copy this project's database into an empty database: SQLite to PostgreSQL, or back.",
+    )
     _command(app, "reload", "registry:reload", "Re-read sparkq.yml and rebuild the script index, checking both.")
     _command(
         app, "tools", "registry:tools", "List the tools a task can be queued for, with each tool's class and timeout."

@@ -18,6 +18,7 @@ if TYPE_CHECKING:
     from sparkq_domain import Queue
 
     from ..config import Settings
+    from ..transfer import Ends
 
 #: text read from a file or stdin is capped so a wrong path (say, /dev/zero) cannot exhaust memory
 MAX_INPUT_BYTES = 64 * 1024 * 1024
@@ -41,12 +42,14 @@ class Context:
         open_queue: Callable[[Settings], Queue],
         data_version: Callable[[Settings], Callable[[], int]],
         server_app: Callable[[Settings, int], Any],
+        transfer_ends: Callable[[Settings, str, str | None], Ends] | None = None,
     ) -> None:
         #: the global `--config PATH`, or None to look for $SPARKQ_CONFIG, then ./sparkq.yml
         self.config_path = config_path
         self._open_queue = open_queue
         self._data_version = data_version
         self._server_app = server_app
+        self._transfer_ends = transfer_ends
         self._settings: Settings | None = None
         self._queue: Queue | None = None
 
@@ -90,6 +93,12 @@ class Context:
     def server_app(self, settings: Settings, port: int) -> Any:
         """The server's ASGI app for (settings, port): only `sparkq run` builds it."""
         return self._server_app(settings, port)
+
+    def transfer_ends(self, to: str, schema: str | None) -> Ends:
+        """The configured database and the URL or path `to`, as the two ends of `sparkq migrate`."""
+        if self._transfer_ends is None:
+            raise SparkQError("This SparkQ was built without `sparkq migrate`")
+        return self._transfer_ends(self.settings(), to, schema)
 
 
 def read_source(value: str, what: str) -> str:
