@@ -162,13 +162,24 @@ def test_a_schema_of_a_newer_sparkq_is_refused(store: PostgresStore, pg_url: str
         PostgresStore(pg_url).pool()
 
 
-def test_a_server_restarted_under_an_idle_connection_is_reconnected(pg_cluster: Cluster, pg_url: str) -> None:
+def _end_sparkq_connections(cluster: Cluster) -> None:
+    """What a restart of the server does to the connections a pool keeps: the server ends them."""
+    cluster.admin("SELECT pg_terminate_backend(pid) FROM pg_stat_activity WHERE application_name = 'sparkq'")
+
+
+def test_a_server_restarted_under_an_idle_connection_is_reconnected(
+    pg_cluster: Cluster, pg_url: str, caplog: pytest.LogCaptureFixture
+) -> None:
     store = PostgresStore(pg_url)
     queue = _queue(store)
     queue.create_session("s")
-    # what a restart does to the connections the pool keeps: the server ends them
-    pg_cluster.admin("SELECT pg_terminate_backend(pid) FROM pg_stat_activity WHERE application_name = 'sparkq'")
-    assert [s.name for s in queue.list_sessions()] == ["s"]  # BEGIN failed, a new connection did it
+    _end_sparkq_connections(pg_cluster)
+    # a read unit: its BEGIN failed on the dead connection, and went again on a new one
+    assert [s.name for s in queue.list_sessions()] == ["s"]
+    _end_sparkq_connections(pg_cluster)
+    queue.create_session("t")  # a write unit alike: nothing of it but BEGIN had been sent
+    assert [s.name for s in queue.list_sessions()] == ["s", "t"]
+    assert not [r for r in caplog.records if r.name.startswith("psycopg")]  # nothing for a CLI to print
     store.close()
 
 
@@ -177,7 +188,8 @@ def test_the_server_going_away_mid_operation_is_one_clear_line(pg_cluster: Clust
     store.pool()
     with pytest.raises(StorageError) as caught:
         with store.read() as repo:
-            pg_cluster.admin("SELECT pg_terminate_backend(pid) FROM pg_stat_activity WHERE application_name = 'sparkq'")
+            repo.get_project()  # the unit has begun: what it read so far was of a transaction now gone
+            _end_sparkq_connections(pg_cluster)
             repo.get_project()
     assert "Lost the connection to PostgreSQL" in caught.value.message
     assert PASSWORD not in caught.value.message and ":***@" in caught.value.message

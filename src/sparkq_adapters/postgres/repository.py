@@ -118,16 +118,16 @@ _change_sql = ChangeSql("%s")
 
 
 class PostgresRepository:
-    """Satisfies `sparkq_domain.Repository` on one connection inside one transaction."""
+    """Satisfies `sparkq_domain.Repository` through one cursor of a connection inside one transaction."""
 
-    def __init__(self, conn: psycopg.Connection[Any]) -> None:
-        self._conn = conn
+    def __init__(self, cursor: psycopg.Cursor[Any]) -> None:
+        self._cur = cursor
 
     def _all(self, sql: str, params: Any = None) -> list[tuple[Any, ...]]:
-        return self._conn.execute(sql, params).fetchall()
+        return self._cur.execute(sql, params).fetchall()
 
     def _one(self, sql: str, params: Any = None) -> tuple[Any, ...] | None:
-        return self._conn.execute(sql, params).fetchone()
+        return self._cur.execute(sql, params).fetchone()
 
     # projects
     def get_project(self) -> Project | None:
@@ -135,7 +135,7 @@ class PostgresRepository:
         return None if row is None else _project(row)
 
     def add_project(self, project: Project) -> None:
-        self._conn.execute(UPSERT_PROJECT, _project_row(project))
+        self._cur.execute(UPSERT_PROJECT, _project_row(project))
 
     # sessions
     def add_session(self, session: Session) -> None:
@@ -143,7 +143,7 @@ class PostgresRepository:
         self._insert(INSERT_SESSION, (row[-1], *row[:-1]), f"Session id {session.id}")
 
     def save_session(self, session: Session) -> None:
-        self._conn.execute(UPDATE_SESSION, _session_row(session))
+        self._cur.execute(UPDATE_SESSION, _session_row(session))
 
     def get_session(self, session_id: str) -> Session | None:
         row = self._one(SELECT_SESSION_BY_ID, (session_id,))
@@ -164,7 +164,7 @@ class PostgresRepository:
         self._insert(INSERT_STREAM, (row[-1], *row[:-1]), f"Stream {stream.name!r} (or its id)")
 
     def save_stream(self, stream: Stream) -> None:
-        self._conn.execute(UPDATE_STREAM, _stream_row(stream))
+        self._cur.execute(UPDATE_STREAM, _stream_row(stream))
 
     def get_stream(self, stream_id: str) -> Stream | None:
         row = self._one(SELECT_STREAM_BY_ID, (stream_id,))
@@ -192,7 +192,7 @@ class PostgresRepository:
         if self._one(TASK_EXISTS, (task.id,)) is not None:
             raise Duplicate(f"Task id {task.id} already exists")
         # no such stream: the plain insert raises the foreign-key violation, as SQLite's does
-        self._conn.execute(INSERT_TASK_PLAIN, row)
+        self._cur.execute(INSERT_TASK_PLAIN, row)
 
     def get_task(self, task_id: str) -> Task | None:
         row = self._one(SELECT_TASK, (task_id,))
@@ -215,7 +215,7 @@ class PostgresRepository:
     def apply_to_queued(self, stream_id: str, change: TaskChange) -> int:
         if change.from_status is not TaskStatus.QUEUED:
             raise ValueError(f"apply_to_queued takes a change from queued, not from {change.from_status.value}")
-        cursor = self._conn.execute(_change_sql(APPLY_TO_QUEUED, change), (*_change_params(change), stream_id))
+        cursor = self._cur.execute(_change_sql(APPLY_TO_QUEUED, change), (*_change_params(change), stream_id))
         return int(cursor.rowcount)
 
     def failed_not_requeued(self, stream_id: str | None, finished_since: datetime | None) -> Sequence[Task]:
@@ -263,11 +263,11 @@ class PostgresRepository:
         ]
 
     def delete_finished_before(self, cutoff: datetime, limit: int | None = None) -> int:
-        cursor = self._conn.execute(DELETE_FINISHED, (format_time(cutoff), limit))
+        cursor = self._cur.execute(DELETE_FINISHED, (format_time(cutoff), limit))
         return int(cursor.rowcount)
 
     def _insert(self, sql: str, params: tuple[Any, ...], what: str) -> None:
-        cursor = self._conn.execute(sql, params)
+        cursor = self._cur.execute(sql, params)
         if cursor.rowcount == 0:  # ON CONFLICT DO NOTHING skipped it: an id or a unique name is taken
             raise Duplicate(f"{what} already exists")
 

@@ -160,13 +160,18 @@ class Pool:
 
 
 class Unit:
-    """One transaction on a connection from the pool: BEGIN on enter; COMMIT, or ROLLBACK on an exception."""
+    """One transaction on a connection from the pool: BEGIN on enter; COMMIT, or ROLLBACK on an exception.
+
+    BEGIN, COMMIT and ROLLBACK go straight to libpq (`_command`), and the unit's statements share one
+    cursor: psycopg's general path (a cursor, its adapters and its result handling per statement) took
+    more of the client's time than the server took to run them (see bench/postgres.py).
+    """
 
     __slots__ = ("_begin", "_conn", "_store")
 
     def __init__(self, store: PostgresStore, begin: str) -> None:
         self._store = store
-        self._begin = begin
+        self._begin = begin.encode()
 
     def __enter__(self) -> PostgresRepository:
         import psycopg
@@ -175,8 +180,8 @@ class Unit:
         for attempt in (1, 2):
             conn = self._conn = pool.get()
             try:
-                conn.execute(self._begin)
-                return PostgresRepository(conn)
+                _command(conn, self._begin)
+                return PostgresRepository(conn.cursor())
             except psycopg.Error as exc:
                 pool.discard(conn)
                 # an idle connection the server dropped since (a restart, an idle timeout): nothing was
@@ -195,13 +200,13 @@ class Unit:
         try:
             if exc is None:
                 try:
-                    conn.execute("COMMIT")
+                    _command(conn, b"COMMIT")
                 except psycopg.Error as error:
                     raise _failure(error, self._store.where) from error
                 return
             try:
                 if not conn.closed:
-                    conn.execute("ROLLBACK")
+                    _command(conn, b"ROLLBACK")
             except psycopg.Error:
                 pass  # the connection broke: the server ended the transaction, and the pool drops it
             translated = errors.translate(exc, self._store.where)
@@ -209,6 +214,23 @@ class Unit:
                 raise translated from exc
         finally:
             pool.put(conn)
+
+
+def _command(conn: psycopg.Connection[Any], command: bytes) -> None:
+    """Run a statement without parameters or rows (BEGIN, COMMIT) through libpq itself, or raise psycopg's error.
+
+    libpq waits for the answer with the GIL released, as psycopg's own path does.
+    """
+    import psycopg
+    from psycopg.pq import ConnStatus, ExecStatus
+
+    result = conn.pgconn.exec_(command)
+    if result.status == ExecStatus.COMMAND_OK:
+        return
+    if conn.pgconn.status == ConnStatus.BAD:  # the server went away: no SQLSTATE to tell it by
+        message = conn.pgconn.error_message.decode(errors="replace").strip()
+        raise psycopg.OperationalError(message or "the connection to the server was lost")
+    raise psycopg.errors.error_from_result(result, encoding=conn.info.encoding)
 
 
 def _failure(exc: psycopg.Error, where: str) -> SparkQError:
