@@ -37,10 +37,11 @@ def test_the_import_contracts_are_kept() -> None:
         "pure-domain",
         "no-postgres-driver-outside-its-adapter",
         "light-queue-commands",
+        "mcp-sdk-in-its-adapter",
     ]
     result = lint_imports(ROOT)
     assert result.returncode == 0, result.stdout + result.stderr
-    assert "Contracts: 4 kept, 0 broken." in result.stdout
+    assert "Contracts: 5 kept, 0 broken." in result.stdout
 
 
 @pytest.mark.parametrize(
@@ -55,6 +56,9 @@ def test_the_import_contracts_are_kept() -> None:
         ("sparkq_adapters/serialization.py", "import uvicorn", "light-queue-commands"),
         ("sparkq_domain/ports.py", "import psycopg", "no-postgres-driver-outside-its-adapter"),
         ("sparkq_adapters/sqlite/repository.py", "import psycopg", "no-postgres-driver-outside-its-adapter"),
+        ("sparkq_adapters/cli/tasks.py", "import sparkq_adapters.mcp.server", "light-queue-commands"),
+        ("sparkq_adapters/http/streams.py", "import mcp", "mcp-sdk-in-its-adapter"),
+        ("sparkq_entry/wiring.py", "import mcp_types", "mcp-sdk-in-its-adapter"),
     ],
 )
 def test_a_wrong_import_breaks_its_contract(tmp_path: Path, module: str, bad_import: str, contract: str) -> None:

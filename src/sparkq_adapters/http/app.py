@@ -13,6 +13,7 @@ from typing import Any
 import attrs
 from litestar import Litestar
 from litestar.di import Provide
+from litestar.handlers import ASGIRouteHandler, asgi
 from litestar.openapi import OpenAPIConfig
 from litestar.routes import HTTPRoute
 from litestar.static_files import create_static_files_router
@@ -25,7 +26,7 @@ from .bodies import BODIES, StrictJSONRequest, read_body
 from .contract import LiveJSONRenderPlugin, refine
 from .errors import EXCEPTION_HANDLERS
 from .events import EventHub, Feed, events
-from .security import BODY_TIMEOUT_SECONDS, ASGIApp, LocalOnly
+from .security import BODY_TIMEOUT_SECONDS, ASGIApp, LocalOnly, Receive, Scope, Send, json_posts_only, reply_error
 from .sessions import SessionController
 from .streams import Claims, StreamController
 from .system import Catalog, ServerInfo, SystemController, health_check
@@ -51,8 +52,10 @@ class ServerOptions:
 
 
 def create_app(queue: Queue, catalog: Catalog, server: ServerInfo, options: ServerOptions, feed: Feed) -> ASGIApp:
-    """Build the ASGI app: API + UI + live events + OpenAPI at /schema, behind the `LocalOnly` guard."""
+    """Build the ASGI app: API + UI + live events + OpenAPI at /schema + MCP at /mcp, behind the `LocalOnly` guard."""
     hub = EventHub(feed)
+    claims = Claims(queue, hub)
+    mcp_route, mcp_lifespans = _mcp_route(queue, claims, options)
 
     @asynccontextmanager
     async def background(_: Litestar) -> AsyncIterator[None]:
@@ -80,6 +83,7 @@ def create_app(queue: Queue, catalog: Catalog, server: ServerInfo, options: Serv
         StreamController,
         TaskController,
         SystemController,
+        mcp_route,
     ]
     if options.ui_dir is not None:
         route_handlers.append(
@@ -96,7 +100,7 @@ def create_app(queue: Queue, catalog: Catalog, server: ServerInfo, options: Serv
             "catalog": Provide(_constant(catalog), use_cache=True, sync_to_thread=False),
             "server": Provide(_constant(server), use_cache=True, sync_to_thread=False),
             "hub": Provide(_constant(hub), use_cache=True, sync_to_thread=False),
-            "claims": Provide(_constant(Claims(queue, hub)), use_cache=True, sync_to_thread=False),
+            "claims": Provide(_constant(claims), use_cache=True, sync_to_thread=False),
         },
         exception_handlers=EXCEPTION_HANDLERS,
         openapi_config=OpenAPIConfig(
@@ -111,7 +115,7 @@ def create_app(queue: Queue, catalog: Catalog, server: ServerInfo, options: Serv
                 LiveJSONRenderPlugin(lambda: [t["name"] for t in catalog.tools()], path=["/", "/openapi.json"])
             ],
         ),
-        lifespan=[background],
+        lifespan=[background, *mcp_lifespans],
         request_max_body_size=options.max_body_bytes,
         request_class=StrictJSONRequest,  # every JSON body, by SparkQ's strict reader
         before_request=read_body,  # ... checked before any handler runs, also where a route takes no body
@@ -125,6 +129,28 @@ def create_app(queue: Queue, catalog: Catalog, server: ServerInfo, options: Serv
         max_body_bytes=options.max_body_bytes,
         body_timeout_seconds=options.body_timeout_seconds,
     )
+
+
+def _mcp_route(queue: Queue, claims: Claims, options: ServerOptions) -> tuple[ASGIRouteHandler, list[Any]]:
+    """The /mcp endpoint and the lifespan it needs; without the `mcp` extra, a /mcp that says how to get it (404).
+
+    The SDK is imported only here, when the server starts: the CLI's queue commands never load it.
+    """
+    try:
+        from ..mcp.server import HttpEndpoint
+    except ImportError as exc:
+        from ..mcp import sdk_missing
+
+        problem = f"{sdk_missing(exc, 'MCP over HTTP (/mcp)').message}, then restart the server"
+        log.info("no /mcp: %s", problem)
+
+        async def absent(scope: Scope, receive: Receive, send: Send) -> None:
+            await reply_error(send, 404, "not_found", problem, secured=False)
+
+        return asgi("/mcp", name="mcp")(absent), []
+
+    endpoint = HttpEndpoint(queue, claims.next, port=options.port, max_body_bytes=options.max_body_bytes)
+    return asgi("/mcp", name="mcp")(json_posts_only(endpoint)), [endpoint.lifespan]
 
 
 def _allow_every_method(app: Litestar) -> None:

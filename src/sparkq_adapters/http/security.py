@@ -12,6 +12,10 @@ execution. Without authentication, the defence is to accept only what a local cl
   arrive within `body_timeout_seconds` of the request (408, and the connection is closed): a
   client trickling a byte a minute would otherwise hold a connection, and its handler, forever;
 - responses carry a strict CSP and `nosniff`; no CORS headers.
+
+The MCP endpoint (/mcp) sits behind the same guard; as an ASGI endpoint that reads its own body,
+it gets the JSON content-type check from `json_posts_only`, and the SDK checks Host and Origin
+once more with its own transport-security settings.
 """
 
 from __future__ import annotations
@@ -79,7 +83,7 @@ class LocalOnly:
         problem = self.check(scope.get("method", "GET"), headers)
         if problem is not None:
             status, code, message = problem
-            await _reply(send, status, code, message, close=_has_body(headers))  # its body is never read
+            await reply_error(send, status, code, message, close=_has_body(headers))  # its body is never read
             return
         if scope["type"] == "websocket":
             await self.app(scope, receive, _with_security_headers(send))
@@ -104,7 +108,7 @@ class LocalOnly:
             # the app's error mapping answers it where the body is read; this is for a reader outside it
             if started:
                 raise
-            await _reply(send, 408, "request_timeout", exc.detail, close=True)
+            await reply_error(send, 408, "request_timeout", exc.detail, close=True)
 
     def check(self, method: str, headers: dict[bytes, bytes]) -> tuple[int, str, str] | None:
         """Return (status, code, message) when the request must be refused, else None."""
@@ -153,6 +157,22 @@ class NotJSON(HTTPException):
         super().__init__(
             detail="Requests that change SparkQ must send 'Content-Type: application/json' (with a body of {} if empty)"
         )
+
+
+def json_posts_only(app: ASGIApp) -> ASGIApp:
+    """Wrap an ASGI endpoint that reads its own body (/mcp): a POST must say JSON, as for the REST API (415).
+
+    `LocalOnly` has already checked Host, Origin and size; the REST routes get this check from
+    the app's body reader, which an ASGI endpoint does not run.
+    """
+
+    async def guarded(scope: Scope, receive: Receive, send: Send) -> None:
+        if scope.get("method") == "POST" and not says_json(_headers(scope).get(b"content-type", b"").decode("latin-1")):
+            await reply_error(send, 415, NotJSON.code, NotJSON().detail, secured=False)
+            return
+        await app(scope, receive, send)
+
+    return guarded
 
 
 def says_json(content_type: str | None) -> bool:
@@ -215,7 +235,10 @@ def _with_security_headers(send: Send) -> Send:
     return wrapped
 
 
-async def _reply(send: Send, status: int, code: str, message: str, *, close: bool = False) -> None:
+async def reply_error(
+    send: Send, status: int, code: str, message: str, *, close: bool = False, secured: bool = True
+) -> None:
+    """Answer with SparkQ's error shape without running the app (`secured=False` inside it: `LocalOnly` adds them)."""
     body = error_bytes(status, message, code)
     await send(
         {
@@ -224,7 +247,7 @@ async def _reply(send: Send, status: int, code: str, message: str, *, close: boo
             "headers": [
                 (b"content-type", b"application/json"),
                 (b"content-length", str(len(body)).encode()),
-                *SECURITY_HEADERS,
+                *(SECURITY_HEADERS if secured else ()),
                 *([(b"connection", b"close")] if close else []),
             ],
         }
