@@ -11,6 +11,8 @@ from pathlib import Path
 
 import pytest
 
+from tests.integration.wheelhouse import build_wheelhouse
+
 REPO = Path(__file__).resolve().parents[2]
 IGNORED = shutil.ignore_patterns(
     ".git",
@@ -177,9 +179,17 @@ def test_teardown_with_nothing_to_do_succeeds(repo_copy: Path, tmp_path: Path) -
     assert "Nothing to delete." in result.stdout
 
 
+@pytest.fixture(scope="module")
+def wheelhouse(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """Wheels of what `.[test]` installs, from this venv (tests/integration/wheelhouse.py)."""
+    return build_wheelhouse(tmp_path_factory.mktemp("wheelhouse"))
+
+
 @pytest.mark.slow
-def test_setup_creates_a_working_venv_and_is_idempotent(repo_copy: Path) -> None:
-    env = script_env(PYTHON=sys.executable)
+def test_setup_creates_a_working_venv_and_is_idempotent(repo_copy: Path, wheelhouse: Path) -> None:
+    # setup.sh's own `pip install -e ".[test]"` resolves and installs every package, from the
+    # wheelhouse instead of an index (no download), without compiling .pyc files ahead of imports
+    env = script_env(PYTHON=sys.executable, PIP_NO_INDEX="1", PIP_FIND_LINKS=str(wheelhouse), PIP_COMPILE="0")
     first = subprocess.run(
         ["bash", str(repo_copy / "setup.sh")],
         cwd=repo_copy.parent,
