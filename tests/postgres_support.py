@@ -115,8 +115,12 @@ def _stop_postmaster(data: Path) -> None:
 class Cluster:
     """A cluster in a temporary folder, listening on 127.0.0.1:`port` and a Unix socket in the folder."""
 
-    def __init__(self) -> None:
+    def __init__(self, *, durable_commits: bool = False) -> None:
+        """`durable_commits`: a commit is in the WAL before it is acknowledged (`synchronous_commit`), so
+        it survives PostgreSQL being killed (an immediate shutdown); a crash of the machine still loses
+        it (`fsync` stays off). Without it, the last commits before such a kill are lost."""
         self.bin = binaries()
+        self._durable = durable_commits
         reap_leftovers()
         self.folder = Path(tempfile.mkdtemp(prefix=PREFIX))
         (self.folder / OWNER).write_text(f"{os.getpid()} {_started(os.getpid())}\n")
@@ -161,7 +165,7 @@ class Cluster:
             "unix_socket_directories": f"'{self.folder}'",
             # tests only: the cluster is thrown away, and the machine is shared by many test runs
             "fsync": "off",
-            "synchronous_commit": "off",
+            "synchronous_commit": "on" if self._durable else "off",
             "full_page_writes": "off",
             "shared_buffers": "32MB",
             "max_connections": "200",

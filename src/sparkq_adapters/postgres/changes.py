@@ -10,10 +10,16 @@ Reading past a `seq`: sequence numbers are taken when a row is written, not when
 commits, so a reader skips events of transactions still running (their ids are at or above the
 oldest running transaction, `pg_snapshot_xmin`): an event is read once everything written before
 it by a transaction started earlier has committed.
+
+The feed's connection outlives PostgreSQL restarts: a lost connection is replaced on the next use
+(LISTEN again), and `data_version` then moves as though a commit had been seen, since notifications
+sent while nobody listened are gone: waiters look again and readers re-read the table, so no
+wake-up is lost. While the server cannot be reached, each use raises one `StorageError` saying so.
 """
 
 from __future__ import annotations
 
+import threading
 import time
 from typing import TYPE_CHECKING, Any
 
@@ -47,24 +53,56 @@ class ChangeFeed:
     """Reads the events table and listens on the schema's channel, on a connection of its own."""
 
     def __init__(self, store: PostgresStore) -> None:
+        self._store = store
         self._where = store.where
-        self._conn: psycopg.Connection[Any] = store.connect()
-        try:
-            migrate(self._conn, store.schema, store.where)
-            self._conn.execute(f'LISTEN "{channel(store.schema)}"')
-        except BaseException:
-            self._conn.close()
-            raise
         self._version = 0
+        #: replacing a lost connection: the server's event hub reads the feed from several threads
+        self._lock = threading.Lock()
+        self._conn: psycopg.Connection[Any] = self._listen(migrated=False)
+
+    def _listen(self, *, migrated: bool = True) -> psycopg.Connection[Any]:
+        """A new connection listening on the schema's channel (the schema made first, on the first one)."""
+        import psycopg
+
+        conn = self._store.connect()
+        try:
+            if not migrated:
+                migrate(conn, self._store.schema, self._where)
+            conn.execute(f'LISTEN "{channel(self._store.schema)}"')
+        except psycopg.Error as exc:
+            conn.close()
+            raise (errors.translate(exc, self._where) or errors.lost(self._where)) from exc
+        except BaseException:
+            conn.close()
+            raise
+        return conn
+
+    def _connection(self) -> psycopg.Connection[Any]:
+        """The feed's connection; a lost one replaced first (or the error saying why it cannot be).
+
+        What was committed while it was lost notified nobody, so `data_version` moves: whoever waits
+        looks again, and the hub re-reads the table (no wake-up is lost).
+        """
+        conn = self._conn
+        if not (conn.closed or conn.broken):
+            return conn
+        with self._lock:
+            if self._conn is conn:  # not replaced by another thread meanwhile
+                conn.close()
+                self._conn = self._listen()
+                self._version += 1
+            return self._conn
 
     def data_version(self) -> int:
         """Moves whenever a transaction that changed something committed since the last look (on any machine)."""
         import psycopg
 
+        conn = self._connection()
         try:
-            self._version += sum(1 for _ in self._conn.notifies(timeout=0))
-        except psycopg.Error as exc:
-            raise errors.lost(self._where) from exc
+            self._version += sum(1 for _ in conn.notifies(timeout=0))
+        except psycopg.Error:
+            conn.close()  # the server restarted (or dropped us): listen again at once, or say why not
+            self._connection()
         return self._version
 
     def last_seq(self) -> int:
@@ -89,9 +127,18 @@ class ChangeFeed:
         self._conn.close()
 
     def _query(self, sql: str, params: Any = None) -> psycopg.Cursor[Any]:
+        """Run one statement (in autocommit); on a connection lost since the last, once more on a new one.
+
+        Safe to repeat: the reads are reads, and a trim that was cut off deletes what is still there.
+        """
         import psycopg
 
-        try:
-            return self._conn.execute(sql, params)
-        except psycopg.Error as exc:
-            raise (errors.translate(exc, self._where) or errors.lost(self._where)) from exc
+        for attempt in (1, 2):
+            conn = self._connection()
+            try:
+                return conn.execute(sql, params)
+            except psycopg.Error as exc:
+                if attempt == 1 and (conn.closed or conn.broken):
+                    continue
+                raise (errors.translate(exc, self._where) or errors.lost(self._where)) from exc
+        raise AssertionError("unreachable")

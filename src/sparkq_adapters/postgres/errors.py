@@ -33,6 +33,11 @@ def connect_failure(exc: psycopg.Error, where: str) -> StorageError:
         )
     if "does not exist" in text and "role" in text:
         return StorageError(f"PostgreSQL at {where} has no such user (role); create it or {_CHECK_URL}")
+    if any(state in text for state in _RESTARTING):
+        return StorageError(
+            f"PostgreSQL at {where} is shutting down or starting up (a restart?) and takes no connections now; "
+            "try again once it is up (`pg_isready` tells)"
+        )
     if "Connection refused" in text or "No such file or directory" in text:
         return StorageError(
             f"Cannot connect to PostgreSQL at {where}: nothing listens there (connection refused). Check that "
@@ -45,8 +50,37 @@ def connect_failure(exc: psycopg.Error, where: str) -> StorageError:
             f"Cannot connect to PostgreSQL at {where}: no answer in time. Check that the server runs and "
             f"can be reached from here; {_CHECK_URL}"
         )
-    first = text.strip().splitlines()[-1] if text.strip() else type(exc).__name__
-    return StorageError(f"Cannot connect to PostgreSQL at {where}: {first.strip()}; {_CHECK_URL}")
+    if "server closed the connection unexpectedly" in text:
+        return StorageError(
+            f"PostgreSQL at {where} closed the connection as it was being opened (restarting, or crashed?); "
+            "check that the server runs, then try again"
+        )
+    return StorageError(f"Cannot connect to PostgreSQL at {where}: {_reason(text) or type(exc).__name__}; {_CHECK_URL}")
+
+
+#: libpq's words for a server that is stopping or has not finished starting (or recovering from a crash)
+_RESTARTING = (
+    "system is shutting down",
+    "system is starting up",
+    "in recovery mode",
+    "not yet accepting connections",
+)
+
+
+def _reason(text: str) -> str:
+    """The line of libpq's message that says what went wrong: the server's FATAL line, else the first.
+
+    libpq says `connection failed: connection to server at "HOST", port N failed: FATAL:  REASON`
+    and may add DETAIL and HINT lines; the host and port are in the URL shown already.
+    """
+    lines = [line.strip() for line in text.splitlines() if line.strip()]
+    if not lines:
+        return ""
+    line = next((line for line in lines if "FATAL:" in line), lines[0])
+    for prefix in ("FATAL:", "failed:"):
+        if prefix in line:
+            line = line.rsplit(prefix, 1)[1]
+    return " ".join(line.split())
 
 
 def lost(where: str) -> StorageError:
