@@ -204,6 +204,8 @@ class Toolbox:
         tool = self.tools.get(name)
         if tool is None:
             raise InvalidInput(f"Unknown tool {quoted(name)}; the tools are: {', '.join(self.tools)}")
+        if "stream" in tool.required and (arguments or {}).get("stream") is None:
+            await self._stream_of({}, name)  # says where work waits, rather than only what is missing
         args = check_arguments(tool, arguments or {}, files=self._files)
         return await self._calls[name](args)
 
@@ -280,7 +282,7 @@ class Toolbox:
         stream = args.get("stream", self._default_stream)
         if stream is not None:
             return str(stream)
-        # only reached without a default stream, where the schema requires one; a client may not check
+        # without a default stream, where the schema requires one
         waiting = await _in_thread(self._queue.queued_by_stream)
         where = ", ".join(f"{s.stream.name} ({s.counts[TaskStatus.QUEUED]} queued)" for s in waiting)
         raise InvalidInput(
