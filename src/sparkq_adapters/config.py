@@ -96,6 +96,8 @@ DatabaseUrl = Annotated[
         shown=lambda u: redact_url(u),
     ),
 ]
+#: connections a process keeps to PostgreSQL at most (a CLI command uses one; the server one per busy request)
+PoolSize = Annotated[int, Rule("a whole number of connections from 1 to 100", lambda n: 1 <= n <= 100)]
 SchemaName = Annotated[
     str,
     Rule(
@@ -152,6 +154,8 @@ class DatabaseConfig:
     url: DatabaseUrl | None = attrs.field(default=None, metadata=_WRITTEN_IF_CHANGED)
     #: the PostgreSQL schema that holds SparkQ's tables
     schema: SchemaName = attrs.field(default="sparkq", metadata=_WRITTEN_IF_CHANGED)
+    #: the most connections to PostgreSQL a process keeps open at once
+    pool_size: PoolSize = attrs.field(default=8, metadata=_WRITTEN_IF_CHANGED)
 
 
 @attrs.frozen(kw_only=True)

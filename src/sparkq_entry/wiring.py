@@ -83,10 +83,10 @@ def postgres_store(settings: Settings) -> PostgresStore:
     """The PostgreSQL store of `database.url` / `$SPARKQ_DATABASE_URL`; psycopg is imported only here."""
     url = settings.database_url
     assert url is not None
-    return _postgres(url, settings.file.database.schema)
+    return _postgres(url, settings.file.database.schema, settings.file.database.pool_size)
 
 
-def _postgres(url: str, schema: str) -> PostgresStore:
+def _postgres(url: str, schema: str, pool_size: int | None = None) -> PostgresStore:
     try:
         import psycopg  # noqa: F401  # the driver of the `postgres` extra
     except ImportError as exc:
@@ -96,7 +96,9 @@ def _postgres(url: str, schema: str) -> PostgresStore:
         ) from None
     from sparkq_adapters.postgres import PostgresStore
 
-    return PostgresStore(url, schema=schema)
+    if pool_size is None:  # the store's own default
+        return PostgresStore(url, schema=schema)
+    return PostgresStore(url, schema=schema, pool_size=pool_size)
 
 
 def transfer_ends(settings: Settings, to: str, schema: str | None = None) -> Ends:

@@ -6,6 +6,7 @@ import threading
 import time
 from collections.abc import Callable, Iterator
 from datetime import UTC, datetime, timedelta
+from pathlib import Path
 
 import psycopg
 import pytest
@@ -319,3 +320,59 @@ def test_purges_of_several_servers_at_once_delete_each_task_once(pg_url: str) ->
         assert repo.count_tasks(TaskQuery()) == 1
     for store, _ in servers:
         store.close()
+
+
+def _sparkq_backends(cluster: Cluster, database: str) -> int:
+    with psycopg.connect(host=str(cluster.folder), port=cluster.port, user="postgres", dbname="postgres") as conn:
+        row = conn.execute(
+            "SELECT COUNT(*) FROM pg_stat_activity WHERE datname = %s AND application_name = 'sparkq'", (database,)
+        ).fetchone()
+    assert row is not None
+    return int(row[0])
+
+
+def test_the_pool_size_of_the_config_bounds_the_connections_a_process_opens(
+    pg_cluster: Cluster, pg_url: str, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from sparkq_adapters import config
+    from sparkq_entry.wiring import postgres_store
+
+    monkeypatch.delenv(config.DATABASE_URL_ENV, raising=False)
+    (tmp_path / "sparkq.yml").write_text(f"database: {{url: '{pg_url}', pool_size: 1}}\n")
+    store = postgres_store(config.load(cwd=tmp_path))
+    database = pg_url.rsplit("/", 1)[1]
+    first_holds, second_done = threading.Event(), threading.Event()
+
+    def second() -> None:
+        first_holds.wait()
+        with store.read() as repo:  # waits for the one connection, then reuses it
+            repo.get_project()
+        second_done.set()
+
+    other = threading.Thread(target=second)
+    other.start()
+    with store.read() as repo:
+        repo.get_project()
+        first_holds.set()
+        time.sleep(0.2)  # the other thread is waiting for the connection by now
+        assert not second_done.is_set()
+        assert _sparkq_backends(pg_cluster, database) == 1
+    other.join(PATIENCE)
+    assert second_done.is_set()
+    assert _sparkq_backends(pg_cluster, database) == 1  # the second unit used the same connection
+    store.close()
+
+
+@pytest.mark.parametrize(("value", "expected"), [("0", "from 1 to 100, got 0"), ("many", "number, got 'many'")])
+def test_a_pool_size_out_of_range_is_one_config_error_naming_the_key(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, value: str, expected: str
+) -> None:
+    from sparkq_adapters import config
+
+    monkeypatch.delenv(config.DATABASE_URL_ENV, raising=False)
+    (tmp_path / "sparkq.yml").write_text(f"database: {{url: 'postgresql://me:pw@db/q', pool_size: {value}}}\n")
+    with pytest.raises(config.ConfigError) as caught:
+        config.load(cwd=tmp_path)
+    message = str(caught.value)
+    assert "database.pool_size: expected a whole number" in message and message.endswith(expected), message
+    assert "\n" not in message and "pw" not in message
