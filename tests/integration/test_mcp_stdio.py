@@ -406,3 +406,20 @@ def test_queue_commands_never_import_the_sdk(folder: Path) -> None:
     )
     assert result.returncode == 0, result.stderr
     assert json.loads(result.stdout.splitlines()[-1]) == []
+
+
+def test_the_transcript_script_records_a_worker_loop(tmp_path: Path) -> None:
+    out = tmp_path / "transcript.md"
+    root = Path(__file__).resolve().parents[2]
+    result = subprocess.run(
+        [str(Path(SPARKQ).parent / "python"), str(root / "scripts" / "mcp_transcript.py"), str(out)],
+        capture_output=True,
+        text=True,
+        env=_clean_env(),
+        timeout=120,
+    )
+    assert result.returncode == 0, result.stderr
+    text = out.read_text()
+    for step in ('→ `claim` `{"wait": 30}`', "→ `heartbeat`", "→ `complete`", "QUESTION:", "**tool error** (isError)"):
+        assert step in text
+    assert '"status": "succeeded"' in text and "14 passed" not in text  # the output went to the task, not the page
