@@ -99,7 +99,9 @@ def test_requirements_met_finds_nothing_missing_in_this_checkout_and_exits_by_it
     monkeypatch.chdir(ROOT)
     assert helper().main(["test"]) == 0
     assert helper().main(["no-such-extra"]) == 2
-    assert "pyproject.toml has no extra 'no-such-extra'; it has bench, dev, mcp, postgres, test" in capsys.readouterr().err
+    assert (
+        "pyproject.toml has no extra 'no-such-extra'; it has bench, dev, mcp, postgres, test" in capsys.readouterr().err
+    )
     monkeypatch.chdir(write_project(tmp_path / "other", 'x = ["no-such-package-for-sparkq-tests"]\n'))
     assert helper().main(["x"]) == 1
     assert capsys.readouterr().out.strip().endswith(", no-such-package-for-sparkq-tests")
