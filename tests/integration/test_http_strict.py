@@ -333,6 +333,15 @@ def test_claim_wait_outside_0_to_60_seconds_is_a_400(api: TestClient[Any], runni
         assert message == f"Invalid query parameter wait: must be a number from 0 to 60, got '{wait}'"
 
 
+def test_claim_wait_of_0_or_60_seconds_is_taken(api: TestClient[Any], running: str) -> None:
+    # the bounds are valid (test_api_contract's Schemathesis run sends valid waits as at most 1 s)
+    for wait in ("0", "60", "60.0"):
+        api.post("/api/tasks", json={"stream_id": "st", "tool_name": "run-bash", "payload": {}}).raise_for_status()
+        claimed = api.post(f"/api/streams/st/claim?wait={wait}", json={})
+        assert claimed.status_code == 200, claimed.text[:500]
+        assert (claimed.json()["status"], claimed.json()["stream"]["name"]) == ("running", "st")
+
+
 def test_the_openapi_schema_documents_every_query_integer_range(api: TestClient[Any]) -> None:
     paths = api.get("/schema/openapi.json").json()["paths"]
 
