@@ -6,8 +6,9 @@ Files in the watcher folder `<tmp>` (watcher.tmp_dir):
   flock on it for its whole life (`process.hold_lock`): a second watcher for the stream is
   refused, a file nobody holds is stale whatever PID it names and is taken over. Removed when
   the watcher exits.
-- `sparkq-<stream>.database` records the database the stream's files serve (its resolved path,
-  one line). `<tmp>` is shared by every project that keeps the default `/tmp`, so this is how
+- `sparkq-<stream>.database` records the database the stream's files serve (one line: a SQLite
+  file's resolved path, or a PostgreSQL database as `database_id.postgres_id` spells it, without
+  its password). `<tmp>` is shared by every project that keeps the default `/tmp`, so this is how
   a watcher, `sparkq stop` and `teardown.sh` tell their own stream's files from another
   project's of the same name. It stays with the FIFO when the watcher exits.
 - `sparkq-<stream>-done` is touched by the worker when it is idle.
@@ -22,7 +23,8 @@ a FIFO drops unread data when its last descriptor closes, and the reader's `cat`
 
 It looks every `idle_poll` seconds while the worker is idle (flag present) and every
 `busy_poll` seconds while it is busy; between looks it checks every `tick` seconds, cheaply,
-whether the database changed (`PRAGMA data_version`) or the flag appeared, and looks at once
+whether the database changed (`PRAGMA data_version`, or PostgreSQL's NOTIFY of a commit on any
+machine) or the flag appeared, and looks at once
 when one did. The intervals are therefore upper bounds, and a queued task wakes an idle
 worker within about `tick` seconds.
 """
@@ -48,6 +50,11 @@ from .process import HeldLock, LockHeld, hold_lock, lock_holder
 TICK_SECONDS = 0.25
 WAKE = b"wake\n"
 
+#: the database a stream's files serve: a SQLite file, or a PostgreSQL database's id (`database_id`)
+Database = Path | str
+#: how a recorded PostgreSQL database begins (a SQLite file's record is an absolute path)
+_URL_RECORDS = ("postgresql://", "postgres://")
+
 
 class WatcherError(SparkQError):
     """The watcher could not set up its files."""
@@ -68,7 +75,7 @@ SEPARATE = (
 class OtherDatabase(Conflict):
     """The stream's files in the watcher folder serve another project's database."""
 
-    def __init__(self, files: WatcherFiles, database: Path, pid: int | None) -> None:
+    def __init__(self, files: WatcherFiles, database: Database, pid: int | None) -> None:
         self.database = database
         self.pid = pid
         if pid is not None:
@@ -109,7 +116,7 @@ class WatcherFiles:
         return self.lock.parent
 
 
-def serving(tmp_dir: Path, database: Path) -> list[WatcherFiles]:
+def serving(tmp_dir: Path, database: Database) -> list[WatcherFiles]:
     """The streams in `tmp_dir` whose files serve `database`, by name."""
     found = []
     for record in sorted(tmp_dir.glob("sparkq-*.database")):
@@ -119,7 +126,7 @@ def serving(tmp_dir: Path, database: Path) -> list[WatcherFiles]:
     return found
 
 
-def recorded_database(files: WatcherFiles) -> Path | None:
+def recorded_database(files: WatcherFiles) -> Database | None:
     """The database the stream's files serve, as their watcher recorded it; None if none did."""
     try:
         # O_NOFOLLOW|O_NONBLOCK: a symlink or FIFO planted in a shared /tmp is not a record
@@ -134,31 +141,36 @@ def recorded_database(files: WatcherFiles) -> Path | None:
         return None
     finally:
         os.close(fd)
+    if line.startswith(_URL_RECORDS):
+        return line
     return Path(line) if line.startswith("/") else None
 
 
-def same_database(recorded: Path, database: Path) -> bool:
-    """Whether two paths name one database file: by device and inode, by resolved path once gone."""
+def same_database(recorded: Database, database: Database) -> bool:
+    """Whether two records name one database: files by device and inode (resolved path once gone), URLs by id."""
+    if isinstance(recorded, str) or isinstance(database, str):
+        return recorded == database
     try:
         return os.path.samefile(recorded, database)
     except OSError:
         return os.path.realpath(recorded) == os.path.realpath(database)
 
 
-def serves(files: WatcherFiles, database: Path) -> bool:
+def serves(files: WatcherFiles, database: Database) -> bool:
     """Whether the stream's files are recorded as serving `database`."""
     recorded = recorded_database(files)
     return recorded is not None and same_database(recorded, database)
 
 
-def acquire(files: WatcherFiles, database: Path) -> HeldLock:
+def acquire(files: WatcherFiles, database: Database) -> HeldLock:
     """Take the stream's lockfile for `database` and record that database beside it.
 
     Refused (`WatcherRunning`) while a watcher for the stream runs, and (`OtherDatabase`) while
     the stream's files serve another database that still exists, even with no watcher running:
     that project's worker may still wait on the FIFO, and would be woken for our work. A record
-    of a database that no longer exists (a deleted project) is taken over. Returns the held
-    lock; its `release()` at exit removes the lockfile.
+    of a database file that no longer exists (a deleted project) is taken over; a PostgreSQL
+    database is never known to be gone from here, so its record stays. Returns the held lock; its
+    `release()` at exit removes the lockfile.
     """
     try:
         lock = hold_lock(files.lock)
@@ -170,7 +182,7 @@ def acquire(files: WatcherFiles, database: Path) -> HeldLock:
     except OSError as exc:
         raise WatcherError(f"Cannot take the lockfile {files.lock}: {exc.strerror}") from None
     other = recorded_database(files)
-    if other is not None and not same_database(other, database) and other.exists():
+    if other is not None and not same_database(other, database) and (isinstance(other, str) or other.exists()):
         lock.release()
         raise OtherDatabase(files, other, None)
     try:
@@ -181,9 +193,10 @@ def acquire(files: WatcherFiles, database: Path) -> HeldLock:
     return lock
 
 
-def _record(path: Path, database: Path) -> None:
-    """Write the database's resolved path into the record; only the lock holder calls this."""
-    data = f"{os.path.realpath(database)}\n".encode("utf-8", errors="surrogateescape")
+def _record(path: Path, database: Database) -> None:
+    """Write the database (a file's resolved path, a URL's id) into the record; only the lock holder calls this."""
+    line = database if isinstance(database, str) else os.path.realpath(database)
+    data = f"{line}\n".encode("utf-8", errors="surrogateescape")
     try:
         mode: int | None = os.lstat(path).st_mode
     except FileNotFoundError:

@@ -147,3 +147,121 @@ def test_claim_wait_wakes_on_an_enqueue_by_another_connection(sparkq: RunSparkq,
     store.close()
     assert ok_json(results[0])["id"] == task.id
     assert not (workdir / "sparkq.db").exists()  # it waited on PostgreSQL's feed, not on a SQLite file
+
+
+# -- the CLI's paths beyond the queue: setup, watchers, the server's lockfile ----------------------
+
+
+def test_setup_on_postgresql_makes_the_schema_and_names_the_url(sparkq: RunSparkq, pg_url: str, workdir: Path) -> None:
+    from sparkq_adapters.postgres import PostgresStore
+
+    out = ok(sparkq("setup", "--defaults", "--project-name", "demo", env={"SPARKQ_DATABASE_URL": pg_url}))
+    assert f"Database ready: {pg_url.replace(f':{PASSWORD}@', ':***@')} (project demo)" in out
+    assert PASSWORD not in out and not (workdir / "sparkq.db").exists()
+    store = PostgresStore(pg_url)
+    try:
+        with store.read() as repo:
+            project = repo.get_project()
+    finally:
+        store.close()
+    assert project is not None and project.name == "demo"
+
+
+def _pg_project(folder: Path, url: str, watchers: Path, schema: str = "sparkq") -> Path:
+    """A project folder whose sparkq.yml names the PostgreSQL database `url` and the watcher folder `watchers`."""
+    from tests.integration.worker_support import write_config
+
+    folder.mkdir(exist_ok=True)
+    config = write_config(folder, watchers)
+    with config.open("a") as f:
+        f.write(f"database: {{url: '{url}', schema: {schema}}}\n")
+    return folder
+
+
+def test_a_watcher_on_postgresql_records_the_database_and_wakes_its_worker(
+    sparkq: RunSparkq, pg_url: str, tmp_path: Path
+) -> None:
+    import json
+    import os
+    import signal
+
+    from sparkq_adapters.database_id import postgres_id
+    from tests.integration.conftest import wait_for
+    from tests.integration.worker_support import start_watch, stop
+
+    watchers = tmp_path / "watchers"
+    here = _pg_project(tmp_path / "here", pg_url, watchers)
+    # another folder (another checkout, say) on the same database: the same streams, the same watchers
+    there = _pg_project(tmp_path / "there", pg_url.replace(f":{PASSWORD}@", "@"), watchers)
+    ok(sparkq("session", "create", "s", cwd=here))
+    ok(sparkq("stream", "create", "a", "--session", "s", cwd=here))
+    proc = start_watch(here, "a")
+    worker = None
+    try:
+        lock = watchers / "sparkq-a.lock"
+        assert wait_for(lambda: lock.exists() and lock.read_text().strip() == str(proc.pid), timeout=20)
+        record = (watchers / "sparkq-a.database").read_text()
+        assert record == postgres_id(pg_url, "sparkq") + "\n"
+        assert PASSWORD not in record and record.startswith("postgresql://postgres@127.0.0.1:")
+        wait = f"touch {watchers}/sparkq-a-done && cat {watchers}/sparkq-a-pipe"
+        worker = subprocess.Popen(["bash", "-c", wait], stdout=subprocess.PIPE, start_new_session=True)
+        assert wait_for(lambda: (watchers / "sparkq-a-done").exists())
+        env = {"PGPASSWORD": PASSWORD}
+        task = ok(sparkq("enqueue", "run-bash", "{}", "--stream", "a", cwd=there, env=env)).strip()
+        assert worker.communicate(timeout=30)[0] == b"wake\n"  # woken by a commit made through another config
+        assert json.loads(ok(sparkq("claim", "--stream", "a", cwd=here)))["id"] == task
+
+        # the same database from the other folder: its `stop` finds this watcher (and no server)
+        stopped = ok(sparkq("stop", cwd=there, env=env))
+        assert stopped == f"Watcher for stream a stopped (PID {proc.pid})\nSparkQ server was not running\n"
+        assert proc.wait(timeout=15) == 0
+    finally:
+        if worker is not None and worker.poll() is None:
+            os.killpg(worker.pid, signal.SIGKILL)  # bash and its `cat`, both ours
+            worker.wait()
+        stop(proc)
+    assert not (here / "sparkq.db").exists() and not (there / "sparkq.db").exists()
+
+    # another schema (another team's queue) with a stream of the same name, in the same watcher folder
+    other = _pg_project(tmp_path / "other", pg_url, watchers, schema="team_b")
+    ok(sparkq("session", "create", "s", cwd=other))
+    ok(sparkq("stream", "create", "a", "--session", "s", cwd=other))
+    stderr = refused(sparkq("watch", "a", cwd=other))
+    assert "belong to another database, postgresql://postgres@127.0.0.1:" in stderr and "?schema=sparkq" in stderr
+    assert "watcher.tmp_dir" in stderr and PASSWORD not in stderr
+
+
+def test_the_server_on_postgresql_keeps_its_lockfile_beside_the_config(
+    sparkq: RunSparkq, pg_url: str, tmp_path: Path
+) -> None:
+    from tests.integration.conftest import Server, free_port, wait_for
+
+    watchers = tmp_path / "watchers"
+    here = _pg_project(tmp_path / "here", pg_url, watchers)
+    ok(sparkq("session", "create", "s", cwd=here))
+    ok(sparkq("stream", "create", "a", "--session", "s", cwd=here))
+    server = Server(here, free_port(), ("--session", "s"))
+    try:
+        lock = here / "sparkq.lock"  # one per machine and project: beside sparkq.yml, there being no database file
+        assert lock.read_text().strip() == str(server.proc.pid)
+        assert wait_for(lambda: (watchers / "sparkq-a.lock").exists(), timeout=20), server.output()
+        status = ok(sparkq("status", cwd=here))
+        assert status.startswith(f"SparkQ server: running (PID {server.proc.pid}, {server.url})")
+        second = sparkq("run", "--port", str(free_port()), cwd=here)
+        assert second.returncode == 1 and f"PID {server.proc.pid}" in second.stderr
+
+        # a broken sparkq.yml: the server is still found, and stopped, beside it
+        config = here / "sparkq.yml"
+        good = config.read_text()
+        config.write_text(good + "server: [\n")
+        broken = sparkq("status", cwd=here)
+        assert broken.returncode == 1 and broken.stdout.startswith(f"SparkQ server: running (PID {server.proc.pid}")
+        assert PASSWORD not in broken.stdout + broken.stderr
+        stopped = sparkq("stop", cwd=here)
+        assert stopped.returncode == 0 and "SparkQ server stopped" in stopped.stdout, stopped.stderr
+        assert server.proc.wait(timeout=15) == 0
+        assert wait_for(lambda: not (watchers / "sparkq-a.lock").exists())  # the server stops its watchers
+    finally:
+        server.stop()
+    assert not (here / "sparkq.db").exists()
+    assert not lock.exists()

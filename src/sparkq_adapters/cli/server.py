@@ -14,6 +14,7 @@ from sparkq_domain import Status, TaskStatus
 from sparkq_domain.errors import Conflict, NotFound
 
 from .. import config, server, watcher
+from ..database_id import database_id
 from ..local_api import server_url
 from ..process import Process, clear_stale_lock, lock_holder
 from . import output
@@ -109,7 +110,7 @@ def stop(
           sparkq stop --stream auth
     """
     if stream is not None:
-        pid = stop_watcher(_watcher_lock(ctx, stream), ctx.settings().db_path)
+        pid = stop_watcher(_watcher_lock(ctx, stream), database_id(ctx.settings()))
         if pid is None:
             raise NotFound(f"No watcher running for stream {stream}")
         print(f"Watcher for stream {stream} stopped (PID {pid})")
@@ -205,7 +206,7 @@ def stop_child(child: subprocess.Popen[bytes]) -> None:
         pass
 
 
-def stop_watcher(files: watcher.WatcherFiles, database: Path) -> int | None:
+def stop_watcher(files: watcher.WatcherFiles, database: watcher.Database) -> int | None:
     """Stop the stream's watcher if it serves this database; its PID, or None when none runs.
 
     The watcher is the process that holds the flock on its lockfile and is named in it (never a
@@ -241,8 +242,9 @@ def stop_watcher(files: watcher.WatcherFiles, database: Path) -> int | None:
 def stop_all_watchers(settings: Settings) -> list[int]:
     """Stop every watcher that serves this database (never another project's in a shared folder)."""
     stopped = []
-    for files in watcher.serving(settings.watcher_dir, settings.db_path):
-        pid = stop_watcher(files, settings.db_path)
+    database = database_id(settings)
+    for files in watcher.serving(settings.watcher_dir, database):
+        pid = stop_watcher(files, database)
         if pid is not None:
             print(f"Watcher for stream {files.stream} stopped (PID {pid})")
             stopped.append(pid)

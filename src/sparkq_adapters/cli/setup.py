@@ -136,7 +136,7 @@ def setup(
         raise SparkQError(f"Wrote {target}, but SparkQ reads {settings.source_name}; pass --config {target}")
     queue = ctx.queue()
     queue.update_project(settings.project_name, project.repo_path, project.prd_path)
-    _print_next(target, settings.db_path, settings.project_name, file)
+    _print_next(target, settings.database_name, settings.project_name, file)
     return 0
 
 
@@ -388,13 +388,13 @@ def _write(target: Path, text: str) -> None:
         raise SparkQError(f"Cannot write {target}: {exc.strerror or exc}") from None
 
 
-def _print_next(target: Path, db_path: Path, project_name: str, file: ConfigFile) -> None:
+def _print_next(target: Path, database: str, project_name: str, file: ConfigFile) -> None:
     config_flag = ""
     if target != Path.cwd() / "sparkq.yml":
         config_flag = f" --config {target}"
     lines = [
         f"Wrote {target}",
-        f"Database ready: {db_path} (project {project_name})",
+        f"Database ready: {database} (project {project_name})",
     ]
     if file.script_dirs:
         lines.append(f"Script folders: {', '.join(file.script_dirs)} (see them with: sparkq{config_flag} scripts)")

@@ -17,6 +17,7 @@ from sparkq_domain.errors import Conflict, StreamEnded
 
 from .. import watcher
 from ..config import CONFIG_NAME
+from ..database_id import database_id
 from . import output
 from .injected import Ctx
 
@@ -58,7 +59,7 @@ def watch(stream: Annotated[str, Parameter(help="The stream to watch (its name o
     def on_signal(signum: int, frame: object) -> None:
         stop.set()
 
-    lock = watcher.acquire(files, settings.db_path)
+    lock = watcher.acquire(files, database_id(settings))
     previous = {sig: signal.signal(sig, on_signal) for sig in (signal.SIGTERM, signal.SIGINT)}
     try:
         watcher.ensure_fifo(files.pipe)
