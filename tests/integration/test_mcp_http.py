@@ -15,7 +15,7 @@ import anyio
 import httpx
 import pytest
 
-from tests.conftest import SPARKQ, _clean_env, run_in_process
+from tests.conftest import SPARKQ, _clean_env, run_in_process, unmeasured
 from tests.integration.cli_support import library_queue, make_stream
 from tests.integration.conftest import Server, free_port
 from tests.integration.mcp_support import TOOL_NAMES, McpClient, answer, tools_list_json
@@ -274,3 +274,22 @@ def test_without_the_extra_mcp_answers_404_naming_it(
         assert httpx.get(server.url + "/api/health").status_code == 200  # the rest of the server works
     finally:
         server.stop()
+
+
+def test_a_server_loads_the_sdk_only_when_mcp_is_first_called(workdir: Path) -> None:
+    # the SDK costs about half a second to import: a server that never sees /mcp never pays it
+    probe = (
+        "import sys; from sparkq_adapters import config; from sparkq_entry.asgi import build_app; "
+        "build_app(config.load(), 8765); "
+        "print(sorted(m for m in sys.modules if m.split('.')[0] in ('mcp', 'mcp_types')))"
+    )
+    result = subprocess.run(
+        [str(Path(SPARKQ).parent / "python"), "-c", probe],
+        cwd=workdir,
+        capture_output=True,
+        text=True,
+        env=unmeasured(_clean_env()),
+        timeout=60,
+    )
+    assert result.returncode == 0, result.stderr
+    assert result.stdout.splitlines()[-1] == "[]"

@@ -10,10 +10,12 @@ from datetime import timedelta
 from pathlib import Path
 from typing import Any
 
+import anyio
+import anyio.abc
 import attrs
 from litestar import Litestar
 from litestar.di import Provide
-from litestar.handlers import ASGIRouteHandler, asgi
+from litestar.handlers import asgi
 from litestar.openapi import OpenAPIConfig
 from litestar.routes import HTTPRoute
 from litestar.static_files import create_static_files_router
@@ -55,7 +57,7 @@ def create_app(queue: Queue, catalog: Catalog, server: ServerInfo, options: Serv
     """Build the ASGI app: API + UI + live events + OpenAPI at /schema + MCP at /mcp, behind the `LocalOnly` guard."""
     hub = EventHub(feed)
     claims = Claims(queue, hub)
-    mcp_route, mcp_lifespans = _mcp_route(queue, claims, options)
+    mcp = _McpMount(queue, claims, options)
 
     @asynccontextmanager
     async def background(_: Litestar) -> AsyncIterator[None]:
@@ -83,7 +85,7 @@ def create_app(queue: Queue, catalog: Catalog, server: ServerInfo, options: Serv
         StreamController,
         TaskController,
         SystemController,
-        mcp_route,
+        asgi("/mcp", name="mcp")(mcp),
     ]
     if options.ui_dir is not None:
         route_handlers.append(
@@ -115,7 +117,7 @@ def create_app(queue: Queue, catalog: Catalog, server: ServerInfo, options: Serv
                 LiveJSONRenderPlugin(lambda: [t["name"] for t in catalog.tools()], path=["/", "/openapi.json"])
             ],
         ),
-        lifespan=[background, *mcp_lifespans],
+        lifespan=[background, mcp.lifespan],
         request_max_body_size=options.max_body_bytes,
         request_class=StrictJSONRequest,  # every JSON body, by SparkQ's strict reader
         before_request=read_body,  # ... checked before any handler runs, also where a route takes no body
@@ -131,26 +133,76 @@ def create_app(queue: Queue, catalog: Catalog, server: ServerInfo, options: Serv
     )
 
 
-def _mcp_route(queue: Queue, claims: Claims, options: ServerOptions) -> tuple[ASGIRouteHandler, list[Any]]:
-    """The /mcp endpoint and the lifespan it needs; without the `mcp` extra, a /mcp that says how to get it (404).
+class _McpMount:
+    """/mcp: the MCP tools over streamable HTTP, the SDK loaded by the first request to it.
 
-    The SDK is imported only here, when the server starts: the CLI's queue commands never load it.
+    Importing the SDK (pydantic, starlette, …) would add about half a second to every server
+    start, for an endpoint many servers never see used. Its session manager then runs in a task
+    group of the app's lifespan, and stops with it. Without the `mcp` extra, /mcp answers 404
+    saying how to install it.
     """
-    try:
-        from ..mcp.server import HttpEndpoint
-    except ImportError as exc:
-        from ..mcp import sdk_missing
 
-        problem = f"{sdk_missing(exc, 'MCP over HTTP (/mcp)').message}, then restart the server"
-        log.info("no /mcp: %s", problem)
+    def __init__(self, queue: Queue, claims: Claims, options: ServerOptions) -> None:
+        self._queue = queue
+        self._claims = claims
+        self._options = options
+        self._served: ASGIApp | None = None
+        self._loading = asyncio.Lock()
+        self._group: anyio.abc.TaskGroup | None = None
 
-        async def absent(scope: Scope, receive: Receive, send: Send) -> None:
-            await reply_error(send, 404, "not_found", problem, secured=False)
+    @asynccontextmanager
+    async def lifespan(self, _: Litestar) -> AsyncIterator[None]:
+        async with anyio.create_task_group() as group:
+            self._group = group
+            try:
+                yield
+            finally:
+                group.cancel_scope.cancel()
+                self._group = None
 
-        return asgi("/mcp", name="mcp")(absent), []
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        served = self._served
+        if served is None:
+            async with self._loading:
+                if self._served is None:
+                    self._served = await self._load()
+                served = self._served
+        await served(scope, receive, send)
 
-    endpoint = HttpEndpoint(queue, claims.next, port=options.port, max_body_bytes=options.max_body_bytes)
-    return asgi("/mcp", name="mcp")(json_posts_only(endpoint)), [endpoint.lifespan]
+    async def _load(self) -> ASGIApp:
+        try:
+            endpoint_class = await asyncio.to_thread(_http_endpoint_class)
+        except ImportError as exc:
+            from ..mcp import sdk_missing
+
+            problem = f"{sdk_missing(exc, 'MCP over HTTP (/mcp)').message}, then restart the server"
+            log.warning("/mcp: %s", problem)
+
+            async def absent(scope: Scope, receive: Receive, send: Send) -> None:
+                await reply_error(send, 404, "not_found", problem, secured=False)
+
+            return absent
+        endpoint = endpoint_class(
+            self._queue, self._claims.next, port=self._options.port, max_body_bytes=self._options.max_body_bytes
+        )
+        if self._group is None:
+            raise RuntimeError("/mcp was called outside the app's lifespan")
+        started = asyncio.Event()
+
+        async def run() -> None:
+            async with endpoint.lifespan():
+                started.set()
+                await asyncio.Event().wait()  # until the lifespan's task group is cancelled
+
+        self._group.start_soon(run)
+        await started.wait()
+        return json_posts_only(endpoint)
+
+
+def _http_endpoint_class() -> Any:
+    from ..mcp.server import HttpEndpoint
+
+    return HttpEndpoint
 
 
 def _allow_every_method(app: Litestar) -> None:
