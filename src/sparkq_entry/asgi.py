@@ -32,8 +32,9 @@ class FileCatalog:
         self._settings = settings
         self._queue = queue
         self._index = scripts.build_index_for(settings)
-        #: the database this server serves, whatever a reloaded file says
-        self._db_path = settings.db_path.resolve()
+        #: the database this server serves, whatever a reloaded file says (a file, or a PostgreSQL URL's id)
+        self._database = _database(settings)
+        self._database_name = _database_name(settings) if settings.database_url else str(self._database)
 
     def tools(self) -> list[dict[str, Any]]:
         return tool_dicts(self._queue.registry)
@@ -52,9 +53,9 @@ class FileCatalog:
         self._queue.use_registry(settings.registry())
         self._settings, self._index = settings, index
         warnings = list(index.warnings)
-        if settings.db_path.resolve() != self._db_path:
+        if _database(settings) != self._database:
             warnings.append(
-                f"{path} names the database {settings.db_path}; this server serves {self._db_path} "
+                f"{path} names the database {_database_name(settings)}; this server serves {self._database_name} "
                 "until it is restarted (tools and scripts are reloaded)"
             )
         return {
@@ -63,6 +64,21 @@ class FileCatalog:
             "scripts": len(index.scripts),
             "warnings": warnings,
         }
+
+
+def _database(settings: Settings) -> Path | str:
+    """The database `settings` name: its file's real path, or a PostgreSQL database's id (no password)."""
+    from sparkq_adapters.database_id import database_id
+
+    found = database_id(settings)
+    return found.resolve() if isinstance(found, Path) else found
+
+
+def _database_name(settings: Settings) -> str:
+    url = settings.database_url
+    return (
+        settings.database_name if url is None else f"{config.redact_url(url)} (schema {settings.file.database.schema})"
+    )
 
 
 def ui_dir() -> Path | None:

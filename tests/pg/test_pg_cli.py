@@ -250,9 +250,17 @@ def test_the_server_on_postgresql_keeps_its_lockfile_beside_the_config(
         second = sparkq("run", "--port", str(free_port()), cwd=here)
         assert second.returncode == 1 and f"PID {server.proc.pid}" in second.stderr
 
-        # a broken sparkq.yml: the server is still found, and stopped, beside it
+        # a reload that names another database: the server says it keeps serving its own
         config = here / "sparkq.yml"
         good = config.read_text()
+        config.write_text(good.replace("schema: sparkq", "schema: team_b"))
+        reloaded = sparkq("reload", cwd=here)
+        shown = pg_url.replace(f":{PASSWORD}@", ":***@")
+        assert f"names the database {shown} (schema team_b); this server serves {shown} (schema sparkq)" in (
+            reloaded.stderr
+        ), reloaded.stderr
+
+        # a broken sparkq.yml: the server is still found, and stopped, beside it
         config.write_text(good + "server: [\n")
         broken = sparkq("status", cwd=here)
         assert broken.returncode == 1 and broken.stdout.startswith(f"SparkQ server: running (PID {server.proc.pid}")
