@@ -226,6 +226,16 @@ def test_simple_content_types_are_refused_at_mcp(target: Server, content_type: s
     assert queued_in_target(target) == 0
 
 
+def test_an_oversized_body_is_refused_at_mcp_before_it_is_read(target: Server) -> None:
+    head = (
+        f"POST /mcp HTTP/1.1\r\nHost: 127.0.0.1:{target.port}\r\nContent-Type: application/json\r\n"
+        "Accept: application/json, text/event-stream\r\nContent-Length: 999999999\r\nConnection: close\r\n"
+    )
+    status, _, body = raw_request(target, head, ENQUEUE_CALL.encode())
+    assert (status, json.loads(body)["error"]["code"]) == (413, "too_large")
+    assert queued_in_target(target) == 0
+
+
 def test_the_sdk_checks_host_and_origin_itself_behind_the_guard(tmp_path: Path) -> None:
     from sparkq_adapters.mcp.server import HttpEndpoint
 
