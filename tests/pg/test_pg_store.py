@@ -11,7 +11,7 @@ from pathlib import Path
 import psycopg
 import pytest
 
-from sparkq_adapters.clock import RandomIds, SystemClock
+from sparkq_adapters.clock import RandomIds, SystemClock, format_time
 from sparkq_adapters.event_kinds import EventKind
 from sparkq_adapters.postgres import PostgresStore
 from sparkq_adapters.postgres.changes import ChangeFeed
@@ -376,3 +376,67 @@ def test_a_pool_size_out_of_range_is_one_config_error_naming_the_key(
     message = str(caught.value)
     assert "database.pool_size: expected a whole number" in message and message.endswith(expected), message
     assert "\n" not in message and "pw" not in message
+
+
+def _scans_of_tasks(plan: dict[str, object]) -> list[dict[str, object]]:
+    """Every node of an EXPLAIN (FORMAT JSON) plan that reads the tasks table, its index or both."""
+    found = [plan] if plan.get("Relation Name") == "tasks" or "Index Name" in plan else []
+    for child in plan.get("Plans", []):  # type: ignore[attr-defined]
+        found += _scans_of_tasks(child)
+    return found
+
+
+def test_the_sweep_seeks_the_dead_through_the_running_index_without_reading_every_running_task(
+    store: PostgresStore,
+) -> None:
+    from sparkq_adapters.postgres.repository import SELECT_SWEEP_CANDIDATES
+
+    queue = _queue(store)
+    queue.create_session("s")
+    stream = queue.create_stream("busy", "s")
+    now = datetime(2026, 12, 1, 12, 0, tzinfo=UTC)
+    alive = format_time(now - timedelta(seconds=30))
+    with store.connect() as conn:  # a connection as the store makes them (its options)
+        # 3,000 running tasks, alive (timeouts of 60, 120 and 180 s), among 100,000; no triggers: quicker
+        conn.execute("SET session_replication_role = replica")
+        conn.execute(
+            "INSERT INTO tasks(id, stream_id, tool_name, task_class, payload, status, timeout, attempts, created_at, "
+            "updated_at, started_at, heartbeat_at, finished_at) SELECT 'tsk_' || g, %(s)s, 'run-bash', "
+            "'MEDIUM_SCRIPT', '{}', CASE WHEN g <= 3000 THEN 'running' ELSE 'succeeded' END, 60 * (1 + g %% 3), 1, "
+            "%(t)s, %(t)s, %(t)s, CASE WHEN g %% 2 = 0 THEN %(t)s END, CASE WHEN g > 3000 THEN %(t)s END "
+            "FROM generate_series(1, 100000) AS g",
+            {"s": stream.id, "t": alive},
+        )
+        dead = format_time(now - timedelta(seconds=121))  # timeout 60: dead after 120 s of silence
+        ahead = format_time(now + timedelta(hours=1))  # started "after now": the clock went back
+        conn.execute("UPDATE tasks SET timeout = 60, started_at = %s, heartbeat_at = NULL WHERE id = 'tsk_7'", (dead,))
+        conn.execute("UPDATE tasks SET started_at = %s WHERE id = 'tsk_8'", (ahead,))
+        conn.execute("ANALYZE tasks")
+        found = conn.execute("EXPLAIN (ANALYZE, FORMAT JSON) " + SELECT_SWEEP_CANDIDATES, {"now": format_time(now)})
+        explained = found.fetchone()[0][0]  # type: ignore[index]
+    with store.read() as repo:
+        assert sorted(t.id for t in repo.sweep_candidates(now)) == ["tsk_7", "tsk_8"]
+    scans = _scans_of_tasks(explained["Plan"])
+    assert scans and all(s["Node Type"] != "Seq Scan" for s in scans), scans
+    assert {s["Index Name"] for s in scans if "Index Name" in s} == {"idx_tasks_running"}, scans
+    # seeks: a few entries per distinct timeout (3 of them), not 3,000 running tasks
+    read = sum(int(s["Actual Rows"]) * int(s["Actual Loops"]) + int(s.get("Rows Removed by Filter", 0)) for s in scans)
+    assert read < 50, scans
+    assert "JIT" not in explained  # no compiling of a query that takes a fraction of a millisecond
+
+
+def test_a_schema_of_version_1_gets_the_running_index_by_last_sign_of_life(pg_url: str) -> None:
+    from sparkq_adapters.postgres.schema import MIGRATIONS
+
+    with psycopg.connect(pg_url, autocommit=True, options="-c search_path=sparkq") as conn:
+        conn.execute("CREATE SCHEMA sparkq")
+        conn.execute("CREATE TABLE schema_version(version INTEGER NOT NULL)")
+        conn.execute(MIGRATIONS[0])
+        conn.execute("INSERT INTO schema_version VALUES (1)")
+    PostgresStore(pg_url).pool().close()
+    with psycopg.connect(pg_url) as conn:
+        version = conn.execute("SELECT version FROM sparkq.schema_version").fetchone()
+        index = conn.execute("SELECT indexdef FROM pg_indexes WHERE indexname = 'idx_tasks_running'").fetchone()
+    assert version == (LATEST_VERSION,) and LATEST_VERSION >= 2
+    assert index is not None and "(timeout, GREATEST(started_at, heartbeat_at))" in index[0], index
+    assert "WHERE (status = 'running'::text)" in index[0], index

@@ -9,13 +9,14 @@ from (PostgreSQL re-reads a row another transaction changed meanwhile before upd
 
 from __future__ import annotations
 
+import re
+import string
 from collections.abc import Mapping, Sequence
 from datetime import datetime
 from typing import TYPE_CHECKING, Any
 
 from sparkq_domain import FinishedTask, Project, Session, Status, Stream, Task, TaskChange, TaskQuery, TaskStatus
 from sparkq_domain.errors import Duplicate
-from sparkq_domain.review import matches_search
 
 from ..clock import format_optional, format_time, parse_optional, parse_time
 from ..records import TASK
@@ -88,14 +89,58 @@ CLAIM_NEXT = (
 )
 APPLY_CHANGE = f"UPDATE tasks SET {{set}} WHERE id = %s AND status = '{{status}}' RETURNING {TASK_COLUMNS}"
 APPLY_TO_QUEUED = "UPDATE tasks SET {set} WHERE stream_id = %s AND status = '{status}'"
-# The sweep's candidates: running tasks last alive more than twice their timeout before now, or after now
-# (the clock went back). A superset is fine: Task.is_dead decides exactly. The text times compare as times.
+# A time `seconds` (SQL) before the parameter %(now)s, as the text the tables hold (fixed width: text order is
+# time order), so that it compares with a stored time, and with the index of running tasks, as text.
+_TIME_TEXT = 'YYYY-MM-DD"T"HH24:MI:SS.US"Z"'
+
+
+def _before_now(seconds: str) -> str:
+    # %(now)s is text wherever it appears (the server types a parameter by its first use: cast to timestamptz
+    # first, it would compare with stored times as '2026-12-01 12:00:00+00', after every 'T')
+    moment = f"%(now)s::text::timestamptz - make_interval(secs => {seconds})"
+    return f"to_char(({moment}) AT TIME ZONE 'UTC', '{_TIME_TEXT}')"
+
+
+# The sweep's candidates, through the index of running tasks by (timeout, last sign of life) (schema v2): for
+# each distinct timeout of a running task (a handful; the recursive part steps from one to the next, a seek
+# each: PostgreSQL 15 has no skip scan), those last alive more than twice that timeout before now (the dead),
+# and those whose last sign of life the clock went back past. Index seeks only: a claim does not read every
+# running task. Task.is_dead and starts_after decide exactly, as on SQLite. OFFSET 0 keeps each arm a
+# subquery run once per timeout (a seek with both bounds): flattened into a join, the planner would rather
+# hash every running task against the timeouts when many tasks run.
+_RUNNING = "tasks WHERE status = 'running'"
+_SWEEP_ARMS = (f"{LAST_ALIVE} < {_before_now('2 * t')}", f"{LAST_ALIVE} > %(now)s::text")
 SELECT_SWEEP_CANDIDATES = (
-    f"SELECT {TASK_COLUMNS} FROM tasks WHERE status = 'running' AND ("
-    f"({LAST_ALIVE})::timestamptz < %(now)s::timestamptz - make_interval(secs => 2 * timeout) "
-    f"OR {LAST_ALIVE} > %(now)s::text)"
+    f"WITH RECURSIVE timeouts(t) AS (SELECT MIN(timeout) FROM {_RUNNING} "
+    f"UNION ALL SELECT (SELECT MIN(timeout) FROM {_RUNNING} AND timeout > t) FROM timeouts WHERE t IS NOT NULL) "
+    + " UNION ALL ".join(
+        f"SELECT found.* FROM timeouts CROSS JOIN LATERAL (SELECT {TASK_COLUMNS} FROM {_RUNNING} AND timeout = t "
+        f"AND {arm} OFFSET 0) AS found"
+        for arm in _SWEEP_ARMS
+    )
 )
 SELECT_TASKS = f"SELECT {TASK_COLUMNS} FROM tasks"
+# Stale (`Task.is_stale`): running, and last alive more than its timeout before the time asked about; exact to
+# the microsecond, as the domain's rule (timestamptz arithmetic is in whole microseconds).
+TASK_FILTER_STALE = f"{LAST_ALIVE} < {_before_now('timeout')}"
+# The search (`review.matches_search`), in SQL: the text anywhere (strpos: `%` and `_` are plain characters) in
+# the id, the payload's compact JSON (as the column holds it), the error, the progress note while the task
+# runs, or the result's summary when it is a string; ASCII letters folded to lowercase on both sides, no
+# other letters (translate, not lower(), whose folding depends on the database's locale). The summary is
+# read out of the result's JSON only when the result's text holds the needle at all, which it must when JSON
+# writes the needle as it is: without `"`, `\` or control characters (keyed True), as on SQLite.
+_FOLDED = "strpos(translate({}, 'ABCDEFGHIJKLMNOPQRSTUVWXYZ', 'abcdefghijklmnopqrstuvwxyz'), %(needle)s) > 0"
+_SUMMARY = "CASE WHEN json_typeof(result::json -> 'summary') = 'string' THEN result::json ->> 'summary' END"
+_SEARCH_TERMS = (
+    f"{_FOLDED.format('id')} OR {_FOLDED.format('payload')} OR {_FOLDED.format('error')} "
+    f"OR (status = 'running' AND {_FOLDED.format('progress')})"
+)
+TASK_FILTER_SEARCH = {
+    True: f"({_SEARCH_TERMS} OR ({_FOLDED.format('result')} AND {_FOLDED.format(_SUMMARY)}))",
+    False: f"({_SEARCH_TERMS} OR {_FOLDED.format(_SUMMARY)})",
+}
+_JSON_ESCAPED = re.compile(r'["\\\x00-\x1f]')
+_ASCII_LOWER = str.maketrans(string.ascii_uppercase, string.ascii_lowercase)
 COUNT_TASKS = "SELECT COUNT(*) FROM tasks"
 COUNT_BY_STREAM_STATUS = "SELECT stream_id, status, COUNT(*) FROM tasks{where} GROUP BY stream_id, status"
 SELECT_FINISHED_SINCE = (
@@ -226,16 +271,11 @@ class PostgresRepository:
         return [TASK.from_row(r) for r in self._all(SELECT_SWEEP_CANDIDATES, {"now": format_time(now)})]
 
     def list_tasks(self, query: TaskQuery) -> Sequence[Task]:
-        if query.stale_at is not None or query.search is not None:
-            found = self._judged(query)[query.offset :]
-            return found if query.limit is None else found[: query.limit]
         where, params = _task_filter(query)
-        sql = SELECT_TASKS + where + _order(query) + " LIMIT %s OFFSET %s"
-        return [TASK.from_row(r) for r in self._all(sql, (*params, query.limit, query.offset))]
+        sql = SELECT_TASKS + where + _order(query) + " LIMIT %(limit)s OFFSET %(offset)s"
+        return [TASK.from_row(r) for r in self._all(sql, {**params, "limit": query.limit, "offset": query.offset})]
 
     def count_tasks(self, query: TaskQuery) -> int:
-        if query.stale_at is not None or query.search is not None:
-            return len(self._judged(query))
         where, params = _task_filter(query)
         row = self._one(COUNT_TASKS + where, params)
         return 0 if row is None else int(row[0])
@@ -271,17 +311,6 @@ class PostgresRepository:
         if cursor.rowcount == 0:  # ON CONFLICT DO NOTHING skipped it: an id or a unique name is taken
             raise Duplicate(f"{what} already exists")
 
-    def _judged(self, query: TaskQuery) -> list[Task]:
-        """The tasks of the query's other filters that the domain's own rules keep (stale now; the search)."""
-        where, params = _task_filter(query)
-        tasks = map(TASK.from_row, self._all(SELECT_TASKS + where + _order(query), params))
-        stale_at, search = query.stale_at, query.search
-        return [
-            t
-            for t in tasks
-            if (stale_at is None or t.is_stale(stale_at)) and (search is None or matches_search(t, search))
-        ]
-
 
 def _where(clauses: list[str]) -> str:
     return " WHERE " + " AND ".join(clauses) if clauses else ""
@@ -291,18 +320,25 @@ def _order(query: TaskQuery) -> str:
     return " ORDER BY seq DESC" if query.newest_first else " ORDER BY seq"
 
 
-def _task_filter(query: TaskQuery) -> tuple[str, list[Any]]:
+def _task_filter(query: TaskQuery) -> tuple[str, dict[str, Any]]:
     clauses: list[str] = []
-    params: list[Any] = []
+    params: dict[str, Any] = {}
     if query.stream_id is not None:
-        clauses.append("stream_id = %s")
-        params.append(query.stream_id)
+        clauses.append("stream_id = %(stream)s")
+        params["stream"] = query.stream_id
     # the stale filter narrows to running tasks (the Queue never combines it with another status)
     status = TaskStatus.RUNNING if query.stale_at is not None else query.status
     if status is not None:
-        clauses.append("status = %s")
-        params.append(status.value)
+        clauses.append("status = %(status)s")
+        params["status"] = status.value
     if query.tool is not None:
-        clauses.append("tool_name = %s")
-        params.append(query.tool)
+        clauses.append("tool_name = %(tool)s")
+        params["tool"] = query.tool
+    if query.stale_at is not None:
+        clauses.append(TASK_FILTER_STALE)
+        params["now"] = format_time(query.stale_at)
+    if query.search is not None:
+        verbatim = _JSON_ESCAPED.search(query.search) is None
+        clauses.append(TASK_FILTER_SEARCH[verbatim])
+        params["needle"] = query.search.translate(_ASCII_LOWER)
     return _where(clauses), params

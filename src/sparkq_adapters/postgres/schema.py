@@ -113,6 +113,19 @@ CREATE TRIGGER events_stream AFTER INSERT OR UPDATE ON streams FOR EACH ROW EXEC
 """
 
 
+def _v2() -> str:
+    """Version 2: the running tasks' index keyed by (timeout, last sign of life), as SQLite's idx_tasks_running.
+
+    The sweep runs inside every claim: it seeks, for each distinct timeout of a running task, those
+    last alive more than twice that timeout ago, and those last alive after now (a clock gone back),
+    instead of reading every running task (`repository.SELECT_SWEEP_CANDIDATES`).
+    """
+    return f"""
+DROP INDEX idx_tasks_running;
+CREATE INDEX idx_tasks_running ON tasks(timeout, ({LAST_ALIVE})) WHERE status = 'running';
+"""
+
+
 #: the migrations, each a list of statements (version n is MIGRATIONS[n - 1]); a shipped one never changes
-MIGRATIONS: tuple[str, ...] = (_v1(),)
+MIGRATIONS: tuple[str, ...] = (_v1(), _v2())
 LATEST_VERSION = len(MIGRATIONS)
