@@ -223,7 +223,15 @@ def test_bad_targets_are_one_clear_line(sparkq: RunSparkq, pg_cluster: Cluster, 
     (workdir / "notes.txt").write_text("not a database, and not ours to overwrite\n" * 200)
     assert "is not a SQLite database" in one_line("--to", str(workdir / "notes.txt"))
     assert (workdir / "notes.txt").read_text().startswith("not a database")
+    bad_schema = sparkq("migrate", "--to", pg_url, "--schema", 'x"; DROP SCHEMA sparkq; --')
+    assert bad_schema.returncode == 2 and "Invalid --schema" in bad_schema.stderr
     ok(sparkq("migrate", "--to", pg_url))
+    # PostgreSQL to another schema of the same database: a copy beside it
+    env = {"SPARKQ_DATABASE_URL": pg_url}
+    assert "(schema backup)" in ok(sparkq("migrate", "--to", pg_url, "--schema", "backup", env=env))
+    assert "--schema names a PostgreSQL schema" in refused(
+        sparkq("migrate", "--to", str(workdir / "x.db"), "--schema", "backup", env=env), code=2
+    )
     # PostgreSQL to itself, by another spelling of the same URL
     same = pg_url.replace(f":{PASSWORD}@", "@") + "?application_name=x"
     assert "is the configured database itself" in one_line(

@@ -3,11 +3,11 @@
 from __future__ import annotations
 
 import sys
-from typing import Annotated
+from typing import Annotated, get_args
 
 from cyclopts import Parameter
 
-from .. import transfer
+from .. import config, transfer
 from ..process import lock_holder
 from . import output
 from .common import UsageError
@@ -46,13 +46,17 @@ def migrate(
     never printed; give them through $PGPASSWORD or ~/.pgpass rather than the URL.
 
         Examples:
-          sparkq migrate --to postgresql://sparkq@db.example.com:5432/sparkq
-          sparkq migrate --to postgresql://sparkq@db.example.com/sparkq --schema team_a
-          SPARKQ_DATABASE_URL=postgresql://sparkq@db/sparkq sparkq migrate --to ./sparkq.db
-          sparkq migrate --to /backups/sparkq-2026-12-07.db
+          sparkq migrate --to postgresql://me@db.internal:5432/sparkq
+          sparkq migrate --to postgresql://me@db.internal/sparkq --schema team_a
+          sparkq migrate --to ./back.db      # with database.url set: back to SQLite
+          sparkq migrate --to /backups/sparkq-copy.db
     """
     if not to.strip():
         raise UsageError("--to needs a PostgreSQL URL or a file path, e.g. --to postgresql://USER@HOST/DB")
+    if schema is not None:
+        rule: config.Rule = get_args(config.SchemaName)[1]  # database.schema's rule: the name goes into SQL
+        if not rule.holds(schema):
+            raise UsageError(f"Invalid --schema {schema!r}: use {rule.expected}")
     settings = ctx.settings()
     ends = ctx.transfer_ends(to, schema)
     server = lock_holder(settings.lock_path)
