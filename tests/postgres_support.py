@@ -115,12 +115,14 @@ def _stop_postmaster(data: Path) -> None:
 class Cluster:
     """A cluster in a temporary folder, listening on 127.0.0.1:`port` and a Unix socket in the folder."""
 
-    def __init__(self, *, durable_commits: bool = False) -> None:
+    def __init__(self, *, durable_commits: bool = False, settings: dict[str, str] | None = None) -> None:
         """`durable_commits`: a commit is in the WAL before it is acknowledged (`synchronous_commit`), so
         it survives PostgreSQL being killed (an immediate shutdown); a crash of the machine still loses
-        it (`fsync` stays off). Without it, the last commits before such a kill are lost."""
+        it (`fsync` stays off). Without it, the last commits before such a kill are lost. `settings`:
+        more of postgresql.conf (e.g. `track_commit_timestamp`)."""
         self.bin = binaries()
         self._durable = durable_commits
+        self._extra = dict(settings or {})
         reap_leftovers()
         self.folder = Path(tempfile.mkdtemp(prefix=PREFIX))
         (self.folder / OWNER).write_text(f"{os.getpid()} {_started(os.getpid())}\n")
@@ -170,6 +172,7 @@ class Cluster:
             "shared_buffers": "32MB",
             "max_connections": "200",
             "logging_collector": "off",
+            **self._extra,
         }
         with open(self.data / "postgresql.conf", "a") as conf:
             conf.writelines(f"{key} = {value}\n" for key, value in settings.items())
