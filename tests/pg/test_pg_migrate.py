@@ -273,3 +273,27 @@ def test_the_console_script_migrates_quietly_when_piped(pg_url: str, workdir: Pa
     assert PASSWORD not in result.stdout + result.stderr
     claimed = run("claim", "--stream", "a", env={"SPARKQ_DATABASE_URL": pg_url})
     assert '"status":"running"' in ok(claimed).replace(" ", "")
+
+
+def test_on_a_terminal_the_copy_shows_a_progress_bar(pg_url: str, workdir: Path) -> None:
+    import pexpect
+
+    from tests.conftest import SPARKQ, _clean_env
+
+    clock = FakeClock()
+    with _queue(SqliteStore(workdir / "sparkq.db"), clock) as queue:
+        queue.create_session("s")
+        queue.create_stream("a", "s")
+        for n in range(3):
+            queue.enqueue("a", "run-bash", {"n": n})
+    env = _clean_env({"TERM": "xterm-256color", "COLUMNS": "120"})
+    child = pexpect.spawn(SPARKQ, ["migrate", "--to", pg_url], cwd=str(workdir), env=env, encoding="utf-8", timeout=60)
+    child.setwinsize(40, 120)
+    try:
+        child.expect(pexpect.EOF)
+    finally:
+        child.close(force=True)
+    screen = child.before or ""
+    assert "Copying rows" in screen and "6/6 rows" in screen  # project, session, stream and 3 tasks
+    assert "Copied 1 project, 1 session, 1 stream, 3 tasks" in screen
+    assert child.exitstatus == 0 and PASSWORD not in screen
