@@ -20,7 +20,7 @@ from typing import Any, Protocol
 
 import attrs
 
-from sparkq_domain.errors import Conflict, StorageError
+from sparkq_domain.errors import Conflict, SparkQError, StorageError
 
 #: the tables of SPEC §2, parents first (the order rows are inserted in)
 TABLES = ("projects", "sessions", "streams", "tasks")
@@ -128,7 +128,14 @@ def copy(source: Source, target: Target, progress: Progress | None = None) -> Co
     for table in TABLES:
         columns = shared_columns(table, source.columns(table), target.columns(table), target.where)
         for batch in source.rows(table, columns, BATCH_ROWS):
-            target.insert(table, columns, batch)
+            try:
+                target.insert(table, columns, batch)
+            except SparkQError as exc:
+                # a row the target refuses (a value or a reference the source let through): name the step
+                raise StorageError(
+                    f"Copying the {table} of {source.where} into {target.where} failed, and the target keeps "
+                    f"nothing: {exc.message}"
+                ) from exc
             done += len(batch)
             if progress is not None:
                 progress(done, total)

@@ -200,6 +200,13 @@ def test_a_failure_midway_leaves_the_target_empty(sparkq: RunSparkq, pg_url: str
         pg.close()
     ok(sparkq("migrate", "--to", str(workdir / "copy.db")))  # SQLite keeps NUL: the same copy works there
 
+    # a task whose stream another tool deleted: the new SQLite file refuses it, and is not left behind
+    with sqlite3.connect(workdir / "sparkq.db") as conn:
+        conn.execute("UPDATE tasks SET stream_id = 'str_gone' WHERE id = ?", (ids[0],))
+    stderr = refused(sparkq("migrate", "--to", str(workdir / "orphan.db")))
+    assert stderr.startswith("Error: Copying the tasks of ") and "FOREIGN KEY" in stderr
+    assert not list(workdir.glob("orphan.db*"))
+
 
 def test_bad_targets_are_one_clear_line(sparkq: RunSparkq, pg_cluster: Cluster, pg_url: str, workdir: Path) -> None:
     import socket
