@@ -39,12 +39,13 @@ def tasks_in(server: Server) -> int:
     return int(httpx.get(server.url + "/api/tasks").json()["total"])
 
 
-@pytest.fixture
-def ready(server: Server) -> Server:
-    with server.client() as api:
+@pytest.fixture(scope="module")
+def ready(shared_server: Server) -> Server:
+    """One server for the module, with session `s` and stream `st`: each test counts the tasks it adds."""
+    with shared_server.client() as api:
         api.post("/api/sessions", json={"name": "s"}).raise_for_status()
         api.post("/api/streams", json={"name": "st", "session_id": "s"}).raise_for_status()
-    return server
+    return shared_server
 
 
 ENQUEUE = json.dumps({"stream_id": "st", "tool_name": "run-bash", "payload": {"cmd": "rm -rf ~"}}).encode()
@@ -77,25 +78,28 @@ def test_loopback_hosts_are_served(ready: Server, host: str) -> None:
 
 @pytest.mark.parametrize("origin", ["http://evil.example", "null", "http://localhost:1", "https://127.0.0.1:{port}"])
 def test_cross_origin_state_changes_are_refused(ready: Server, origin: str) -> None:
+    before = tasks_in(ready)
     response = httpx.post(
         ready.url + "/api/tasks", content=ENQUEUE, headers={**JSON, "origin": origin.format(port=ready.port)}
     )
     assert response.status_code == 403
     assert response.json()["error"]["code"] == "forbidden_origin"
-    assert tasks_in(ready) == 0
+    assert tasks_in(ready) == before
 
 
 def test_same_origin_state_changes_are_accepted(ready: Server) -> None:
+    before = tasks_in(ready)
     response = httpx.post(ready.url + "/api/tasks", content=ENQUEUE, headers={**JSON, "origin": ready.url})
     assert response.status_code == 201
-    assert tasks_in(ready) == 1
+    assert tasks_in(ready) == before + 1
 
 
 @pytest.mark.parametrize("site", ["cross-site", "same-site"])
 def test_sec_fetch_site_cross_site_is_refused(ready: Server, site: str) -> None:
+    before = tasks_in(ready)
     response = httpx.post(ready.url + "/api/tasks", content=ENQUEUE, headers={**JSON, "sec-fetch-site": site})
     assert response.status_code == 403
-    assert tasks_in(ready) == 0
+    assert tasks_in(ready) == before
 
 
 @pytest.mark.parametrize(
@@ -103,10 +107,11 @@ def test_sec_fetch_site_cross_site_is_refused(ready: Server, site: str) -> None:
 )
 def test_state_changes_need_a_json_content_type(ready: Server, content_type: str | None) -> None:
     headers = {"content-type": content_type} if content_type else {}
+    before = tasks_in(ready)
     response = httpx.post(ready.url + "/api/tasks", content=ENQUEUE, headers=headers)
     assert response.status_code == 415
     assert response.json()["error"]["code"] == "unsupported_media_type"
-    assert tasks_in(ready) == 0
+    assert tasks_in(ready) == before
 
 
 def test_body_less_state_changes_need_a_json_content_type_too(ready: Server) -> None:
@@ -130,6 +135,7 @@ def test_gets_never_change_state(ready: Server) -> None:
     for path in ("/api/streams/st/claim", f"/api/tasks/{task['id']}/claim", "/api/sessions/s/end"):
         assert httpx.get(ready.url + path).status_code in (404, 405)
     assert httpx.get(ready.url + "/api/streams/st/peek").json()["status"] == "queued"
+    assert httpx.get(ready.url + f"/api/tasks/{task['id']}").json()["task"]["status"] == "queued"
 
 
 def test_oversized_bodies_are_refused_with_413(workdir: Any) -> None:
