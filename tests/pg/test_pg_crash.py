@@ -288,6 +288,23 @@ def test_the_change_feed_listens_again_after_a_restart_and_loses_no_wake_up(own_
         writer.close()
 
 
+def test_a_pool_of_connections_from_before_a_restart_serves_the_next_unit(own_cluster: Cluster) -> None:
+    store = PostgresStore(own_cluster.url(own_cluster.new_database()), pool_size=4)
+    queue = Queue(store, SystemClock(), RandomIds())
+    queue.ensure_project("demo")
+    queue.create_session("s")
+    pool = store.pool()
+    held = [pool.get() for _ in range(4)]  # four idle connections, as a busy server keeps
+    for conn in held:
+        pool.put(conn)
+    own_cluster.stop_server("fast")
+    own_cluster.start_server()
+    try:  # every one of them is dead now: the unit gets a new connection, not a second dead one
+        assert [s.name for s in queue.list_sessions()] == ["s"]
+    finally:
+        store.close()
+
+
 def _first_refusal(feed: ChangeFeed) -> str:
     """The message of the first look at `feed` that fails (the first may still find the socket quiet)."""
     deadline = time.monotonic() + 30

@@ -156,6 +156,7 @@ class Pool:
             self._slots.release()
 
     def close(self) -> None:
+        """Close the idle connections (those in use are closed as they come back broken, or kept)."""
         with self._lock:
             idle, self._idle = self._idle, []
         for conn in idle:
@@ -188,9 +189,12 @@ class Unit:
             except psycopg.Error as exc:
                 pool.discard(conn)
                 # an idle connection the server dropped since (a restart, an idle timeout): nothing was
-                # sent but BEGIN, so trying once more on a new connection is safe
+                # sent but BEGIN, so trying once more on a new connection is safe. The other idle ones
+                # were most likely dropped with it (a restart ends them all): closed too, so the retry
+                # opens a new one instead of failing on the next dead one
                 if attempt == 2 or not isinstance(exc, psycopg.OperationalError):
                     raise _failure(exc, self._store.where) from exc
+                pool.close()
         raise AssertionError("unreachable")
 
     def __exit__(
