@@ -315,3 +315,37 @@ def _first_refusal(feed: ChangeFeed) -> str:
             return exc.message
         time.sleep(0.05)
     raise AssertionError("the feed never noticed that PostgreSQL was down")
+
+
+@pytest.mark.parametrize(
+    ("libpq_says", "we_say"),
+    [
+        (
+            'connection failed: connection to server at "127.0.0.1", port 5432 failed: FATAL:  the database system '
+            "is not yet accepting connections\nDETAIL:  Consistent recovery state has not been yet reached.",
+            "is shutting down or starting up",
+        ),
+        (
+            'connection failed: connection to server at "127.0.0.1", port 5432 failed: FATAL:  the database system '
+            "is shutting down",
+            "is shutting down or starting up",
+        ),
+        (
+            'connection failed: connection to server at "127.0.0.1", port 5432 failed: server closed the connection '
+            "unexpectedly\n\tThis probably means the server terminated abnormally\n\tbefore or while processing the "
+            "request.",
+            "closed the connection as it was being opened",
+        ),
+        (
+            'connection failed: connection to server at "127.0.0.1", port 5432 failed: FATAL:  sorry, too many '
+            "clients already",
+            ": sorry, too many clients already; check database.url",
+        ),
+    ],
+)
+def test_libpq_refusals_around_a_restart_are_one_line_saying_what_happened(libpq_says: str, we_say: str) -> None:
+    # what libpq said, word for word (seen while the crash audit restarted PostgreSQL), as psycopg raises it
+    from sparkq_adapters.postgres.errors import connect_failure
+
+    message = connect_failure(psycopg.OperationalError(libpq_says), "postgresql://u:***@127.0.0.1:5432/db").message
+    assert we_say in message and "\n" not in message and "DETAIL" not in message, message
