@@ -3,7 +3,8 @@
 Run by hand (not a test):  .venv/bin/python bench/postgres.py [--quick] [--rounds N] [--cycles N]
 
 Starts a throwaway PostgreSQL cluster of its own (tests/postgres_support.Cluster: Debian's binaries,
-a temporary folder, a loopback TCP port, fsync and synchronous_commit off, as the tests run it; the
+a temporary folder, a loopback TCP port, fsync and synchronous_commit off, as the tests run it, which
+leaves the adapter's own costs most visible; `--durable` turns them on as a stock server has them; the
 settings are printed) and stops it by its PID at the end. Workers are processes started once and
 driven round by round, so interpreter start-up is never timed.
 
@@ -384,6 +385,11 @@ def main() -> int:
     parser.add_argument("--cycles", type=int, help="cycles (and claims) per process per round (default 200; quick 10)")
     parser.add_argument("--processes", type=int, default=8, help="worker processes of (c) (default 8)")
     parser.add_argument("--wakes", type=int, help="wake-ups measured in (d) (default 40; quick 3)")
+    parser.add_argument(
+        "--durable",
+        action="store_true",
+        help="run the cluster as a stock server does (fsync, synchronous_commit and full_page_writes on)",
+    )
     parser.add_argument("--worker", nargs=2, metavar=("KIND", "TARGET"), help=argparse.SUPPRESS)
     parser.add_argument("--waiter", metavar="URL", help=argparse.SUPPRESS)
     args = parser.parse_args()
@@ -412,6 +418,10 @@ def main() -> int:
     cluster = Cluster()
     pools: dict[str, Pool] = {}
     try:
+        if args.durable:  # the test cluster's shortcuts off again: every commit waits for its WAL on disk
+            for setting in ("fsync", "synchronous_commit", "full_page_writes"):
+                cluster.admin(f"ALTER SYSTEM SET {setting} = on")
+            cluster.admin("SELECT pg_reload_conf()")
         url = cluster.url(cluster.new_database())
         with tempfile.TemporaryDirectory(prefix="sparkq-bench-pg-") as folder:
             sqlite_path = Path(folder) / "bench.db"
