@@ -34,6 +34,13 @@ DEAD_TASKS = 12
 pytestmark = pytest.mark.slow
 
 
+class PatientServer(Server):
+    """A server given a minute to answer: two start at once, beside the suite's other PostgreSQL tests."""
+
+    def wait_ready(self, timeout: float = 60, *, retry_if_taken: bool = False) -> bool:
+        return super().wait_ready(timeout, retry_if_taken=retry_if_taken)
+
+
 def _machine(root: Path, name: str, url: str) -> Path:
     folder = root / name
     folder.mkdir()
@@ -74,15 +81,21 @@ def servers(pg_url: str, tmp_path: Path) -> Iterator[tuple[Server, Server]]:
     _old_finished_tasks(pg_url)
     folders = [_machine(tmp_path, name, pg_url) for name in ("machine-a", "machine-b")]
     started: dict[int, Server] = {}
-    threads = [
-        threading.Thread(target=lambda i=i: started.__setitem__(i, Server(folders[i], free_port()))) for i in (0, 1)
-    ]
+    failed: list[BaseException] = []
+
+    def start(i: int) -> None:
+        try:
+            started[i] = PatientServer(folders[i], free_port())
+        except BaseException as exc:
+            failed.append(exc)
+
+    threads = [threading.Thread(target=start, args=(i,)) for i in (0, 1)]
     for thread in threads:
         thread.start()
     for thread in threads:
-        thread.join(timeout=120)
+        thread.join(timeout=180)
     try:
-        assert set(started) == {0, 1}, "a server did not start"
+        assert not failed and set(started) == {0, 1}, failed
         yield started[0], started[1]
     finally:
         for server in started.values():
