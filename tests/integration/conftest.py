@@ -5,6 +5,7 @@ from __future__ import annotations
 import os
 import signal
 import socket
+import ssl
 import subprocess
 import time
 from collections.abc import Callable, Iterator
@@ -14,6 +15,11 @@ import httpx
 import pytest
 
 from tests.conftest import SPARKQ, _clean_env
+
+#: Every client in these tests speaks plain HTTP to a loopback server, yet httpx builds a TLS context
+#: for each client it makes, loading the whole CA bundle (~80 ms of CPU for each `httpx.get`, each
+#: poll of a starting server, each `Server.client()`): they pass this one (`verify=TLS`) instead.
+TLS = ssl.create_default_context()
 
 
 def free_port() -> int:
@@ -57,7 +63,7 @@ class Server:
                     return False
                 raise AssertionError(f"sparkq run exited with {self.proc.returncode}: {self.output()}")
             try:
-                answer = httpx.get(self.url + "/api/status", timeout=2)
+                answer = httpx.get(self.url + "/api/status", timeout=2, verify=TLS)
                 if answer.status_code == 200 and answer.json()["server"]["pid"] == self.proc.pid:
                     return True
             except (httpx.HTTPError, ValueError, KeyError, TypeError):
@@ -74,7 +80,7 @@ class Server:
         return self.log.read_text(errors="replace")
 
     def client(self) -> httpx.Client:
-        return httpx.Client(base_url=self.url, headers={"content-type": "application/json"}, timeout=10)
+        return httpx.Client(base_url=self.url, headers={"content-type": "application/json"}, timeout=10, verify=TLS)
 
     def stop(self) -> int:
         if self.proc.poll() is None:

@@ -6,7 +6,7 @@ from pathlib import Path
 
 import httpx
 
-from tests.integration.conftest import Server, free_port
+from tests.integration.conftest import TLS, Server, free_port
 
 from ..conftest import RunSparkq
 
@@ -36,7 +36,7 @@ def test_reload_also_reloads_a_running_server(workdir: Path, sparkq: RunSparkq) 
             "Reloaded sparkq.yml: 2 tools, 0 scripts",
             f"Server reloaded (PID {srv.proc.pid}): 2 tools, 0 scripts",
         ]
-        tools = httpx.get(srv.url + "/api/tools").json()["tools"]
+        tools = httpx.get(srv.url + "/api/tools", verify=TLS).json()["tools"]
         assert [(t["name"], t["timeout"]) for t in tools] == [("lint", 30), ("deploy", 600)]
     finally:
         srv.stop()
@@ -50,7 +50,7 @@ def test_reload_with_a_broken_config_changes_nothing_on_the_server(workdir: Path
         result = sparkq("reload")
         assert result.returncode == 1
         assert result.stderr.startswith("Error: Invalid YAML in sparkq.yml at line")
-        assert [t["name"] for t in httpx.get(srv.url + "/api/tools").json()["tools"]] == ["lint"]
+        assert [t["name"] for t in httpx.get(srv.url + "/api/tools", verify=TLS).json()["tools"]] == ["lint"]
     finally:
         srv.stop()
 
@@ -69,7 +69,7 @@ def test_reload_after_setup_reaches_a_server_started_without_a_config(workdir: P
             f"Server reloaded (PID {srv.proc.pid}): 6 tools, 1 script",
         ]
         assert result.stderr == ""
-        assert [s["name"] for s in httpx.get(srv.url + "/api/scripts").json()["scripts"]] == ["deploy"]
+        assert [s["name"] for s in httpx.get(srv.url + "/api/scripts", verify=TLS).json()["scripts"]] == ["deploy"]
     finally:
         srv.stop()
 

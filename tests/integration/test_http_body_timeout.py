@@ -19,7 +19,7 @@ import uvicorn
 
 from sparkq_adapters import config
 from sparkq_entry.asgi import build_app
-from tests.integration.conftest import free_port
+from tests.integration.conftest import TLS, free_port
 from tests.integration.threaded_uvicorn import ThreadedUvicorn
 
 BODY_TIMEOUT = 1.0
@@ -39,7 +39,7 @@ def serve(folder: Path) -> ThreadedUvicorn:
 def served(tmp_path: Path) -> Iterator[ThreadedUvicorn]:
     srv = serve(tmp_path)
     try:
-        with httpx.Client(base_url=srv.url, headers={"content-type": "application/json"}) as api:
+        with httpx.Client(base_url=srv.url, headers={"content-type": "application/json"}, verify=TLS) as api:
             api.post("/api/sessions", json={"name": "s"}).raise_for_status()
             api.post("/api/streams", json={"name": "st", "session_id": "s"}).raise_for_status()
         yield srv
@@ -85,7 +85,7 @@ def test_a_body_that_stops_arriving_gets_a_408_naming_the_timeout_and_the_connec
     error = json.loads(body)["error"]
     assert (error["status"], error["code"]) == (408, "request_timeout")
     assert error["message"] == "The request body did not arrive within 1 seconds; send the whole body at once"
-    assert [s["name"] for s in httpx.get(served.url + "/api/sessions").json()["sessions"]] == ["s"]
+    assert [s["name"] for s in httpx.get(served.url + "/api/sessions", verify=TLS).json()["sessions"]] == ["s"]
 
 
 def test_a_body_trickled_a_byte_at_a_time_is_cut_off_by_the_total_deadline(served: ThreadedUvicorn) -> None:
@@ -113,7 +113,7 @@ def test_a_body_trickled_a_byte_at_a_time_is_cut_off_by_the_total_deadline(serve
             sender.join(BOUND)
     assert status == 408 and closed
     assert json.loads(answer)["error"]["code"] == "request_timeout"
-    assert [s["name"] for s in httpx.get(served.url + "/api/sessions").json()["sessions"]] == ["s"]
+    assert [s["name"] for s in httpx.get(served.url + "/api/sessions", verify=TLS).json()["sessions"]] == ["s"]
 
 
 def test_a_body_that_arrives_is_served_and_the_connection_kept_alive(served: ThreadedUvicorn) -> None:
@@ -129,7 +129,9 @@ def test_a_body_that_arrives_is_served_and_the_connection_kept_alive(served: Thr
 def test_waiting_after_the_body_is_not_cut_off_a_long_poll_claim_and_an_event_stream_outlive_the_timeout(
     served: ThreadedUvicorn,
 ) -> None:
-    with httpx.Client(base_url=served.url, headers={"content-type": "application/json"}, timeout=BOUND) as api:
+    with httpx.Client(
+        base_url=served.url, headers={"content-type": "application/json"}, timeout=BOUND, verify=TLS
+    ) as api:
         # the claim waits three body timeouts for work that never comes: 204, not 408
         waited = api.post("/api/streams/st/claim", params={"wait": 3 * BODY_TIMEOUT}, json={})
         assert waited.status_code == 204, waited.text

@@ -12,7 +12,7 @@ import httpx
 import pytest
 
 from sparkq_entry import open_queue
-from tests.integration.conftest import Server
+from tests.integration.conftest import TLS, Server
 
 from ..conftest import RunSparkq
 
@@ -25,7 +25,7 @@ class EventReader:
     def __init__(self, server: Server, headers: dict[str, str] | None = None, params: str = "") -> None:
         self.events: queue.Queue[dict[str, Any]] = queue.Queue()
         self.opened = threading.Event()
-        self._client = httpx.Client(timeout=httpx.Timeout(5.0, read=None))
+        self._client = httpx.Client(timeout=httpx.Timeout(5.0, read=None), verify=TLS)
         self._response = self._client.send(
             self._client.build_request("GET", server.url + "/api/events" + params, headers=headers), stream=True
         )
@@ -135,5 +135,5 @@ def test_a_reconnecting_client_gets_what_it_missed(server: Server, reader: Event
 
 
 def test_the_event_stream_is_behind_the_host_check(server: Server) -> None:
-    response = httpx.get(server.url + "/api/events", headers={"host": "evil.example"})
+    response = httpx.get(server.url + "/api/events", headers={"host": "evil.example"}, verify=TLS)
     assert response.status_code == 403

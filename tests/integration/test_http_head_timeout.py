@@ -20,7 +20,7 @@ import uvicorn
 from sparkq_adapters import config
 from sparkq_adapters.server import bind_loopback, server_config
 from sparkq_entry.asgi import build_app
-from tests.integration.conftest import free_port
+from tests.integration.conftest import TLS, free_port
 from tests.integration.threaded_uvicorn import ThreadedUvicorn
 
 HEAD_TIMEOUT = 1
@@ -119,4 +119,4 @@ def test_a_kept_alive_connection_serves_requests_until_it_idles_past_the_timeout
             assert answer.startswith(b"HTTP/1.1 200 "), answer[:200]
             assert b"connection: close" not in answer.lower()
         assert read_until_closed(sock) == b""  # then idle: closed, nothing sent
-    assert httpx.get(served.url + "/health", timeout=BOUND).status_code == 200
+    assert httpx.get(served.url + "/health", timeout=BOUND, verify=TLS).status_code == 200

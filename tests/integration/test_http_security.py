@@ -12,7 +12,7 @@ from typing import Any
 import httpx
 import pytest
 
-from tests.integration.conftest import Server
+from tests.integration.conftest import TLS, Server
 
 JSON = {"content-type": "application/json"}
 
@@ -36,7 +36,7 @@ def raw_request(server: Server, head: str, body: bytes = b"") -> tuple[int, dict
 
 
 def tasks_in(server: Server) -> int:
-    return int(httpx.get(server.url + "/api/tasks").json()["total"])
+    return int(httpx.get(server.url + "/api/tasks", verify=TLS).json()["total"])
 
 
 @pytest.fixture(scope="module")
@@ -80,7 +80,10 @@ def test_loopback_hosts_are_served(ready: Server, host: str) -> None:
 def test_cross_origin_state_changes_are_refused(ready: Server, origin: str) -> None:
     before = tasks_in(ready)
     response = httpx.post(
-        ready.url + "/api/tasks", content=ENQUEUE, headers={**JSON, "origin": origin.format(port=ready.port)}
+        ready.url + "/api/tasks",
+        content=ENQUEUE,
+        headers={**JSON, "origin": origin.format(port=ready.port)},
+        verify=TLS,
     )
     assert response.status_code == 403
     assert response.json()["error"]["code"] == "forbidden_origin"
@@ -89,7 +92,7 @@ def test_cross_origin_state_changes_are_refused(ready: Server, origin: str) -> N
 
 def test_same_origin_state_changes_are_accepted(ready: Server) -> None:
     before = tasks_in(ready)
-    response = httpx.post(ready.url + "/api/tasks", content=ENQUEUE, headers={**JSON, "origin": ready.url})
+    response = httpx.post(ready.url + "/api/tasks", content=ENQUEUE, headers={**JSON, "origin": ready.url}, verify=TLS)
     assert response.status_code == 201
     assert tasks_in(ready) == before + 1
 
@@ -97,7 +100,9 @@ def test_same_origin_state_changes_are_accepted(ready: Server) -> None:
 @pytest.mark.parametrize("site", ["cross-site", "same-site"])
 def test_sec_fetch_site_cross_site_is_refused(ready: Server, site: str) -> None:
     before = tasks_in(ready)
-    response = httpx.post(ready.url + "/api/tasks", content=ENQUEUE, headers={**JSON, "sec-fetch-site": site})
+    response = httpx.post(
+        ready.url + "/api/tasks", content=ENQUEUE, headers={**JSON, "sec-fetch-site": site}, verify=TLS
+    )
     assert response.status_code == 403
     assert tasks_in(ready) == before
 
@@ -108,7 +113,7 @@ def test_sec_fetch_site_cross_site_is_refused(ready: Server, site: str) -> None:
 def test_state_changes_need_a_json_content_type(ready: Server, content_type: str | None) -> None:
     headers = {"content-type": content_type} if content_type else {}
     before = tasks_in(ready)
-    response = httpx.post(ready.url + "/api/tasks", content=ENQUEUE, headers=headers)
+    response = httpx.post(ready.url + "/api/tasks", content=ENQUEUE, headers=headers, verify=TLS)
     assert response.status_code == 415
     assert response.json()["error"]["code"] == "unsupported_media_type"
     assert tasks_in(ready) == before
@@ -124,18 +129,18 @@ def test_body_less_state_changes_need_a_json_content_type_too(ready: Server) -> 
         ("PUT", "/api/streams/st/end"),
         ("PUT", "/api/sessions/s/end"),
     ):
-        assert httpx.request(method, ready.url + path).status_code == 415, path
-    assert httpx.get(ready.url + f"/api/tasks/{task['id']}").json()["task"]["status"] == "queued"
-    assert httpx.get(ready.url + "/api/streams/st").json()["stream"]["status"] == "active"
+        assert httpx.request(method, ready.url + path, verify=TLS).status_code == 415, path
+    assert httpx.get(ready.url + f"/api/tasks/{task['id']}", verify=TLS).json()["task"]["status"] == "queued"
+    assert httpx.get(ready.url + "/api/streams/st", verify=TLS).json()["stream"]["status"] == "active"
 
 
 def test_gets_never_change_state(ready: Server) -> None:
     with ready.client() as api:
         task = api.post("/api/tasks", content=ENQUEUE).json()["task"]
     for path in ("/api/streams/st/claim", f"/api/tasks/{task['id']}/claim", "/api/sessions/s/end"):
-        assert httpx.get(ready.url + path).status_code in (404, 405)
-    assert httpx.get(ready.url + "/api/streams/st/peek").json()["status"] == "queued"
-    assert httpx.get(ready.url + f"/api/tasks/{task['id']}").json()["task"]["status"] == "queued"
+        assert httpx.get(ready.url + path, verify=TLS).status_code in (404, 405)
+    assert httpx.get(ready.url + "/api/streams/st/peek", verify=TLS).json()["status"] == "queued"
+    assert httpx.get(ready.url + f"/api/tasks/{task['id']}", verify=TLS).json()["task"]["status"] == "queued"
 
 
 def test_oversized_bodies_are_refused_with_413(workdir: Any) -> None:
@@ -145,7 +150,7 @@ def test_oversized_bodies_are_refused_with_413(workdir: Any) -> None:
     srv = Server(workdir, free_port())
     try:
         big = json.dumps({"result": {"summary": "x" * 10_000}}).encode()
-        declared = httpx.post(srv.url + "/api/tasks/tsk_x/complete", content=big, headers=JSON)
+        declared = httpx.post(srv.url + "/api/tasks/tsk_x/complete", content=big, headers=JSON, verify=TLS)
         assert declared.status_code == 413
         assert "4096" in declared.json()["error"]["message"]
 
@@ -153,7 +158,7 @@ def test_oversized_bodies_are_refused_with_413(workdir: Any) -> None:
             for _ in range(10):
                 yield b" " * 1024
 
-        streamed = httpx.post(srv.url + "/api/tasks/tsk_x/complete", content=chunks(), headers=JSON)
+        streamed = httpx.post(srv.url + "/api/tasks/tsk_x/complete", content=chunks(), headers=JSON, verify=TLS)
         assert streamed.status_code == 413
         assert streamed.json()["error"]["status"] == 413
     finally:
@@ -162,7 +167,7 @@ def test_oversized_bodies_are_refused_with_413(workdir: Any) -> None:
 
 def test_no_cors_headers_and_strict_security_headers_everywhere(ready: Server) -> None:
     for method, path in (("GET", "/api/tasks"), ("OPTIONS", "/api/tasks"), ("GET", "/nope"), ("GET", "/schema")):
-        response = httpx.request(method, ready.url + path, headers={"origin": "http://evil.example"})
+        response = httpx.request(method, ready.url + path, headers={"origin": "http://evil.example"}, verify=TLS)
         assert not [h for h in response.headers if h.lower().startswith("access-control-")], path
         csp = response.headers["content-security-policy"]
         assert "default-src 'self'" in csp and "frame-ancestors 'none'" in csp

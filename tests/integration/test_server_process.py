@@ -12,7 +12,7 @@ import httpx
 
 from sparkq_entry import open_queue
 from tests.fakes import FakeClock
-from tests.integration.conftest import Server, free_port, pid_alive, wait_for
+from tests.integration.conftest import TLS, Server, free_port, pid_alive, wait_for
 
 from ..conftest import RunSparkq
 
@@ -21,7 +21,7 @@ def test_run_writes_the_lockfile_with_its_pid_and_serves_health(server: Server) 
     lock = server.folder / "sparkq.lock"
     assert lock.read_text() == f"{server.proc.pid}\n"
     assert (server.folder / "sparkq.port").read_text() == f"{server.port}\n"
-    body = httpx.get(server.url + "/api/health").json()
+    body = httpx.get(server.url + "/api/health", verify=TLS).json()
     assert body["status"] == "ok" and body["timestamp"].endswith("Z")
     assert "SparkQ server running at http://127.0.0.1:" in server.output()
 

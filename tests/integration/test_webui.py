@@ -17,7 +17,7 @@ from playwright.sync_api import Page, expect
 
 from sparkq_domain import AUTO_FAIL_MESSAGE, Queue
 from sparkq_entry import open_queue
-from tests.integration.conftest import Server, free_port
+from tests.integration.conftest import TLS, Server, free_port
 from tests.integration.webui_support import (
     ShiftedClock,
     new_stream,
@@ -68,7 +68,7 @@ def lib(ui: Server, clock: ShiftedClock) -> Queue:
 
 
 def api_task(server: Server, task_id: str) -> dict[str, Any]:
-    return httpx.get(f"{server.url}/api/tasks/{task_id}", timeout=10).json()["task"]
+    return httpx.get(f"{server.url}/api/tasks/{task_id}", timeout=10, verify=TLS).json()["task"]
 
 
 def unlabelled(page: Page) -> list[str]:
@@ -236,13 +236,13 @@ def test_sessions_and_streams_are_created_with_keyboard_usable_modals_and_ended_
     row.locator("button", has_text="End").click()
     page.locator(".modal button", has_text="End session").click()
     expect(row.locator(".badge")).to_have_text("ended")
-    sessions = httpx.get(f"{ui.url}/api/sessions", timeout=10).json()["sessions"]
+    sessions = httpx.get(f"{ui.url}/api/sessions", timeout=10, verify=TLS).json()["sessions"]
     assert [s["status"] for s in sessions if s["name"] == "ui-made"] == ["ended"]
 
 
 def test_enqueue_form_validates_inline_and_enqueues_nothing_when_invalid(page: Page, ui: Server, lib: Queue) -> None:
     stream = new_stream(lib, "form-lane")
-    total = httpx.get(f"{ui.url}/api/tasks", params={"stream_id": stream}, timeout=10).json()["total"]
+    total = httpx.get(f"{ui.url}/api/tasks", params={"stream_id": stream}, timeout=10, verify=TLS).json()["total"]
     open_page(page, ui, "enqueue")
     page.click("#enqueue-submit")
     expect(page.locator("#enqueue-stream-error")).to_have_text("Choose a stream")
@@ -260,7 +260,7 @@ def test_enqueue_form_validates_inline_and_enqueues_nothing_when_invalid(page: P
     page.click("#enqueue-submit")
     expect(page.locator("#enqueue-payload-error")).to_contain_text("must be a JSON object")
     expect(page.locator(".enqueue-message")).not_to_contain_text("enqueued")
-    after = httpx.get(f"{ui.url}/api/tasks", params={"stream_id": stream}, timeout=10).json()["total"]
+    after = httpx.get(f"{ui.url}/api/tasks", params={"stream_id": stream}, timeout=10, verify=TLS).json()["total"]
     assert after == total
 
 
