@@ -184,19 +184,59 @@ def test_a_server_restarted_under_an_idle_connection_is_reconnected(
     store.close()
 
 
-def test_the_server_going_away_mid_operation_is_one_clear_line(pg_cluster: Cluster, pg_url: str) -> None:
+def test_the_server_going_away_in_a_write_unit_is_one_clear_line_and_nothing_of_it_is_applied(
+    pg_cluster: Cluster, pg_url: str
+) -> None:
+    from sparkq_domain import Project
+
     store = PostgresStore(pg_url)
     store.pool()
+    at = datetime(2026, 12, 1, tzinfo=UTC)
     with pytest.raises(StorageError) as caught:
-        with store.read() as repo:
-            repo.get_project()  # the unit has begun: what it read so far was of a transaction now gone
-            _end_sparkq_connections(pg_cluster)
-            repo.get_project()
+        with store.write() as repo:
+            repo.add_project(Project(id="prj_1", name="demo", created_at=at, updated_at=at))
+            _end_sparkq_connections(pg_cluster)  # the unit's transaction ends with its connection
+            repo.get_project()  # never sent again: what the unit wrote before is gone
     assert "Lost the connection to PostgreSQL" in caught.value.message
     assert PASSWORD not in caught.value.message and ":***@" in caught.value.message
     with store.read() as repo:  # the broken connection was dropped: the next unit works
         assert repo.get_project() is None
     store.close()
+
+
+def test_a_read_unit_that_lost_its_connection_goes_on_in_a_new_snapshot_that_agrees_with_it(
+    pg_cluster: Cluster, pg_url: str, caplog: pytest.LogCaptureFixture
+) -> None:
+    store = PostgresStore(pg_url)
+    queue = _queue(store)
+    queue.create_session("s")
+    with store.read() as repo:
+        assert [s.name for s in repo.list_sessions()] == ["s"]
+        _end_sparkq_connections(pg_cluster)
+        # begun again on a new connection: list_sessions read the same rows again, so the unit goes on
+        assert repo.find_session("s") is not None
+        assert [s.name for s in repo.list_sessions()] == ["s"]
+    assert not [r for r in caplog.records if r.name.startswith("psycopg")]
+    store.close()
+
+
+def test_a_read_unit_whose_earlier_reads_changed_meanwhile_reports_the_lost_connection(
+    pg_cluster: Cluster, pg_url: str
+) -> None:
+    store, other = PostgresStore(pg_url), PostgresStore(pg_url)
+    queue = _queue(store)
+    queue.create_session("s")
+    with pytest.raises(StorageError) as caught:
+        with store.read() as repo:
+            assert [s.name for s in repo.list_sessions()] == ["s"]
+            _end_sparkq_connections(pg_cluster)
+            _queue(other).create_session("t")  # committed between the unit's snapshot and a new one
+            repo.find_session("s")
+    assert "Lost the connection to PostgreSQL" in caught.value.message
+    with store.read() as repo:
+        assert [s.name for s in repo.list_sessions()] == ["s", "t"]
+    store.close()
+    other.close()
 
 
 def test_text_with_nul_is_refused_as_invalid_input(store: PostgresStore) -> None:

@@ -13,7 +13,7 @@ import re
 import string
 from collections.abc import Mapping, Sequence
 from datetime import datetime
-from typing import TYPE_CHECKING, Any
+from typing import Any, Protocol
 
 from sparkq_domain import FinishedTask, Project, Session, Status, Stream, Task, TaskChange, TaskQuery, TaskStatus
 from sparkq_domain.errors import Duplicate
@@ -29,9 +29,6 @@ from ..rows import session_row as _session_row
 from ..rows import stream as _stream
 from ..rows import stream_row as _stream_row
 from .schema import FINISHED_SQL, LAST_ALIVE
-
-if TYPE_CHECKING:
-    import psycopg
 
 # -- SQL ------------------------------------------------------------------------------------------
 
@@ -162,10 +159,27 @@ SELECT_FAILED_NOT_REQUEUED = (
 _change_sql = ChangeSql("%s")
 
 
+class Rows(Protocol):
+    """The result of a statement, as the repository reads it."""
+
+    @property
+    def rowcount(self) -> int: ...
+
+    def fetchone(self) -> tuple[Any, ...] | None: ...
+
+    def fetchall(self) -> list[tuple[Any, ...]]: ...
+
+
+class Statements(Protocol):
+    """What runs the repository's statements: a psycopg cursor, or the store's read cursor that replays."""
+
+    def execute(self, sql: str, params: Any = None, /) -> Rows: ...
+
+
 class PostgresRepository:
     """Satisfies `sparkq_domain.Repository` through one cursor of a connection inside one transaction."""
 
-    def __init__(self, cursor: psycopg.Cursor[Any]) -> None:
+    def __init__(self, cursor: Statements) -> None:
         self._cur = cursor
 
     def _all(self, sql: str, params: Any = None) -> list[tuple[Any, ...]]:

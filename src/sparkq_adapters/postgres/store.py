@@ -50,8 +50,8 @@ class PostgresStore:
         self._lock = threading.Lock()
 
     def read(self) -> Unit:
-        """A read unit: one consistent snapshot (REPEATABLE READ, READ ONLY)."""
-        return Unit(self, "BEGIN ISOLATION LEVEL REPEATABLE READ, READ ONLY")
+        """A read unit: one consistent snapshot (REPEATABLE READ, READ ONLY); a lost connection is retried in it."""
+        return Unit(self, "BEGIN ISOLATION LEVEL REPEATABLE READ, READ ONLY", replays=True)
 
     def write(self) -> Unit:
         """A write unit: one atomic transaction (READ COMMITTED; the transitions lock their rows)."""
@@ -171,11 +171,13 @@ class Unit:
     more of the client's time than the server took to run them (see bench/postgres.py).
     """
 
-    __slots__ = ("_begin", "_conn", "_store")
+    __slots__ = ("_begin", "_conn", "_replays", "_store")
 
-    def __init__(self, store: PostgresStore, begin: str) -> None:
+    def __init__(self, store: PostgresStore, begin: str, *, replays: bool = False) -> None:
+        self._conn: psycopg.Connection[Any] | None = None
         self._store = store
         self._begin = begin.encode()
+        self._replays = replays
 
     def __enter__(self) -> PostgresRepository:
         import psycopg
@@ -185,7 +187,7 @@ class Unit:
             conn = self._conn = pool.get()
             try:
                 _command(conn, self._begin)
-                return PostgresRepository(conn.cursor())
+                return PostgresRepository(_Replaying(self, conn) if self._replays else conn.cursor())
             except psycopg.Error as exc:
                 pool.discard(conn)
                 # an idle connection the server dropped since (a restart, an idle timeout): nothing was
@@ -203,6 +205,11 @@ class Unit:
         import psycopg
 
         conn = self._conn
+        if conn is None:  # lost, and no new one could be opened (the error says why): the pool has its slot back
+            translated = errors.translate(exc, self._store.where) if exc is not None else None
+            if translated is not None:
+                raise translated from exc
+            return
         pool = self._store.pool()
         try:
             if exc is None:
@@ -221,6 +228,66 @@ class Unit:
                 raise translated from exc
         finally:
             pool.put(conn)
+
+
+class _Replaying:
+    """The cursor of a read unit, which survives the loss of its connection when that changes nothing it read.
+
+    Every statement's rows are kept. When the connection is lost (a server restart, a failover), the unit
+    begins again on a new connection, runs its earlier statements again and compares: the same rows, and
+    the new snapshot is one the unit's earlier reads agree with, so the unit goes on in it as if nothing
+    happened; other rows (something committed in between), and the loss is reported, as in a write unit.
+    Once per unit: a server that keeps going away is reported.
+    """
+
+    __slots__ = ("_conn", "_cur", "_done", "_rows", "_unit", "rowcount")
+
+    def __init__(self, unit: Unit, conn: psycopg.Connection[Any]) -> None:
+        self._unit = unit
+        self._conn = conn
+        self._cur = conn.cursor()
+        self._done: list[tuple[str, Any, list[tuple[Any, ...]]]] | None = []
+        self._rows: list[tuple[Any, ...]] = []
+        self.rowcount = -1
+
+    def execute(self, sql: str, params: Any = None) -> _Replaying:
+        import psycopg
+
+        try:
+            rows = self._run(sql, params)
+        except psycopg.OperationalError:
+            if not self._conn.broken or self._done is None:
+                raise
+            rows = self._again(sql, params)
+        if self._done is not None:
+            self._done.append((sql, params, rows))
+        self._rows, self.rowcount = rows, len(rows)
+        return self
+
+    def fetchone(self) -> tuple[Any, ...] | None:
+        return self._rows[0] if self._rows else None
+
+    def fetchall(self) -> list[tuple[Any, ...]]:
+        return self._rows
+
+    def _run(self, sql: str, params: Any) -> list[tuple[Any, ...]]:
+        return self._cur.execute(sql, params).fetchall()
+
+    def _again(self, sql: str, params: Any) -> list[tuple[Any, ...]]:
+        unit, done = self._unit, self._done
+        assert done is not None
+        self._done = None  # once
+        pool = unit._store.pool()
+        unit._conn = None
+        pool.discard(self._conn)
+        pool.close()  # the other idle connections were most likely ended with it
+        conn = unit._conn = self._conn = pool.get()
+        _command(conn, unit._begin)
+        self._cur = conn.cursor()
+        for earlier, earlier_params, rows in done:
+            if self._run(earlier, earlier_params) != rows:
+                raise errors.lost(unit._store.where)
+        return self._run(sql, params)
 
 
 def _command(conn: psycopg.Connection[Any], command: bytes) -> None:
