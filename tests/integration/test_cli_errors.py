@@ -1,4 +1,7 @@
-"""Bad input and broken storage: always one clear `Error:` line and the documented exit code, never a traceback."""
+"""Bad input and broken storage: always one clear `Error:` line and the documented exit code, never a traceback.
+
+The commands run in this process (the `in_process` mark), but the one that meets a lock another process holds.
+"""
 
 from __future__ import annotations
 
@@ -51,6 +54,7 @@ BAD_CALLS = [
 ]
 
 
+@pytest.mark.in_process
 @pytest.mark.parametrize(("args", "code", "message"), BAD_CALLS, ids=[" ".join(c[0])[:60] for c in BAD_CALLS])
 def test_bad_input_is_a_clear_error_with_exit_code(
     sparkq: RunSparkq, workdir: Path, args: list[str], code: int, message: str
@@ -61,6 +65,7 @@ def test_bad_input_is_a_clear_error_with_exit_code(
     assert result.stdout == ""
 
 
+@pytest.mark.in_process
 def test_requeue_into_ended_stream_is_refused(sparkq: RunSparkq, workdir: Path) -> None:
     queue = make_stream(workdir)
     task = queue.enqueue("auth", "run-bash", {})
@@ -70,6 +75,7 @@ def test_requeue_into_ended_stream_is_refused(sparkq: RunSparkq, workdir: Path) 
     assert "cannot be requeued" in refused(sparkq("requeue", task.id))
 
 
+@pytest.mark.in_process
 def test_file_that_is_not_a_database_is_refused_and_left_untouched(sparkq: RunSparkq, workdir: Path) -> None:
     db = workdir / "sparkq.db"
     db.write_text("my notes, not a database\n")
@@ -78,6 +84,7 @@ def test_file_that_is_not_a_database_is_refused_and_left_untouched(sparkq: RunSp
     assert db.read_text() == "my notes, not a database\n"
 
 
+@pytest.mark.in_process
 def test_damaged_database_is_reported_as_damaged(sparkq: RunSparkq, workdir: Path) -> None:
     db = workdir / "sparkq.db"
     db.write_bytes(b"SQLite format 3\x00" + b"\xff" * 4080)
