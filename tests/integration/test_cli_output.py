@@ -59,6 +59,7 @@ def test_piped_output_is_plain_even_without_no_color(sparkq: RunSparkq, workdir:
         assert "\x1b" not in out
 
 
+@pytest.mark.in_process
 def test_long_names_are_cut_with_ellipsis_to_fit_80_columns(sparkq: RunSparkq, workdir: Path) -> None:
     stream, session = "s" * 60 + "-end", "x" * 60 + "-end"
     queue = make_stream(workdir, stream, session, instructions="Build the whole thing. " * 20)
@@ -73,6 +74,7 @@ def test_long_names_are_cut_with_ellipsis_to_fit_80_columns(sparkq: RunSparkq, w
     assert task.id in ok(sparkq("tasks", env={"COLUMNS": "80"}))  # ids are never cut
 
 
+@pytest.mark.in_process
 def test_json_lists_and_shows_are_single_lines(sparkq: RunSparkq, workdir: Path) -> None:
     _arrange_every_status(workdir)
     tasks = ok_json(sparkq("tasks", "--json"))
