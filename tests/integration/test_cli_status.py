@@ -1,4 +1,8 @@
-"""`sparkq status`: the server line from the lockfile and /api/health, then what is active."""
+"""`sparkq status`: the server line from the lockfile and /api/health, then what is active.
+
+What status says of the database runs in this process (the `in_process` mark); what it makes of a
+lockfile, a lock held or not and a health endpoint, runs the console script.
+"""
 
 from __future__ import annotations
 
@@ -58,6 +62,7 @@ def health_server() -> Iterator[int]:
     server.server_close()
 
 
+@pytest.mark.in_process
 def test_status_without_lockfile_says_not_running_then_active_work(sparkq: RunSparkq, workdir: Path) -> None:
     queue = make_stream(workdir, instructions="Add login")
     queue.enqueue("auth", "run-bash", {})
@@ -128,6 +133,7 @@ def test_status_shows_a_server_on_localhost_at_the_address_sparkq_run_gives(
     assert report["server"]["url"] == f"http://127.0.0.1:{health_server}"
 
 
+@pytest.mark.in_process
 def test_status_json_has_server_sessions_streams_and_counts(sparkq: RunSparkq, workdir: Path) -> None:
     queue = make_stream(workdir)
     queue.enqueue("auth", "run-bash", {})
@@ -139,6 +145,7 @@ def test_status_json_has_server_sessions_streams_and_counts(sparkq: RunSparkq, w
     assert report["stale"] == 0
 
 
+@pytest.mark.in_process
 def test_status_reports_server_state_even_when_database_is_broken(sparkq: RunSparkq, workdir: Path) -> None:
     (workdir / "sparkq.db").write_text("not a database")
     result = sparkq("status")
