@@ -49,7 +49,7 @@ def test_sixteen_processes_claim_five_thousand_tasks_each_once_in_fifo_order_wit
         f"out of FIFO by commit order {[inversions(s) for s in by_commit.values()]}, "
         f"by the claims' events {[inversions(s) for s in by_event.values()]}"
     )
-    assert errors == [], errors[:5]
+    assert errors == [], (errors[:5], _server_errors(timed_cluster))
     assert (len(claimed), len(set(claimed))) == (TASKS, TASKS)
     assert {name: len(seqs) for name, seqs in by_commit.items()} == {"lane-0": TASKS // 2, "lane-1": TASKS // 2}
     tasks = enqueue_order(url)
@@ -59,3 +59,9 @@ def test_sixteen_processes_claim_five_thousand_tasks_each_once_in_fifo_order_wit
             name, seq = tasks[task_id]
             mine.setdefault(name, []).append(seq)
         assert all(inversions(seqs) == 0 for seqs in mine.values()), mine
+
+
+def _server_errors(cluster: Cluster) -> list[str]:
+    """What PostgreSQL logged about failed statements (which locks, which statements)."""
+    log = (cluster.folder / "log").read_text(errors="replace").splitlines()
+    return [line for line in log if line.split(":")[0].split()[-1:] in (["ERROR"], ["DETAIL"], ["STATEMENT"])][:40]

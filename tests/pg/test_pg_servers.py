@@ -35,7 +35,8 @@ pytestmark = pytest.mark.slow
 
 
 class PatientServer(Server):
-    """A server given a minute to answer: two start at once, beside the suite's other PostgreSQL tests."""
+    """A server given a minute to answer: several start at once, beside the suite's other PostgreSQL tests
+    (the 20 s of the others passed once beside the contention test's 16 processes)."""
 
     def wait_ready(self, timeout: float = 60, *, retry_if_taken: bool = False) -> bool:
         return super().wait_ready(timeout, retry_if_taken=retry_if_taken)
