@@ -28,6 +28,19 @@ def wheel(tmp_path_factory: pytest.TempPathFactory) -> Path:
     return built
 
 
+@pytest.fixture(scope="module")
+def site(wheel: Path, tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """The wheel installed (`pip install --target`) into a folder of its own; the tests only read it."""
+    target = tmp_path_factory.mktemp("installed") / "site"
+    subprocess.run(
+        [sys.executable, "-m", "pip", "install", "--no-deps", "-q", "--target", str(target), str(wheel)],
+        check=True,
+        capture_output=True,
+        timeout=300,
+    )
+    return target
+
+
 def test_the_wheel_contains_the_ui_bundle_and_the_console_script(wheel: Path) -> None:
     names = zipfile.ZipFile(wheel).namelist()
     assert "sparkq_webui/index.html" in names
@@ -62,16 +75,9 @@ def readme_worker_commands() -> list[list[str]]:
     return commands
 
 
-def test_what_the_readme_tells_a_worker_to_run_comes_with_the_installed_package(wheel: Path, tmp_path: Path) -> None:
+def test_what_the_readme_tells_a_worker_to_run_comes_with_the_installed_package(site: Path) -> None:
     commands = readme_worker_commands()
     assert ["sparkq", "watch", "auth"] in commands  # the section is found and read
-    site = tmp_path / "site"
-    subprocess.run(
-        [sys.executable, "-m", "pip", "install", "--no-deps", "-q", "--target", str(site), str(wheel)],
-        check=True,
-        capture_output=True,
-        timeout=300,
-    )
     installed = {str(p.relative_to(site)) for p in site.rglob("*") if p.is_file()}
     for words in commands:
         # a file the reader runs (say ./sparkq-watcher.sh) must be in what pip installed
@@ -106,14 +112,7 @@ def test_ui_dir_serves_the_checkouts_webui_over_an_installed_copy(tmp_path: Path
     assert out.stdout.strip() == str(ROOT / "webui")
 
 
-def test_ui_dir_of_a_wheel_install_is_its_sparkq_webui_folder(wheel: Path, tmp_path: Path) -> None:
-    site = tmp_path / "site"
-    subprocess.run(
-        [sys.executable, "-m", "pip", "install", "--no-deps", "-q", "--target", str(site), str(wheel)],
-        check=True,
-        capture_output=True,
-        timeout=300,
-    )
+def test_ui_dir_of_a_wheel_install_is_its_sparkq_webui_folder(site: Path, tmp_path: Path) -> None:
     probe = "import sparkq_entry; from sparkq_entry.asgi import ui_dir; print(sparkq_entry.__file__); print(ui_dir())"
     env = {**os.environ, "PYTHONPATH": str(site)}
     out = subprocess.run(
