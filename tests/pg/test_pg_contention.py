@@ -64,4 +64,4 @@ def test_sixteen_processes_claim_five_thousand_tasks_each_once_in_fifo_order_wit
 def _server_errors(cluster: Cluster) -> list[str]:
     """What PostgreSQL logged about failed statements (which locks, which statements)."""
     log = (cluster.folder / "log").read_text(errors="replace").splitlines()
-    return [line for line in log if line.split(":")[0].split()[-1:] in (["ERROR"], ["DETAIL"], ["STATEMENT"])][:40]
+    return [line for line in log if any(f" {kind}:  " in line for kind in ("ERROR", "DETAIL", "STATEMENT"))][:40]
