@@ -169,6 +169,11 @@ class Unit:
     BEGIN, COMMIT and ROLLBACK go straight to libpq (`_command`), and the unit's statements share one
     cursor: psycopg's general path (a cursor, its adapters and its result handling per statement) took
     more of the client's time than the server took to run them (see bench/postgres.py).
+
+    A lost connection is retried where that is known to be safe: at BEGIN, for every unit (nothing else
+    was sent yet), and anywhere in a read unit (`_Replaying`: only if its earlier reads come out the
+    same). Never in a write unit after BEGIN (its earlier statements went with the transaction), nor a
+    COMMIT that got no answer: it may or may not have been applied, and the error says so (`errors.lost`).
     """
 
     __slots__ = ("_begin", "_conn", "_replays", "_store")
