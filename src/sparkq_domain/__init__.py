@@ -30,6 +30,7 @@ from .limits import (
 )
 from .model import (
     AUTO_FAIL_MESSAGE,
+    CLOCK_TOLERANCE,
     DEFAULT_CLASS_TIMEOUTS,
     DEFAULT_TOOLS,
     FINISHED_STATUSES,
@@ -59,6 +60,7 @@ from .stats import FinishedTask, HourCount, Stats, ToolDurations
 
 __all__ = [
     "AUTO_FAIL_MESSAGE",
+    "CLOCK_TOLERANCE",
     "DEFAULT_CLASS_TIMEOUTS",
     "DEFAULT_TOOLS",
     "FINISHED_STATUSES",

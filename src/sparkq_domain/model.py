@@ -80,6 +80,13 @@ MAX_ERROR_TYPE_CHARS = 200
 #: the reason recorded on the queued tasks of a stream that ends
 STREAM_ENDED_REASON = "stream ended"
 
+#: How far a running task's last sign of life may lie after "now" and still not count as a clock that went back.
+#: Machines that share a PostgreSQL database each read their own clock, a few milliseconds (NTP) to seconds apart,
+#: and a claim that read its time just before another machine's claim committed sees that start a moment ahead:
+#: neither is a jump back, and recounting would rewrite another worker's start and heartbeat. A real jump back
+#: by less than this only delays the task's stale and dead verdicts by as much.
+CLOCK_TOLERANCE = timedelta(seconds=60)
+
 #: an age: at most five digits (99999w, about 1,900 years, still leaves a date after year 1) and a unit; spaces
 #: only as blanks, so that the API schema's pattern (ECMA regex) takes exactly what this takes
 _AGE = re.compile(r" *(\d{1,5}) *([hdwHDW]) *")
@@ -470,7 +477,7 @@ class Task:
         return self.apply(cancel_change(now, reason))
 
     def recount_from(self, now: datetime) -> Task:
-        """Restart the stale/dead count of a running task whose start lies after `now`.
+        """Restart the stale/dead count of a running task whose start lies after `now` (see `starts_after`).
 
         Only a clock that jumped back puts a start in the future. Left alone, such a task could
         not become stale or dead until the clock caught up again (for a jump of a day, a day);
@@ -479,9 +486,10 @@ class Task:
         return self.apply(recount_change(now)) if self.starts_after(now) else self
 
     def starts_after(self, now: datetime) -> bool:
-        """Running, with its last sign of life (start or heartbeat) after `now`: the clock went back."""
+        """Running, with its last sign of life (start or heartbeat) more than `CLOCK_TOLERANCE` after `now`:
+        the clock went back."""
         alive = self.last_alive
-        return self.status is TaskStatus.RUNNING and alive is not None and alive > now
+        return self.status is TaskStatus.RUNNING and alive is not None and alive > now + CLOCK_TOLERANCE
 
     def requeue(self, new_id: str, now: datetime) -> Task:
         """Return a queued clone of this finished task; this task itself stays as it is.

@@ -652,8 +652,9 @@ class Queue:
     def _sweep_running(repo: Repository, now: datetime) -> list[Task]:
         """Auto-fail the dead running tasks; recount those whose start the clock has gone back past.
 
-        Called inside a write transaction with `now` read after the lock was taken, so a start in
-        the future can only come from a clock that jumped back, never from a concurrent claim.
+        A start or heartbeat a little after `now` is another machine's clock or a claim that committed
+        after `now` was read (PostgreSQL has no global write lock): `Task.starts_after` allows for both
+        (`CLOCK_TOLERANCE`), so only a clock that jumped back recounts.
         """
         failed = []
         for task in repo.sweep_candidates(now):

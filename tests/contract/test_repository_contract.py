@@ -16,6 +16,7 @@ from sparkq_adapters.memory import MemoryStore
 from sparkq_adapters.sqlite import SqliteStore
 from sparkq_domain import (
     AUTO_FAIL_MESSAGE,
+    CLOCK_TOLERANCE,
     Duplicate,
     FailureKind,
     Project,
@@ -415,7 +416,7 @@ def test_sweep_candidates_judge_each_running_task_by_its_own_timeout(store: Stor
     timeouts = (1, 30, 60, 300, 900, 86_400)
     started = [(t, T0 - timedelta(seconds=2 * t, microseconds=1)) for t in timeouts]  # each dead by a microsecond
     started += [(t, T0 - timedelta(seconds=2 * t)) for t in timeouts]  # each exactly 2x: not dead
-    started += [(t, T0 + timedelta(seconds=t)) for t in timeouts]  # each started "after now"
+    started += [(t, T0 + CLOCK_TOLERANCE + timedelta(seconds=t)) for t in timeouts]  # each started "after now"
     tasks = add_tasks(store, *(task(a, timeout=t) for t, _ in started))
     save(store, *(t.claim(at) for t, (_, at) in zip(tasks, started, strict=True)))
     with store.read() as repo:

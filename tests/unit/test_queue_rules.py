@@ -10,6 +10,7 @@ import pytest
 from sparkq_adapters.memory import MemoryStore
 from sparkq_domain import (
     AUTO_FAIL_MESSAGE,
+    CLOCK_TOLERANCE,
     STREAM_ENDED_REASON,
     Conflict,
     Duplicate,
@@ -393,6 +394,27 @@ def test_a_task_claimed_before_the_clock_jumped_back_a_day_still_goes_stale_then
     assert [t.id for t in queue.sweep_dead()] == [task_id]
     dead = queue.get_task(task_id)
     assert dead.auto_failed and dead.duration() == timedelta(seconds=121)
+
+
+def test_a_start_a_moment_ahead_is_another_machines_clock_and_is_left_alone_by_the_sweep(
+    queue: Queue, clock: FakeClock
+) -> None:
+    # machines sharing a PostgreSQL database read their own clocks: a worker's start seen from a
+    # machine whose clock is behind lies ahead of its "now" without any clock having jumped back
+    task_id = running(queue, timeout=60)
+    started = queue.get_task(task_id)
+    queue.heartbeat(task_id, "half way")
+    beat = queue.get_task(task_id)
+    clock.advance(-CLOCK_TOLERANCE.total_seconds())
+    queue.create_stream("billing", "api-v2")
+    queue.enqueue("billing", "run-bash", {"script": "y.sh"})
+    assert queue.claim("billing") is not None, "a claim sweeps first"
+    assert queue.get_task(task_id) == beat, "neither its start nor its heartbeat is rewritten"
+    assert beat.started_at == started.started_at
+    clock.advance(-1)  # past the tolerance: that is a clock that went back, and the count restarts
+    assert queue.sweep_dead() == []
+    recounted = queue.get_task(task_id)
+    assert recounted.started_at == clock.now() and recounted.heartbeat_at is None
 
 
 def test_a_forward_jump_auto_fails_once_and_a_jump_back_changes_nothing_after(queue: Queue, clock: FakeClock) -> None:

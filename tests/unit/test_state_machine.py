@@ -23,6 +23,7 @@ from sparkq_adapters.serialization import task_row_dict
 from sparkq_adapters.sqlite import SqliteStore
 from sparkq_domain import (
     AUTO_FAIL_MESSAGE,
+    CLOCK_TOLERANCE,
     STREAM_ENDED_REASON,
     Conflict,
     Duplicate,
@@ -137,7 +138,7 @@ class QueueMachine(RuleBasedStateMachine):
                 t.finished_at = now
                 t.auto_failed = True
                 self.auto_fail_count[t.id] = self.auto_fail_count.get(t.id, 0) + 1
-            elif t.status is TaskStatus.RUNNING and started is not None and started > now:
+            elif t.status is TaskStatus.RUNNING and started is not None and started > now + CLOCK_TOLERANCE:
                 t.started_at = now  # the clock went back: the count restarts from now
                 t.heartbeat_at = None
 
