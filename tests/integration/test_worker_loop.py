@@ -22,7 +22,7 @@ from typing import Any
 
 import pytest
 
-from tests.conftest import RunSparkq
+from tests.conftest import RunSparkq, run_in_process
 from tests.integration.conftest import Server, free_port, wait_for
 
 from .worker_support import ROOT, sparkq_env, write_config
@@ -117,7 +117,8 @@ class Loop:
         return str(response.json()["task"]["id"])
 
     def task(self, task_id: str) -> dict[str, Any]:
-        result = self.sparkq("task", task_id, "--json")
+        # `sparkq task --json` run in this process: the tests poll it every 0.2 s while the workers run
+        result = run_in_process(("task", task_id, "--json"), cwd=self.workdir)
         assert result.returncode == 0, result.stderr
         return dict(json.loads(result.stdout))
 
