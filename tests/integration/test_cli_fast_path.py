@@ -7,6 +7,8 @@ import subprocess
 import sys
 from pathlib import Path
 
+import pytest
+
 from sparkq_entry import open_queue
 
 from ..conftest import RunSparkq, _clean_env, unmeasured
@@ -14,6 +16,7 @@ from ..conftest import RunSparkq, _clean_env, unmeasured
 SLOW = {"SPARKQ_CLI_FAST_PATH": "0"}
 
 
+@pytest.mark.in_process  # both paths are `main`'s: the process adds nothing to compare
 def test_fast_and_cyclopts_paths_print_the_same(workdir: Path, sparkq: RunSparkq) -> None:
     queue = open_queue(workdir / "sparkq.db")
     queue.create_session("s")
