@@ -1,6 +1,7 @@
 """Queue throughput on PostgreSQL through the library, against raw psycopg and against SQLite; claim --wait wake-up.
 
-Run by hand (not a test):  .venv/bin/python bench/postgres.py [--quick] [--rounds N] [--cycles N]
+Run by hand (not a test):  .venv/bin/python bench/postgres.py [--quick] [--durable] [--rounds N] [--cycles N]
+                           [--processes N] [--wakes N]
 
 Starts a throwaway PostgreSQL cluster of its own (tests/postgres_support.Cluster: Debian's binaries,
 a temporary folder, a loopback TCP port, fsync and synchronous_commit off, as the tests run it, which
