@@ -1,7 +1,7 @@
-"""Queue throughput on PostgreSQL through the library, against raw psycopg and against SQLite; claim --wait wake-up.
+"""Queue throughput on PostgreSQL through the library, against raw psycopg and against SQLite; wake-up latencies.
 
 Run by hand (not a test):  .venv/bin/python bench/postgres.py [--quick] [--durable] [--rounds N] [--cycles N]
-                           [--processes N] [--wakes N]
+                           [--processes N] [--wakes N] [--only-wakes]
 
 Starts a throwaway PostgreSQL cluster of its own (tests/postgres_support.Cluster: Debian's binaries,
 a temporary folder, a loopback TCP port, fsync and synchronous_commit off, as the tests run it, which
@@ -30,6 +30,10 @@ driven round by round, so interpreter start-up is never timed.
     feed's LISTEN, as `sparkq claim --wait` wires it), an enqueue committed by this process; the time
     from the commit returning to the claimer holding the task, p50 / p95 over N. Also N runs of the
     real `sparkq claim --wait` console script, to its exit.
+(e) the server's wake-ups: a real `sparkq run` on the database; from an enqueue's commit (this process)
+    to an HTTP `POST /api/streams/S/claim?wait=30` answering with that task, and to a `GET /api/events`
+    subscriber reading its `task.enqueued` event; p50 / p95 / max over N (`--wakes`, at most 20).
+`--only-wakes` skips (a)-(c).
 """
 
 from __future__ import annotations
@@ -50,7 +54,7 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))  # tests.postgres_support: the cluster the tests start, reused
 
-from _support import SPARKQ, clean_env  # noqa: E402
+from _support import SPARKQ, clean_env, running_server  # noqa: E402
 
 from sparkq_adapters.clock import RandomIds, SystemClock, format_time  # noqa: E402
 from sparkq_domain import Queue  # noqa: E402
@@ -374,6 +378,80 @@ def cli_wake_latency(url: str, rounds: int) -> list[float]:
     return latencies
 
 
+def server_wake_latency(url: str, rounds: int) -> tuple[list[float], list[float]]:
+    """(HTTP `?wait=` claims, SSE events): seconds from an enqueue's commit (this process) to the client having it.
+
+    The server is a real `sparkq run` process on the same database; each round first lets the long poll
+    (or the stream) settle into waiting, then commits one enqueue.
+    """
+    from sparkq_adapters.postgres import PostgresStore
+
+    queue = Queue(PostgresStore(url, schema="lib", pool_size=1), SystemClock(), RandomIds())
+    env = clean_env() | {"SPARKQ_DATABASE_URL": url}
+    with tempfile.TemporaryDirectory(prefix="sparkq-bench-pg-") as folder:
+        Path(folder, "sparkq.yml").write_text("project: {name: bench}\ndatabase: {schema: lib}\n")
+        with running_server(Path(folder), env) as (base, _):
+            claims, events = _server_wakes(queue, base, rounds)
+    return claims, events
+
+
+def _server_wakes(queue: Queue, base: str, rounds: int) -> tuple[list[float], list[float]]:
+    import queue as queues
+    import threading
+
+    import httpx
+
+    claims: list[float] = []
+    events: list[float] = []
+    answers: queues.Queue[tuple[float, httpx.Response]] = queues.Queue()
+    with httpx.Client(base_url=base, timeout=60, headers={"content-type": "application/json"}) as client:
+        for _ in range(rounds):
+
+            def long_poll() -> None:
+                response = client.post(f"/api/streams/{STREAM}/claim", params={"wait": 30})
+                answers.put((time.perf_counter(), response))
+
+            waiting = threading.Thread(target=long_poll)
+            waiting.start()
+            time.sleep(0.3)  # let it claim nothing and settle into waiting
+            task = queue.enqueue(STREAM, "run-bash", {"wake": "http"})
+            committed = time.perf_counter()
+            at, response = answers.get(timeout=60)
+            waiting.join()
+            if response.status_code != 200 or response.json()["id"] != task.id:
+                raise SystemExit(f"the long poll did not get the task: {response.status_code} {response.text}")
+            claims.append(at - committed)
+
+    seen: queues.Queue[tuple[float, str]] = queues.Queue()
+    with (
+        httpx.Client(base_url=base, timeout=httpx.Timeout(10, read=None)) as sse,
+        sse.stream("GET", "/api/events") as stream,
+    ):
+
+        def read() -> None:
+            try:
+                for line in stream.iter_lines():
+                    if line.startswith("data:"):
+                        event = json.loads(line.removeprefix("data:"))
+                        if event["kind"] == "task.enqueued":
+                            seen.put((time.perf_counter(), event["id"]))
+            except httpx.HTTPError:
+                pass  # closed at the end
+
+        reader = threading.Thread(target=read, daemon=True)
+        reader.start()
+        time.sleep(0.5)  # subscribed
+        for _ in range(rounds):
+            time.sleep(0.3)
+            task = queue.enqueue(STREAM, "run-bash", {"wake": "sse"})
+            committed = time.perf_counter()
+            at, got = seen.get(timeout=60)
+            if got != task.id:
+                raise SystemExit(f"the event stream showed {got}, not the task {task.id} just enqueued")
+            events.append(at - committed)
+    return claims, events
+
+
 def percentile(values: list[float], share: float) -> float:
     ordered = sorted(values)
     return ordered[min(len(ordered) - 1, round(share * (len(ordered) - 1)))]
@@ -385,7 +463,8 @@ def main() -> int:
     parser.add_argument("--rounds", type=int, help="rounds per comparison (default 9; quick 2)")
     parser.add_argument("--cycles", type=int, help="cycles (and claims) per process per round (default 200; quick 10)")
     parser.add_argument("--processes", type=int, default=8, help="worker processes of (c) (default 8)")
-    parser.add_argument("--wakes", type=int, help="wake-ups measured in (d) (default 40; quick 3)")
+    parser.add_argument("--wakes", type=int, help="wake-ups measured in (d) (default 40; quick 3) and (e) (at most 20)")
+    parser.add_argument("--only-wakes", action="store_true", help="measure the wake-ups (d) and (e) only")
     parser.add_argument(
         "--durable",
         action="store_true",
@@ -434,22 +513,55 @@ def main() -> int:
                 "SELECT name, setting FROM pg_settings WHERE name = ANY(%s) ORDER BY name", (list(SETTINGS),)
             ).fetchall()
             print("PostgreSQL (throwaway cluster, loopback TCP): " + ", ".join(f"{n}={v}" for n, v in shown))
-            pools = {kind: Pool(kind, targets[kind], many) for kind in KINDS}
             results = {}
-            for what in ("cycles", "claims"):
-                for processes in (1, many):
-                    results[what, processes] = bench_rates(pools, backlogs, what, processes, rounds, count)
-            for pool in pools.values():
-                pool.close()
-            pools = {}
+            if not args.only_wakes:
+                pools = {kind: Pool(kind, targets[kind], many) for kind in KINDS}
+                for what in ("cycles", "claims"):
+                    for processes in (1, many):
+                        results[what, processes] = bench_rates(pools, backlogs, what, processes, rounds, count)
+                for pool in pools.values():
+                    pool.close()
+                pools = {}
             wake = wake_latency(url, wakes)
             cli_wake = cli_wake_latency(url, cli_wakes)
+            http_wake, sse_wake = server_wake_latency(url, min(wakes, 20))
     finally:
         for pool in pools.values():
             for child in pool.children:
                 child.kill()
         cluster.stop()
 
+    if results:
+        print_rates(results, many)
+    print(
+        f"claim --wait wake-up over {len(wake)} enqueues by another process (commit -> claimer holds the task): "
+        f"{spread(wake)}"
+    )
+    print(
+        f"sparkq claim --wait console script over {len(cli_wake)} enqueues (commit -> its exit): "
+        f"p50 {percentile(cli_wake, 0.5) * 1000:.1f} ms, max {max(cli_wake) * 1000:.1f} ms"
+    )
+    print(
+        f"HTTP claim ?wait= wake-up over {len(http_wake)} enqueues by another process (commit -> the answer): "
+        f"{spread(http_wake)}"
+    )
+    print(
+        f"SSE /api/events wake-up over {len(sse_wake)} enqueues by another process (commit -> the event read): "
+        f"{spread(sse_wake)}"
+    )
+    end = os.getloadavg()
+    print(f"load average at the end {end[0]:.2f} {end[1]:.2f} {end[2]:.2f}")
+    return 0
+
+
+def spread(values: list[float]) -> str:
+    return (
+        f"p50 {percentile(values, 0.5) * 1000:.1f} ms, p95 {percentile(values, 0.95) * 1000:.1f} ms, "
+        f"max {max(values) * 1000:.1f} ms"
+    )
+
+
+def print_rates(results: dict[tuple[str, int], dict[str, list[float]]], many: int) -> None:
     print()
     print(f"{'measure':<36} {'library':>9} {'raw':>9} {'sqlite':>9} {'lib/raw':>8} {'lib/sqlite':>10}")
     print(f"{'-' * 36} {'-' * 9} {'-' * 9} {'-' * 9} {'-' * 8} {'-' * 10}")
@@ -476,18 +588,6 @@ def main() -> int:
         )
         sq = statistics.median(results[what, many]["sqlite"]) / statistics.median(results[what, 1]["sqlite"])
         print(f"  (sqlite {what}, {many} / 1 processes: {sq:.2f})")
-    print(
-        f"claim --wait wake-up over {len(wake)} enqueues by another process (commit -> claimer holds the task): "
-        f"p50 {percentile(wake, 0.5) * 1000:.1f} ms, p95 {percentile(wake, 0.95) * 1000:.1f} ms, "
-        f"max {max(wake) * 1000:.1f} ms"
-    )
-    print(
-        f"sparkq claim --wait console script over {len(cli_wake)} enqueues (commit -> its exit): "
-        f"p50 {percentile(cli_wake, 0.5) * 1000:.1f} ms, max {max(cli_wake) * 1000:.1f} ms"
-    )
-    end = os.getloadavg()
-    print(f"load average at the end {end[0]:.2f} {end[1]:.2f} {end[2]:.2f}")
-    return 0
 
 
 if __name__ == "__main__":
