@@ -76,12 +76,18 @@ INSERT_TASK_PLAIN = f"INSERT INTO tasks({TASK_COLUMNS}) VALUES ({_TASK_VALUES})"
 TASK_EXISTS = "SELECT 1 FROM tasks WHERE id = %s"
 SELECT_TASK = f"SELECT {TASK_COLUMNS} FROM tasks WHERE id = %s"
 SELECT_NEXT_QUEUED = f"SELECT {TASK_COLUMNS} FROM tasks WHERE stream_id = %s AND status = 'queued' ORDER BY seq LIMIT 1"
-# The claim in one statement: lock the stream's first queued task that no other claimer holds (SKIP LOCKED:
-# concurrent claimers each get the next one instead of queueing behind the first), change it, return it.
+# The claim in one statement: lock the stream's first queued task that no one else holds (SKIP LOCKED: a task a
+# cancel or a report has locked is passed over, not waited for), change it, return it. Claims of one stream take
+# turns first, on a transaction-scoped advisory lock named after the stream (`turn`; claims of other streams
+# and enqueues don't wait for it), so a stream's claims commit in FIFO order, as on SQLite: without it, a
+# claimer skipping the task an earlier claimer still holds could commit the later task first. The statement's
+# snapshot predates the wait, but a task the previous claimer took meanwhile is locked anew and re-checked
+# (READ COMMITTED re-reads a changed row): no longer queued, it is passed over for the next one.
 # {status} is the status the change starts from, as a literal (an enum's value, never input).
 CLAIM_NEXT = (
-    "UPDATE tasks SET {set} WHERE id = (SELECT id FROM tasks WHERE stream_id = %s AND status = '{status}' "
-    "ORDER BY seq LIMIT 1 FOR UPDATE SKIP LOCKED) AND status = '{status}' "
+    "WITH turn AS (SELECT pg_advisory_xact_lock(hashtext('sparkq claim ' || %s))) "
+    "UPDATE tasks SET {set} WHERE id = (SELECT id FROM tasks, turn WHERE stream_id = %s AND status = '{status}' "
+    "ORDER BY seq LIMIT 1 FOR UPDATE OF tasks SKIP LOCKED) AND status = '{status}' "
     f"RETURNING {TASK_COLUMNS}"
 )
 APPLY_CHANGE = f"UPDATE tasks SET {{set}} WHERE id = %s AND status = '{{status}}' RETURNING {TASK_COLUMNS}"
@@ -264,7 +270,7 @@ class PostgresRepository:
     def claim_next(self, stream_id: str, change: TaskChange) -> Task | None:
         if change.from_status is not TaskStatus.QUEUED:  # the statement walks the queued tasks' index
             raise ValueError(f"claim_next takes a change from queued, not from {change.from_status.value}")
-        row = self._one(_change_sql(CLAIM_NEXT, change), (*_change_params(change), stream_id))
+        row = self._one(_change_sql(CLAIM_NEXT, change), (stream_id, *_change_params(change), stream_id))
         return None if row is None else TASK.from_row(row)
 
     def apply(self, task_id: str, change: TaskChange) -> Task | None:
