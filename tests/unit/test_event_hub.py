@@ -40,6 +40,9 @@ class Feed:
     def prune(self) -> int:
         return 0
 
+    def wake_fd(self) -> None:
+        return None  # no socket: the hub polls, as on SQLite
+
     async def polls(self, n: int) -> None:
         """Until the hub has looked at the feed `n` more times."""
         target = self.looks + n
