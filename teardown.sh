@@ -9,7 +9,8 @@
 #
 # The database path and <tmp> (watcher.tmp_dir) come from ./sparkq.yml (or $SPARKQ_CONFIG)
 # when there is one, else the defaults sparkq.db and /tmp. A stream's watcher files are this
-# database's when <tmp>/sparkq-S.database names it. The server and each watcher are stopped
+# database's when <tmp>/sparkq-S.database names it (its file; for a PostgreSQL database, its URL
+# without the password). A PostgreSQL database itself is never touched. The server and each watcher are stopped
 # only while they hold the lock on their lockfile (sparkq.lock, <tmp>/sparkq-S.lock):
 # SIGTERM, up to 5 seconds to exit, then SIGKILL.
 set -euo pipefail
@@ -36,17 +37,19 @@ done
 
 db="$here/sparkq.db"
 tmp="/tmp"
+pg_id=""
 if [ -f "$config" ] && [ -n "$python" ]; then
     # prints two lines: the database path and the watcher tmp dir; falls back to a plain
     # pattern match when PyYAML is missing or the file is not valid YAML
-    if paths="$("$python" - "$config" <<'PY'
+    if paths="$("$python" - "$config" "$here/src" <<'PY'
+import os
 import re
 import sys
 from pathlib import Path
 
 path = Path(sys.argv[1])
 text = path.read_text(encoding="utf-8", errors="replace")
-db, tmp = None, None
+db, tmp, url, schema = None, None, None, None
 try:
     import yaml
 
@@ -55,6 +58,7 @@ try:
         database = data.get("database") if isinstance(data.get("database"), dict) else {}
         watcher = data.get("watcher") if isinstance(data.get("watcher"), dict) else {}
         db, tmp = database.get("path"), watcher.get("tmp_dir")
+        url, schema = database.get("url"), database.get("schema")
 except Exception:
     def find(section, key):
         flow = re.search(rf"^{section}:\s*\{{([^}}]*)\}}", text, re.M)
@@ -68,13 +72,28 @@ except Exception:
         return None
 
     db, tmp = find("database", "path"), find("watcher", "tmp_dir")
+    url, schema = find("database", "url"), find("database", "schema")
 print(path.parent / str(db or "sparkq.db"))
 # a relative watcher.tmp_dir is relative to the config's folder, as for `sparkq watch`
 print(path.parent / Path(str(tmp or "/tmp")).expanduser())
+# a PostgreSQL database (SPARKQ_DATABASE_URL wins, as for sparkq): its watchers record it by its identity,
+# the URL without its password (sparkq_adapters.database_id, read from this checkout's src/)
+url = os.environ.get("SPARKQ_DATABASE_URL") or url
+identity = ""
+if isinstance(url, str) and url.strip():
+    sys.path.insert(0, sys.argv[2])
+    try:
+        from sparkq_adapters.database_id import postgres_id
+
+        identity = postgres_id(url.strip(), str(schema or "sparkq"))
+    except Exception:
+        pass
+print(identity)
 PY
 )"; then
         db="$(printf '%s\n' "$paths" | sed -n 1p)"
         tmp="$(printf '%s\n' "$paths" | sed -n 2p)"
+        pg_id="$(printf '%s\n' "$paths" | sed -n 3p)"
     else
         echo "Warning: could not read $config; using sparkq.db and /tmp" >&2
     fi
@@ -100,7 +119,8 @@ for record in "$tmp"/sparkq-*.database; do
     if [ -f "$record" ] && [ ! -L "$record" ]; then
         IFS= read -r recorded < "$record" || true
     fi
-    if [ -n "$recorded" ] && { [ "$recorded" -ef "$db" ] || [ "$recorded" = "$db_real" ]; }; then
+    if [ -n "$recorded" ] && { [ "$recorded" -ef "$db" ] || [ "$recorded" = "$db_real" ] ||
+        { [ -n "$pg_id" ] && [ "$recorded" = "$pg_id" ]; }; }; then
         streams+=("$stream")
     else
         others+=("$stream")

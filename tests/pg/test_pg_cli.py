@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 import subprocess
 import sys
 import threading
@@ -273,3 +274,42 @@ def test_the_server_on_postgresql_keeps_its_lockfile_beside_the_config(
         server.stop()
     assert not (here / "sparkq.db").exists()
     assert not lock.exists()
+
+
+def test_teardown_stops_and_removes_the_watchers_of_its_postgresql_database_only(
+    sparkq: RunSparkq, pg_url: str, tmp_path: Path
+) -> None:
+    import shutil
+
+    from tests.integration.conftest import wait_for
+    from tests.integration.worker_support import start_watch, stop
+
+    repo = Path(__file__).resolve().parents[2]
+    watchers = tmp_path / "watchers"
+    here = _pg_project(tmp_path / "here", pg_url, watchers)
+    shutil.copy(repo / "teardown.sh", here / "teardown.sh")
+    (here / "src").symlink_to(repo / "src")  # a checkout: teardown reads the database's identity from src/
+    ok(sparkq("session", "create", "s", cwd=here))
+    ok(sparkq("stream", "create", "a", "--session", "s", cwd=here))
+    # another schema's watcher files in the same folder: another database's, left alone
+    foreign = [watchers / f"sparkq-b{suffix}" for suffix in (".lock", "-done", ".database")]
+    proc = start_watch(here, "a")
+    try:
+        assert wait_for(lambda: (watchers / "sparkq-a.lock").exists(), timeout=20)
+        for path in foreign:
+            path.write_text(pg_url.replace(f":{PASSWORD}@", "@") + "?schema=team_b\n")
+        result = subprocess.run(
+            ["bash", str(here / "teardown.sh"), "-y"],
+            cwd=here,
+            capture_output=True,
+            text=True,
+            timeout=60,
+            env={k: v for k, v in os.environ.items() if not k.startswith("SPARKQ_")},
+        )
+        assert result.returncode == 0, result.stderr
+        assert f"Stopping the watcher, PID {proc.pid}" in result.stdout
+        assert proc.wait(timeout=15) == 0
+    finally:
+        stop(proc)
+    assert sorted(p.name for p in watchers.iterdir()) == sorted(p.name for p in foreign)
+    assert PASSWORD not in result.stdout + result.stderr
