@@ -189,7 +189,7 @@ def waiter(url: str) -> None:
     store = PostgresStore(url, schema="lib", pool_size=1)
     queue = Queue(store, SystemClock(), RandomIds())
     queue.ensure_project("bench")
-    changes = DataVersionChanges(ChangeFeed(store).data_version)
+    changes = DataVersionChanges.of(ChangeFeed(store))  # woken by the LISTEN socket, as `claim --wait` is
     print("ready", flush=True)
     for _ in sys.stdin:
         claimed = claim_waiting(claimer(queue, STREAM), changes, 30)

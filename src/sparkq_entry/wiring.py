@@ -190,7 +190,11 @@ def _sqlite_target(settings: Settings, path: Path) -> Iterator[Any]:
 
 
 def feed_from_settings(settings: Settings) -> SqliteFeed | PostgresFeed:
-    """The change feed (SSE, long polls) of the configured database, on a connection of its own."""
+    """The change feed (SSE, long polls, `claim --wait`) of the configured database, on a connection of its own.
+
+    Its counter moves whenever another connection commits (`PRAGMA data_version`, or PostgreSQL's
+    NOTIFY); on PostgreSQL its `wake_fd` is the LISTEN socket that waiters block on.
+    """
     if settings.database_url is not None:
         from sparkq_adapters.postgres.changes import ChangeFeed
 
@@ -200,17 +204,12 @@ def feed_from_settings(settings: Settings) -> SqliteFeed | PostgresFeed:
     return changes.ChangeFeed(settings.db_path, busy_timeout_ms=settings.file.database.busy_timeout_ms)
 
 
-def data_version_from_settings(settings: Settings) -> Callable[[], int]:
-    """A counter that moves whenever another connection commits: `PRAGMA data_version`, or PostgreSQL's NOTIFY."""
-    return feed_from_settings(settings).data_version
-
-
 def cli_context(config_path: str | None) -> Context:
     """What every `sparkq` command runs on, for the global `--config PATH` (None: the usual search)."""
     return Context(
         config_path,
         open_queue=queue_from_settings,
-        data_version=data_version_from_settings,
+        change_feed=feed_from_settings,
         server_app=_server_app,
         transfer_ends=transfer_ends,
     )

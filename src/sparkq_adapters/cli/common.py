@@ -19,6 +19,7 @@ if TYPE_CHECKING:
 
     from ..config import Settings
     from ..transfer import Ends
+    from ..waiting import ChangeSignal
 
 #: text read from a file or stdin is capped so a wrong path (say, /dev/zero) cannot exhaust memory
 MAX_INPUT_BYTES = 64 * 1024 * 1024
@@ -40,14 +41,14 @@ class Context:
         config_path: str | None,
         *,
         open_queue: Callable[[Settings], Queue],
-        data_version: Callable[[Settings], Callable[[], int]],
+        change_feed: Callable[[Settings], ChangeSignal],
         server_app: Callable[[Settings, int], Any],
         transfer_ends: Callable[[Settings, str, str | None], Ends] | None = None,
     ) -> None:
         #: the global `--config PATH`, or None to look for $SPARKQ_CONFIG, then ./sparkq.yml
         self.config_path = config_path
         self._open_queue = open_queue
-        self._data_version = data_version
+        self._change_feed = change_feed
         self._server_app = server_app
         self._transfer_ends = transfer_ends
         self._settings: Settings | None = None
@@ -86,9 +87,17 @@ class Context:
             self._queue = self._open_queue(self.settings())
         return self._queue
 
+    def change_feed(self) -> ChangeSignal:
+        """A fresh change feed of the database, on a connection of its own, for waiting loops.
+
+        Its counter moves at another connection's commit (`PRAGMA data_version`, PostgreSQL's NOTIFY);
+        on PostgreSQL its socket wakes a waiter at once (`wake_fd`).
+        """
+        return self._change_feed(self.settings())
+
     def data_version(self) -> Callable[[], int]:
-        """A fresh reader of the database's change counter (`PRAGMA data_version`), for waiting loops."""
-        return self._data_version(self.settings())
+        """A fresh reader of the database's change counter, for loops that poll it."""
+        return self.change_feed().data_version
 
     def server_app(self, settings: Settings, port: int) -> Any:
         """The server's ASGI app for (settings, port): only `sparkq run` builds it."""

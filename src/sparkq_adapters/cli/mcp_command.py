@@ -35,4 +35,4 @@ def mcp(
         raise sdk_missing(exc, "`sparkq mcp`") from None
     # opened before serving: a broken sparkq.yml or database is one line on stderr, not a failed handshake
     queue = ctx.queue()
-    serve_stdio(queue, ctx.data_version(), default_stream=stream)
+    serve_stdio(queue, ctx.change_feed(), default_stream=stream)

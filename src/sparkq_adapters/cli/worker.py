@@ -46,7 +46,7 @@ def print_claim_waiting(ctx: Context, stream: str, seconds: float | None) -> Non
     from ..waiting import DataVersionChanges, claim_waiting, claimer
 
     queue = ctx.queue()
-    claimed = claim_waiting(claimer(queue, stream), DataVersionChanges(ctx.data_version()), seconds)
+    claimed = claim_waiting(claimer(queue, stream), DataVersionChanges.of(ctx.change_feed()), seconds)
     if claimed is not None:
         output.print_json(claimed_to_dict(claimed.task, claimed.stream))
 

@@ -1,5 +1,9 @@
 """Live events: one poller tails the change feed and fans events out to SSE subscribers.
 
+Between looks the poller waits on the feed's socket where it has one (PostgreSQL's LISTEN
+connection, readable at a NOTIFY: a commit on any machine is seen at once), the poll interval
+being only the longest wait; on SQLite it sleeps the poll interval.
+
 `GET /api/events` streams Server-Sent Events: `id` is the event's sequence number, `event`
 its kind (one of `EventKind`, e.g. `task.claimed`; the OpenAPI document lists them) and `data` a
 JSON object `{seq, kind, id, stream_id, status, at}`.
@@ -28,7 +32,8 @@ from .contract import reads
 
 log = logging.getLogger("sparkq.server")
 
-#: how often the poller looks for commits by any process (events arrive within this, plus a read)
+#: how often the poller looks for commits by any process (events arrive within this, plus a read);
+#: on PostgreSQL the longest it waits for a NOTIFY before looking anyway
 POLL_SECONDS = 0.2
 HEARTBEAT_SECONDS = 15.0
 RETRY_MS = 1000
@@ -39,6 +44,7 @@ class Feed(Protocol):
     def last_seq(self) -> int: ...
     def after(self, seq: int, limit: int = 1000) -> list[dict[str, Any]]: ...
     def prune(self) -> int: ...
+    def wake_fd(self) -> int | None: ...
 
 
 class _Subscriber:
@@ -51,9 +57,9 @@ class _Subscriber:
 class EventHub:
     """Tails the feed once for all subscribers; each subscriber gets its own bounded queue."""
 
-    def __init__(self, feed: Feed, *, poll_seconds: float = POLL_SECONDS) -> None:
+    def __init__(self, feed: Feed, *, poll_seconds: float | None = None) -> None:
         self._feed = feed
-        self._poll = poll_seconds
+        self._poll = POLL_SECONDS if poll_seconds is None else poll_seconds
         self._subscribers: set[_Subscriber] = set()
         self._last = 0
         self._lock = asyncio.Lock()
@@ -82,7 +88,36 @@ class EventHub:
                 problem = exc.message
             except Exception:
                 log.exception("event feed poll failed; retrying")
+            await self._pause()
+
+    async def _pause(self) -> None:
+        """Until the feed's socket is readable (a NOTIFY, or the connection ending), or the poll interval passes.
+
+        Without a socket (SQLite; PostgreSQL while the connection is lost) it sleeps the interval.
+        """
+        fd = self._feed.wake_fd()
+        if fd is None:
             await asyncio.sleep(self._poll)
+            return
+        loop = asyncio.get_running_loop()
+        readable: asyncio.Future[None] = loop.create_future()
+
+        def ready() -> None:
+            if not readable.done():
+                readable.set_result(None)
+
+        try:
+            loop.add_reader(fd, ready)
+        except (OSError, ValueError, RuntimeError):  # no longer a socket, or one the loop will not watch
+            await asyncio.sleep(self._poll)
+            return
+        try:
+            await asyncio.wait_for(readable, self._poll)
+        except TimeoutError:
+            pass
+        finally:
+            # watched only while waiting: the socket stays readable until the next look drains it
+            loop.remove_reader(fd)
 
     def mark(self) -> int:
         """A token for "now": `wait(mark, …)` returns once a commit is seen after it."""

@@ -32,6 +32,8 @@ from .tools import INSTRUCTIONS, ClaimWaiter, Toolbox
 if TYPE_CHECKING:
     from sparkq_domain import Claimed, Queue
 
+    from ..waiting import ChangeSignal
+
 log = logging.getLogger("sparkq.mcp")
 
 Scope = Any
@@ -80,30 +82,45 @@ def error_result(message: str) -> types.CallToolResult:
 
 
 class PolledChanges:
-    """`AsyncChanges` over a change counter (`PRAGMA data_version`, or PostgreSQL's NOTIFY) read every `poll` s.
+    """`AsyncChanges` over a change feed: woken by its socket (PostgreSQL's LISTEN), or polling its counter.
 
-    Reading the counter is a cheap, non-blocking query, done on the event loop.
+    Reading the counter is a cheap, non-blocking look, done on the event loop; so is watching the socket.
     """
 
-    def __init__(self, data_version: Callable[[], int], poll: float = POLL_SECONDS) -> None:
+    def __init__(
+        self,
+        data_version: Callable[[], int],
+        poll: float | None = None,
+        *,
+        wake_fd: Callable[[], int | None] | None = None,
+    ) -> None:
         self._version = data_version
-        self._poll = poll
+        self._poll = POLL_SECONDS if poll is None else poll
+        self._wake_fd = wake_fd
 
     def mark(self) -> int:
         return self._version()
 
     async def wait(self, mark: int, seconds: float) -> None:
         deadline = time.monotonic() + seconds
-        while self._version() == mark:
+        while self._version() == mark:  # the look drains the socket: the next wait is for something new
             left = deadline - time.monotonic()
             if left <= 0:
                 return
+            fd = None if self._wake_fd is None else self._wake_fd()
+            if fd is not None:
+                try:
+                    with anyio.move_on_after(left):
+                        await anyio.wait_readable(fd)
+                    continue
+                except (anyio.BusyResourceError, anyio.ClosedResourceError, OSError, ValueError):
+                    pass  # another claim already watches it, or it closed meanwhile: poll this once
             await anyio.sleep(min(self._poll, left))
 
 
-def polled_waiter(queue: Queue, data_version: Callable[[], int]) -> ClaimWaiter:
-    """Blocking claims that see another process's enqueue through the database's change counter."""
-    changes = PolledChanges(data_version)
+def polled_waiter(queue: Queue, feed: ChangeSignal) -> ClaimWaiter:
+    """Blocking claims that see another process's enqueue through the database's change feed."""
+    changes = PolledChanges(feed.data_version, wake_fd=feed.wake_fd)
 
     async def wait_claim(stream: str, seconds: float) -> Claimed | None:
         claim = claimer(queue, stream)
@@ -112,9 +129,9 @@ def polled_waiter(queue: Queue, data_version: Callable[[], int]) -> ClaimWaiter:
     return wait_claim
 
 
-def serve_stdio(queue: Queue, data_version: Callable[[], int], *, default_stream: str | None = None) -> None:
+def serve_stdio(queue: Queue, feed: ChangeSignal, *, default_stream: str | None = None) -> None:
     """Serve the tools over this process's stdin/stdout until the client closes them."""
-    server = build_server(Toolbox(queue, polled_waiter(queue, data_version), default_stream=default_stream))
+    server = build_server(Toolbox(queue, polled_waiter(queue, feed), default_stream=default_stream))
 
     async def main() -> None:
         async with stdio_server() as (read, write):

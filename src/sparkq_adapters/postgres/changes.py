@@ -11,7 +11,13 @@ commits, so a reader skips events of transactions still running (their ids are a
 oldest running transaction, `pg_snapshot_xmin`): an event is read once everything written before
 it by a transaction started earlier has committed.
 
-The feed's connection outlives PostgreSQL restarts: a lost connection is replaced on the next use
+Waiting: `wake_fd` is the listening connection's socket. A waiter blocks on it (`select`, or the
+event loop's `add_reader`) instead of sleeping between looks: a NOTIFY, or the connection ending,
+makes it readable, and `data_version` then reads what arrived. That connection only listens (the
+table is read on a second one, opened on first use): a query on it would read a NOTIFY off the
+socket into psycopg's backlog, and a waiter on the socket would miss it.
+
+The feed's connections outlive PostgreSQL restarts: a lost one is replaced on the next use
 (LISTEN again), and `data_version` then moves as though a commit had been seen, since notifications
 sent while nobody listened are gone: waiters look again and readers re-read the table, so no
 wake-up is lost. While the server cannot be reached, each use raises one `StorageError` saying so.
@@ -50,7 +56,7 @@ TRIM_PAUSE = 0.1
 
 
 class ChangeFeed:
-    """Reads the events table and listens on the schema's channel, on a connection of its own."""
+    """Listens on the schema's channel on a connection of its own, and reads the events table on another."""
 
     def __init__(self, store: PostgresStore) -> None:
         self._store = store
@@ -59,6 +65,8 @@ class ChangeFeed:
         #: replacing a lost connection: the server's event hub reads the feed from several threads
         self._lock = threading.Lock()
         self._conn: psycopg.Connection[Any] = self._listen(migrated=False)
+        #: the events table's reader, opened on first use (`claim --wait` never reads it)
+        self._reader: psycopg.Connection[Any] | None = None
 
     def _listen(self, *, migrated: bool = True) -> psycopg.Connection[Any]:
         """A new connection listening on the schema's channel (the schema made first, on the first one)."""
@@ -78,7 +86,7 @@ class ChangeFeed:
         return conn
 
     def _connection(self) -> psycopg.Connection[Any]:
-        """The feed's connection; a lost one replaced first (or the error saying why it cannot be).
+        """The listening connection; a lost one replaced first (or the error saying why it cannot be).
 
         What was committed while it was lost notified nobody, so `data_version` moves: whoever waits
         looks again, and the hub re-reads the table (no wake-up is lost).
@@ -105,6 +113,20 @@ class ChangeFeed:
             self._connection()
         return self._version
 
+    def wake_fd(self) -> int | None:
+        """The listening connection's socket: readable once a NOTIFY arrived (or the connection ended).
+
+        None while that connection is lost (`data_version` replaces it). Never blocks: the event
+        loop asks it.
+        """
+        conn = self._conn
+        if conn.closed or conn.broken:
+            return None
+        try:
+            return conn.fileno()
+        except Exception:  # closed by another thread since the look above
+            return None
+
     def last_seq(self) -> int:
         row = self._query(SELECT_LAST).fetchone()
         return 0 if row is None else int(row[0])
@@ -125,6 +147,21 @@ class ChangeFeed:
 
     def close(self) -> None:
         self._conn.close()
+        if self._reader is not None:
+            self._reader.close()
+
+    def _reading(self) -> psycopg.Connection[Any]:
+        """The reader's connection, opened (or a lost one replaced) first."""
+        conn = self._reader
+        if conn is not None and not (conn.closed or conn.broken):
+            return conn
+        with self._lock:
+            if self._reader is conn:  # not replaced by another thread meanwhile
+                if conn is not None:
+                    conn.close()
+                self._reader = self._store.connect()
+            assert self._reader is not None
+            return self._reader
 
     def _query(self, sql: str, params: Any = None) -> psycopg.Cursor[Any]:
         """Run one statement (in autocommit); on a connection lost since the last, once more on a new one.
@@ -134,7 +171,7 @@ class ChangeFeed:
         import psycopg
 
         for attempt in (1, 2):
-            conn = self._connection()
+            conn = self._reading()
             try:
                 return conn.execute(sql, params)
             except psycopg.Error as exc:

@@ -52,6 +52,10 @@ class ChangeFeed:
         """Changes whenever another connection commits to the file."""
         return int(self._conn.execute("PRAGMA data_version").fetchone()[0])
 
+    def wake_fd(self) -> None:
+        """SQLite has no socket that a commit makes readable: waiters poll `data_version`."""
+        return None
+
     def last_seq(self) -> int:
         return int(self._conn.execute(SELECT_LAST).fetchone()[0])
 
