@@ -1,7 +1,7 @@
 """PostgreSQL wake-ups come from LISTEN's socket, not from polling: a commit by another process wakes at once.
 
 Each waiter here (the waiting loop of `claim --wait`, the CLI command itself, an HTTP `?wait=` claim,
-an SSE subscriber) is given poll and recheck intervals of an hour, and the commit comes from another
+an SSE subscriber, the wait of `sparkq mcp`'s claims) is given poll and recheck intervals of an hour, and the commit comes from another
 process (the real `sparkq enqueue` console script). The waiter still returns with that commit's task
 or event, far within the hour: only the NOTIFY on its LISTEN socket can have woken it. A PostgreSQL
 restart while waiting ends the wait in one clear line, and the server's feed listens again afterwards.
@@ -302,6 +302,41 @@ def test_after_a_restart_the_feed_wakes_its_waiters_again(own_cluster: Cluster, 
         threading.Thread(target=lambda: (changes.wait(mark, HOUR), done.set()), daemon=True).start()
         queue.enqueue("auth", "run-bash", {})
         assert done.wait(BOUND), "the new LISTEN socket did not wake the waiter"
+    finally:
+        feed.close()
+        reader.close()
+        store.close()
+
+
+def test_sparkq_mcp_claims_are_woken_by_a_commit_of_another_process(pg_url: str, tmp_path: Path) -> None:
+    import anyio
+    import anyio.to_thread
+
+    from sparkq_adapters.mcp.server import PolledChanges, polled_waiter
+
+    queue, store = _queue(pg_url)
+    reader = PostgresStore(pg_url, pool_size=1)
+    feed = ChangeFeed(reader)
+    changes = PolledChanges(feed.data_version, HOUR, wake_fd=feed.wake_fd)  # as `sparkq mcp` waits, polling hourly
+
+    async def main() -> tuple[bool, str, Claimed | None]:
+        mark = changes.mark()
+        async with anyio.create_task_group() as tasks:
+            enqueued: list[str] = []
+
+            async def enqueue() -> None:
+                enqueued.append(await anyio.to_thread.run_sync(_enqueue_elsewhere, pg_url, tmp_path, 1))
+
+            tasks.start_soon(enqueue)
+            with anyio.move_on_after(BOUND) as scope:
+                await changes.wait(mark, HOUR)
+        claimed = await polled_waiter(queue, feed)("auth", 1)  # the tool's claim: the task is there
+        return not scope.cancelled_caught, enqueued[0], claimed
+
+    try:
+        woken, task, claimed = anyio.run(main)
+        assert woken, "the NOTIFY did not wake the MCP server's wait"
+        assert claimed is not None and claimed.task.id == task
     finally:
         feed.close()
         reader.close()
