@@ -1,10 +1,11 @@
 """PostgreSQL wake-ups come from LISTEN's socket, not from polling: a commit by another process wakes at once.
 
 Each waiter here (the waiting loop of `claim --wait`, the CLI command itself, an HTTP `?wait=` claim,
-an SSE subscriber, the wait of `sparkq mcp`'s claims) is given poll and recheck intervals of an hour, and the commit comes from another
-process (the real `sparkq enqueue` console script). The waiter still returns with that commit's task
-or event, far within the hour: only the NOTIFY on its LISTEN socket can have woken it. A PostgreSQL
-restart while waiting ends the wait in one clear line, and the server's feed listens again afterwards.
+an SSE subscriber, the wait of `sparkq mcp`'s claims) is given poll and recheck intervals of an hour,
+and the commit comes from another process (the real `sparkq enqueue` console script). The waiter
+still returns with that commit's task or event, far within the hour: only the NOTIFY on its LISTEN
+socket can have woken it. A PostgreSQL restart while waiting ends the wait in one clear line, and
+the feed listens again afterwards.
 """
 
 from __future__ import annotations
