@@ -493,6 +493,12 @@ class QueueMachine(RuleBasedStateMachine):
         longest = max(TIMEOUTS)
         self.sweep()
         self.queue.sweep_dead()  # the same sweep the model just did (recounts starts in the future)
+        # a start or heartbeat less than CLOCK_TOLERANCE ahead (a small jump back) is not recounted: time
+        # catches up with it first, and the count runs from there
+        now = self.clock.now()
+        ahead = [t.last_alive - now for t in self.tasks.values() if t.status is TaskStatus.RUNNING and t.last_alive]
+        self.clock.advance(max([timedelta(0), *ahead]).total_seconds())
+        self.sweep()
         self.clock.advance(longest + 0.5)
         self.sweep()  # the shorter timeouts are already dead: listing auto-fails them
         running = {t.id for t in self.tasks.values() if t.status is TaskStatus.RUNNING}
