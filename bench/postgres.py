@@ -12,9 +12,10 @@ driven round by round, so interpreter start-up is never timed.
   library     `Queue` over `PostgresStore` (schema `lib`), as a worker uses it: enqueue, claim, complete.
   raw         psycopg 3, autocommit, schema `raw` made by the same store (same tables, indexes and
               triggers): the same three statements the library's transitions come down to, written by
-              hand: the insert waiting its turn on the stream's row (FIFO by commit), the claim with
-              `FOR UPDATE SKIP LOCKED`, the compare-and-set complete, each writing the same columns and
-              returning the task's columns, one statement per transaction. No stream lookup, no sweep.
+              hand: the insert waiting its turn on the stream's row (FIFO by commit), the claim taking
+              the stream's turn with `FOR UPDATE SKIP LOCKED`, the compare-and-set complete, each
+              writing the same columns and returning the task's columns, one statement per
+              transaction. No stream lookup, no sweep.
   sqlite      the library over a SQLite file (WAL, synchronous=NORMAL), the same workers.
 
 (a) cycles/s (enqueue + claim + complete), 1 process: rounds alternate library / raw / sqlite so
@@ -78,10 +79,12 @@ TASK_COLUMNS = (
     "created_at, updated_at, started_at, finished_at, requeued_from, failure_kind, error_type, heartbeat_at, "
     "progress, requeued_to"
 )
+# the claim taking the stream's turn first, as the library's does (FIFO by claim commit order)
 RAW_CLAIM = (
-    "UPDATE tasks SET status = 'running', started_at = %s, updated_at = %s, attempts = attempts + 1 "
-    "WHERE id = (SELECT id FROM tasks WHERE stream_id = %s AND status = 'queued' ORDER BY seq LIMIT 1 "
-    f"FOR UPDATE SKIP LOCKED) AND status = 'queued' RETURNING {TASK_COLUMNS}"
+    "WITH turn AS (SELECT pg_advisory_xact_lock(hashtext('sparkq claim ' || %(sid)s))) "
+    "UPDATE tasks SET status = 'running', started_at = %(now)s, updated_at = %(now)s, attempts = attempts + 1 "
+    "WHERE id = (SELECT id FROM tasks, turn WHERE stream_id = %(sid)s AND status = 'queued' ORDER BY seq LIMIT 1 "
+    f"FOR UPDATE OF tasks SKIP LOCKED) AND status = 'queued' RETURNING {TASK_COLUMNS}"
 )
 RAW_COMPLETE = (
     "UPDATE tasks SET status = 'succeeded', result = %s, stdout = %s, stderr = %s, finished_at = %s, updated_at = %s "
@@ -156,7 +159,7 @@ class RawWorker:
             row = None
             while row is None:  # (several processes) every queued task was being claimed by another
                 now = _now()
-                row = cur.execute(RAW_CLAIM, (now, now, sid)).fetchone()
+                row = cur.execute(RAW_CLAIM, {"now": now, "sid": sid}).fetchone()
             now = _now()
             cur.execute(RAW_COMPLETE, (_compact({"summary": "done"}), None, None, now, now, row[0]))
             assert cur.fetchone() is not None
@@ -165,7 +168,7 @@ class RawWorker:
         cur, sid = self.cur, self.sid
         for _ in range(n):
             now = _now()
-            if cur.execute(RAW_CLAIM, (now, now, sid)).fetchone() is None:
+            if cur.execute(RAW_CLAIM, {"now": now, "sid": sid}).fetchone() is None:
                 raise SystemExit("the backlog ran out before the round ended")
 
 
