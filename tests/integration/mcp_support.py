@@ -18,7 +18,7 @@ from anyio.from_thread import BlockingPortal, start_blocking_portal
 from mcp import Client, StdioServerParameters
 from mcp.types import CallToolResult
 
-from tests.conftest import SPARKQ, _clean_env
+from tests.conftest import SPARKQ, _clean_env, run_in_process
 
 #: what the tools are called, in the order `tools/list` gives them
 TOOL_NAMES = ["streams", "claim", "complete", "fail", "heartbeat", "enqueue", "tasks", "task"]
@@ -92,3 +92,11 @@ def refusal(result: CallToolResult) -> str:
 def tools_list_json(listing: Any) -> str:
     """The `tools/list` result as it travels: compact JSON, by its wire names."""
     return json.dumps(listing.model_dump(by_alias=True, mode="json", exclude_none=True), separators=(",", ":"))
+
+
+def cli_error(folder: Path, *args: str) -> str:
+    """What `sparkq ARGS` (run in this process, in `folder`) says after `Error: `; it must fail."""
+    result = run_in_process(args, cwd=folder)
+    assert result.returncode != 0, result.stdout
+    assert result.stderr.startswith("Error: "), result.stderr
+    return result.stderr.removeprefix("Error: ").strip()

@@ -15,10 +15,10 @@ import anyio
 import httpx
 import pytest
 
-from tests.conftest import SPARKQ, _clean_env, run_in_process, unmeasured
+from tests.conftest import SPARKQ, _clean_env, unmeasured
 from tests.integration.cli_support import library_queue, make_stream
 from tests.integration.conftest import Server, free_port
-from tests.integration.mcp_support import TOOL_NAMES, McpClient, answer, tools_list_json
+from tests.integration.mcp_support import TOOL_NAMES, McpClient, answer, cli_error, tools_list_json
 from tests.integration.test_http_security import raw_request
 
 
@@ -29,12 +29,6 @@ def mcp(shared_server: Server) -> Iterator[McpClient]:
         yield client
     finally:
         client.close()
-
-
-def cli_error(folder: Path, *args: str) -> str:
-    result = run_in_process(args, cwd=folder)
-    assert result.returncode != 0 and result.stderr.startswith("Error: "), result.stderr
-    return result.stderr.removeprefix("Error: ").strip()
 
 
 def test_tools_list_over_http_reads_no_files_and_stays_under_8_kb(mcp: McpClient) -> None:

@@ -15,9 +15,17 @@ from typing import Any
 
 import pytest
 
-from tests.conftest import SPARKQ, _clean_env, run_in_process
+from tests.conftest import SPARKQ, _clean_env
 from tests.integration.cli_support import library_queue, make_stream
-from tests.integration.mcp_support import TOOL_NAMES, McpClient, answer, refusal, stdio_server, tools_list_json
+from tests.integration.mcp_support import (
+    TOOL_NAMES,
+    McpClient,
+    answer,
+    cli_error,
+    refusal,
+    stdio_server,
+    tools_list_json,
+)
 
 MISSING = "tsk_000000000000"
 
@@ -35,14 +43,6 @@ def mcp(folder: Path) -> Iterator[McpClient]:
         yield client
     finally:
         client.close()
-
-
-def cli_error(folder: Path, *args: str) -> str:
-    """What `sparkq ARGS` says after `Error: ` (it must fail)."""
-    result = run_in_process(args, cwd=folder)
-    assert result.returncode != 0, result.stdout
-    assert result.stderr.startswith("Error: "), result.stderr
-    return result.stderr.removeprefix("Error: ").strip()
 
 
 def running(folder: Path, stream: str, **payload: Any) -> str:
