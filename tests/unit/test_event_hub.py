@@ -81,3 +81,49 @@ def test_without_subscribers_the_hub_reads_no_events_and_a_later_subscriber_gets
             await asyncio.gather(running, return_exceptions=True)
 
     asyncio.run(main())
+
+
+class ReadableFeed(Feed):
+    """A feed whose wake-up socket always has bytes waiting (a NOTIFY nobody drained), as PostgreSQL's may."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        import socket
+
+        self.ends = socket.socketpair()
+        self.ends[1].send(b"x")
+
+    def wake_fd(self) -> int:  # type: ignore[override]
+        return self.ends[0].fileno()
+
+    def close(self) -> None:
+        for end in self.ends:
+            end.close()
+
+
+def test_a_hub_waiting_on_a_readable_socket_always_stops_when_cancelled() -> None:
+    # Python 3.11's asyncio.wait_for returns the result when its task is cancelled just as the awaited future
+    # completes: the hub's pause on a readable socket then swallowed the shutdown's cancel, the hub ran on,
+    # and the shutdown waited for it forever. A cancel at every step of the pause must end it.
+    async def main() -> None:
+        feed = ReadableFeed()
+        try:
+            hub = EventHub(feed, poll_seconds=5)
+            for steps in range(12):
+                pausing = asyncio.create_task(hub._pause())
+                for _ in range(steps):
+                    await asyncio.sleep(0)
+                if pausing.cancel():  # False once the pause is over: nothing to cancel
+                    await asyncio.wait({pausing}, timeout=5)
+                    assert pausing.cancelled(), f"the cancel after {steps} steps was swallowed"
+                await asyncio.wait({pausing}, timeout=5)
+                assert pausing.done()
+            running = asyncio.create_task(hub.run())
+            await feed.polls(3)
+            running.cancel()
+            await asyncio.wait({running}, timeout=5)
+            assert running.cancelled(), "the hub ran on after a cancel"
+        finally:
+            feed.close()
+
+    asyncio.run(main())

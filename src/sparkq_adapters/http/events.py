@@ -111,8 +111,11 @@ class EventHub:
         except (OSError, ValueError, RuntimeError):  # no longer a socket, or one the loop will not watch
             await asyncio.sleep(self._poll)
             return
+        # asyncio.timeout, not wait_for: Python 3.11's wait_for returns the result when the task is cancelled just as
+        # the future completes (a readable socket often is), and the hub then ran on past its shutdown, forever
         try:
-            await asyncio.wait_for(readable, self._poll)
+            async with asyncio.timeout(self._poll):
+                await readable
         except TimeoutError:
             pass
         finally:
@@ -129,7 +132,8 @@ class EventHub:
             return
         changed = self._changed
         try:
-            await asyncio.wait_for(changed.wait(), timeout=seconds)
+            async with asyncio.timeout(seconds):  # not wait_for: see _pause
+                await changed.wait()
         except TimeoutError:
             pass
 
@@ -180,7 +184,8 @@ class EventHub:
                     seq = missed[-1]["seq"]
             while not (sub.dropped and sub.queue.empty()):
                 try:
-                    batch = await asyncio.wait_for(sub.queue.get(), timeout=HEARTBEAT_SECONDS)
+                    async with asyncio.timeout(HEARTBEAT_SECONDS):  # not wait_for: see _pause
+                        batch = await sub.queue.get()
                 except TimeoutError:
                     yield ServerSentEventMessage(data=None, comment="heartbeat")
                     continue
