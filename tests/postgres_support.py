@@ -71,6 +71,15 @@ def _alive(pid: int, started: str) -> bool:
     return _started(pid) == started
 
 
+def serves(pid: int, data: Path) -> bool:
+    """Whether process `pid` is a postmaster of the data directory `data` (not a later process given its PID)."""
+    try:
+        command = Path(f"/proc/{pid}/cmdline").read_bytes().split(b"\0")
+    except OSError:
+        return False
+    return str(data).encode() in command
+
+
 def reap_leftovers(base: Path | None = None) -> list[Path]:
     """Stop and remove the clusters in `base` (the temporary folder) whose creating process is gone.
 
@@ -96,17 +105,16 @@ def _stop_postmaster(data: Path) -> None:
     """Stop the postmaster serving `data` (immediate shutdown), if one still does."""
     try:
         pid = int((data / "postmaster.pid").read_text().split()[0])
-        command = Path(f"/proc/{pid}/cmdline").read_bytes().split(b"\0")
     except (OSError, ValueError, IndexError):
         return  # never started, or already gone
-    if str(data).encode() not in command:
+    if not serves(pid, data):
         return  # that PID is another process now
     try:
         os.kill(pid, signal.SIGQUIT)  # PostgreSQL's immediate shutdown: it ends its own children
         deadline = time.monotonic() + 30
-        while time.monotonic() < deadline and _started(pid) is not None:
+        while time.monotonic() < deadline and serves(pid, data):
             time.sleep(0.05)
-        if _started(pid) is not None:
+        if serves(pid, data):  # still that postmaster, never a process given its PID since
             os.kill(pid, signal.SIGKILL)
     except ProcessLookupError:
         pass
@@ -235,14 +243,16 @@ class Cluster:
     def stop(self) -> None:
         """Stop the postmaster (by its PID: a fast shutdown) and remove the folder."""
         pid, self.pid = self.pid, None
-        if pid is not None:
+        # signalled only while it is still this cluster's postmaster: once it has exited, its PID may be another
+        # process's (a test server of another worker was once SIGKILLed so)
+        if pid is not None and serves(pid, self.data):
             try:
                 os.kill(pid, signal.SIGINT)
                 deadline = time.monotonic() + 30
-                while time.monotonic() < deadline:
-                    os.kill(pid, 0)
+                while time.monotonic() < deadline and serves(pid, self.data):
                     time.sleep(0.05)
-                os.kill(pid, signal.SIGKILL)
+                if serves(pid, self.data):
+                    os.kill(pid, signal.SIGKILL)
             except ProcessLookupError:
                 pass
         shutil.rmtree(self.folder, ignore_errors=True)

@@ -10,7 +10,7 @@ import sys
 import tempfile
 from pathlib import Path
 
-from tests.postgres_support import OWNER, PREFIX, _started, reap_leftovers
+from tests.postgres_support import OWNER, PREFIX, _started, reap_leftovers, serves
 
 ROOT = Path(__file__).resolve().parents[2]
 
@@ -61,7 +61,7 @@ def test_a_cluster_left_by_a_killed_test_process_is_reaped_and_nothing_else(tmp_
         bystander.wait(timeout=10)
         for kept in (stranger, mine):
             shutil.rmtree(kept)
-        if _started(postmaster) is not None and not _is_zombie(postmaster):
+        if serves(postmaster, folder / "data"):  # only that postmaster, never a process given its PID since
             os.kill(postmaster, signal.SIGKILL)  # the reaper failed: leave no server behind
 
 
