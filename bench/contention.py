@@ -46,11 +46,30 @@ def prepare(db: Path, tasks: int, streams: int) -> None:
         queue.enqueue(names[n % streams], "run-bash", {"script": "job.sh", "n": n})
 
 
-def worker(db: Path, streams: int, start_flag: Path, out: Path) -> None:
-    """Claim until every stream is empty; write [(task id, seconds)] and errors to `out`."""
-    from sparkq_entry.wiring import open_queue
+def _open(database: str) -> Any:
+    """The queue on `database`: a SQLite file, or a PostgreSQL URL (as tests/pg/test_pg_contention.py runs it)."""
+    from sparkq_adapters.database_id import is_postgres_url
 
-    queue = open_queue(db)
+    if not is_postgres_url(database):
+        from sparkq_entry.wiring import open_queue
+
+        return open_queue(Path(database))
+    from sparkq_adapters.clock import RandomIds, SystemClock
+    from sparkq_adapters.postgres import PostgresStore
+    from sparkq_domain import Queue
+
+    queue = Queue(PostgresStore(database, pool_size=1), SystemClock(), RandomIds())
+    queue.ensure_project("contention")  # connected now, not at the first claim
+    return queue
+
+
+def worker(database: str, streams: int, start_flag: Path, out: Path) -> None:
+    """Claim until every stream is empty; write [(task id, seconds)] and errors to `out`.
+
+    `out` with the suffix `.ready` is touched once the queue is open, for a caller that waits for it.
+    """
+    queue = _open(database)
+    out.with_suffix(".ready").touch()
     names = stream_names(streams)
     claims: list[tuple[str, float]] = []
     errors: list[str] = []
@@ -145,8 +164,8 @@ def measure(processes: int, tasks: int, streams: int, folder: Path) -> dict[str,
 
 def main() -> None:
     if len(sys.argv) > 1 and sys.argv[1] == "--worker":
-        db, streams, start_flag, out = sys.argv[2:6]
-        worker(Path(db), int(streams), Path(start_flag), Path(out))
+        database, streams, start_flag, out = sys.argv[2:6]
+        worker(database, int(streams), Path(start_flag), Path(out))
         return
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--processes", type=int, default=16)

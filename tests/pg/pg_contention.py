@@ -1,12 +1,9 @@
-"""Many processes claiming from one PostgreSQL database (bench/contention.py's run, on PostgreSQL).
+"""Many processes claiming from one PostgreSQL database: bench/contention.py's workers, on PostgreSQL.
 
-Used by tests/pg/test_pg_contention.py, and run by it as the worker processes:
-
-    python pg_contention.py URL STREAMS START_FLAG OUT
-
-A worker opens its own `Queue` on the URL, waits for START_FLAG, then claims from the streams in
-turn until every stream is empty, and writes its claims (task id, seconds) and any error that
-reached it to OUT as JSON.
+Used by tests/pg/test_pg_contention.py: `prepare` fills the database, `run` starts the benchmark's
+worker processes (`bench/contention.py --worker URL STREAMS START_FLAG OUT`: each opens its own
+`Queue`, waits for START_FLAG, claims from the streams in turn until every stream is empty, and
+writes its claims and any error that reached it to OUT as JSON), and the rest reads the result.
 """
 
 from __future__ import annotations
@@ -19,6 +16,8 @@ from pathlib import Path
 from typing import Any
 
 SESSION = "contention"
+#: the benchmark whose worker processes claim here
+BENCH = Path(__file__).resolve().parents[2] / "bench" / "contention.py"
 
 #: per stream, each claimed task's enqueue `seq`, in the order the claims committed (commit timestamps,
 #: `track_commit_timestamp`) and, beside it, in the order the claims took their task (the claim's event)
@@ -53,39 +52,15 @@ def prepare(url: str, tasks: int, streams: int) -> None:
         queue.enqueue(names[n % streams], "run-bash", {"script": "job.sh", "n": n})
 
 
-def worker(url: str, streams: int, start_flag: Path, out: Path) -> None:
-    queue = _queue(url)  # connected (it made sure of the project row)
-    out.with_suffix(".ready").touch()
-    names = stream_names(streams)
-    claims: list[tuple[str, float]] = []
-    errors: list[str] = []
-    while not start_flag.exists():
-        time.sleep(0.001)
-    empty: set[str] = set()
-    turn = 0
-    while len(empty) < len(names):
-        name = names[turn % len(names)]
-        turn += 1
-        if name in empty:
-            continue
-        began = time.perf_counter()
-        try:
-            claimed = queue.claim(name)
-        except Exception as exc:  # any error reaching a caller is a failure of the run
-            errors.append(f"{type(exc).__name__}: {exc}")
-            continue
-        if claimed is None:
-            empty.add(name)
-        else:
-            claims.append((claimed.task.id, time.perf_counter() - began))
-    out.write_text(json.dumps({"claims": claims, "errors": errors}))
-
-
 def run(url: str, processes: int, streams: int, folder: Path) -> tuple[list[dict[str, Any]], float]:
     """Start `processes` workers together; their results and the seconds from the start to the last one's end."""
     start_flag = folder / "go"
     outs = [folder / f"worker-{i}.json" for i in range(processes)]
-    procs = [subprocess.Popen([sys.executable, __file__, url, str(streams), str(start_flag), str(out)]) for out in outs]
+    # bench/contention.py's workers (the same claim loop as the SQLite run), on this database
+    procs = [
+        subprocess.Popen([sys.executable, str(BENCH), "--worker", url, str(streams), str(start_flag), str(out)])
+        for out in outs
+    ]
     try:
         while not all(
             out.with_suffix(".ready").exists() or proc.poll() is not None for out, proc in zip(outs, procs, strict=True)
@@ -133,8 +108,3 @@ def inversions(seqs: list[int]) -> int:
             found += 1
         highest = max(highest, seq)
     return found
-
-
-if __name__ == "__main__":
-    url, streams, flag, out = sys.argv[1:5]
-    worker(url, int(streams), Path(flag), Path(out))
