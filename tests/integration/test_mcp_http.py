@@ -231,6 +231,7 @@ def test_an_oversized_body_is_refused_at_mcp_before_it_is_read(target: Server) -
 
 
 def test_the_sdk_checks_host_and_origin_itself_behind_the_guard(tmp_path: Path) -> None:
+    from sparkq_adapters.http.security import loopback_hosts
     from sparkq_adapters.mcp.server import HttpEndpoint
 
     queue = make_stream(tmp_path, "target")
@@ -240,7 +241,8 @@ def test_the_sdk_checks_host_and_origin_itself_behind_the_guard(tmp_path: Path) 
 
     def status_of(host: str, origin: str | None) -> int:
         """POST the enqueue call straight to the endpoint, without the `LocalOnly` guard around it."""
-        endpoint = HttpEndpoint(queue, no_wait, port=8765, max_body_bytes=1024 * 1024)  # its manager runs once
+        # a new endpoint per call: its session manager runs once
+        endpoint = HttpEndpoint(queue, no_wait, hosts=loopback_hosts(8765), max_body_bytes=1024 * 1024)
         headers = {**MCP_HEADERS, "content-type": "application/json", **({"origin": origin} if origin else {})}
 
         async def ask() -> int:

@@ -28,7 +28,17 @@ from .bodies import BODIES, StrictJSONRequest, read_body
 from .contract import LiveJSONRenderPlugin, refine
 from .errors import EXCEPTION_HANDLERS
 from .events import EventHub, Feed, events
-from .security import BODY_TIMEOUT_SECONDS, ASGIApp, LocalOnly, Receive, Scope, Send, json_posts_only, reply_error
+from .security import (
+    BODY_TIMEOUT_SECONDS,
+    ASGIApp,
+    LocalOnly,
+    Receive,
+    Scope,
+    Send,
+    json_posts_only,
+    loopback_hosts,
+    reply_error,
+)
 from .sessions import SessionController
 from .streams import Claims, StreamController
 from .system import Catalog, ServerInfo, SystemController, health_check
@@ -183,7 +193,10 @@ class _McpMount:
 
             return absent
         endpoint = endpoint_class(
-            self._queue, self._claims.next, port=self._options.port, max_body_bytes=self._options.max_body_bytes
+            self._queue,
+            self._claims.next,
+            hosts=loopback_hosts(self._options.port),  # the guard's own allow-list, for the SDK's second check
+            max_body_bytes=self._options.max_body_bytes,
         )
         if self._group is None:
             raise RuntimeError("/mcp was called outside the app's lifespan")

@@ -63,6 +63,11 @@ class BodyTimeout(HTTPException):
         )
 
 
+def loopback_hosts(port: int) -> frozenset[str]:
+    """The `Host` values the server answers to on `port`: its loopback names, nothing a DNS name could rebind."""
+    return frozenset({f"127.0.0.1:{port}", f"localhost:{port}", f"[::1]:{port}"})
+
+
 class LocalOnly:
     """Wrap an ASGI app so that it answers only local, same-origin, JSON state changes."""
 
@@ -72,7 +77,7 @@ class LocalOnly:
         self.app = app
         self.max_body_bytes = max_body_bytes
         self.body_timeout_seconds = body_timeout_seconds
-        self.hosts = frozenset({f"127.0.0.1:{port}", f"localhost:{port}", f"[::1]:{port}"})
+        self.hosts = loopback_hosts(port)
         self.origins = frozenset(f"http://{host}" for host in self.hosts)
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:

@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import logging
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Iterable
 from contextlib import AbstractAsyncContextManager
 from typing import TYPE_CHECKING, Any
 
@@ -143,13 +143,13 @@ def serve_stdio(queue: Queue, feed: ChangeSignal, *, default_stream: str | None 
 # -- streamable HTTP: /mcp on `sparkq run` ------------------------------------------------------------
 
 
-def local_security(port: int) -> TransportSecuritySettings:
-    """The SDK's DNS-rebinding protection, allowing what the `LocalOnly` guard allows: loopback on `port`."""
-    hosts = [f"127.0.0.1:{port}", f"localhost:{port}", f"[::1]:{port}"]
+def local_security(hosts: Iterable[str]) -> TransportSecuritySettings:
+    """The SDK's DNS-rebinding protection, allowing the `hosts` the `LocalOnly` guard allows (and their origins)."""
+    allowed = sorted(hosts)
     return TransportSecuritySettings(
         enable_dns_rebinding_protection=True,
-        allowed_hosts=hosts,
-        allowed_origins=[f"http://{host}" for host in hosts],
+        allowed_hosts=allowed,
+        allowed_origins=[f"http://{host}" for host in allowed],
     )
 
 
@@ -161,14 +161,14 @@ class HttpEndpoint:
     answer. Output files are not read over HTTP (only `sparkq mcp` reads them, as its own user).
     """
 
-    def __init__(self, queue: Queue, wait_claim: ClaimWaiter, *, port: int, max_body_bytes: int) -> None:
+    def __init__(self, queue: Queue, wait_claim: ClaimWaiter, *, hosts: Iterable[str], max_body_bytes: int) -> None:
         # the SDK logs every stateless request at INFO ("Terminating session: None"): keep the server log for news
         logging.getLogger("mcp").setLevel(logging.WARNING)
         self.manager = StreamableHTTPSessionManager(
             app=build_server(Toolbox(queue, wait_claim, files=False)),
             json_response=True,
             stateless=True,
-            security_settings=local_security(port),
+            security_settings=local_security(hosts),
             max_request_body_size=max_body_bytes,
         )
 
