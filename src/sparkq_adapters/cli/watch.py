@@ -59,36 +59,39 @@ def watch(stream: Annotated[str, Parameter(help="The stream to watch (its name o
     def on_signal(signum: int, frame: object) -> None:
         stop.set()
 
-    lock = watcher.acquire(files, database_id(settings))
+    # the handlers first: a `sparkq stop` that finds this PID in the lockfile finds it ready to stop cleanly
     previous = {sig: signal.signal(sig, on_signal) for sig in (signal.SIGTERM, signal.SIGINT)}
     try:
-        watcher.ensure_fifo(files.pipe)
-        output.print_lines(stream_intro(counts, settings))
-        output.emit(f"Watching (PID {os.getpid()}): FIFO {files.pipe}, done-flag {files.done}. Stop with Ctrl-C.")
-        sys.stdout.flush()
+        lock = watcher.acquire(files, database_id(settings))
+        try:
+            watcher.ensure_fifo(files.pipe)
+            output.print_lines(stream_intro(counts, settings))
+            output.emit(f"Watching (PID {os.getpid()}): FIFO {files.pipe}, done-flag {files.done}. Stop with Ctrl-C.")
+            sys.stdout.flush()
 
-        def has_work() -> bool:
-            try:
-                return queue.peek(counts.stream.id) is not None
-            except StreamEnded:
-                # wake the idle worker anyway: its claim reports the end and its loop stops,
-                # where a worker left waiting on the FIFO would wait for ever
-                ended.set()
-                return True
+            def has_work() -> bool:
+                try:
+                    return queue.peek(counts.stream.id) is not None
+                except StreamEnded:
+                    # wake the idle worker anyway: its claim reports the end and its loop stops,
+                    # where a worker left waiting on the FIFO would wait for ever
+                    ended.set()
+                    return True
 
-        loop = watcher.Watcher(
-            files,
-            has_work=has_work,
-            data_version=ctx.data_version(),
-            idle_poll=config.idle_poll_seconds,
-            busy_poll=config.busy_poll_seconds,
-        )
-        # once the stream has ended, stop as soon as the worker has read its last wake
-        loop.run(lambda: stop.is_set() or (ended.is_set() and not loop.waking))
+            loop = watcher.Watcher(
+                files,
+                has_work=has_work,
+                data_version=ctx.data_version(),
+                idle_poll=config.idle_poll_seconds,
+                busy_poll=config.busy_poll_seconds,
+            )
+            # once the stream has ended, stop as soon as the worker has read its last wake
+            loop.run(lambda: stop.is_set() or (ended.is_set() and not loop.waking))
+        finally:
+            lock.release()
     finally:
         for sig, handler in previous.items():
             signal.signal(sig, handler)
-        lock.release()
     print(
         f"Stream {name} has ended; watcher stopped" if ended.is_set() else f"Watcher for stream {name} stopped",
         file=sys.stderr,
