@@ -135,7 +135,7 @@ def test_two_servers_on_one_database_serve_each_others_work_and_upkeep_without_c
         enqueuer = threading.Thread(target=enqueue_soon)
         enqueuer.start()
         try:
-            seen.append(_events_until_enqueued(b, after, task_ids))
+            seen.append(_events_until_an_enqueue(b, after))
         finally:
             enqueuer.join(timeout=60)
         task_id = task_ids[0]
@@ -169,7 +169,11 @@ def test_two_servers_on_one_database_serve_each_others_work_and_upkeep_without_c
         assert "skipped" not in log and PASSWORD not in log, log
 
 
-def _events_until_enqueued(server: Server, after: int, task_ids: list[str]) -> list[dict[str, object]]:
+def _events_until_an_enqueue(server: Server, after: int) -> list[dict[str, object]]:
+    """B's live events after `after`, up to the first enqueue (A's: nothing else enqueues meanwhile).
+
+    It stops at the event's kind, not at A's task id: B's event can arrive before A's POST has
+    returned the id to the test, and then no later line would end the wait."""
     seen: list[dict[str, object]] = []
     deadline = time.monotonic() + 30
     with httpx.stream("GET", f"{server.url}/api/events", params={"after": after}, timeout=30) as response:
@@ -177,7 +181,7 @@ def _events_until_enqueued(server: Server, after: int, task_ids: list[str]) -> l
         for line in response.iter_lines():
             if line.startswith("data: "):
                 seen.append(json.loads(line.removeprefix("data: ")))
-                if task_ids and seen[-1]["id"] == task_ids[0]:
+                if seen[-1]["kind"] == EventKind.TASK_ENQUEUED.value:
                     return seen
             assert time.monotonic() < deadline, seen
     raise AssertionError(f"B's event stream ended before A's enqueue: {seen}")

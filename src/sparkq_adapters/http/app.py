@@ -95,7 +95,7 @@ def create_app(queue: Queue, catalog: Catalog, server: ServerInfo, options: Serv
         StreamController,
         TaskController,
         SystemController,
-        asgi("/mcp", name="mcp")(mcp),
+        asgi("/mcp", name="mcp", copy_scope=True)(mcp),  # the SDK's app gets its own copy of the scope
     ]
     if options.ui_dir is not None:
         route_handlers.append(
