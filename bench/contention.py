@@ -34,18 +34,6 @@ def stream_names(count: int) -> list[str]:
     return [f"lane-{i}" for i in range(count)]
 
 
-def prepare(db: Path, tasks: int, streams: int) -> None:
-    from sparkq_entry.wiring import open_queue
-
-    queue = open_queue(db, project="bench")
-    queue.create_session(SESSION)
-    names = stream_names(streams)
-    for name in names:
-        queue.create_stream(name, SESSION)
-    for n in range(tasks):
-        queue.enqueue(names[n % streams], "run-bash", {"script": "job.sh", "n": n})
-
-
 def _open(database: str) -> Any:
     """The queue on `database`: a SQLite file, or a PostgreSQL URL (as tests/pg/test_pg_contention.py runs it)."""
     from sparkq_adapters.database_id import is_postgres_url
@@ -53,7 +41,7 @@ def _open(database: str) -> Any:
     if not is_postgres_url(database):
         from sparkq_entry.wiring import open_queue
 
-        return open_queue(Path(database))
+        return open_queue(Path(database), project="contention")
     from sparkq_adapters.clock import RandomIds, SystemClock
     from sparkq_adapters.postgres import PostgresStore
     from sparkq_domain import Queue
@@ -61,6 +49,17 @@ def _open(database: str) -> Any:
     queue = Queue(PostgresStore(database, pool_size=1), SystemClock(), RandomIds())
     queue.ensure_project("contention")  # connected now, not at the first claim
     return queue
+
+
+def prepare(database: str, tasks: int, streams: int) -> None:
+    """Fill `database` (a SQLite file or a PostgreSQL URL) with `tasks` tasks spread over `streams` streams."""
+    queue = _open(database)
+    queue.create_session(SESSION)
+    names = stream_names(streams)
+    for name in names:
+        queue.create_stream(name, SESSION)
+    for n in range(tasks):
+        queue.enqueue(names[n % streams], "run-bash", {"script": "job.sh", "n": n})
 
 
 def worker(database: str, streams: int, start_flag: Path, out: Path) -> None:
@@ -96,19 +95,29 @@ def worker(database: str, streams: int, start_flag: Path, out: Path) -> None:
     out.write_text(json.dumps({"claims": claims, "errors": errors}))
 
 
-def run_workers(db: Path, processes: int, streams: int, folder: Path) -> tuple[list[dict[str, Any]], float]:
+def run_workers(database: str, processes: int, streams: int, folder: Path) -> tuple[list[dict[str, Any]], float]:
+    """Start `processes` workers on `database` together: their results, and the seconds from start to last end."""
     start_flag = folder / f"go-{processes}"
     outs = [folder / f"worker-{processes}-{i}.json" for i in range(processes)]
     procs = [
-        subprocess.Popen([sys.executable, __file__, "--worker", str(db), str(streams), str(start_flag), str(out)])
+        subprocess.Popen([sys.executable, __file__, "--worker", database, str(streams), str(start_flag), str(out)])
         for out in outs
     ]
-    time.sleep(0.5 + 0.15 * processes)  # let every interpreter start and open the database
-    began = time.perf_counter()
-    start_flag.touch()
-    for proc in procs:
-        if proc.wait(timeout=600) != 0:
-            raise SystemExit(f"a worker exited with {proc.returncode}")
+    try:
+        while not all(
+            out.with_suffix(".ready").exists() or proc.poll() is not None for out, proc in zip(outs, procs, strict=True)
+        ):
+            time.sleep(0.05)  # every interpreter started and opened the database
+        began = time.perf_counter()
+        start_flag.touch()
+        for proc in procs:
+            if proc.wait(timeout=600) != 0:
+                raise SystemExit(f"a worker exited with {proc.returncode}")
+    finally:
+        for proc in procs:
+            if proc.poll() is None:
+                proc.kill()
+                proc.wait(timeout=10)
     return [json.loads(out.read_text()) for out in outs], time.perf_counter() - began
 
 
@@ -137,8 +146,8 @@ def percentile(values: list[float], p: float) -> float:
 
 def measure(processes: int, tasks: int, streams: int, folder: Path) -> dict[str, Any]:
     db = folder / f"contention-{processes}.db"
-    prepare(db, tasks, streams)
-    results, seconds = run_workers(db, processes, streams, folder)
+    prepare(str(db), tasks, streams)
+    results, seconds = run_workers(str(db), processes, streams, folder)
     claimed = [task_id for r in results for task_id, _ in r["claims"]]
     latencies = [elapsed for r in results for _, elapsed in r["claims"]]
     order = claim_order(db)
