@@ -19,12 +19,22 @@ from typing import Any
 SQLITE_WORKER = Path(__file__).resolve().parents[1] / "integration" / "crash_worker.py"
 
 
-class SettingsLibraryClient:
+def _load_worker() -> Any:
+    spec = importlib.util.spec_from_file_location("crash_worker", SQLITE_WORKER)
+    assert spec is not None and spec.loader is not None
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module
+
+
+worker = _load_worker()
+
+
+class SettingsLibraryClient(worker.LibraryClient):  # type: ignore[misc]  # a class of a module loaded by path
     """crash_worker's LibraryClient, with the queue of WORKDIR's sparkq.yml (PostgreSQL) instead of sparkq.db."""
 
-    def __init__(self, workdir: str) -> None:
+    def __init__(self, workdir: str) -> None:  # the queue is opened later, not by LibraryClient's __init__
         self.workdir = Path(workdir)
-        self.timeout = TIMEOUT
         self._queue: Any = None
 
     @property
@@ -38,30 +48,6 @@ class SettingsLibraryClient:
             self._queue = queue_from_settings(config.load(cwd=self.workdir))
         return self._queue
 
-    def enqueue(self, stream: str, payload: dict[str, Any]) -> str:
-        return self.queue.enqueue(stream, "run-bash", payload, timeout=self.timeout).id
-
-    def claim(self, stream: str) -> str | None:
-        claimed = self.queue.claim(stream)
-        return claimed.task.id if claimed else None
-
-    def complete(self, task_id: str, summary: str) -> None:
-        self.queue.complete(task_id, {"summary": summary}, stdout="out " * 20)
-
-    def fail(self, task_id: str, error: str) -> None:
-        self.queue.fail(task_id, error, stderr="err " * 20)
-
-
-def _load_worker() -> Any:
-    spec = importlib.util.spec_from_file_location("crash_worker", SQLITE_WORKER)
-    assert spec is not None and spec.loader is not None
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
-    return module
-
-
-worker = _load_worker()
-TIMEOUT: int = worker.TIMEOUT
 
 if __name__ == "__main__":
     worker.LibraryClient = SettingsLibraryClient  # the one client that names its database itself
