@@ -296,6 +296,13 @@ def test_claim_wait_refuses_bad_values_and_ended_streams(tmp_dir: Path, sparkq: 
     assert ended.returncode == 1 and "has ended" in ended.stderr
 
 
+def _interruptible() -> None:
+    """SIGINT back to its default in the child: a test run started in the background of a
+    non-interactive shell ignores it, the child inherits that, and Python then never turns it into
+    KeyboardInterrupt (as a terminal's Ctrl-C does)."""
+    signal.signal(signal.SIGINT, signal.SIG_DFL)
+
+
 def test_bare_claim_wait_waits_until_interrupted(workdir: Path, tmp_dir: Path) -> None:
     waiter = subprocess.Popen(
         [SPARKQ, "claim", "--stream", "a", "--wait"],
@@ -303,6 +310,7 @@ def test_bare_claim_wait_waits_until_interrupted(workdir: Path, tmp_dir: Path) -
         stdout=subprocess.PIPE,
         stderr=subprocess.PIPE,
         env=sparkq_env(),
+        preexec_fn=_interruptible,
     )
     try:
         with pytest.raises(subprocess.TimeoutExpired):
