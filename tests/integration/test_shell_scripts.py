@@ -137,7 +137,9 @@ def test_teardown_stops_server_and_watchers_and_deletes_what_sparkq_made(repo_co
         assert result.returncode == 0, result.stderr
         assert server.wait(timeout=2) == -15  # SIGTERM
         assert stubborn.wait(timeout=2) == -9  # SIGKILL, after the grace period
-        assert 4.5 < elapsed < 15
+        # the SIGKILL came after the grace period (a lower bound only: a loaded machine is slower, never faster)
+        assert f"PID {stubborn.pid} did not exit within 5 s; sending SIGKILL" in result.stdout
+        assert elapsed > 4.5
         assert stranger.poll() is None
         assert f"No process holds {wtmp}/sparkq-other.lock (that watcher is not running)" in result.stdout
 
