@@ -322,6 +322,49 @@ def test_bare_claim_wait_waits_until_interrupted(workdir: Path, tmp_dir: Path) -
         stop(waiter)
 
 
+#: the console script's two lines, with SIGINT sent while the module named by argv[1] is imported
+INTERRUPTED_IMPORT = """
+import os, signal, sys
+
+MODULE = sys.argv[1]
+
+class Interrupt:
+    def find_spec(self, name, path=None, target=None):
+        if name == MODULE:
+            os.kill(os.getpid(), signal.SIGINT)  # handled at the next bytecode: inside this import
+        return None
+
+sys.meta_path.insert(0, Interrupt())
+sys.argv = ["sparkq", *sys.argv[2:]]
+from sparkq_entry.cli import run
+run()
+"""
+
+
+@pytest.mark.parametrize(
+    ("module", "command"),
+    [
+        ("sparkq_entry.wiring", ["claim", "--stream", "a"]),  # the composition root
+        ("sparkq_adapters.cli.worker", ["claim", "--stream", "a"]),  # the fast path's first import
+        ("cyclopts", ["session", "list"]),  # a command that goes through Cyclopts
+    ],
+)
+def test_ctrl_c_while_the_cli_starts_is_exit_130_without_a_traceback(
+    workdir: Path, module: str, command: list[str]
+) -> None:
+    interrupted = subprocess.run(
+        [sys.executable, "-c", INTERRUPTED_IMPORT, module, *command],
+        cwd=workdir,
+        capture_output=True,
+        text=True,
+        timeout=30,
+        env=sparkq_env(),
+        preexec_fn=_interruptible,
+    )
+    assert (interrupted.returncode, interrupted.stdout) == (130, ""), interrupted.stderr
+    assert "Traceback" not in interrupted.stderr and "KeyboardInterrupt" not in interrupted.stderr
+
+
 def test_http_claim_wait_long_polls(tmp_dir: Path, server: Server, sparkq: RunSparkq) -> None:
     results: list[httpx.Response] = []
 
