@@ -15,10 +15,11 @@ none (`PRAGMA data_version` is a counter to read), so there the counter is polle
 
 from __future__ import annotations
 
+import asyncio
 import selectors
 import time
 from collections.abc import Awaitable, Callable
-from typing import TYPE_CHECKING, Protocol, TypeVar
+from typing import TYPE_CHECKING, Any, Protocol, TypeVar
 
 if TYPE_CHECKING:
     from sparkq_domain import Claimed, Queue
@@ -145,10 +146,16 @@ async def claim_waiting_async(
     *,
     clock: Callable[[], float] = time.monotonic,
     recheck: float | None = None,
+    gone: asyncio.Future[Any] | None = None,
 ) -> T | None:
-    """`claim_waiting` for the event loop: `claim` runs the blocking claim in a thread."""
+    """`claim_waiting` for the event loop: `claim` runs the blocking claim in a thread.
+
+    `gone` is done once the caller has gone away (an HTTP client that disconnected): the wait ends
+    with None at once, and no task is claimed for nobody. A claim under way is not interrupted:
+    it would be taken all the same, and its answer lost.
+    """
     deadline = None if timeout is None else clock() + timeout
-    while True:
+    while gone is None or not gone.done():
         mark = changes.mark()
         result = await claim()
         if result is not None:
@@ -156,7 +163,22 @@ async def claim_waiting_async(
         seconds = _next_wait(deadline, clock, recheck)
         if seconds is None:
             return None
-        await changes.wait(mark, seconds)
+        if gone is None:
+            await changes.wait(mark, seconds)
+        else:
+            await _unless_gone(changes.wait(mark, seconds), gone)
+    return None
+
+
+async def _unless_gone(waiting: Awaitable[None], gone: asyncio.Future[Any]) -> None:
+    """Await `waiting`, or stop it when `gone` is done first."""
+    task = asyncio.ensure_future(waiting)
+    try:
+        await asyncio.wait((task, gone), return_when=asyncio.FIRST_COMPLETED)
+    finally:
+        task.cancel()  # not awaited: awaiting it could take (and hide) a cancellation of our own
+    if task.done() and not task.cancelled():
+        task.result()  # the wait's own error, if it had one
 
 
 def _next_wait(deadline: float | None, clock: Callable[[], float], recheck: float | None) -> float | None:

@@ -20,6 +20,7 @@ from tests.integration.cli_support import library_queue, make_stream
 from tests.integration.conftest import Server, free_port
 from tests.integration.mcp_support import TOOL_NAMES, McpClient, answer, cli_error, tools_list_json
 from tests.integration.test_http_security import raw_request
+from tests.integration.test_watch_cli import left_then_enqueued
 
 
 @pytest.fixture(scope="module")
@@ -94,6 +95,19 @@ def test_a_blocking_claim_over_http_is_woken_by_an_enqueue_from_another_process(
     )
     assert enqueued.returncode == 0, enqueued.stderr
     assert answer(waiting.result(timeout=60))["id"] == enqueued.stdout.strip()
+
+
+def test_a_blocking_claim_whose_client_left_claims_nothing(mcp: McpClient, shared_server: Server) -> None:
+    make_stream(shared_server.folder, "webleft")
+    call = {
+        "jsonrpc": "2.0",
+        "id": 1,
+        "method": "tools/call",
+        "params": {"name": "claim", "arguments": {"stream": "webleft", "wait": 30}},
+    }
+    task_id = left_then_enqueued(shared_server, "webleft", "/mcp", call, MCP_HEADERS)
+    assert library_queue(shared_server.folder).get_task(task_id).status == "queued"  # not handed to nobody
+    assert mcp.ok("claim", stream="webleft")["id"] == task_id
 
 
 def test_refusals_over_http_have_the_cli_words(mcp: McpClient, shared_server: Server) -> None:

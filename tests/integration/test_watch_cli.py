@@ -20,6 +20,7 @@ from tests.conftest import SPARKQ, RunSparkq
 from tests.integration.conftest import Server, free_port, pid_alive, wait_for
 from tests.integration.test_shell_scripts import IGNORED, REPO
 
+from .cli_support import library_queue
 from .worker_support import WATCHER_SH, is_fifo, sparkq_env, start, start_watch, stop, write_config
 
 
@@ -393,6 +394,32 @@ def test_http_claim_wait_long_polls(tmp_dir: Path, server: Server, sparkq: RunSp
         assert client.post("/api/streams/a/claim", params={"wait": 0.3}).status_code == 204
         assert client.post("/api/streams/a/claim", params={"wait": 61}).status_code == 400
         assert client.post("/api/streams/nope/claim", params={"wait": 1}).status_code == 404
+
+
+def left_then_enqueued(server: Server, stream: str, path: str, body: object, headers: dict[str, str]) -> str:
+    """A long-poll claim of `stream` sent to `path`, given up by its client after a second; then a task
+    queued in `stream` from another process. The task's id, once a waiter left behind had time to take it."""
+    with server.client() as client, pytest.raises(httpx.ReadTimeout):
+        client.post(path, json=body, headers=headers, timeout=httpx.Timeout(10, read=1.0))
+    enqueued = subprocess.run(
+        [SPARKQ, "enqueue", "run-bash", "{}", "--stream", stream],
+        cwd=server.folder,
+        capture_output=True,
+        text=True,
+        env=sparkq_env(),
+        timeout=60,
+    )
+    assert enqueued.returncode == 0, enqueued.stderr
+    time.sleep(1.0)  # not a bound: a waiter left behind takes the task within the hub's look (0.2 s) and a claim
+    return enqueued.stdout.strip()
+
+
+def test_a_long_poll_whose_client_left_claims_nothing(tmp_dir: Path, server: Server) -> None:
+    task_id = left_then_enqueued(server, "a", "/api/streams/a/claim?wait=30", None, {})
+    assert library_queue(server.folder).get_task(task_id).status == "queued"  # not handed to nobody
+    with server.client() as client:
+        claimed = client.post("/api/streams/a/claim")
+    assert claimed.status_code == 200 and claimed.json()["id"] == task_id
 
 
 def test_teardown_stops_real_watchers_and_removes_their_files(tmp_path: Path) -> None:

@@ -98,3 +98,63 @@ def test_claim_waiting_async_waits_for_a_change() -> None:
         return got, timed_out
 
     assert asyncio.run(scenario()) == ("task", None)
+
+
+class StillHub:
+    """A hub where nothing is ever committed: its waits last until they are cancelled, which it counts."""
+
+    def __init__(self) -> None:
+        self.waiting = asyncio.Event()
+        self.cancelled = 0
+
+    def mark(self) -> int:
+        return 0
+
+    async def wait(self, mark: int, seconds: float) -> None:
+        self.waiting.set()
+        try:
+            await asyncio.sleep(3600)
+        except asyncio.CancelledError:
+            self.cancelled += 1
+            raise
+
+
+def test_claim_waiting_async_stops_waiting_and_claims_no_more_once_its_caller_is_gone() -> None:
+    async def scenario() -> tuple[str | None, int, int]:
+        hub = StillHub()
+        gone: asyncio.Future[None] = asyncio.get_running_loop().create_future()
+        claims = 0
+
+        async def claim() -> str | None:
+            nonlocal claims
+            claims += 1
+            return None
+
+        async def leave_once_waiting() -> None:
+            await hub.waiting.wait()
+            gone.set_result(None)
+
+        leaving = asyncio.create_task(leave_once_waiting())
+        got = await asyncio.wait_for(claim_waiting_async(claim, hub, 3600, gone=gone), 60)
+        await leaving
+        await asyncio.sleep(0)  # the cancelled wait runs its handler
+        return got, claims, hub.cancelled
+
+    # one claim found nothing; the caller left during the wait: the wait was stopped, no claim followed
+    assert asyncio.run(scenario()) == (None, 1, 1)
+
+
+def test_claim_waiting_async_for_a_caller_already_gone_claims_nothing() -> None:
+    async def scenario() -> tuple[str | None, int]:
+        gone: asyncio.Future[None] = asyncio.get_running_loop().create_future()
+        gone.set_result(None)
+        claims = 0
+
+        async def claim() -> str | None:
+            nonlocal claims
+            claims += 1
+            return "task"
+
+        return await claim_waiting_async(claim, StillHub(), 10, gone=gone), claims
+
+    assert asyncio.run(scenario()) == (None, 0)

@@ -22,6 +22,7 @@ from __future__ import annotations
 
 import asyncio
 from collections.abc import Awaitable, Callable, Iterable, MutableMapping
+from contextvars import ContextVar
 from typing import Any
 
 from litestar.exceptions import HTTPException
@@ -107,6 +108,7 @@ class LocalOnly:
                 message["headers"] = answer
             await send(message)
 
+        serving = _serving.set(body)
         try:
             await self.app(scope, body.receive, send_guarded)
         except BodyTimeout as exc:
@@ -114,6 +116,9 @@ class LocalOnly:
             if started:
                 raise
             await reply_error(send, 408, "request_timeout", exc.detail, close=True)
+        finally:
+            _serving.reset(serving)
+            body.close()
 
     def check(self, method: str, headers: dict[bytes, bytes]) -> tuple[int, str, str] | None:
         """Return (status, code, message) when the request must be refused, else None."""
@@ -201,7 +206,11 @@ def _has_body(headers: dict[bytes, bytes]) -> bool:
 
 
 class _TimedBody:
-    """The app's `receive`, bounded while the request body arrives: all of it within `seconds` of the first read."""
+    """The app's `receive`, bounded while the request body arrives: all of it within `seconds` of the first read.
+
+    Once the body has arrived, `departure()` watches for the client to go away: from then on one
+    task of its own reads `receive` (the app's later reads are answered from it).
+    """
 
     def __init__(self, receive: Receive, seconds: float, *, expected: bool) -> None:
         self._receive = receive
@@ -209,9 +218,12 @@ class _TimedBody:
         self._deadline: float | None = None
         #: the whole body has arrived (or none was announced)
         self.complete = not expected
+        self._departed: asyncio.Future[Message] | None = None
 
     async def receive(self) -> Message:
         if self.complete:  # then receive() waits for the client to go away (event streams): unbounded
+            if self._departed is not None:
+                return await asyncio.shield(self._departed)
             return await self._receive()
         if self._deadline is None:
             self._deadline = asyncio.get_running_loop().time() + self._seconds
@@ -224,6 +236,42 @@ class _TimedBody:
         if message["type"] != "http.request" or not message.get("more_body", False):
             self.complete = True
         return message
+
+    def departure(self) -> asyncio.Future[Message] | None:
+        """Done once the client has gone (or the answer is complete); None while the body still arrives."""
+        if not self.complete:
+            return None  # the app is reading it: a second reader would take its messages
+        if self._departed is None:
+            self._departed = asyncio.ensure_future(self._until_disconnect())
+        return self._departed
+
+    async def _until_disconnect(self) -> Message:
+        while True:
+            message = await self._receive()
+            if message["type"] == "http.disconnect":
+                return message
+
+    def close(self) -> None:
+        departed = self._departed
+        if departed is not None:
+            departed.cancel()
+            if departed.done() and not departed.cancelled():
+                departed.exception()  # seen: a connection's error at its end is no news
+
+
+#: the request being served, in its task (and in the tasks it starts: /mcp's tool calls)
+_serving: ContextVar[_TimedBody | None] = ContextVar("sparkq_serving", default=None)
+
+
+def client_departure() -> asyncio.Future[Message] | None:
+    """A future that is done once the client of the request being served has gone away.
+
+    A long-poll claim waits on it beside the queue: a client that gave up (a timeout, a killed
+    agent) is not handed a task it will never see. None outside a request, or while its body
+    still arrives.
+    """
+    body = _serving.get()
+    return None if body is None else body.departure()
 
 
 def _secured(headers: Iterable[tuple[bytes, bytes]]) -> list[tuple[bytes, bytes]]:

@@ -19,6 +19,7 @@ from .answers import NO_TASK, Answer
 from .bodies import NoBody, StreamCreate, StreamUpdate
 from .contract import STATUSES, ClaimedTask, OneStream, StreamList, TaskOut, answers, no_task, reads, writes
 from .events import EventHub
+from .security import client_departure
 
 #: `sync_to_thread` of the worker protocol's handlers (enqueue, claim, complete, fail, peek, a task, a
 #: page of tasks): they run on the event loop. Each is one short transaction (a fraction of a
@@ -44,7 +45,8 @@ class Claims:
         if wait is None:
             return self.queue.claim(stream_ref)  # on the loop, as INLINE handlers are
         claim = claimer(self.queue, stream_ref)
-        return await claim_waiting_async(lambda: asyncio.to_thread(claim), self.hub, wait)
+        # a client that went away meanwhile (REST or /mcp) ends the wait: no task is claimed for nobody
+        return await claim_waiting_async(lambda: asyncio.to_thread(claim), self.hub, wait, gone=client_departure())
 
 
 class StreamController(Controller):
