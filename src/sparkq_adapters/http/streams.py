@@ -122,8 +122,9 @@ class StreamController(Controller):
         """Claim the oldest queued task of the stream (the CLI's `claim` JSON); 204 when there is none.
 
         With `?wait=SECONDS` (at most 60) the request waits for a task to be queued and returns
-        as soon as one is claimed; 204 when the time is up. 409 `stream_ended` when the stream
-        (or its session) has ended: stop the worker's loop.
+        as soon as one is claimed; 204 when the time is up. A client that disconnects ends the
+        wait, and no task is claimed for it. 409 `stream_ended` when the stream (or its session)
+        has ended: stop the worker's loop.
         """
         claimed = await claims.next(stream_ref, wait)
         return NO_TASK if claimed is None else Answer(claimed_to_dict(claimed.task, claimed.stream))
