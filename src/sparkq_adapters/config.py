@@ -294,6 +294,11 @@ def redact_url(url: str) -> str:
     return urlunsplit((parts.scheme, netloc, parts.path, query, parts.fragment))
 
 
+def postgres_name(url: str, schema: str) -> str:
+    """A PostgreSQL database and the schema of SparkQ's tables, as messages show them (no password)."""
+    return f"{redact_url(url)} (schema {schema})"
+
+
 def lock_path_for(db_path: Path) -> Path:
     """The server's lockfile: `sparkq.lock` beside the database's real file.
 

@@ -76,9 +76,7 @@ def _database(settings: Settings) -> Path | str:
 
 def _database_name(settings: Settings) -> str:
     url = settings.database_url
-    return (
-        settings.database_name if url is None else f"{config.redact_url(url)} (schema {settings.file.database.schema})"
-    )
+    return settings.database_name if url is None else config.postgres_name(url, settings.file.database.schema)
 
 
 def ui_dir() -> Path | None:

@@ -14,7 +14,7 @@ from typing import TYPE_CHECKING, Any
 
 from sparkq_adapters.cli.common import Context, UsageError
 from sparkq_adapters.clock import RandomIds, SystemClock
-from sparkq_adapters.config import ConfigError, Settings, redact_url
+from sparkq_adapters.config import ConfigError, Settings, postgres_name, redact_url
 from sparkq_adapters.sqlite import SqliteStore
 from sparkq_domain import Clock, IdFactory, Queue, Registry, Store
 from sparkq_domain.errors import Conflict, InvalidInput, NotFound
@@ -129,13 +129,13 @@ def transfer_ends(settings: Settings, to: str, schema: str | None = None) -> End
     if is_postgres_url(to):
         from sparkq_adapters.postgres import transfer as pg_transfer
 
+        target_name = postgres_name(to, chosen_schema)
         if postgres_id(to, chosen_schema) == source_id:
             raise Conflict(
-                f"The target {redact_url(to)} (schema {chosen_schema}) is the configured database itself; "
+                f"The target {target_name} is the configured database itself; "
                 "name another database, or another schema with --schema"
             )
         target: AbstractContextManager[Any] = pg_transfer.target(_postgres(to, chosen_schema))
-        target_name = f"{redact_url(to)} (schema {chosen_schema})"
         next_step = f"To use it: database.url: {redact_url(to)} in sparkq.yml (or $SPARKQ_DATABASE_URL)"
         if chosen_schema != "sparkq":
             next_step += f", with database.schema: {chosen_schema}"

@@ -43,7 +43,7 @@ class Context:
         open_queue: Callable[[Settings], Queue],
         change_feed: Callable[[Settings], ChangeSignal],
         server_app: Callable[[Settings, int], Any],
-        transfer_ends: Callable[[Settings, str, str | None], Ends] | None = None,
+        transfer_ends: Callable[[Settings, str, str | None], Ends],
     ) -> None:
         #: the global `--config PATH`, or None to look for $SPARKQ_CONFIG, then ./sparkq.yml
         self.config_path = config_path
@@ -105,8 +105,6 @@ class Context:
 
     def transfer_ends(self, to: str, schema: str | None) -> Ends:
         """The configured database and the URL or path `to`, as the two ends of `sparkq migrate`."""
-        if self._transfer_ends is None:
-            raise SparkQError("This SparkQ was built without `sparkq migrate`")
         return self._transfer_ends(self.settings(), to, schema)
 
 

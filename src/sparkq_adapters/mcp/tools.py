@@ -24,7 +24,7 @@ from ..cli.common import read_file
 from ..serialization import claimed_to_dict, stream_counts_to_dict, task_row_dict
 
 if TYPE_CHECKING:
-    from sparkq_domain import Claimed, Queue
+    from sparkq_domain import Claimed, Queue, Task
 
 #: the longest `wait` of the claim tool: many clients give up on a tool call after 60 s anyway
 MAX_WAIT_SECONDS = 600
@@ -232,17 +232,22 @@ class Toolbox:
         if "summary" in result:
             raise InvalidInput("Give the summary as the summary argument, not inside result")
         result = {"summary": args["summary"], **result}
-        stdout, stderr = self._output(args)
-        task = await _in_thread(lambda: self._queue.complete(args["task_id"], result, stdout=stdout, stderr=stderr))
+
+        def complete() -> Task:
+            stdout, stderr = self._output(args)  # in the thread too: a large output file is read off the loop
+            return self._queue.complete(args["task_id"], result, stdout=stdout, stderr=stderr)
+
+        task = await _in_thread(complete)
         return {"id": task.id, "status": task.status.value}
 
     async def _fail(self, args: dict[str, Any]) -> Any:
-        stdout, stderr = self._output(args)
-        task = await _in_thread(
-            lambda: self._queue.fail(
+        def fail() -> Task:
+            stdout, stderr = self._output(args)
+            return self._queue.fail(
                 args["task_id"], args["error"], error_type=args.get("error_type"), stdout=stdout, stderr=stderr
             )
-        )
+
+        task = await _in_thread(fail)
         return {"id": task.id, "status": task.status.value}
 
     async def _heartbeat(self, args: dict[str, Any]) -> Any:
