@@ -14,7 +14,7 @@ the tables, the order, and what has to agree at the end.
 from __future__ import annotations
 
 import re
-from collections.abc import Callable, Iterator, Mapping, Sequence
+from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from contextlib import AbstractContextManager
 from typing import Any, Protocol
 
@@ -148,6 +148,13 @@ def copy(source: Source, target: Target, progress: Progress | None = None) -> Co
             f"(tasks {expected.statuses()}); nothing was kept. Was something writing to the target?"
         )
     return expected
+
+
+def counted(query: Callable[[str], Iterable[Sequence[Any]]]) -> Counts:
+    """`Counts` of a database, through `query` (an end's way to run SQL and iterate its rows)."""
+    rows = {table: int(next(iter(query(f"SELECT COUNT(*) FROM {table}")))[0]) for table in TABLES}
+    tasks = {str(status): int(n) for status, n in query("SELECT status, COUNT(*) FROM tasks GROUP BY status")}
+    return Counts(rows=rows, tasks=tasks)
 
 
 def shared_columns(table: str, source: Sequence[str], target: Sequence[str], target_name: str) -> list[str]:

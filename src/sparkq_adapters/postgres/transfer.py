@@ -15,7 +15,7 @@ from typing import TYPE_CHECKING, Any
 
 from sparkq_domain.errors import SparkQError, StorageError
 
-from ..transfer import TABLES, Counts, Rows
+from ..transfer import TABLES, Counts, Rows, counted
 from . import errors
 from .migrations import migrate
 
@@ -49,9 +49,7 @@ class PostgresEnd:
         return [str(row[0]) for row in self._run(COLUMNS, (self._schema, table)).fetchall()]
 
     def counts(self) -> Counts:
-        rows = {table: int(self._one(f"SELECT COUNT(*) FROM {table}")) for table in TABLES}
-        tasks = {str(s): int(n) for s, n in self._run("SELECT status, COUNT(*) FROM tasks GROUP BY status")}
-        return Counts(rows=rows, tasks=tasks)
+        return counted(self._run)
 
     def rows(self, table: str, columns: Sequence[str], batch: int) -> Iterator[Rows]:
         import psycopg
@@ -82,11 +80,6 @@ class PostgresEnd:
     def finish(self) -> None:
         for table in _IDENTITIES:
             self._run(SET_IDENTITY.format(table=table), {"table": table})
-
-    def _one(self, sql: str) -> Any:
-        row = self._run(sql).fetchone()
-        assert row is not None
-        return row[0]
 
     def _run(self, sql: str, params: Any = None) -> psycopg.Cursor[Any]:
         import psycopg

@@ -13,7 +13,7 @@ from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
-from ..transfer import TABLES, Counts, Rows
+from ..transfer import Counts, Rows, counted
 from . import errors
 
 #: the order a table's rows are read in: a task's FIFO place, the others their insertion order
@@ -33,9 +33,7 @@ class SqliteEnd:
         return [str(row[1]) for row in self._run(f"PRAGMA table_info({table})").fetchall()]
 
     def counts(self) -> Counts:
-        rows = {table: int(self._run(f"SELECT COUNT(*) FROM {table}").fetchone()[0]) for table in TABLES}
-        tasks = {str(s): int(n) for s, n in self._run("SELECT status, COUNT(*) FROM tasks GROUP BY status")}
-        return Counts(rows=rows, tasks=tasks)
+        return counted(self._run)
 
     def rows(self, table: str, columns: Sequence[str], batch: int) -> Iterator[Rows]:
         cursor = self._run(f"SELECT {', '.join(columns)} FROM {table} ORDER BY {_ORDER.get(table, 'rowid')}")
