@@ -45,6 +45,7 @@ import attrs
 
 from sparkq_domain.errors import Conflict, SparkQError
 
+from .database_id import is_postgres_url
 from .process import HeldLock, LockHeld, hold_lock, lock_holder
 
 TICK_SECONDS = 0.25
@@ -52,8 +53,6 @@ WAKE = b"wake\n"
 
 #: the database a stream's files serve: a SQLite file, or a PostgreSQL database's id (`database_id`)
 Database = Path | str
-#: how a recorded PostgreSQL database begins (a SQLite file's record is an absolute path)
-_URL_RECORDS = ("postgresql://", "postgres://")
 
 
 class WatcherError(SparkQError):
@@ -141,7 +140,7 @@ def recorded_database(files: WatcherFiles) -> Database | None:
         return None
     finally:
         os.close(fd)
-    if line.startswith(_URL_RECORDS):
+    if is_postgres_url(line):  # a SQLite file's record is an absolute path
         return line
     return Path(line) if line.startswith("/") else None
 
