@@ -94,6 +94,16 @@ def tools_list_json(listing: Any) -> str:
     return json.dumps(listing.model_dump(by_alias=True, mode="json", exclude_none=True), separators=(",", ":"))
 
 
+def listed_tools(mcp: McpClient, over: str) -> Any:
+    """`tools/list` of `mcp`: the eight tools, in under 8 KB of JSON (its size printed; `over`: the transport)."""
+    listing = mcp.list_tools()
+    size = len(tools_list_json(listing).encode())
+    print(f"\ntools/list over {over}: {len(listing.tools)} tools, {size:,} bytes of JSON")
+    assert [t.name for t in listing.tools] == TOOL_NAMES
+    assert size < 8 * 1024
+    return listing
+
+
 def cli_error(folder: Path, *args: str) -> str:
     """What `sparkq ARGS` (run in this process, in `folder`) says after `Error: `; it must fail."""
     result = run_in_process(args, cwd=folder)

@@ -18,7 +18,7 @@ import pytest
 from tests.conftest import SPARKQ, _clean_env, unmeasured
 from tests.integration.cli_support import library_queue, make_stream
 from tests.integration.conftest import Server, free_port
-from tests.integration.mcp_support import TOOL_NAMES, McpClient, answer, cli_error, tools_list_json
+from tests.integration.mcp_support import McpClient, answer, cli_error, listed_tools
 from tests.integration.test_http_security import raw_request
 from tests.integration.test_watch_cli import left_then_enqueued
 
@@ -33,11 +33,7 @@ def mcp(shared_server: Server) -> Iterator[McpClient]:
 
 
 def test_tools_list_over_http_reads_no_files_and_stays_under_8_kb(mcp: McpClient) -> None:
-    listing = mcp.list_tools()
-    size = len(tools_list_json(listing).encode())
-    print(f"\ntools/list over HTTP: {size:,} bytes of JSON")
-    assert [t.name for t in listing.tools] == TOOL_NAMES
-    assert size < 8 * 1024
+    listing = listed_tools(mcp, "HTTP")
     complete = next(t for t in listing.tools if t.name == "complete")
     assert "stdout_file" not in complete.input_schema["properties"]
 

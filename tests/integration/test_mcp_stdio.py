@@ -18,13 +18,12 @@ import pytest
 from tests.conftest import SPARKQ, _clean_env
 from tests.integration.cli_support import library_queue, make_stream
 from tests.integration.mcp_support import (
-    TOOL_NAMES,
     McpClient,
     answer,
     cli_error,
+    listed_tools,
     refusal,
     stdio_server,
-    tools_list_json,
 )
 
 MISSING = "tsk_000000000000"
@@ -59,11 +58,7 @@ def running(folder: Path, stream: str, **payload: Any) -> str:
 
 
 def test_tools_list_has_the_eight_tools_in_under_8_kb(mcp: McpClient) -> None:
-    listing = mcp.list_tools()
-    size = len(tools_list_json(listing).encode())
-    print(f"\ntools/list: {len(listing.tools)} tools, {size:,} bytes of JSON")
-    assert [t.name for t in listing.tools] == TOOL_NAMES
-    assert size < 8 * 1024
+    listing = listed_tools(mcp, "stdio")
     for tool in listing.tools:
         assert tool.input_schema["type"] == "object"
         assert tool.input_schema["additionalProperties"] is False, tool.name
