@@ -12,6 +12,7 @@ from typing import Any
 from sparkq_adapters.clock import SystemClock
 from sparkq_domain import Queue
 from sparkq_entry.wiring import open_queue
+from tests.conftest import SPARKQ, _clean_env
 
 TASK_ID = re.compile(r"tsk_[0-9a-f]{12}")
 
@@ -24,6 +25,20 @@ class ShiftedClock(SystemClock):
 
     def now(self) -> datetime:
         return datetime.now(UTC) + self.offset
+
+
+def enqueued_elsewhere(workdir: Path, stream: str) -> str:
+    """Queue a task in `stream` from another process (the real `sparkq enqueue`, in `workdir`); its id."""
+    enqueued = subprocess.run(
+        [SPARKQ, "enqueue", "run-bash", "{}", "--stream", stream],
+        cwd=workdir,
+        capture_output=True,
+        text=True,
+        env=_clean_env(),
+        timeout=60,
+    )
+    assert enqueued.returncode == 0, enqueued.stderr
+    return enqueued.stdout.strip()
 
 
 def library_queue(workdir: Path, *, ago: timedelta = timedelta(0)) -> Queue:

@@ -16,7 +16,7 @@ import httpx
 import pytest
 
 from tests.conftest import SPARKQ, _clean_env, unmeasured
-from tests.integration.cli_support import library_queue, make_stream
+from tests.integration.cli_support import enqueued_elsewhere, library_queue, make_stream
 from tests.integration.conftest import Server, free_port
 from tests.integration.mcp_support import McpClient, answer, cli_error, listed_tools
 from tests.integration.test_http_security import raw_request
@@ -81,16 +81,8 @@ def test_a_blocking_claim_over_http_is_woken_by_an_enqueue_from_another_process(
     waiting = mcp.start("claim", {"stream": "webwake", "wait": 60})
     time.sleep(0.5)
     assert not waiting.done()
-    enqueued = subprocess.run(
-        [SPARKQ, "enqueue", "run-bash", "{}", "--stream", "webwake"],
-        cwd=shared_server.folder,
-        capture_output=True,
-        text=True,
-        env=_clean_env(),
-        timeout=60,
-    )
-    assert enqueued.returncode == 0, enqueued.stderr
-    assert answer(waiting.result(timeout=60))["id"] == enqueued.stdout.strip()
+    task_id = enqueued_elsewhere(shared_server.folder, "webwake")
+    assert answer(waiting.result(timeout=60))["id"] == task_id
 
 
 def test_a_blocking_claim_whose_client_left_claims_nothing(mcp: McpClient, shared_server: Server) -> None:

@@ -20,7 +20,7 @@ from tests.conftest import SPARKQ, RunSparkq
 from tests.integration.conftest import Server, free_port, pid_alive, wait_for
 from tests.integration.test_shell_scripts import IGNORED, REPO
 
-from .cli_support import library_queue
+from .cli_support import enqueued_elsewhere, library_queue
 from .worker_support import WATCHER_SH, is_fifo, sparkq_env, start, start_watch, stop, write_config
 
 
@@ -401,17 +401,9 @@ def left_then_enqueued(server: Server, stream: str, path: str, body: object, hea
     queued in `stream` from another process. The task's id, once a waiter left behind had time to take it."""
     with server.client() as client, pytest.raises(httpx.ReadTimeout):
         client.post(path, json=body, headers=headers, timeout=httpx.Timeout(10, read=1.0))
-    enqueued = subprocess.run(
-        [SPARKQ, "enqueue", "run-bash", "{}", "--stream", stream],
-        cwd=server.folder,
-        capture_output=True,
-        text=True,
-        env=sparkq_env(),
-        timeout=60,
-    )
-    assert enqueued.returncode == 0, enqueued.stderr
+    task_id = enqueued_elsewhere(server.folder, stream)
     time.sleep(1.0)  # not a bound: a waiter left behind takes the task within the hub's look (0.2 s) and a claim
-    return enqueued.stdout.strip()
+    return task_id
 
 
 def test_a_long_poll_whose_client_left_claims_nothing(tmp_dir: Path, server: Server) -> None:
