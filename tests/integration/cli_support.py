@@ -27,10 +27,10 @@ class ShiftedClock(SystemClock):
         return datetime.now(UTC) + self.offset
 
 
-def enqueued_elsewhere(workdir: Path, stream: str) -> str:
+def enqueued_elsewhere(workdir: Path, stream: str, payload: str = "{}") -> str:
     """Queue a task in `stream` from another process (the real `sparkq enqueue`, in `workdir`); its id."""
     enqueued = subprocess.run(
-        [SPARKQ, "enqueue", "run-bash", "{}", "--stream", stream],
+        [SPARKQ, "enqueue", "run-bash", payload, "--stream", stream],
         cwd=workdir,
         capture_output=True,
         text=True,

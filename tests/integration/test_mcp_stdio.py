@@ -16,7 +16,7 @@ from typing import Any
 import pytest
 
 from tests.conftest import SPARKQ, _clean_env
-from tests.integration.cli_support import library_queue, make_stream
+from tests.integration.cli_support import enqueued_elsewhere, library_queue, make_stream
 from tests.integration.mcp_support import (
     McpClient,
     answer,
@@ -142,17 +142,9 @@ def test_a_blocking_claim_is_woken_by_an_enqueue_from_another_process(mcp: McpCl
     waiting = mcp.start("claim", {"stream": "wake", "wait": 60})
     time.sleep(0.5)
     assert not waiting.done()  # nothing queued yet: the claim waits
-    enqueued = subprocess.run(
-        [SPARKQ, "enqueue", "run-bash", '{"script": "scripts/build.sh"}', "--stream", "wake"],
-        cwd=folder,
-        capture_output=True,
-        text=True,
-        env=_clean_env(),
-        timeout=60,
-    )
-    assert enqueued.returncode == 0, enqueued.stderr
+    task_id = enqueued_elsewhere(folder, "wake", '{"script": "scripts/build.sh"}')
     task = answer(waiting.result(timeout=60))
-    assert (task["id"], task["status"]) == (enqueued.stdout.strip(), "running")
+    assert (task["id"], task["status"]) == (task_id, "running")
 
 
 def test_a_blocking_claim_on_a_stream_ended_meanwhile_is_refused(mcp: McpClient, folder: Path) -> None:
